@@ -1,0 +1,1 @@
+//! Forecasting and anomaly detection for foresight (being written).

@@ -1,0 +1,1 @@
+//! The HTTP API of foresight (being written; see issue 4).

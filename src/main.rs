@@ -1,0 +1,2 @@
+//! The `foresight` command line (being written).
+fn main() {}
