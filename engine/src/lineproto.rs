@@ -1,1 +1,1115 @@
-//! Being written.
+//! InfluxDB line protocol: a zero-copy parser and a canonical writer.
+//!
+//! ```text
+//! measurement[,tag_key=tag_value...] field_key=field_value[,field_key=field_value...] [timestamp]
+//! ```
+//!
+//! [`lines`] walks a request body and yields one [`Line`] or one [`LineError`] per data line,
+//! skipping blank lines and `#` comments. A bad line never hides the good lines around it: the
+//! parser reports it with its physical line number and resumes at the next physical line.
+//! Names and string values borrow from the body; they are copied only when they contain escapes.
+//!
+//! The rules are those of InfluxDB's line protocol reference:
+//!
+//! - A measurement escapes `,` and space; tag keys, tag values and field keys escape `,`, `=` and
+//!   space; in all of them `\\` is one backslash and a backslash before any other character is
+//!   literal (so `a\b` is `a\b` and `a\\\,b` is `a\,b`). Quotes are ordinary characters there.
+//! - Tag values may not be empty, and an unescaped `=` in a tag value is an error. A tag key may
+//!   not repeat within a line. Field keys may (the storage's last-write-wins keeps the last).
+//! - Field values are floats (`1`, `-1.5`, `.5`, `1.`, `1e-3`, `-1.2E+78`; `inf` and `NaN` are not
+//!   line protocol), integers (`1i`, range-checked `i64`), unsigned integers (`1u`, range-checked
+//!   `u64`), booleans (`t T true True TRUE f F false False FALSE`) and strings in double quotes
+//!   where `\"` is a quote and `\\` a backslash. A newline inside a string belongs to the string
+//!   (InfluxDB's parser allows it); line numbers keep counting physical lines.
+//! - The timestamp is an optional signed 64-bit integer in the request's [`Precision`].
+//! - Sections are separated by spaces; spaces, tabs and carriage returns may follow the field set
+//!   and the timestamp, so `\r\n` line endings work. Leading spaces and tabs before the
+//!   measurement are skipped.
+//! - Everything must be UTF-8; invalid UTF-8 fails the line it is in, not its neighbours.
+//!
+//! A quoted string that runs over a newline is kept only if its line then parses. If the line
+//! fails after such a string, the opening quote was most likely never closed (the "string" ran
+//! on into the next line and ended at that line's first quote), so the error reported is the
+//! unterminated string, and parsing resumes on the physical line after the opening quote.
+//!
+//! Error reasons name what is wrong and where: `invalid field value for "usage_user" at column 41:
+//! "12.3.4"`. Columns count bytes from the start of the line, from 1.
+//!
+//! ```
+//! use foresight_engine::lineproto::{lines, FieldValue};
+//!
+//! let body = b"# comment\ncpu,host=a usage=1.5,count=3i 1700000000000000000\ncpu usage=oops\n";
+//! let mut it = lines(body);
+//! let line = it.next().unwrap().unwrap();
+//! assert_eq!(line.measurement, "cpu");
+//! assert_eq!(line.fields[1].1, FieldValue::Integer(3));
+//! let err = it.next().unwrap().unwrap_err();
+//! assert_eq!(err.to_string(), r#"line 3: invalid field value for "usage" at column 11: "oops""#);
+//! assert!(it.next().is_none());
+//! ```
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::iter::FusedIterator;
+
+/// Unit of the timestamps in a write request (the HTTP `precision` parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// Nanoseconds, the line protocol default.
+    #[default]
+    Nanoseconds,
+    /// Microseconds.
+    Microseconds,
+    /// Milliseconds.
+    Milliseconds,
+    /// Seconds.
+    Seconds,
+    /// Minutes (InfluxDB 1.x API only).
+    Minutes,
+    /// Hours (InfluxDB 1.x API only).
+    Hours,
+}
+
+impl Precision {
+    /// Parses the HTTP `precision` parameter: "ns" / "n", "us" / "u" / "µ" / "µs", "ms", "s",
+    /// "m", "h" (m and h are the 1.x API's). None if unknown, including the empty string: the
+    /// caller decides what a missing parameter means (nanoseconds, for InfluxDB).
+    pub fn from_param(s: &str) -> Option<Precision> {
+        Some(match s {
+            "ns" | "n" => Precision::Nanoseconds,
+            "us" | "u" | "µ" | "µs" => Precision::Microseconds,
+            "ms" => Precision::Milliseconds,
+            "s" => Precision::Seconds,
+            "m" => Precision::Minutes,
+            "h" => Precision::Hours,
+            _ => return None,
+        })
+    }
+
+    /// The canonical parameter spelling: "ns", "us", "ms", "s", "m" or "h".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Nanoseconds => "ns",
+            Precision::Microseconds => "us",
+            Precision::Milliseconds => "ms",
+            Precision::Seconds => "s",
+            Precision::Minutes => "m",
+            Precision::Hours => "h",
+        }
+    }
+
+    /// Converts a timestamp in this precision to milliseconds (floor division for ns/us, so
+    /// negative times are floored too; checked multiplication for s/m/h). None on overflow.
+    pub fn to_millis(self, ts: i64) -> Option<i64> {
+        match self {
+            Precision::Nanoseconds => Some(ts.div_euclid(1_000_000)),
+            Precision::Microseconds => Some(ts.div_euclid(1_000)),
+            Precision::Milliseconds => Some(ts),
+            Precision::Seconds => ts.checked_mul(1_000),
+            Precision::Minutes => ts.checked_mul(60_000),
+            Precision::Hours => ts.checked_mul(3_600_000),
+        }
+    }
+}
+
+/// The value of one field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    /// `1`, `-1.5`, `1e3`: always finite.
+    Float(f64),
+    /// `1i`.
+    Integer(i64),
+    /// `1u`.
+    Unsigned(u64),
+    /// `t`, `true`, `F`, ...
+    Boolean(bool),
+    /// `"text"`, unescaped.
+    String(Cow<'a, str>),
+}
+
+impl FieldValue<'_> {
+    /// The value as a sample: integers, unsigned integers and booleans (1 or 0) convert to f64
+    /// (integers beyond 2^53 round); strings are not samples, so None.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            FieldValue::Float(v) => Some(v),
+            FieldValue::Integer(v) => Some(v as f64),
+            FieldValue::Unsigned(v) => Some(v as f64),
+            FieldValue::Boolean(v) => Some(if v { 1.0 } else { 0.0 }),
+            FieldValue::String(_) => None,
+        }
+    }
+
+    /// The type's name as InfluxDB spells it: "float", "integer", "unsigned", "boolean", "string".
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FieldValue::Float(_) => "float",
+            FieldValue::Integer(_) => "integer",
+            FieldValue::Unsigned(_) => "unsigned",
+            FieldValue::Boolean(_) => "boolean",
+            FieldValue::String(_) => "string",
+        }
+    }
+
+    /// Copies any borrowed string so the value outlives the request body.
+    pub fn into_owned(self) -> FieldValue<'static> {
+        match self {
+            FieldValue::Float(v) => FieldValue::Float(v),
+            FieldValue::Integer(v) => FieldValue::Integer(v),
+            FieldValue::Unsigned(v) => FieldValue::Unsigned(v),
+            FieldValue::Boolean(v) => FieldValue::Boolean(v),
+            FieldValue::String(s) => FieldValue::String(Cow::Owned(s.into_owned())),
+        }
+    }
+}
+
+/// One parsed data line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line<'a> {
+    /// The measurement, unescaped.
+    pub measurement: Cow<'a, str>,
+    /// Tag keys and values, unescaped, in input order; keys are unique.
+    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// Field keys and values, in input order, at least one.
+    pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
+    /// The timestamp as written, in the request's precision.
+    pub timestamp: Option<i64>,
+}
+
+impl Line<'_> {
+    /// Copies every borrowed name and string so the line outlives the request body.
+    pub fn into_owned(self) -> Line<'static> {
+        fn own(s: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(s.into_owned())
+        }
+        Line {
+            measurement: own(self.measurement),
+            tags: self
+                .tags
+                .into_iter()
+                .map(|(k, v)| (own(k), own(v)))
+                .collect(),
+            fields: self
+                .fields
+                .into_iter()
+                .map(|(k, v)| (own(k), v.into_owned()))
+                .collect(),
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// Formats the line as canonical line protocol, as [`write_line`] does.
+impl fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        write_line(self, &mut out);
+        f.write_str(&out)
+    }
+}
+
+/// A line that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based physical line number where the bad line starts.
+    pub line: usize,
+    /// What is wrong, and where in the line.
+    pub reason: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// Iterator over the lines of a body: yields one item per non-blank, non-comment line.
+///
+/// It never panics and always ends, whatever the bytes; each item costs time linear in the
+/// length of its line.
+#[derive(Clone)]
+pub struct Lines<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Physical line number of `pos`.
+    line: usize,
+    tag_hint: usize,
+    field_hint: usize,
+}
+
+/// Parses a body of line protocol lazily, line by line.
+pub fn lines(body: &[u8]) -> Lines<'_> {
+    Lines {
+        buf: body,
+        pos: 0,
+        line: 1,
+        tag_hint: 8,
+        field_hint: 4,
+    }
+}
+
+impl<'a> Lines<'a> {
+    /// Moves past the line ending at `end` (a `\n` or the end of the body), counting the
+    /// newlines crossed since `pos`.
+    fn finish_at(&mut self, end: usize, newlines: usize) {
+        self.line += newlines;
+        if end < self.buf.len() {
+            self.pos = end + 1;
+            self.line += 1;
+        } else {
+            self.pos = self.buf.len();
+        }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Result<Line<'a>, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let buf = self.buf;
+        loop {
+            let line_start = self.pos;
+            if line_start >= buf.len() {
+                return None;
+            }
+            let first = skip_while(buf, line_start, W);
+            match buf.get(first) {
+                None => {
+                    self.pos = buf.len();
+                    return None;
+                }
+                Some(b'\n') => {
+                    self.finish_at(first, 0);
+                    continue;
+                }
+                Some(b'#') => {
+                    self.finish_at(find_newline(buf, first), 0);
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let line_no = self.line;
+            let mut parser = Parser::new(buf, line_start, first, self.tag_hint, self.field_hint);
+            return Some(match parser.parse() {
+                Ok(line) => {
+                    self.tag_hint = line.tags.len().min(MAX_HINT);
+                    self.field_hint = line.fields.len().min(MAX_HINT);
+                    self.finish_at(parser.pos, parser.newlines);
+                    Ok(line)
+                }
+                Err(fail) => {
+                    let end = find_newline(buf, fail.resync.clamp(first, buf.len()));
+                    let crossed = count_newlines(buf.get(line_start..end).unwrap_or_default());
+                    self.finish_at(end, crossed);
+                    Err(LineError {
+                        line: line_no,
+                        reason: fail.reason,
+                    })
+                }
+            });
+        }
+    }
+}
+
+impl FusedIterator for Lines<'_> {}
+
+impl fmt::Debug for Lines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lines")
+            .field("len", &self.buf.len())
+            .field("pos", &self.pos)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses exactly one line. A trailing line ending is tolerated; a second line is an error, and
+/// so are blank and comment lines, which hold no point.
+pub fn parse_line(line: &[u8]) -> Result<Line<'_>, String> {
+    let first = skip_while(line, 0, W);
+    match line.get(first) {
+        None | Some(b'\n') => return Err("blank line".to_owned()),
+        Some(b'#') => return Err("comment line".to_owned()),
+        Some(_) => {}
+    }
+    let mut parser = Parser::new(line, 0, first, 8, 4);
+    let parsed = parser.parse().map_err(|fail| fail.reason)?;
+    let rest = line.get(parser.pos..).unwrap_or_default();
+    if let Some(extra) = rest
+        .iter()
+        .position(|b| !matches!(b, b'\n' | b' ' | b'\t' | b'\r'))
+    {
+        return Err(format!(
+            "more than one line: unexpected text after the newline at column {}",
+            parser.col(parser.pos + extra)
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Writes a Line back as canonical line protocol (escaping as needed), without a line ending.
+///
+/// Parsing the output gives the line back for every line the parser can produce. A few lines
+/// cannot be written as line protocol at all, and come out as text that does not parse back to
+/// them: an empty name, tag value or field set; a newline in a name; a measurement that begins
+/// with `#`, a tab or a carriage return; a float that is NaN or infinite (written `NaN`, `inf`).
+pub fn write_line(line: &Line<'_>, out: &mut String) {
+    write_name(out, &line.measurement, MEASUREMENT_ESCAPES);
+    for (key, value) in &line.tags {
+        out.push(',');
+        write_name(out, key, KEY_ESCAPES);
+        out.push('=');
+        write_name(out, value, KEY_ESCAPES);
+    }
+    for (i, (key, value)) in line.fields.iter().enumerate() {
+        out.push(if i == 0 { ' ' } else { ',' });
+        write_name(out, key, KEY_ESCAPES);
+        out.push('=');
+        write_value(out, value);
+    }
+    if let Some(ts) = line.timestamp {
+        // Writing to a String cannot fail.
+        let _ = write!(out, " {ts}");
+    }
+}
+
+/// Escapes `escapes` and the backslashes that would otherwise read as escapes: a backslash is
+/// doubled only before another backslash, before an escapable character or at the end, so names
+/// with a stray backslash (`C:\temp`) stay readable by parsers that know no `\\` escape.
+fn write_name(out: &mut String, name: &str, escapes: &[u8]) {
+    let bytes = name.as_bytes();
+    let mut last = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = if b == b'\\' {
+            bytes
+                .get(i + 1)
+                .is_none_or(|next| *next == b'\\' || escapes.contains(next))
+        } else {
+            escapes.contains(&b)
+        };
+        if escape {
+            // `i` is at an ASCII byte, hence a char boundary; the byte itself goes out with the
+            // next run.
+            out.push_str(name.get(last..i).unwrap_or_default());
+            out.push('\\');
+            last = i;
+        }
+    }
+    out.push_str(name.get(last..).unwrap_or_default());
+}
+
+fn write_value(out: &mut String, value: &FieldValue<'_>) {
+    // Writing to a String cannot fail.
+    let _ = match value {
+        // Debug is the shortest text that reads back as the same f64, and uses an exponent
+        // for very large and very small magnitudes.
+        FieldValue::Float(v) => write!(out, "{v:?}"),
+        FieldValue::Integer(v) => write!(out, "{v}i"),
+        FieldValue::Unsigned(v) => write!(out, "{v}u"),
+        FieldValue::Boolean(v) => write!(out, "{v}"),
+        FieldValue::String(s) => {
+            out.push('"');
+            let mut last = 0;
+            for (i, b) in s.bytes().enumerate() {
+                if b == b'"' || b == b'\\' {
+                    out.push_str(s.get(last..i).unwrap_or_default());
+                    out.push('\\');
+                    last = i;
+                }
+            }
+            out.push_str(s.get(last..).unwrap_or_default());
+            out.push('"');
+            Ok(())
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parser internals.
+
+/// Characters a backslash escapes in a measurement (besides the backslash itself).
+const MEASUREMENT_ESCAPES: &[u8] = b", ";
+/// Characters a backslash escapes in tag keys, tag values and field keys.
+const KEY_ESCAPES: &[u8] = b",= ";
+/// Characters a backslash escapes in a string field value.
+const STRING_ESCAPES: &[u8] = b"\"";
+
+/// Byte classes, as bit sets in [`CLASS`].
+/// Ends a measurement, or needs a look (backslash).
+const M: u8 = 1;
+/// Ends a tag key, tag value or field key, or needs a look (backslash).
+const K: u8 = 2;
+/// Ends an unquoted field value.
+const V: u8 = 4;
+/// Ends a timestamp.
+const T: u8 = 8;
+/// Whitespace inside a line: around the timestamp, and before the measurement.
+const W: u8 = 16;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b',' as usize] = M | K | V;
+    t[b' ' as usize] = M | K | V | T | W;
+    t[b'\n' as usize] = M | K | V | T;
+    t[b'\\' as usize] = M | K;
+    t[b'=' as usize] = K;
+    t[b'\t' as usize] = V | T | W;
+    t[b'\r' as usize] = V | T | W;
+    t
+};
+
+/// Capacity hints come from the previous line; bounded so one odd line costs nothing later.
+const MAX_HINT: usize = 64;
+/// Up to this many tags, duplicates are found by comparing each new key with the previous ones;
+/// beyond it, by sorting once, so that a line with a huge tag set stays linearithmic.
+const LINEAR_DUP_CHECK: usize = 32;
+/// Longest excerpt of the input quoted in an error reason, in characters.
+const MAX_SNIPPET: usize = 48;
+
+fn skip_while(buf: &[u8], mut pos: usize, class: u8) -> usize {
+    while let Some(&b) = buf.get(pos) {
+        if CLASS[usize::from(b)] & class == 0 {
+            break;
+        }
+        pos += 1;
+    }
+    pos
+}
+
+fn skip_until(buf: &[u8], mut pos: usize, class: u8) -> usize {
+    while let Some(&b) = buf.get(pos) {
+        if CLASS[usize::from(b)] & class != 0 {
+            break;
+        }
+        pos += 1;
+    }
+    pos
+}
+
+/// Index of the first `\n` at or after `from`, or the length of `buf`.
+fn find_newline(buf: &[u8], from: usize) -> usize {
+    buf.get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+        .map_or(buf.len(), |i| from + i)
+}
+
+fn count_newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// A short, quoted, printable excerpt of input bytes for an error reason.
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut chars = text.chars();
+    let mut short: String = chars.by_ref().take(MAX_SNIPPET).collect();
+    if chars.next().is_some() {
+        short.push('…');
+    }
+    format!("{short:?}")
+}
+
+/// A name quoted for an error reason, shortened if long.
+fn quoted(name: &str) -> String {
+    snippet(name.as_bytes())
+}
+
+/// Replaces each escape sequence (a backslash before a backslash or one of `escapes`) with the
+/// character it stands for; other backslashes are literal.
+fn unescape(s: &str, escapes: &[u8]) -> String {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'\\'
+            && let Some(&next) = bytes.get(i + 1)
+            && (next == b'\\' || escapes.contains(&next))
+        {
+            // Both are ASCII: `i` and `i + 1` are char boundaries.
+            out.push_str(s.get(last..i).unwrap_or_default());
+            last = i + 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(s.get(last..).unwrap_or_default());
+    out
+}
+
+/// Why a line failed, and where to look for the next line from.
+#[derive(Debug)]
+struct Fail {
+    reason: String,
+    /// The next line starts after the first newline at or after this offset.
+    resync: usize,
+}
+
+/// Parses one data line of `buf`, starting at `pos`.
+struct Parser<'a> {
+    buf: &'a [u8],
+    /// Offset of the start of the physical line, for columns.
+    line_start: usize,
+    pos: usize,
+    /// Newlines crossed inside quoted strings.
+    newlines: usize,
+    /// The first string of this line that crossed a newline: its opening quote and field key.
+    multiline: Option<(usize, String)>,
+    tag_hint: usize,
+    field_hint: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(
+        buf: &'a [u8],
+        line_start: usize,
+        pos: usize,
+        tag_hint: usize,
+        field_hint: usize,
+    ) -> Self {
+        Parser {
+            buf,
+            line_start,
+            pos,
+            newlines: 0,
+            multiline: None,
+            tag_hint,
+            field_hint,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    fn at_eol(&self) -> bool {
+        matches!(self.peek(), None | Some(b'\n'))
+    }
+
+    fn col(&self, pos: usize) -> usize {
+        pos.saturating_sub(self.line_start) + 1
+    }
+
+    fn bytes(&self, start: usize, end: usize) -> &'a [u8] {
+        self.buf.get(start..end).unwrap_or_default()
+    }
+
+    fn fail(&self, at: usize, reason: String) -> Fail {
+        Fail { reason, resync: at }
+    }
+
+    /// Parses the line; on success `pos` is at the line's `\n` or at the end of the buffer.
+    fn parse(&mut self) -> Result<Line<'a>, Fail> {
+        let result = self.parse_line();
+        match (result, self.multiline.take()) {
+            (Err(_), Some((quote, key))) => Err(Fail {
+                reason: format!(
+                    "unterminated string value for field {} at column {}",
+                    quoted(&key),
+                    self.col(quote)
+                ),
+                resync: quote,
+            }),
+            (result, _) => result,
+        }
+    }
+
+    fn parse_line(&mut self) -> Result<Line<'a>, Fail> {
+        let start = self.pos;
+        let (end, escaped) = self.scan_name(M, MEASUREMENT_ESCAPES);
+        if end == start {
+            return Err(self.fail(start, "missing measurement".to_owned()));
+        }
+        let measurement = self.text(start, end, escaped, MEASUREMENT_ESCAPES, "measurement")?;
+
+        let mut tags = Vec::with_capacity(self.tag_hint);
+        if self.peek() == Some(b',') {
+            self.parse_tags(&mut tags)?;
+        }
+
+        // Here we are at the space before the fields, or at the end of the line.
+        self.skip_spaces();
+        if matches!(
+            self.buf.get(skip_while(self.buf, self.pos, W)),
+            None | Some(b'\n')
+        ) {
+            return Err(self.fail(self.pos, "missing fields".to_owned()));
+        }
+
+        let mut fields = Vec::with_capacity(self.field_hint);
+        loop {
+            let key_start = self.pos;
+            let (key_end, escaped) = self.scan_name(K, KEY_ESCAPES);
+            if key_end == key_start {
+                return Err(self.fail(
+                    key_start,
+                    format!("missing field key at column {}", self.col(key_start)),
+                ));
+            }
+            if self.peek() != Some(b'=') {
+                return Err(self.fail(
+                    key_end,
+                    format!(
+                        "field key {} without value at column {}",
+                        snippet(self.bytes(key_start, key_end)),
+                        self.col(key_start)
+                    ),
+                ));
+            }
+            let key = self.text(key_start, key_end, escaped, KEY_ESCAPES, "field key")?;
+            self.pos += 1;
+            let value = self.field_value(&key)?;
+            fields.push((key, value));
+            if self.peek() == Some(b',') {
+                self.pos += 1;
+            } else {
+                // A field value always ends at a comma, whitespace or the end of the line.
+                break;
+            }
+        }
+
+        self.pos = skip_while(self.buf, self.pos, W);
+        let timestamp = if self.at_eol() {
+            None
+        } else {
+            Some(self.timestamp()?)
+        };
+        Ok(Line {
+            measurement,
+            tags,
+            fields,
+            timestamp,
+        })
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.peek() == Some(b' ') {
+            self.pos += 1;
+        }
+    }
+
+    /// Parses `,key=value` pairs; `pos` is at the first comma. Stops at the space before the
+    /// fields or at the end of the line.
+    fn parse_tags(&mut self, tags: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Result<(), Fail> {
+        while self.peek() == Some(b',') {
+            self.pos += 1;
+            let key_start = self.pos;
+            let (key_end, escaped) = self.scan_name(K, KEY_ESCAPES);
+            if key_end == key_start {
+                return Err(self.fail(
+                    key_start,
+                    format!("missing tag key at column {}", self.col(key_start)),
+                ));
+            }
+            if self.peek() != Some(b'=') {
+                return Err(self.fail(
+                    key_end,
+                    format!(
+                        "tag key {} without value at column {}",
+                        snippet(self.bytes(key_start, key_end)),
+                        self.col(key_start)
+                    ),
+                ));
+            }
+            let key = self.text(key_start, key_end, escaped, KEY_ESCAPES, "tag key")?;
+            self.pos += 1;
+            let value_start = self.pos;
+            let (value_end, escaped) = self.scan_name(K, KEY_ESCAPES);
+            if self.peek() == Some(b'=') {
+                return Err(self.fail(
+                    value_end,
+                    format!(
+                        "unescaped '=' in the value of tag {} at column {}",
+                        quoted(&key),
+                        self.col(value_end)
+                    ),
+                ));
+            }
+            if value_end == value_start {
+                return Err(self.fail(
+                    value_start,
+                    format!(
+                        "missing value for tag {} at column {}",
+                        quoted(&key),
+                        self.col(value_start)
+                    ),
+                ));
+            }
+            let value = self.text(value_start, value_end, escaped, KEY_ESCAPES, "tag value")?;
+            if tags.len() < LINEAR_DUP_CHECK && tags.iter().any(|(k, _)| *k == key) {
+                return Err(self.fail(
+                    value_end,
+                    format!(
+                        "duplicate tag key {} at column {}",
+                        quoted(&key),
+                        self.col(key_start)
+                    ),
+                ));
+            }
+            tags.push((key, value));
+        }
+        if tags.len() > LINEAR_DUP_CHECK {
+            let mut keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_ref()).collect();
+            keys.sort_unstable();
+            if let Some(pair) = keys.windows(2).find(|pair| pair.first() == pair.get(1)) {
+                let key = pair.first().copied().unwrap_or_default();
+                return Err(self.fail(self.pos, format!("duplicate tag key {}", quoted(key))));
+            }
+        }
+        Ok(())
+    }
+
+    /// Advances `pos` to the first unescaped byte of class `stop` (or the end of the buffer).
+    /// Returns that position and whether an escape sequence was seen.
+    fn scan_name(&mut self, stop: u8, escapes: &[u8]) -> (usize, bool) {
+        let buf = self.buf;
+        let mut pos = self.pos;
+        let mut escaped = false;
+        loop {
+            pos = skip_until(buf, pos, stop);
+            if buf.get(pos) != Some(&b'\\') {
+                break;
+            }
+            match buf.get(pos + 1) {
+                Some(next) if *next == b'\\' || escapes.contains(next) => {
+                    escaped = true;
+                    pos += 2;
+                }
+                // A backslash before anything else is a literal backslash.
+                _ => pos += 1,
+            }
+        }
+        self.pos = pos;
+        (pos, escaped)
+    }
+
+    /// The text of `start..end`, unescaped if `escaped`.
+    fn text(
+        &self,
+        start: usize,
+        end: usize,
+        escaped: bool,
+        escapes: &[u8],
+        what: &str,
+    ) -> Result<Cow<'a, str>, Fail> {
+        let bytes = self.bytes(start, end);
+        match std::str::from_utf8(bytes) {
+            Ok(s) if escaped => Ok(Cow::Owned(unescape(s, escapes))),
+            Ok(s) => Ok(Cow::Borrowed(s)),
+            Err(e) => {
+                let at = start + e.valid_up_to();
+                Err(self.fail(
+                    end,
+                    format!("invalid UTF-8 in {what} at column {}", self.col(at)),
+                ))
+            }
+        }
+    }
+
+    /// Parses a field value; `pos` is just after the `=`.
+    fn field_value(&mut self, key: &str) -> Result<FieldValue<'a>, Fail> {
+        let start = self.pos;
+        match self.peek() {
+            Some(b'"') => return self.string_value(key),
+            None | Some(b',' | b' ' | b'\t' | b'\r' | b'\n') => {
+                return Err(self.fail(
+                    start,
+                    format!(
+                        "missing value for field {} at column {}",
+                        quoted(key),
+                        self.col(start)
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        let end = skip_until(self.buf, start, V);
+        self.pos = end;
+        let token = self.bytes(start, end);
+        scalar(token).map_err(|problem| {
+            let what = match problem {
+                Problem::Invalid => "invalid field value",
+                Problem::IntegerRange => "integer field value out of range",
+                Problem::UnsignedRange => "unsigned field value out of range",
+                Problem::FloatRange => "float field value out of range",
+            };
+            self.fail(
+                end,
+                format!(
+                    "{what} for {} at column {}: {}",
+                    quoted(key),
+                    self.col(start),
+                    snippet(token)
+                ),
+            )
+        })
+    }
+
+    /// Parses a quoted string value; `pos` is at the opening quote.
+    fn string_value(&mut self, key: &str) -> Result<FieldValue<'a>, Fail> {
+        let quote = self.pos;
+        let start = quote + 1;
+        let mut pos = start;
+        let mut escaped = false;
+        let mut newlines = 0;
+        let end = loop {
+            match self.buf.get(pos) {
+                None => {
+                    return Err(self.fail(
+                        quote,
+                        format!(
+                            "unterminated string value for field {} at column {}",
+                            quoted(key),
+                            self.col(quote)
+                        ),
+                    ));
+                }
+                Some(b'"') => break pos,
+                Some(b'\\') => {
+                    if matches!(self.buf.get(pos + 1), Some(b'"' | b'\\')) {
+                        escaped = true;
+                        pos += 2;
+                    } else {
+                        pos += 1;
+                    }
+                }
+                Some(b'\n') => {
+                    newlines += 1;
+                    pos += 1;
+                }
+                Some(_) => pos += 1,
+            }
+        };
+        self.pos = end + 1;
+        if newlines > 0 {
+            self.newlines += newlines;
+            if self.multiline.is_none() {
+                self.multiline = Some((quote, key.to_owned()));
+            }
+        }
+        if let Some(b) = self.peek()
+            && CLASS[usize::from(b)] & V == 0
+        {
+            let rest = skip_until(self.buf, self.pos, V);
+            return Err(self.fail(
+                self.pos,
+                format!(
+                    "unexpected text after the string value of field {} at column {}: {}",
+                    quoted(key),
+                    self.col(self.pos),
+                    snippet(self.bytes(self.pos, rest))
+                ),
+            ));
+        }
+        let text = self.text(start, end, escaped, STRING_ESCAPES, "string value")?;
+        Ok(FieldValue::String(text))
+    }
+
+    /// Parses the timestamp; `pos` is at its first byte.
+    fn timestamp(&mut self) -> Result<i64, Fail> {
+        let start = self.pos;
+        let end = skip_until(self.buf, start, T);
+        let token = self.bytes(start, end);
+        let ts = match integer(token) {
+            Ok(ts) => ts,
+            Err(problem) => {
+                let what = match problem {
+                    Problem::IntegerRange => "timestamp out of range",
+                    _ => "invalid timestamp",
+                };
+                return Err(self.fail(
+                    end,
+                    format!("{what} {} at column {}", snippet(token), self.col(start)),
+                ));
+            }
+        };
+        self.pos = skip_while(self.buf, end, W);
+        if !self.at_eol() {
+            let rest = skip_until(self.buf, self.pos, T);
+            return Err(self.fail(
+                self.pos,
+                format!(
+                    "unexpected text after the timestamp at column {}: {}",
+                    self.col(self.pos),
+                    snippet(self.bytes(self.pos, rest))
+                ),
+            ));
+        }
+        Ok(ts)
+    }
+}
+
+/// What is wrong with a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Problem {
+    Invalid,
+    IntegerRange,
+    UnsignedRange,
+    FloatRange,
+}
+
+/// Parses an unquoted field value: a boolean or a number.
+fn scalar(token: &[u8]) -> Result<FieldValue<'static>, Problem> {
+    match token {
+        b"t" | b"T" | b"true" | b"True" | b"TRUE" => Ok(FieldValue::Boolean(true)),
+        b"f" | b"F" | b"false" | b"False" | b"FALSE" => Ok(FieldValue::Boolean(false)),
+        [body @ .., b'i'] => integer(body).map(FieldValue::Integer),
+        [body @ .., b'u'] => unsigned(body).map(FieldValue::Unsigned),
+        _ => float(token).map(FieldValue::Float),
+    }
+}
+
+/// `[0-9]+` to u64, range-checked.
+fn digits_u64(digits: &[u8]) -> Result<u64, Problem> {
+    if digits.is_empty() {
+        return Err(Problem::Invalid);
+    }
+    let mut value: u64 = 0;
+    let mut overflow = false;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return Err(Problem::Invalid);
+        }
+        match value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+        {
+            Some(v) => value = v,
+            // Keep checking the syntax: "99999999999999999999x" is invalid, not out of range.
+            None => overflow = true,
+        }
+    }
+    if overflow {
+        Err(Problem::UnsignedRange)
+    } else {
+        Ok(value)
+    }
+}
+
+/// `-?[0-9]+` to i64, range-checked.
+fn integer(token: &[u8]) -> Result<i64, Problem> {
+    let (negative, digits) = match token {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, token),
+    };
+    let magnitude = digits_u64(digits).map_err(|p| match p {
+        Problem::UnsignedRange => Problem::IntegerRange,
+        p => p,
+    })?;
+    let value = if negative {
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    };
+    value.ok_or(Problem::IntegerRange)
+}
+
+/// `[0-9]+` to u64, range-checked; any minus sign is out of range, as in InfluxDB.
+fn unsigned(token: &[u8]) -> Result<u64, Problem> {
+    match token {
+        [b'-', rest @ ..] => match digits_u64(rest) {
+            Ok(_) | Err(Problem::UnsignedRange) => Err(Problem::UnsignedRange),
+            Err(p) => Err(p),
+        },
+        _ => digits_u64(token),
+    }
+}
+
+/// Powers of ten that f64 holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?` to a finite f64.
+fn float(token: &[u8]) -> Result<f64, Problem> {
+    let (negative, body) = match token {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, token),
+    };
+    let mut i = 0;
+    // Significant digits as an integer while they fit, for the exact fast path below.
+    let mut mantissa: u64 = 0;
+    let mut exact = true;
+    let mut digits = 0usize;
+    let mut fraction_digits = 0i64;
+    let mut in_fraction = false;
+    while let Some(&b) = body.get(i) {
+        match b {
+            b'0'..=b'9' => {
+                digits += 1;
+                if in_fraction {
+                    fraction_digits += 1;
+                }
+                match mantissa
+                    .checked_mul(10)
+                    .and_then(|m| m.checked_add(u64::from(b - b'0')))
+                {
+                    Some(m) => mantissa = m,
+                    None => exact = false,
+                }
+            }
+            b'.' if !in_fraction => in_fraction = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return Err(Problem::Invalid);
+    }
+    let mut exponent = 0i64;
+    if let Some(b'e' | b'E') = body.get(i) {
+        i += 1;
+        let negative_exponent = match body.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let exponent_start = i;
+        while let Some(&b) = body.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            // Saturate: such exponents go to the slow path, which gets them right.
+            exponent = (exponent * 10 + i64::from(b - b'0')).min(1 << 40);
+            i += 1;
+        }
+        if i == exponent_start {
+            return Err(Problem::Invalid);
+        }
+        if negative_exponent {
+            exponent = -exponent;
+        }
+    }
+    if i != body.len() {
+        return Err(Problem::Invalid);
+    }
+
+    // Clinger's fast path: both operands are exact, so one IEEE operation rounds correctly.
+    let power = exponent - fraction_digits;
+    if exact && mantissa <= 1 << 53 && power.abs() <= 22 {
+        let m = mantissa as f64;
+        let scale = POW10
+            .get(power.unsigned_abs() as usize)
+            .copied()
+            .unwrap_or(1.0);
+        let value = if power >= 0 { m * scale } else { m / scale };
+        return Ok(if negative { -value } else { value });
+    }
+    // The syntax is checked above, and is a subset of what Rust's parser accepts.
+    let text = std::str::from_utf8(token).map_err(|_| Problem::Invalid)?;
+    let value: f64 = text.parse().map_err(|_| Problem::Invalid)?;
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(Problem::FloatRange)
+    }
+}
