@@ -1,1 +1,62 @@
-//! Forecasting and anomaly detection for foresight (being written).
+//! Forecasting and anomaly detection for foresight.
+//!
+//! A pure library: slices in, results out (no I/O, no engine or HTTP types).
+//!
+//! - **Holt-Winters / ETS** ([`fit`]): level, trend (none, additive, damped) and seasonality
+//!   (none, additive, multiplicative) with additive errors. Smoothing parameters and initial
+//!   states minimise the one-step-ahead squared error (bounded, deterministic Nelder-Mead with
+//!   the initial level and trend profiled out exactly); a variant that cannot be fitted falls back
+//!   to a simpler one and says so. `Auto` picks the variant by AICc. Gaps (NaN) are skipped and
+//!   forecast through. Each objective evaluation is O(n), also for long seasons (m = 288).
+//! - **Seasonal period detection** ([`detect_season`]): autocorrelation peaks checked by
+//!   seasonal strength.
+//! - **Prediction intervals** at any level ([`FittedModel::forecast`]): analytical for the linear
+//!   models, seeded simulation for multiplicative seasonality.
+//! - **Isolation forest** ([`IsolationForest`]): scikit-learn's algorithm, seeded, trees built in
+//!   parallel, identical results whatever the thread count; features from a series with
+//!   [`build_features`] / [`series_features`].
+//! - **Online anomaly scoring** ([`Detector`], [`score_series`]): each point is scored from earlier
+//!   points only, against the forecast interval and by the isolation forest, combined in [0, 1].
+//!
+//! ```
+//! use foresight_forecasting::{fit, score_series, DetectorConfig, FitOptions, Season};
+//!
+//! // Three weeks of a daily cycle at hourly resolution.
+//! let y: Vec<f64> = (0..24 * 21)
+//!     .map(|t| 100.0 + 10.0 * (t as f64 * std::f64::consts::TAU / 24.0).sin() + (t % 7) as f64)
+//!     .collect();
+//! let model = fit(&y, &FitOptions::default())?;
+//! assert_eq!(model.period(), 24);
+//! let fc = model.forecast(48, 0.95)?;
+//! assert_eq!(fc.mean.len(), 48);
+//! assert!(fc.lower[0] <= fc.mean[0] && fc.mean[0] <= fc.upper[0]);
+//!
+//! // Stream-style anomaly scores over the same series with a spike planted in it.
+//! let mut z = y.clone();
+//! z[400] += 60.0;
+//! let ts: Vec<i64> = (0..z.len() as i64).map(|i| i * 3_600_000).collect();
+//! let config = DetectorConfig { season: Season::Period(24), ..DetectorConfig::default() };
+//! let scores = score_series(&ts, &z, &config)?;
+//! assert!(scores[400].is_some_and(|s| s.is_anomaly));
+//! # Ok::<(), foresight_forecasting::ForecastError>(())
+//! ```
+
+mod detector;
+mod error;
+mod ets;
+mod features;
+mod iforest;
+mod math;
+mod optim;
+mod rng;
+mod season;
+
+pub use detector::{AnomalyScore, Detector, DetectorConfig, score_series};
+pub use error::{ForecastError, Result};
+pub use ets::{
+    Fallback, FitOptions, FittedModel, Forecast, ForecastOptions, IntervalMethod, ModelChoice,
+    ModelSpec, Params, Season, Seasonality, Trend, fit,
+};
+pub use features::{FEATURE_NAMES, N_FEATURES, build_features, series_features};
+pub use iforest::{IsolationForest, IsolationForestConfig};
+pub use season::detect_season;

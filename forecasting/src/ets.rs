@@ -1,0 +1,1346 @@
+//! Holt-Winters / ETS with additive errors: fitting, model selection and forecasting.
+//!
+//! The recursions are the error-correction form of Hyndman et al. (2008), with additive errors
+//! `e_t = y_t - yhat_t`:
+//!
+//! ```text
+//! base    = l + phi b                      (phi = 1 undamped, b = 0 without trend)
+//! yhat    = base + s   |  base * s         (additive | multiplicative season s = s_{t-m})
+//! l'      = base + alpha e                 |  base + alpha e / s
+//! b'      = phi b + beta e                 |  phi b + beta e / s
+//! s'      = s + gamma e                    |  s + gamma e / base
+//! ```
+//!
+//! Parameters live in the usual admissible region `0 < alpha < 1`, `0 <= beta <= alpha`,
+//! `0 <= gamma <= 1 - alpha`, `0.8 <= phi <= 0.98`, reached by mapping a Nelder-Mead search over
+//! the unit box. (Holt-Winters' textbook `beta*` equals `beta / alpha` here.)
+//!
+//! For the linear models (no or additive season) the initial level and trend are profiled out
+//! exactly inside every objective evaluation: the one-step errors are affine in the initial
+//! state, so two extra "sensitivity" filters give the least-squares initial level and trend at
+//! O(n) cost. After the search, all initial states including the seasonal ones are re-estimated
+//! by least squares when that is affordable (`n * (m + 2)^2` bounded), and the search is repeated
+//! once from there. Multiplicative models search the initial level and trend with the
+//! parameters. Every objective evaluation is O(n) whatever the season length.
+
+use std::fmt;
+
+use crate::error::{ForecastError, Result};
+use crate::math::{normal_quantile, solve_spd};
+use crate::optim::{NmOptions, minimize_unit_box};
+use crate::rng::SplitMix64;
+use crate::season::{centred_ma, detect_season, fill_gaps};
+
+/// Trend component of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trend {
+    /// No trend: the level alone carries forward.
+    None,
+    /// Additive (linear) trend.
+    Additive,
+    /// Additive trend damped by `phi` in [0.8, 0.98]: forecasts flatten out.
+    Damped,
+}
+
+/// Seasonal component of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Seasonality {
+    /// No seasonal component.
+    None,
+    /// Seasonal effects added to the level.
+    Additive,
+    /// Seasonal effects multiplying the level (needs strictly positive data).
+    Multiplicative,
+}
+
+/// One ETS model variant (the error is always additive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModelSpec {
+    /// Trend component.
+    pub trend: Trend,
+    /// Seasonal component.
+    pub seasonality: Seasonality,
+}
+
+impl ModelSpec {
+    /// A model from its two components.
+    pub const fn new(trend: Trend, seasonality: Seasonality) -> Self {
+        Self { trend, seasonality }
+    }
+
+    /// Simple exponential smoothing, ETS(A,N,N).
+    pub const SIMPLE: Self = Self::new(Trend::None, Seasonality::None);
+
+    fn has_trend(self) -> bool {
+        self.trend != Trend::None
+    }
+
+    fn is_seasonal(self) -> bool {
+        self.seasonality != Seasonality::None
+    }
+
+    fn is_linear(self) -> bool {
+        self.seasonality != Seasonality::Multiplicative
+    }
+
+    fn n_smoothing(self) -> usize {
+        1 + usize::from(self.has_trend())
+            + usize::from(self.is_seasonal())
+            + usize::from(self.trend == Trend::Damped)
+    }
+
+    /// The next simpler model tried when a fit fails.
+    fn simpler(self) -> Option<Self> {
+        use Seasonality as S;
+        use Trend as T;
+        match (self.trend, self.seasonality) {
+            (t, S::Multiplicative) => Some(Self::new(t, S::Additive)),
+            (T::Damped, s) => Some(Self::new(T::Additive, s)),
+            (t, S::Additive) => Some(Self::new(t, S::None)),
+            (T::Additive, S::None) => Some(Self::SIMPLE),
+            (T::None, S::None) => None,
+        }
+    }
+
+    fn all() -> [Self; 9] {
+        use Seasonality as S;
+        use Trend as T;
+        let mut out = [Self::SIMPLE; 9];
+        let mut i = 0;
+        for s in [S::None, S::Additive, S::Multiplicative] {
+            for t in [T::None, T::Additive, T::Damped] {
+                out[i] = Self::new(t, s);
+                i += 1;
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for ModelSpec {
+    /// ETS notation: `ETS(A,Ad,M)` = additive error, damped trend, multiplicative season.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = match self.trend {
+            Trend::None => "N",
+            Trend::Additive => "A",
+            Trend::Damped => "Ad",
+        };
+        let s = match self.seasonality {
+            Seasonality::None => "N",
+            Seasonality::Additive => "A",
+            Seasonality::Multiplicative => "M",
+        };
+        write!(f, "ETS(A,{t},{s})")
+    }
+}
+
+/// Which model(s) to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelChoice {
+    /// Fit every admissible variant and keep the one with the lowest AICc.
+    #[default]
+    Auto,
+    /// Fit this variant (falling back to simpler ones if it cannot be fitted).
+    Fixed(ModelSpec),
+}
+
+/// The seasonal period to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Season {
+    /// Detect it with [`detect_season`](crate::detect_season); non-seasonal if none is found.
+    #[default]
+    Auto,
+    /// Non-seasonal models only.
+    None,
+    /// This many points per season (1 means non-seasonal).
+    Period(usize),
+}
+
+/// Options of [`fit`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitOptions {
+    /// Model variant or automatic selection.
+    pub model: ModelChoice,
+    /// Seasonal period, given or detected.
+    pub season: Season,
+    /// Cap on objective evaluations per Nelder-Mead search (a fit runs at most three).
+    pub max_evaluations: usize,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self {
+            model: ModelChoice::Auto,
+            season: Season::Auto,
+            max_evaluations: 1500,
+        }
+    }
+}
+
+/// Fitted smoothing parameters (error-correction form; `None` when the component is absent).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// Level smoothing, in (0, 1).
+    pub alpha: f64,
+    /// Trend smoothing, in [0, alpha].
+    pub beta: Option<f64>,
+    /// Seasonal smoothing, in [0, 1 - alpha].
+    pub gamma: Option<f64>,
+    /// Damping factor, in [0.8, 0.98].
+    pub phi: Option<f64>,
+}
+
+/// Why the returned model is simpler than the one requested.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fallback {
+    /// The model that was asked for.
+    pub requested: ModelSpec,
+    /// Why it (and any intermediate model) could not be used.
+    pub reason: String,
+}
+
+/// How prediction intervals were computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalMethod {
+    /// Closed-form variance (Hyndman et al. 2008, class 1: linear additive models).
+    Analytical,
+    /// Quantiles of simulated sample paths (multiplicative season).
+    Simulated {
+        /// Number of simulated paths.
+        paths: usize,
+    },
+}
+
+/// Options of [`FittedModel::forecast_with`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ForecastOptions {
+    /// Interval coverage in (0, 1); default 0.95.
+    pub level: f64,
+    /// Simulated paths when intervals are simulated; default 1,000.
+    pub paths: usize,
+    /// Seed of the simulation.
+    pub seed: u64,
+}
+
+impl Default for ForecastOptions {
+    fn default() -> Self {
+        Self {
+            level: 0.95,
+            paths: 1000,
+            seed: 0,
+        }
+    }
+}
+
+/// Point forecasts and prediction intervals, one entry per step ahead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// Point forecast (conditional mean).
+    pub mean: Vec<f64>,
+    /// Lower bound of the interval.
+    pub lower: Vec<f64>,
+    /// Upper bound of the interval.
+    pub upper: Vec<f64>,
+    /// Coverage the intervals were computed for.
+    pub level: f64,
+    /// How the intervals were computed.
+    pub method: IntervalMethod,
+}
+
+/// Internal parameters with absent components neutralised.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct P {
+    alpha: f64,
+    beta: f64,
+    gamma: f64,
+    phi: f64,
+}
+
+/// Filter state in normalised units; `season[t % m]` is the seasonal state used at time `t`.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub(crate) level: f64,
+    pub(crate) trend: f64,
+    pub(crate) season: Vec<f64>,
+    pub(crate) t: usize,
+}
+
+impl State {
+    fn zero(m: usize, seasonal: bool) -> Self {
+        Self {
+            level: 0.0,
+            trend: 0.0,
+            season: if seasonal { vec![0.0; m] } else { Vec::new() },
+            t: 0,
+        }
+    }
+
+    fn add_scaled(&mut self, other: &State, c: f64) {
+        self.level += c * other.level;
+        self.trend += c * other.trend;
+        for (a, b) in self.season.iter_mut().zip(&other.season) {
+            *a += c * b;
+        }
+    }
+
+    fn is_finite(&self) -> bool {
+        self.level.is_finite()
+            && self.trend.is_finite()
+            && self.season.iter().all(|v| v.is_finite())
+    }
+}
+
+/// Forecast for the next point and the pieces the update needs.
+#[inline(always)]
+fn predict(spec: ModelSpec, p: &P, st: &State) -> (f64, f64, f64, usize) {
+    let trend = if spec.has_trend() {
+        p.phi * st.trend
+    } else {
+        0.0
+    };
+    let base = st.level + trend;
+    let m = st.season.len();
+    let idx = if m > 0 { st.t % m } else { 0 };
+    match spec.seasonality {
+        Seasonality::None => (base, base, 0.0, idx),
+        Seasonality::Additive => {
+            let s = st.season.get(idx).copied().unwrap_or(0.0);
+            (base + s, base, s, idx)
+        }
+        Seasonality::Multiplicative => {
+            let s = st.season.get(idx).copied().unwrap_or(1.0);
+            (base * s, base, s, idx)
+        }
+    }
+}
+
+/// One filter step; `y` not finite = missing (state carried forward). Returns (forecast, error),
+/// the error being NaN for a missing point.
+#[inline(always)]
+pub(crate) fn step(spec: ModelSpec, p: &P, st: &mut State, y: f64) -> (f64, f64) {
+    let (f, base, s, idx) = predict(spec, p, st);
+    let trend = if spec.has_trend() {
+        p.phi * st.trend
+    } else {
+        0.0
+    };
+    st.t += 1;
+    if !y.is_finite() {
+        st.level = base;
+        st.trend = trend;
+        return (f, f64::NAN);
+    }
+    let e = y - f;
+    match spec.seasonality {
+        Seasonality::None => {
+            st.level = base + p.alpha * e;
+            st.trend = trend + p.beta * e;
+        }
+        Seasonality::Additive => {
+            st.level = base + p.alpha * e;
+            st.trend = trend + p.beta * e;
+            if let Some(v) = st.season.get_mut(idx) {
+                *v = s + p.gamma * e;
+            }
+        }
+        Seasonality::Multiplicative => {
+            st.level = base + p.alpha * e / s;
+            st.trend = trend + p.beta * e / s;
+            if let Some(v) = st.season.get_mut(idx) {
+                *v = s + p.gamma * e / base;
+            }
+        }
+    }
+    (f, e)
+}
+
+/// Sum of squared one-step errors from `init`; infinite if the filter blows up.
+fn sse(spec: ModelSpec, p: &P, y: &[f64], init: &State) -> f64 {
+    let mut st = init.clone();
+    let mut acc = 0.0;
+    for &v in y {
+        let (_, e) = step(spec, p, &mut st, v);
+        if e.is_finite() {
+            acc += e * e;
+        } else if v.is_finite() {
+            return f64::INFINITY;
+        }
+    }
+    if acc.is_finite() { acc } else { f64::INFINITY }
+}
+
+/// For linear models: runs the filter from `base` plus one zero-data filter per direction, and
+/// returns the least-squares shift of the initial state along those directions with the SSE it
+/// reaches. Cost O(n k^2) for k directions.
+fn profile_init(
+    spec: ModelSpec,
+    p: &P,
+    y: &[f64],
+    base: &State,
+    dirs: &[State],
+) -> (Vec<f64>, f64) {
+    let k = dirs.len();
+    let mut st = base.clone();
+    let mut ds: Vec<State> = dirs.to_vec();
+    let mut g = vec![0.0; k * k];
+    let mut h = vec![0.0; k];
+    let mut ss = 0.0;
+    let mut ej = vec![0.0; k];
+    for &v in y {
+        let (_, e0) = step(spec, p, &mut st, v);
+        let observed = v.is_finite();
+        for (d, slot) in ds.iter_mut().zip(ej.iter_mut()) {
+            let (_, e) = step(spec, p, d, if observed { 0.0 } else { f64::NAN });
+            *slot = e;
+        }
+        if observed {
+            ss += e0 * e0;
+            for a in 0..k {
+                h[a] += ej[a] * e0;
+                let row = &mut g[a * k..a * k + k];
+                for b in 0..=a {
+                    row[b] += ej[a] * ej[b];
+                }
+            }
+        }
+    }
+    for a in 0..k {
+        for b in 0..a {
+            g[b * k + a] = g[a * k + b];
+        }
+    }
+    if !ss.is_finite() {
+        return (vec![0.0; k], f64::INFINITY);
+    }
+    let rhs: Vec<f64> = h.iter().map(|v| -v).collect();
+    match solve_spd(&g, &rhs, k) {
+        Some(delta) => {
+            // SSE(delta) = ss + 2 delta.h + delta' G delta
+            let mut q = ss;
+            for a in 0..k {
+                q += 2.0 * delta[a] * h[a];
+                for b in 0..k {
+                    q += delta[a] * g[a * k + b] * delta[b];
+                }
+            }
+            if q.is_finite() && q <= ss {
+                (delta, q.max(0.0))
+            } else {
+                (vec![0.0; k], ss)
+            }
+        }
+        None => (vec![0.0; k], ss),
+    }
+}
+
+fn level_trend_dirs(spec: ModelSpec, m: usize) -> Vec<State> {
+    let seasonal = spec.is_seasonal();
+    let mut l = State::zero(m, seasonal);
+    l.level = 1.0;
+    let mut out = vec![l];
+    if spec.has_trend() {
+        let mut b = State::zero(m, seasonal);
+        b.trend = 1.0;
+        out.push(b);
+    }
+    out
+}
+
+fn all_state_dirs(spec: ModelSpec, m: usize) -> Vec<State> {
+    let mut out = level_trend_dirs(spec, m);
+    if spec.is_seasonal() {
+        // Sum-zero seasonal directions: level + c, seasons - c is an exact null direction.
+        for j in 0..m.saturating_sub(1) {
+            let mut s = State::zero(m, true);
+            s.season[j] = 1.0;
+            s.season[m - 1] = -1.0;
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn apply(base: &State, dirs: &[State], delta: &[f64]) -> State {
+    let mut out = base.clone();
+    for (d, c) in dirs.iter().zip(delta) {
+        out.add_scaled(d, *c);
+    }
+    out
+}
+
+/// Classical-decomposition starting states (Hyndman et al. 2008, section 2.6.1 in spirit).
+fn heuristic_init(y: &[f64], spec: ModelSpec, m: usize) -> State {
+    let n = y.len();
+    let seasonal = spec.is_seasonal() && m >= 2 && n >= 2 * m;
+    let mult = spec.seasonality == Seasonality::Multiplicative;
+    let mut st = State::zero(m, spec.is_seasonal());
+    if spec.is_seasonal() && mult {
+        st.season.iter_mut().for_each(|v| *v = 1.0);
+    }
+    if seasonal {
+        let span = n.min(4 * m);
+        if let Some(x) = fill_gaps(&y[..span]) {
+            let ma = centred_ma(&x, m);
+            let mut sums = vec![0.0; m];
+            let mut counts = vec![0usize; m];
+            for (t, a) in ma.iter().enumerate() {
+                if let (Some(a), true) = (a, y[t].is_finite()) {
+                    let d = if mult {
+                        if *a > 0.0 { y[t] / a } else { continue }
+                    } else {
+                        y[t] - a
+                    };
+                    sums[t % m] += d;
+                    counts[t % m] += 1;
+                }
+            }
+            let neutral = if mult { 1.0 } else { 0.0 };
+            let prof: Vec<f64> = sums
+                .iter()
+                .zip(&counts)
+                .map(|(s, &c)| if c > 0 { s / c as f64 } else { neutral })
+                .collect();
+            let mean = prof.iter().sum::<f64>() / m as f64;
+            for (dst, v) in st.season.iter_mut().zip(&prof) {
+                *dst = if mult {
+                    if mean > 0.0 && *v > 0.0 {
+                        v / mean
+                    } else {
+                        1.0
+                    }
+                } else {
+                    v - mean
+                };
+            }
+        }
+    }
+    let k = if seasonal {
+        n.min((2 * m).max(10))
+    } else {
+        n.min(10)
+    };
+    let pts: Vec<(f64, f64)> = (0..k)
+        .filter(|&t| y[t].is_finite())
+        .map(|t| {
+            let s = st.season.get(t % m.max(1)).copied();
+            let d = match (spec.seasonality, s) {
+                (Seasonality::Additive, Some(s)) => y[t] - s,
+                (Seasonality::Multiplicative, Some(s)) if s > 0.0 => y[t] / s,
+                _ => y[t],
+            };
+            (t as f64, d)
+        })
+        .collect();
+    let np = pts.len().max(1) as f64;
+    let tm = pts.iter().map(|p| p.0).sum::<f64>() / np;
+    let dm = pts.iter().map(|p| p.1).sum::<f64>() / np;
+    if spec.has_trend() && pts.len() >= 2 {
+        let sxy: f64 = pts.iter().map(|p| (p.0 - tm) * (p.1 - dm)).sum();
+        let sxx: f64 = pts.iter().map(|p| (p.0 - tm).powi(2)).sum();
+        let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        // Level "at time -1", so that the first forecast is the fitted line at t = 0.
+        st.level = dm - b * (tm + 1.0);
+        st.trend = b;
+    } else {
+        st.level = pts.first().map_or(dm, |_| {
+            pts.iter().take(m.clamp(1, 10)).map(|p| p.1).sum::<f64>()
+                / pts.len().min(m.clamp(1, 10)) as f64
+        });
+    }
+    st
+}
+
+const ALPHA_LO: f64 = 1e-4;
+const ALPHA_HI: f64 = 0.9999;
+const PHI_LO: f64 = 0.8;
+const PHI_HI: f64 = 0.98;
+
+fn decode(spec: ModelSpec, x: &[f64]) -> P {
+    let mut it = x.iter().copied();
+    let mut next = || it.next().unwrap_or(0.5);
+    let alpha = ALPHA_LO + (ALPHA_HI - ALPHA_LO) * next();
+    let beta = if spec.has_trend() {
+        alpha * next()
+    } else {
+        0.0
+    };
+    let gamma = if spec.is_seasonal() {
+        (1.0 - alpha) * next()
+    } else {
+        0.0
+    };
+    let phi = if spec.trend == Trend::Damped {
+        PHI_LO + (PHI_HI - PHI_LO) * next()
+    } else {
+        1.0
+    };
+    P {
+        alpha,
+        beta,
+        gamma,
+        phi,
+    }
+}
+
+/// Result of fitting one variant in normalised units.
+#[derive(Debug, Clone)]
+struct RawFit {
+    p: P,
+    init: State,
+    sse: f64,
+    seasonal_init_estimated: bool,
+}
+
+/// Multiplicative models search the initial level and trend too: offsets around the heuristic.
+fn mult_init(spec: ModelSpec, base: &State, x: &[f64], span: f64, m: usize) -> State {
+    let np = spec.n_smoothing();
+    let mut st = base.clone();
+    if let Some(u) = x.get(np) {
+        st.level += (u - 0.5) * span;
+    }
+    if spec.has_trend()
+        && let Some(u) = x.get(np + 1)
+    {
+        st.trend += (u - 0.5) * span / m.max(10) as f64;
+    }
+    st
+}
+
+fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result<RawFit> {
+    let n_obs = y.iter().filter(|v| v.is_finite()).count();
+    let m = if spec.is_seasonal() { m } else { 1 };
+    if spec.is_seasonal() {
+        if m < 2 {
+            return Err(ForecastError::InvalidParameter {
+                name: "season",
+                reason: "a seasonal model needs a period of at least 2".into(),
+            });
+        }
+        if y.len() < 2 * m {
+            return Err(ForecastError::NotEnoughData {
+                needed: 2 * m,
+                got: y.len(),
+            });
+        }
+    }
+    let needed = spec.n_smoothing()
+        + 2
+        + usize::from(spec.has_trend())
+        + if spec.is_seasonal() { m } else { 0 };
+    if n_obs < needed {
+        return Err(ForecastError::NotEnoughData { needed, got: n_obs });
+    }
+    if spec.seasonality == Seasonality::Multiplicative
+        && y.iter().any(|v| v.is_finite() && *v <= 0.0)
+    {
+        return Err(ForecastError::FitFailed(
+            "multiplicative seasonality needs strictly positive data".into(),
+        ));
+    }
+    let heur = heuristic_init(y, spec, m);
+    let opts = NmOptions {
+        max_evals,
+        ..NmOptions::default()
+    };
+    let np = spec.n_smoothing();
+    let (lo, hi) = y
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let span = (hi - lo).max(1e-6);
+
+    // Starting point: a small grid over alpha (and gamma), the rest at conventional values.
+    let dim = np
+        + if spec.is_linear() {
+            0
+        } else {
+            1 + usize::from(spec.has_trend())
+        };
+    let make_x = |a: f64, g: f64| {
+        let mut x = vec![0.5; dim];
+        x[0] = a;
+        let mut i = 1;
+        if spec.has_trend() {
+            x[i] = 0.05;
+            i += 1;
+        }
+        if spec.is_seasonal() {
+            x[i] = g;
+            i += 1;
+        }
+        if spec.trend == Trend::Damped {
+            x[i] = 0.6;
+        }
+        x
+    };
+    let lt_dirs = level_trend_dirs(spec, m);
+    let objective = |x: &[f64], base: &State| -> f64 {
+        let p = decode(spec, x);
+        if spec.is_linear() {
+            profile_init(spec, &p, y, base, &lt_dirs).1
+        } else {
+            sse(spec, &p, y, &mult_init(spec, base, x, span, m))
+        }
+    };
+    let mut best_x = make_x(0.2, 0.05);
+    let mut best_f = f64::INFINITY;
+    for a in [0.05, 0.2, 0.5, 0.8] {
+        for g in if spec.is_seasonal() {
+            &[0.05, 0.3][..]
+        } else {
+            &[0.05][..]
+        } {
+            let x = make_x(a, *g);
+            let f = objective(&x, &heur);
+            if f < best_f {
+                best_f = f;
+                best_x = x;
+            }
+        }
+    }
+    let mut base = heur;
+    let mut seasonal_init_estimated = false;
+    let rounds = if spec.is_linear() { 2 } else { 1 };
+    for round in 0..rounds {
+        let r = minimize_unit_box(|x| objective(x, &base), &best_x, opts);
+        if r.f <= best_f || round == 0 {
+            best_x = r.x;
+            best_f = r.f;
+        }
+        if !spec.is_linear() {
+            break;
+        }
+        let p = decode(spec, &best_x);
+        // Full least-squares re-estimation of every initial state when affordable.
+        let all = all_state_dirs(spec, m);
+        let k = all.len();
+        let cost = y.len() as f64 * (k * k) as f64;
+        if spec.is_seasonal() && cost <= 6e7 {
+            let (delta, f) = profile_init(spec, &p, y, &base, &all);
+            if f.is_finite() {
+                base = apply(&base, &all, &delta);
+                best_f = f;
+                seasonal_init_estimated = true;
+                continue;
+            }
+        }
+        let (delta, _) = profile_init(spec, &p, y, &base, &lt_dirs);
+        base = apply(&base, &lt_dirs, &delta);
+        if !spec.is_seasonal() || cost > 6e7 {
+            break; // nothing left to alternate with
+        }
+    }
+    let p = decode(spec, &best_x);
+    let init = if spec.is_linear() {
+        let (delta, _) = profile_init(spec, &p, y, &base, &lt_dirs);
+        apply(&base, &lt_dirs, &delta)
+    } else {
+        mult_init(spec, &base, &best_x, span, m)
+    };
+    let final_sse = sse(spec, &p, y, &init);
+    if !final_sse.is_finite() || !init.is_finite() {
+        return Err(ForecastError::FitFailed(format!(
+            "{spec}: the optimiser found no finite fit"
+        )));
+    }
+    Ok(RawFit {
+        p,
+        init,
+        sse: final_sse,
+        seasonal_init_estimated,
+    })
+}
+
+/// A fitted model: parameters, states, goodness of fit; forecasts with [`FittedModel::forecast`].
+#[derive(Debug, Clone)]
+pub struct FittedModel {
+    spec: ModelSpec,
+    period: usize,
+    p: P,
+    scale: f64,
+    init: State,
+    last: State,
+    sse: f64,
+    n_obs: usize,
+    n_params: usize,
+    sigma2: f64,
+    aicc: f64,
+    fitted: Vec<f64>,
+    fallback: Option<Fallback>,
+}
+
+fn finish(
+    y_norm: &[f64],
+    lead: usize,
+    scale: f64,
+    spec: ModelSpec,
+    period: usize,
+    raw: RawFit,
+) -> FittedModel {
+    let mut st = raw.init.clone();
+    let mut fitted = vec![f64::NAN; lead];
+    fitted.reserve(y_norm.len());
+    for &v in y_norm {
+        let (f, _) = step(spec, &raw.p, &mut st, v);
+        fitted.push(f * scale);
+    }
+    let n_obs = y_norm.iter().filter(|v| v.is_finite()).count();
+    let m = if spec.is_seasonal() { period } else { 1 };
+    let n_init = 1 + usize::from(spec.has_trend()) + if spec.is_seasonal() { m - 1 } else { 0 };
+    let n_params = spec.n_smoothing() + n_init + 1;
+    let nf = n_obs as f64;
+    let k = n_params as f64;
+    let aic = nf * ((raw.sse / nf).ln() + (std::f64::consts::TAU).ln() + 1.0) + 2.0 * k;
+    let aicc = if nf - k - 1.0 > 0.0 {
+        aic + 2.0 * k * (k + 1.0) / (nf - k - 1.0)
+    } else {
+        f64::INFINITY
+    };
+    // Residual variance with the estimated quantities' degrees of freedom taken out.
+    let n_est = spec.n_smoothing()
+        + 1
+        + usize::from(spec.has_trend())
+        + if raw.seasonal_init_estimated {
+            m - 1
+        } else {
+            0
+        };
+    let dof = if n_obs > n_est + 1 {
+        n_obs - n_est
+    } else {
+        n_obs.max(1)
+    };
+    FittedModel {
+        spec,
+        period: m,
+        p: raw.p,
+        scale,
+        init: raw.init,
+        last: st,
+        sse: raw.sse,
+        n_obs,
+        n_params,
+        sigma2: raw.sse / dof as f64,
+        aicc,
+        fitted,
+        fallback: None,
+    }
+}
+
+/// Fits a Holt-Winters / ETS model to `values` (regularly spaced; NaN or infinite = missing).
+///
+/// Leading missing points are dropped, inner ones are skipped in the error sum with the state
+/// carried through the gap, trailing ones are forecast through. Values are rescaled internally,
+/// so huge magnitudes fit like small ones. With [`ModelChoice::Fixed`], a variant that cannot be
+/// fitted falls back to simpler ones and [`FittedModel::fallback`] says why; with
+/// [`ModelChoice::Auto`] every admissible variant is fitted and the lowest AICc wins.
+///
+/// # Errors
+/// [`ForecastError::NotEnoughData`] when even simple exponential smoothing cannot be fitted
+/// (fewer than 3 observed points), [`ForecastError::InvalidParameter`] for a bad option.
+pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
+    if options.max_evaluations == 0 {
+        return Err(ForecastError::InvalidParameter {
+            name: "max_evaluations",
+            reason: "must be at least 1".into(),
+        });
+    }
+    let Some(lead) = values.iter().position(|v| v.is_finite()) else {
+        return Err(ForecastError::NotEnoughData { needed: 3, got: 0 });
+    };
+    let scale = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let scale = if scale > 0.0 && scale.is_finite() {
+        scale
+    } else {
+        1.0
+    };
+    let y: Vec<f64> = values[lead..]
+        .iter()
+        .map(|v| if v.is_finite() { v / scale } else { f64::NAN })
+        .collect();
+    let mut season_note = None;
+    let period = match options.season {
+        Season::None => 1,
+        Season::Period(0) => {
+            return Err(ForecastError::InvalidParameter {
+                name: "season",
+                reason: "the period must be at least 1".into(),
+            });
+        }
+        Season::Period(m) => {
+            if m >= 2 && y.len() < 2 * m {
+                season_note = Some(format!(
+                    "season {m} needs at least {} points, got {}: fitted without season",
+                    2 * m,
+                    y.len()
+                ));
+                1
+            } else {
+                m
+            }
+        }
+        Season::Auto => detect_season(&y, None).unwrap_or(1),
+    };
+    let evals = options.max_evaluations;
+    match options.model {
+        ModelChoice::Fixed(requested) => {
+            let mut spec = requested;
+            if period < 2 && spec.is_seasonal() {
+                spec = ModelSpec::new(spec.trend, Seasonality::None);
+            }
+            let mut reasons: Vec<String> = season_note.into_iter().collect();
+            if spec != requested && reasons.is_empty() {
+                reasons.push("no seasonal period (given or detected)".into());
+            }
+            loop {
+                match fit_variant(&y, spec, period, evals) {
+                    Ok(raw) => {
+                        let mut model = finish(&y, lead, scale, spec, period, raw);
+                        if spec != requested {
+                            model.fallback = Some(Fallback {
+                                requested,
+                                reason: reasons.join("; "),
+                            });
+                        }
+                        return Ok(model);
+                    }
+                    Err(e) => {
+                        reasons.push(format!("{spec}: {e}"));
+                        match spec.simpler() {
+                            Some(s) => spec = s,
+                            None => return Err(e),
+                        }
+                    }
+                }
+            }
+        }
+        ModelChoice::Auto => {
+            let mut best: Option<FittedModel> = None;
+            let mut last_err = None;
+            for spec in ModelSpec::all() {
+                if spec.is_seasonal() && period < 2 {
+                    continue;
+                }
+                match fit_variant(&y, spec, period, evals) {
+                    Ok(raw) => {
+                        let m = finish(&y, lead, scale, spec, period, raw);
+                        // Strictly better only: ties keep the simpler, earlier variant.
+                        if best.as_ref().is_none_or(|b| m.aicc < b.aicc) {
+                            best = Some(m);
+                        }
+                    }
+                    Err(e) => last_err = Some(e),
+                }
+            }
+            best.ok_or_else(|| {
+                last_err.unwrap_or_else(|| ForecastError::FitFailed("no admissible model".into()))
+            })
+        }
+    }
+}
+
+impl FittedModel {
+    /// The fitted variant.
+    pub fn spec(&self) -> ModelSpec {
+        self.spec
+    }
+
+    /// Seasonal period used (1 for non-seasonal models).
+    pub fn period(&self) -> usize {
+        self.period
+    }
+
+    /// Smoothing parameters.
+    pub fn params(&self) -> Params {
+        Params {
+            alpha: self.p.alpha,
+            beta: self.spec.has_trend().then_some(self.p.beta),
+            gamma: self.spec.is_seasonal().then_some(self.p.gamma),
+            phi: (self.spec.trend == Trend::Damped).then_some(self.p.phi),
+        }
+    }
+
+    /// Initial level, in the data's units.
+    pub fn initial_level(&self) -> f64 {
+        self.init.level * self.scale
+    }
+
+    /// Initial trend per step, in the data's units (0 without trend).
+    pub fn initial_trend(&self) -> f64 {
+        self.init.trend * self.scale
+    }
+
+    /// Initial seasonal states for phases 0..m (additive: data units; multiplicative: factors).
+    pub fn initial_season(&self) -> Vec<f64> {
+        match self.spec.seasonality {
+            Seasonality::Additive => self.init.season.iter().map(|v| v * self.scale).collect(),
+            _ => self.init.season.clone(),
+        }
+    }
+
+    /// Sum of squared one-step-ahead errors over the observed points, in the data's units.
+    pub fn sse(&self) -> f64 {
+        self.sse * self.scale * self.scale
+    }
+
+    /// Number of observed points the model was fitted on.
+    pub fn n_obs(&self) -> usize {
+        self.n_obs
+    }
+
+    /// Number of estimated quantities counted by the information criterion (smoothing
+    /// parameters, initial states, error variance).
+    pub fn n_params(&self) -> usize {
+        self.n_params
+    }
+
+    /// Corrected Akaike information criterion (Gaussian likelihood at the fitted variance).
+    pub fn aicc(&self) -> f64 {
+        self.aicc
+    }
+
+    /// Standard deviation of the one-step-ahead error, in the data's units.
+    pub fn sigma(&self) -> f64 {
+        self.sigma2.sqrt() * self.scale
+    }
+
+    /// One-step-ahead fitted values aligned with the input (NaN before the first observation).
+    pub fn fitted(&self) -> &[f64] {
+        &self.fitted
+    }
+
+    /// One-step-ahead residuals `y - fitted` aligned with `values` (NaN where missing).
+    pub fn residuals(&self, values: &[f64]) -> Vec<f64> {
+        values
+            .iter()
+            .zip(self.fitted.iter().chain(std::iter::repeat(&f64::NAN)))
+            .map(|(y, f)| if y.is_finite() { y - f } else { f64::NAN })
+            .collect()
+    }
+
+    /// Set when the requested model could not be used and a simpler one was fitted instead.
+    pub fn fallback(&self) -> Option<&Fallback> {
+        self.fallback.as_ref()
+    }
+
+    pub(crate) fn internals(&self) -> (ModelSpec, P, f64, f64) {
+        (self.spec, self.p, self.scale, self.sigma2)
+    }
+
+    pub(crate) fn last_state(&self) -> &State {
+        &self.last
+    }
+
+    /// Forecasts `horizon` steps with intervals at `level` (e.g. 0.95); simulated intervals use
+    /// seed 0. See [`FittedModel::forecast_with`].
+    ///
+    /// # Errors
+    /// [`ForecastError::InvalidParameter`] when `level` is not in (0, 1).
+    pub fn forecast(&self, horizon: usize, level: f64) -> Result<Forecast> {
+        self.forecast_with(
+            horizon,
+            &ForecastOptions {
+                level,
+                ..ForecastOptions::default()
+            },
+        )
+    }
+
+    /// Forecasts `horizon` steps after the last input point.
+    ///
+    /// Intervals are analytical for the linear models (variance `sigma^2 (1 + sum c_j^2)`,
+    /// `c_j = alpha + beta phi_j + gamma [j mod m = 0]`) and simulated from `paths` seeded
+    /// sample paths for multiplicative seasonality.
+    ///
+    /// # Errors
+    /// [`ForecastError::InvalidParameter`] when `level` is not in (0, 1) or `paths` is 0.
+    pub fn forecast_with(&self, horizon: usize, options: &ForecastOptions) -> Result<Forecast> {
+        let level = options.level;
+        if !(level > 0.0 && level < 1.0) {
+            return Err(ForecastError::InvalidParameter {
+                name: "level",
+                reason: format!("must be in (0, 1), got {level}"),
+            });
+        }
+        let z = normal_quantile(0.5 + level / 2.0);
+        let mut st = self.last.clone();
+        let mut mean = Vec::with_capacity(horizon);
+        for _ in 0..horizon {
+            let (f, _) = step(self.spec, &self.p, &mut st, f64::NAN);
+            mean.push(f);
+        }
+        let sigma = self.sigma2.sqrt();
+        let (lower, upper, method) = if self.spec.is_linear() {
+            let mut lower = Vec::with_capacity(horizon);
+            let mut upper = Vec::with_capacity(horizon);
+            let mut sum_c2: f64 = 0.0;
+            let mut phi_j: f64 = 0.0;
+            let mut phi_pow: f64 = 1.0;
+            for (h, f) in mean.iter().enumerate() {
+                // Variance of the (h+1)-step error: sigma^2 (1 + sum_{j=1}^{h} c_j^2).
+                let sd = sigma * (1.0 + sum_c2).sqrt();
+                lower.push(f - z * sd);
+                upper.push(f + z * sd);
+                let j = h + 1;
+                phi_pow *= self.p.phi;
+                phi_j += phi_pow;
+                let seasonal_hit = self.spec.is_seasonal() && j % self.period == 0;
+                let c = self.p.alpha
+                    + if self.spec.has_trend() {
+                        self.p.beta * phi_j
+                    } else {
+                        0.0
+                    }
+                    + if seasonal_hit { self.p.gamma } else { 0.0 };
+                sum_c2 += c * c;
+            }
+            (lower, upper, IntervalMethod::Analytical)
+        } else {
+            if options.paths == 0 {
+                return Err(ForecastError::InvalidParameter {
+                    name: "paths",
+                    reason: "must be at least 1".into(),
+                });
+            }
+            let paths = options.paths;
+            let mut sims = vec![0.0; paths * horizon]; // step-major: sims[h * paths + i]
+            for i in 0..paths {
+                let mut rng = SplitMix64::stream(options.seed, i as u64);
+                let mut st = self.last.clone();
+                for h in 0..horizon {
+                    let (f, _, _, _) = predict(self.spec, &self.p, &st);
+                    let y = f + sigma * rng.normal();
+                    step(self.spec, &self.p, &mut st, y);
+                    sims[h * paths + i] = y;
+                }
+            }
+            let mut lower = Vec::with_capacity(horizon);
+            let mut upper = Vec::with_capacity(horizon);
+            for col in sims.chunks_mut(paths) {
+                col.sort_by(f64::total_cmp);
+                lower.push(quantile_sorted(col, 0.5 - level / 2.0));
+                upper.push(quantile_sorted(col, 0.5 + level / 2.0));
+            }
+            (lower, upper, IntervalMethod::Simulated { paths })
+        };
+        let s = self.scale;
+        let scale_all = |v: Vec<f64>| v.into_iter().map(|x| x * s).collect::<Vec<_>>();
+        Ok(Forecast {
+            mean: scale_all(mean),
+            lower: scale_all(lower),
+            upper: scale_all(upper),
+            level,
+            method,
+        })
+    }
+}
+
+fn quantile_sorted(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (xs.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(xs.len() - 1);
+    let w = pos - lo as f64;
+    xs[lo] * (1.0 - w) + xs[hi] * w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(n: usize, m: usize, seed: u64, noise: f64) -> Vec<f64> {
+        let mut g = SplitMix64::new(seed);
+        (0..n)
+            .map(|t| {
+                let ph = std::f64::consts::TAU * (t % m) as f64 / m as f64;
+                50.0 + 0.05 * t as f64 + 5.0 * ph.sin() + noise * g.normal()
+            })
+            .collect()
+    }
+
+    fn fixed(t: Trend, s: Seasonality, m: usize) -> FitOptions {
+        FitOptions {
+            model: ModelChoice::Fixed(ModelSpec::new(t, s)),
+            season: Season::Period(m),
+            ..FitOptions::default()
+        }
+    }
+
+    #[test]
+    fn profile_matches_brute_force() {
+        let y = series(120, 12, 1, 1.0);
+        let spec = ModelSpec::new(Trend::Damped, Seasonality::Additive);
+        let p = P {
+            alpha: 0.3,
+            beta: 0.05,
+            gamma: 0.1,
+            phi: 0.9,
+        };
+        let base = heuristic_init(&y, spec, 12);
+        let dirs = all_state_dirs(spec, 12);
+        let (delta, f) = profile_init(spec, &p, &y, &base, &dirs);
+        let direct = sse(spec, &p, &y, &apply(&base, &dirs, &delta));
+        assert!(
+            (f - direct).abs() <= 1e-6 * direct.max(1.0),
+            "{f} vs {direct}"
+        );
+        assert!(f <= sse(spec, &p, &y, &base));
+    }
+
+    #[test]
+    fn tracks_sine_plus_trend() {
+        let y = series(24 * 12, 24, 2, 0.0);
+        let m = fit(&y, &fixed(Trend::Additive, Seasonality::Additive, 24)).unwrap();
+        let fc = m.forecast(48, 0.95).unwrap();
+        for (h, f) in fc.mean.iter().enumerate() {
+            let t = (y.len() + h) as f64;
+            let ph = std::f64::consts::TAU * ((y.len() + h) % 24) as f64 / 24.0;
+            let truth = 50.0 + 0.05 * t + 5.0 * ph.sin();
+            assert!((f - truth).abs() < 0.05, "h={h}: {f} vs {truth}");
+        }
+    }
+
+    #[test]
+    fn recovers_level_noise() {
+        // Local level model with known alpha = 0.3.
+        let mut g = SplitMix64::new(9);
+        let mut l = 10.0;
+        let mut y = Vec::new();
+        for _ in 0..3000 {
+            let e = g.normal();
+            y.push(l + e);
+            l += 0.3 * e;
+        }
+        let m = fit(&y, &fixed(Trend::None, Seasonality::None, 1)).unwrap();
+        assert!((m.params().alpha - 0.3).abs() < 0.05, "{:?}", m.params());
+        assert!((m.sigma() - 1.0).abs() < 0.05);
+    }
+
+    #[test]
+    fn auto_picks_seasonal() {
+        let y = series(24 * 10, 24, 3, 0.5);
+        let m = fit(&y, &FitOptions::default()).unwrap();
+        assert_eq!(m.period(), 24);
+        assert!(m.spec().is_seasonal(), "{}", m.spec());
+    }
+
+    #[test]
+    fn gaps_are_carried() {
+        let mut y = series(24 * 8, 24, 4, 0.3);
+        for v in y.iter_mut().skip(50).take(30) {
+            *v = f64::NAN;
+        }
+        y[0] = f64::NAN;
+        let last = y.len() - 1;
+        y[last] = f64::NAN;
+        let m = fit(&y, &fixed(Trend::Additive, Seasonality::Additive, 24)).unwrap();
+        assert!(m.fallback().is_none());
+        assert!(m.sigma() < 0.6, "{}", m.sigma());
+        assert_eq!(m.fitted().len(), y.len());
+    }
+
+    #[test]
+    fn fallbacks_are_reported() {
+        let y: Vec<f64> = series(100, 12, 5, 0.5).iter().map(|v| v - 60.0).collect();
+        let m = fit(&y, &fixed(Trend::Damped, Seasonality::Multiplicative, 12)).unwrap();
+        assert_eq!(
+            m.spec(),
+            ModelSpec::new(Trend::Damped, Seasonality::Additive)
+        );
+        assert!(m.fallback().is_some_and(|f| f.reason.contains("positive")));
+        let m = fit(&y[..20], &fixed(Trend::Additive, Seasonality::Additive, 12)).unwrap();
+        assert!(!m.spec().is_seasonal());
+        assert!(m.fallback().is_some());
+    }
+
+    #[test]
+    fn multiplicative_fits_and_simulates() {
+        let mut g = SplitMix64::new(6);
+        let y: Vec<f64> = (0..24 * 10)
+            .map(|t| {
+                let ph = std::f64::consts::TAU * (t % 24) as f64 / 24.0;
+                (100.0 + t as f64) * (1.0 + 0.3 * ph.sin()) + g.normal()
+            })
+            .collect();
+        let m = fit(&y, &fixed(Trend::Additive, Seasonality::Multiplicative, 24)).unwrap();
+        assert!(m.fallback().is_none());
+        let fc = m
+            .forecast_with(
+                24,
+                &ForecastOptions {
+                    seed: 3,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(matches!(
+            fc.method,
+            IntervalMethod::Simulated { paths: 1000 }
+        ));
+        for i in 0..24 {
+            assert!(fc.lower[i] < fc.mean[i] && fc.mean[i] < fc.upper[i]);
+        }
+        let again = m
+            .forecast_with(
+                24,
+                &ForecastOptions {
+                    seed: 3,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(fc, again);
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        let cases: Vec<Vec<f64>> = vec![
+            vec![],
+            vec![f64::NAN; 10],
+            vec![1.0],
+            vec![5.0; 100],
+            vec![0.0; 100],
+            vec![
+                1e300,
+                -1e300,
+                1e300,
+                2.0,
+                f64::INFINITY,
+                3.0,
+                1e-300,
+                7.0,
+                8.0,
+                1e308,
+            ],
+            (0..200)
+                .map(|i| if i % 2 == 0 { f64::NAN } else { i as f64 })
+                .collect(),
+        ];
+        for y in &cases {
+            for opts in [
+                FitOptions::default(),
+                fixed(Trend::Damped, Seasonality::Multiplicative, 4),
+            ] {
+                if let Ok(m) = fit(y, &opts) {
+                    let fc = m.forecast(10, 0.9).unwrap();
+                    assert_eq!(fc.mean.len(), 10);
+                    assert!(m.forecast(3, 1.0).is_err());
+                }
+            }
+        }
+        assert!(matches!(
+            fit(&[], &FitOptions::default()),
+            Err(ForecastError::NotEnoughData { .. })
+        ));
+        let c = fit(&[5.0; 100], &FitOptions::default()).unwrap();
+        let fc = c.forecast(3, 0.95).unwrap();
+        assert!(fc.mean.iter().all(|v| (v - 5.0).abs() < 1e-9));
+    }
+}

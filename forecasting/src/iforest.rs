@@ -1,0 +1,310 @@
+//! Isolation forest (Liu, Ting and Zhou 2008), following scikit-learn's `IsolationForest`.
+
+use rayon::prelude::*;
+
+use crate::error::{ForecastError, Result};
+use crate::rng::SplitMix64;
+
+/// Options of [`IsolationForest::fit`]; the defaults are scikit-learn's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsolationForestConfig {
+    /// Number of trees (default 100).
+    pub n_estimators: usize,
+    /// Rows drawn without replacement per tree, capped by the number of rows (default 256).
+    pub max_samples: usize,
+    /// Seed: the same seed gives the same forest whatever the thread count.
+    pub seed: u64,
+}
+
+impl Default for IsolationForestConfig {
+    fn default() -> Self {
+        Self {
+            n_estimators: 100,
+            max_samples: 256,
+            seed: 0,
+        }
+    }
+}
+
+/// Node of a flattened tree. A leaf has `feature == LEAF` and stores its path-length
+/// contribution `depth + c(size)` in `value`; an inner node stores its threshold there.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    feature: u32,
+    left: u32,
+    right: u32,
+    value: f64,
+}
+
+const LEAF: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+struct Tree {
+    nodes: Vec<Node>,
+}
+
+/// Average path length of an unsuccessful search in a binary search tree of `n` points:
+/// `c(n) = 2 H(n-1) - 2 (n-1) / n`, with `c(1) = 0` and `c(2) = 1` (scikit-learn's convention).
+pub(crate) fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        _ => {
+            let nf = n as f64;
+            2.0 * ((nf - 1.0).ln() + 0.577_215_664_901_532_9) - 2.0 * (nf - 1.0) / nf
+        }
+    }
+}
+
+struct Builder<'a> {
+    data: &'a [f64],
+    nf: usize,
+    max_depth: usize,
+    rng: SplitMix64,
+    nodes: Vec<Node>,
+    features: Vec<usize>,
+}
+
+impl Builder<'_> {
+    /// Grows the subtree over `idx` at `depth`; returns its node index.
+    fn grow(&mut self, idx: &mut [usize], depth: usize) -> u32 {
+        let me = self.nodes.len();
+        let leaf = Node {
+            feature: LEAF,
+            left: 0,
+            right: 0,
+            value: depth as f64 + average_path_length(idx.len()),
+        };
+        self.nodes.push(leaf);
+        if depth >= self.max_depth || idx.len() <= 1 {
+            return me as u32;
+        }
+        // Draw features in random order until one is not constant in this node, as
+        // scikit-learn's splitter does with max_features = 1.
+        let nf = self.nf;
+        let mut remaining = nf;
+        let mut chosen = None;
+        while remaining > 0 {
+            let pick = self.rng.below(remaining);
+            self.features.swap(pick, remaining - 1);
+            let f = self.features[remaining - 1];
+            remaining -= 1;
+            let (lo, hi) = idx
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &i| {
+                    let v = self.data[i * nf + f];
+                    (a.min(v), b.max(v))
+                });
+            if hi > lo && (hi - lo).is_finite() {
+                chosen = Some((f, lo, hi));
+                break;
+            }
+        }
+        let Some((f, lo, hi)) = chosen else {
+            return me as u32;
+        };
+        let mut thr = lo + self.rng.next_f64() * (hi - lo);
+        if thr >= hi || thr < lo {
+            thr = lo + 0.5 * (hi - lo);
+        }
+        // Partition in place: x <= thr to the left (non-empty: holds lo; right holds hi).
+        let mut split = 0;
+        for j in 0..idx.len() {
+            if self.data[idx[j] * nf + f] <= thr {
+                idx.swap(j, split);
+                split += 1;
+            }
+        }
+        let (l, r) = idx.split_at_mut(split);
+        let left = self.grow(l, depth + 1);
+        let right = self.grow(r, depth + 1);
+        self.nodes[me] = Node {
+            feature: f as u32,
+            left,
+            right,
+            value: thr,
+        };
+        me as u32
+    }
+}
+
+impl Tree {
+    #[inline]
+    fn path_length(&self, row: &[f64]) -> f64 {
+        let mut i = 0usize;
+        loop {
+            let Some(node) = self.nodes.get(i) else {
+                return 0.0;
+            };
+            if node.feature == LEAF {
+                return node.value;
+            }
+            let x = row.get(node.feature as usize).copied().unwrap_or(f64::NAN);
+            // NaN compares false and goes right, deterministically.
+            i = if x <= node.value {
+                node.left
+            } else {
+                node.right
+            } as usize;
+        }
+    }
+}
+
+/// A fitted isolation forest. Scores are in (0, 1]: around 0.5 or below is ordinary, close to 1
+/// is isolated quickly, i.e. anomalous (scikit-learn's `-score_samples`; its default
+/// `contamination="auto"` threshold is 0.5).
+#[derive(Debug, Clone)]
+pub struct IsolationForest {
+    trees: Vec<Tree>,
+    n_features: usize,
+    max_samples: usize,
+}
+
+impl IsolationForest {
+    /// Fits a forest on `rows`, a row-major matrix with `n_features` columns.
+    ///
+    /// Rows holding a non-finite value are left out of the fit. Each tree draws
+    /// `min(max_samples, n)` rows without replacement and grows to depth
+    /// `ceil(log2(max_samples))`, splitting on a random non-constant feature at a uniform random
+    /// threshold. Trees are built in parallel (rayon); tree `i` uses its own stream of `seed`,
+    /// so the result does not depend on the number of threads.
+    ///
+    /// # Errors
+    /// [`ForecastError::InvalidParameter`] for zero features/trees/samples or a length that is
+    /// not a multiple of `n_features`; [`ForecastError::NotEnoughData`] without a finite row.
+    pub fn fit(rows: &[f64], n_features: usize, config: &IsolationForestConfig) -> Result<Self> {
+        if n_features == 0 || n_features > u32::MAX as usize / 2 || rows.len() % n_features != 0 {
+            return Err(ForecastError::InvalidParameter {
+                name: "n_features",
+                reason: format!("must be positive and divide the data length {}", rows.len()),
+            });
+        }
+        if config.n_estimators == 0 || config.max_samples == 0 {
+            return Err(ForecastError::InvalidParameter {
+                name: "config",
+                reason: "n_estimators and max_samples must be positive".into(),
+            });
+        }
+        let data: Vec<f64> = rows
+            .chunks_exact(n_features)
+            .filter(|r| r.iter().all(|v| v.is_finite()))
+            .flatten()
+            .copied()
+            .collect();
+        let n = data.len() / n_features;
+        if n == 0 {
+            return Err(ForecastError::NotEnoughData { needed: 1, got: 0 });
+        }
+        let max_samples = config.max_samples.min(n);
+        let max_depth = (max_samples.max(2) as f64).log2().ceil() as usize;
+        let trees = (0..config.n_estimators)
+            .into_par_iter()
+            .map(|i| {
+                let mut rng = SplitMix64::stream(config.seed, i as u64);
+                // Partial Fisher-Yates: the first max_samples entries are a uniform sample.
+                let mut all: Vec<usize> = (0..n).collect();
+                for j in 0..max_samples {
+                    let k = j + rng.below(n - j);
+                    all.swap(j, k);
+                }
+                all.truncate(max_samples);
+                let mut b = Builder {
+                    data: &data,
+                    nf: n_features,
+                    max_depth,
+                    rng,
+                    nodes: Vec::with_capacity(2 * max_samples),
+                    features: (0..n_features).collect(),
+                };
+                b.grow(&mut all, 0);
+                Tree { nodes: b.nodes }
+            })
+            .collect();
+        Ok(Self {
+            trees,
+            n_features,
+            max_samples,
+        })
+    }
+
+    /// Number of features a row must have.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Rows drawn per tree (`min(max_samples, n)`).
+    pub fn max_samples(&self) -> usize {
+        self.max_samples
+    }
+
+    /// Anomaly score `2^(-E[h(x)] / c(max_samples))` of one row (NaN if the row is too short).
+    pub fn score(&self, row: &[f64]) -> f64 {
+        if row.len() < self.n_features || self.trees.is_empty() {
+            return f64::NAN;
+        }
+        let total: f64 = self.trees.iter().map(|t| t.path_length(row)).sum();
+        let mean = total / self.trees.len() as f64;
+        let c = average_path_length(self.max_samples);
+        if c > 0.0 { (-mean / c).exp2() } else { 0.5 }
+    }
+
+    /// Scores every row of a row-major matrix (in parallel; a trailing partial row is ignored).
+    pub fn score_rows(&self, rows: &[f64]) -> Vec<f64> {
+        if self.n_features == 0 {
+            return Vec::new();
+        }
+        rows.par_chunks_exact(self.n_features)
+            .map(|r| self.score(r))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(n: usize, seed: u64) -> Vec<f64> {
+        let mut g = SplitMix64::new(seed);
+        (0..n * 2).map(|_| g.normal()).collect()
+    }
+
+    #[test]
+    fn c_values() {
+        assert_eq!(average_path_length(1), 0.0);
+        assert_eq!(average_path_length(2), 1.0);
+        assert!((average_path_length(256) - 10.244_770_920_116_851).abs() < 1e-9);
+    }
+
+    #[test]
+    fn outlier_scores_high_and_deterministic() {
+        let mut data = blob(1000, 1);
+        data.extend_from_slice(&[8.0, 8.0]);
+        let cfg = IsolationForestConfig {
+            seed: 42,
+            ..Default::default()
+        };
+        let f = IsolationForest::fit(&data, 2, &cfg).unwrap();
+        let s_out = f.score(&[8.0, 8.0]);
+        let s_in = f.score(&[0.0, 0.0]);
+        assert!(s_out > 0.7 && s_in < 0.5, "{s_out} {s_in}");
+        let single = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let g = single.install(|| IsolationForest::fit(&data, 2, &cfg).unwrap());
+        assert_eq!(f.score_rows(&data), g.score_rows(&data));
+    }
+
+    #[test]
+    fn odd_inputs() {
+        assert!(IsolationForest::fit(&[], 2, &Default::default()).is_err());
+        assert!(IsolationForest::fit(&[1.0, 2.0, 3.0], 2, &Default::default()).is_err());
+        assert!(IsolationForest::fit(&[f64::NAN, 1.0], 2, &Default::default()).is_err());
+        let f = IsolationForest::fit(&[1.0; 20], 2, &Default::default()).unwrap();
+        assert!(f.score(&[1.0, 1.0]).is_finite());
+        assert!(f.score(&[f64::NAN, 1.0]).is_finite());
+        assert!(f.score(&[1.0]).is_nan());
+        let f = IsolationForest::fit(&[1.0, 1e308, -1e308, 0.0], 2, &Default::default()).unwrap();
+        assert!(f.score(&[0.0, 0.0]).is_finite());
+    }
+}
