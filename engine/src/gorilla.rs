@@ -1,1 +1,796 @@
-//! Being written.
+//! Gorilla compression for head chunks (Pelkonen et al., "Gorilla: a fast, scalable, in-memory
+//! time series database", VLDB 2015): delta-of-delta timestamps and XOR-ed floats in one bit stream.
+//!
+//! The encoder appends in place, so an open chunk is always readable: a copy of
+//! [`GorillaEncoder::as_bytes`] together with [`GorillaEncoder::len`] decodes to exactly the samples
+//! pushed so far. Every `i64` timestamp sequence (any order, any magnitude; arithmetic wraps) and every
+//! `f64` bit pattern (NaN payloads, `-0.0`, infinities) round-trips exactly.
+//!
+//! # Stream layout
+//!
+//! Bits are packed least-significant-bit first: bit `i` of the stream is bit `i % 8` of byte `i / 8`
+//! (equivalently, the stream read as little-endian 64-bit words is a plain LSB-first bit string). A
+//! multi-bit field is written low bit first. Prefix codes below are listed in stream order.
+//!
+//! - First sample: `len` (7 bits, 0..=64), then the zigzag-encoded timestamp in `len` bits; then the
+//!   value's 64 raw bits.
+//! - Each later sample: the timestamp's delta-of-delta `dod = (t - t_prev) - (t_prev - t_prev2)` (with
+//!   wrapping arithmetic, and the delta before the second sample taken as 0), as
+//!   `0` (dod = 0), `10`+7 bits, `110`+14 bits, `1110`+20 bits, `11110`+32 bits (two's complement)
+//!   or `11111`+64 bits; then the value's XOR with the previous value's bits: `0` (same bits),
+//!   `10` + the meaningful bits inside the previous window, or `11` + leading zeros (5 bits, capped at
+//!   31) + meaningful length - 1 (6 bits) + the meaningful bits, which opens a new window.
+
+use thiserror::Error;
+
+/// Error returned by every decoder of this crate's codecs (Gorilla chunks and block columns) when the
+/// input is truncated or not a valid encoding. Decoders never panic on any input.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The input ended inside `what`.
+    #[error("truncated input: {what} at byte {offset}")]
+    Truncated {
+        /// The field being read.
+        what: &'static str,
+        /// Byte offset in the input where the field starts or where the input ran out.
+        offset: usize,
+    },
+    /// `what` holds a value that no encoder writes.
+    #[error("invalid {what} at byte {offset}: {reason}")]
+    Invalid {
+        /// The field being read.
+        what: &'static str,
+        /// Byte offset in the input of the field.
+        offset: usize,
+        /// Why the value is rejected.
+        reason: &'static str,
+    },
+}
+
+/// Appends bits LSB-first to a byte vector that always holds at least 8 zero bytes past the last
+/// written bit, so each write is one unaligned read-modify-write of a little-endian word.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BitWriter {
+    buf: Vec<u8>,
+    bits: usize,
+}
+
+#[inline]
+fn mask(n: u32) -> u64 {
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
+
+#[inline]
+fn load_le(bytes: &[u8], pos: usize) -> u64 {
+    let mut word = [0u8; 8];
+    if let Some(src) = bytes.get(pos..pos + 8) {
+        word.copy_from_slice(src);
+    } else if let Some(src) = bytes.get(pos..) {
+        word[..src.len()].copy_from_slice(src);
+    }
+    u64::from_le_bytes(word)
+}
+
+impl BitWriter {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of bits written.
+    pub(crate) fn bit_len(&self) -> usize {
+        self.bits
+    }
+
+    /// Writes the low `n` bits of `value` (`n <= 64`).
+    #[inline]
+    pub(crate) fn write(&mut self, value: u64, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let value = value & mask(n);
+        let pos = self.bits >> 3;
+        let shift = (self.bits & 7) as u32;
+        if self.buf.len() < pos + 9 {
+            // Grow in steps so the zero-fill is amortised; `Vec` doubles its capacity underneath.
+            self.buf.resize(pos + 16, 0);
+        }
+        if let Some(slot) = self.buf.get_mut(pos..pos + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(slot);
+            let merged = u64::from_le_bytes(word) | (value << shift);
+            slot.copy_from_slice(&merged.to_le_bytes());
+        }
+        if shift + n > 64
+            && let Some(byte) = self.buf.get_mut(pos + 8)
+        {
+            *byte |= (value >> (64 - shift)) as u8;
+        }
+        self.bits += n as usize;
+    }
+
+    /// The bytes holding the bits written so far; the last byte is zero-padded.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        let len = self.bits.div_ceil(8);
+        self.buf.get(..len).unwrap_or(&[])
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        // The next write restores the zeroed slack it needs.
+        self.buf.truncate(self.bits.div_ceil(8));
+        self.buf.shrink_to_fit();
+    }
+}
+
+/// Reads an LSB-first bit stream, keeping up to 64 bits buffered in a register.
+#[derive(Debug, Clone)]
+pub(crate) struct BitReader<'a> {
+    data: &'a [u8],
+    /// Index of the next byte to load into `buf`.
+    next: usize,
+    /// Buffered bits, the next one at bit 0. Bits at `avail` and above may hold stream bits that
+    /// are loaded again later; they are never used before being counted in `avail`.
+    buf: u64,
+    avail: u32,
+}
+
+impl<'a> BitReader<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            next: 0,
+            buf: 0,
+            avail: 0,
+        }
+    }
+
+    /// Bits consumed so far.
+    pub(crate) fn bit_pos(&self) -> usize {
+        self.next * 8 - self.avail as usize
+    }
+
+    /// Bytes consumed so far, counting a partly read byte.
+    pub(crate) fn byte_pos(&self) -> usize {
+        self.bit_pos().div_ceil(8)
+    }
+
+    /// Loads bytes until at least 56 bits are buffered or the input ends.
+    #[inline]
+    fn refill(&mut self) {
+        if self.next + 8 <= self.data.len() {
+            let word = load_le(self.data, self.next);
+            self.buf |= word << self.avail;
+            let bytes = (63 - self.avail) >> 3;
+            self.next += bytes as usize;
+            self.avail += bytes * 8;
+        } else {
+            while self.avail <= 56 {
+                let Some(&byte) = self.data.get(self.next) else {
+                    break;
+                };
+                self.buf |= u64::from(byte) << self.avail;
+                self.next += 1;
+                self.avail += 8;
+            }
+        }
+    }
+
+    /// Makes sure `n <= 56` bits are buffered.
+    #[inline]
+    pub(crate) fn ensure(&mut self, n: u32, what: &'static str) -> Result<(), CodecError> {
+        if self.avail < n {
+            self.refill();
+            if self.avail < n {
+                return Err(CodecError::Truncated {
+                    what,
+                    offset: self.data.len(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The next `n <= 56` bits without consuming them; bits past the end of the input read as zero.
+    #[inline]
+    pub(crate) fn peek(&mut self, n: u32) -> u64 {
+        if self.avail < n {
+            self.refill();
+        }
+        if self.avail < n {
+            // Only zero bits lie beyond the end: mask out the unloaded part explicitly.
+            self.buf & mask(self.avail)
+        } else {
+            self.buf & mask(n)
+        }
+    }
+
+    /// Consumes `n` bits that [`Self::ensure`] made available.
+    #[inline]
+    pub(crate) fn skip(&mut self, n: u32) {
+        debug_assert!(n <= self.avail);
+        self.buf = if n >= 64 { 0 } else { self.buf >> n };
+        self.avail -= n.min(self.avail);
+    }
+
+    /// Reads `n <= 56` bits.
+    #[inline]
+    pub(crate) fn read(&mut self, n: u32, what: &'static str) -> Result<u64, CodecError> {
+        self.ensure(n, what)?;
+        let value = self.buf & mask(n);
+        self.skip(n);
+        Ok(value)
+    }
+
+    /// Reads `n <= 64` bits.
+    #[inline]
+    pub(crate) fn read_long(&mut self, n: u32, what: &'static str) -> Result<u64, CodecError> {
+        if n <= 56 {
+            self.read(n, what)
+        } else {
+            let low = self.read(32, what)?;
+            let high = self.read(n - 32, what)?;
+            Ok(low | (high << 32))
+        }
+    }
+
+    pub(crate) fn invalid(&self, what: &'static str, reason: &'static str) -> CodecError {
+        CodecError::Invalid {
+            what,
+            offset: self.bit_pos() / 8,
+            reason,
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+#[inline]
+fn sign_extend(v: u64, n: u32) -> i64 {
+    let shift = 64 - n;
+    ((v << shift) as i64) >> shift
+}
+
+#[inline]
+fn fits_signed(v: i64, n: u32) -> bool {
+    let half = 1i64 << (n - 1);
+    (-half..half).contains(&v)
+}
+
+/// Delta-of-delta buckets: (prefix bits in stream order as an LSB-first value, prefix length, payload bits).
+const DOD_BUCKETS: [(u64, u32, u32); 4] = [
+    (0b01, 2, 7),
+    (0b011, 3, 14),
+    (0b0111, 4, 20),
+    (0b01111, 5, 32),
+];
+
+fn write_dod(w: &mut BitWriter, dod: i64) {
+    if dod == 0 {
+        w.write(0, 1);
+        return;
+    }
+    for (prefix, plen, nbits) in DOD_BUCKETS {
+        if fits_signed(dod, nbits) {
+            w.write(prefix | ((dod as u64 & mask(nbits)) << plen), plen + nbits);
+            return;
+        }
+    }
+    w.write(0b11111, 5);
+    w.write(dod as u64, 64);
+}
+
+fn read_dod(r: &mut BitReader<'_>) -> Result<i64, CodecError> {
+    const WHAT: &str = "gorilla timestamp";
+    let ones = (!r.peek(5)).trailing_zeros().min(5);
+    match ones {
+        0 => {
+            r.ensure(1, WHAT)?;
+            r.skip(1);
+            Ok(0)
+        }
+        5 => {
+            r.ensure(5, WHAT)?;
+            r.skip(5);
+            Ok(r.read_long(64, WHAT)? as i64)
+        }
+        _ => {
+            let (_, plen, nbits) = DOD_BUCKETS[(ones - 1) as usize];
+            let v = r.read(plen + nbits, WHAT)? >> plen;
+            Ok(sign_extend(v, nbits))
+        }
+    }
+}
+
+/// State of the XOR float coder: the previous value's bits and the current meaningful-bit window.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct XorState {
+    prev: u64,
+    lead: u32,
+    /// Length of the window in bits; 0 until the first window is opened.
+    len: u32,
+}
+
+impl XorState {
+    pub(crate) fn new(first: u64) -> Self {
+        Self {
+            prev: first,
+            lead: 0,
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn encode(&mut self, w: &mut BitWriter, bits: u64) {
+        let xor = bits ^ self.prev;
+        self.prev = bits;
+        if xor == 0 {
+            w.write(0, 1);
+            return;
+        }
+        let lead = xor.leading_zeros().min(31);
+        let trail = xor.trailing_zeros();
+        if self.len != 0 && lead >= self.lead && trail >= 64 - self.lead - self.len {
+            let shift = 64 - self.lead - self.len;
+            w.write(0b01, 2);
+            w.write(xor >> shift, self.len);
+        } else {
+            let len = 64 - lead - trail;
+            w.write(
+                0b11 | (u64::from(lead) << 2) | (u64::from(len - 1) << 7),
+                13,
+            );
+            w.write(xor >> trail, len);
+            self.lead = lead;
+            self.len = len;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn decode(&mut self, r: &mut BitReader<'_>) -> Result<u64, CodecError> {
+        const WHAT: &str = "gorilla value";
+        let control = r.peek(2);
+        if control & 1 == 0 {
+            r.ensure(1, WHAT)?;
+            r.skip(1);
+            return Ok(self.prev);
+        }
+        if control & 2 == 0 {
+            r.ensure(2, WHAT)?;
+            if self.len == 0 {
+                return Err(r.invalid(WHAT, "reuses a window before one was opened"));
+            }
+            r.skip(2);
+        } else {
+            let header = r.read(13, WHAT)?;
+            let lead = ((header >> 2) & 31) as u32;
+            let len = ((header >> 7) & 63) as u32 + 1;
+            if lead + len > 64 {
+                return Err(r.invalid(WHAT, "window extends past 64 bits"));
+            }
+            self.lead = lead;
+            self.len = len;
+        }
+        let shift = 64 - self.lead - self.len;
+        let meaningful = r.read_long(self.len, WHAT)?;
+        self.prev ^= meaningful << shift;
+        Ok(self.prev)
+    }
+}
+
+/// Appends samples to an in-memory Gorilla chunk. See the [module docs](self) for the layout.
+#[derive(Debug, Clone, Default)]
+pub struct GorillaEncoder {
+    w: BitWriter,
+    count: usize,
+    first_ts: i64,
+    last_ts: i64,
+    last_delta: i64,
+    xor: XorState,
+}
+
+impl GorillaEncoder {
+    /// An empty chunk.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a sample. Any `i64` sequence (any order and magnitude) and any `f64` bit pattern
+    /// round-trips exactly.
+    pub fn push(&mut self, ts: i64, value: f64) {
+        let bits = value.to_bits();
+        if self.count == 0 {
+            let z = zigzag(ts);
+            let len = 64 - z.leading_zeros();
+            self.w.write(u64::from(len), 7);
+            self.w.write(z, len);
+            self.w.write(bits, 64);
+            self.first_ts = ts;
+            self.xor = XorState::new(bits);
+        } else {
+            let delta = ts.wrapping_sub(self.last_ts);
+            write_dod(&mut self.w, delta.wrapping_sub(self.last_delta));
+            self.last_delta = delta;
+            self.xor.encode(&mut self.w, bits);
+        }
+        self.last_ts = ts;
+        self.count += 1;
+    }
+
+    /// Number of samples pushed.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True before the first push.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Timestamp of the first sample.
+    pub fn first_ts(&self) -> Option<i64> {
+        (self.count > 0).then_some(self.first_ts)
+    }
+
+    /// Timestamp of the last sample.
+    pub fn last_ts(&self) -> Option<i64> {
+        (self.count > 0).then_some(self.last_ts)
+    }
+
+    /// Value of the last sample (bit for bit).
+    pub fn last_value(&self) -> Option<f64> {
+        (self.count > 0).then(|| f64::from_bits(self.xor.prev))
+    }
+
+    /// The bytes written so far (last byte zero-padded). Together with [`Self::len`], a copy of these
+    /// decodes to exactly the samples pushed so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.w.as_bytes()
+    }
+
+    /// Number of bits written so far.
+    pub fn bit_len(&self) -> usize {
+        self.w.bit_len()
+    }
+
+    /// Heap bytes used (for RAM accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.w.heap_bytes()
+    }
+
+    /// Releases spare capacity, e.g. when a chunk is sealed; later pushes still work.
+    pub fn shrink_to_fit(&mut self) {
+        self.w.shrink_to_fit();
+    }
+
+    /// Decodes the samples pushed so far.
+    pub fn iter(&self) -> GorillaDecoder<'_> {
+        GorillaDecoder::new(self.as_bytes(), self.count)
+    }
+}
+
+/// Iterates over the samples of a Gorilla chunk.
+///
+/// Yields exactly `count` samples, or an error (and then `None`) when the bytes are truncated or
+/// invalid. Bytes after the `count`-th sample are ignored.
+#[derive(Debug, Clone)]
+pub struct GorillaDecoder<'a> {
+    r: BitReader<'a>,
+    count: usize,
+    done: usize,
+    failed: bool,
+    ts: i64,
+    delta: i64,
+    xor: XorState,
+}
+
+impl<'a> GorillaDecoder<'a> {
+    /// A decoder of the first `count` samples in `bytes`.
+    pub fn new(bytes: &'a [u8], count: usize) -> Self {
+        Self {
+            r: BitReader::new(bytes),
+            count,
+            done: 0,
+            failed: false,
+            ts: 0,
+            delta: 0,
+            xor: XorState::default(),
+        }
+    }
+
+    #[inline]
+    fn decode_next(&mut self) -> Result<(i64, f64), CodecError> {
+        if self.done == 0 {
+            const WHAT: &str = "gorilla first sample";
+            let len = self.r.read(7, WHAT)? as u32;
+            if len > 64 {
+                return Err(self.r.invalid(WHAT, "timestamp longer than 64 bits"));
+            }
+            self.ts = unzigzag(self.r.read_long(len, WHAT)?);
+            let bits = self.r.read_long(64, WHAT)?;
+            self.xor = XorState::new(bits);
+            return Ok((self.ts, f64::from_bits(bits)));
+        }
+        let dod = read_dod(&mut self.r)?;
+        self.delta = self.delta.wrapping_add(dod);
+        self.ts = self.ts.wrapping_add(self.delta);
+        let bits = self.xor.decode(&mut self.r)?;
+        Ok((self.ts, f64::from_bits(bits)))
+    }
+}
+
+impl Iterator for GorillaDecoder<'_> {
+    type Item = Result<(i64, f64), CodecError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.done >= self.count {
+            return None;
+        }
+        match self.decode_next() {
+            Ok(sample) => {
+                self.done += 1;
+                Some(Ok(sample))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.failed {
+            (0, Some(0))
+        } else {
+            (0, Some(self.count - self.done))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The one round-trip checker behind the example tests and the proptests: encodes `samples`,
+    /// checks every prefix snapshot decodes exactly (bit for bit), and that truncations fail cleanly.
+    fn check_round_trip(samples: &[(i64, f64)]) {
+        let mut enc = GorillaEncoder::new();
+        for (i, &(ts, v)) in samples.iter().enumerate() {
+            enc.push(ts, v);
+            assert_eq!(enc.len(), i + 1);
+            assert_eq!(enc.last_ts(), Some(ts));
+            assert_eq!(enc.last_value().map(f64::to_bits), Some(v.to_bits()));
+            if i < 4 || i + 1 == samples.len() {
+                let snapshot = enc.as_bytes().to_vec();
+                assert_decodes(&snapshot, &samples[..=i]);
+            }
+        }
+        assert_eq!(enc.first_ts(), samples.first().map(|s| s.0));
+        assert_eq!(enc.is_empty(), samples.is_empty());
+        assert!(enc.heap_bytes() >= enc.as_bytes().len());
+        let bytes = enc.as_bytes().to_vec();
+        assert_decodes(&bytes, samples);
+        // Truncations either fail or, if the dropped bytes held only padding, still decode exactly.
+        for cut in [0, bytes.len() / 2, bytes.len().saturating_sub(1)] {
+            let got: Vec<_> = GorillaDecoder::new(&bytes[..cut], samples.len()).collect();
+            if let Some(Err(_)) = got.last() {
+                assert!(got[..got.len() - 1].iter().all(Result::is_ok));
+            } else {
+                assert_eq!(got.len(), samples.len());
+            }
+        }
+        let mut shrunk = enc.clone();
+        shrunk.shrink_to_fit();
+        shrunk.push(1, 1.0);
+        assert_eq!(
+            shrunk.as_bytes()[..bytes.len().saturating_sub(1)],
+            bytes[..bytes.len().saturating_sub(1)]
+        );
+    }
+
+    fn assert_decodes(bytes: &[u8], samples: &[(i64, f64)]) {
+        let got: Vec<(i64, u64)> = GorillaDecoder::new(bytes, samples.len())
+            .map(|r| r.map(|(t, v)| (t, v.to_bits())))
+            .collect::<Result<_, _>>()
+            .expect("decodes");
+        let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn empty_and_single() {
+        check_round_trip(&[]);
+        check_round_trip(&[(0, 0.0)]);
+        check_round_trip(&[(i64::MIN, f64::NAN)]);
+        check_round_trip(&[(i64::MAX, -0.0)]);
+    }
+
+    #[test]
+    fn regular_series_is_small() {
+        let samples: Vec<(i64, f64)> = (0..120)
+            .map(|i| (1_700_000_000_000 + i * 10_000, 42.0))
+            .collect();
+        check_round_trip(&samples);
+        let mut enc = GorillaEncoder::new();
+        for &(t, v) in &samples {
+            enc.push(t, v);
+        }
+        // 49 + 64 bits for the first sample, 24 + 1 for the second, then 2 bits per sample.
+        assert_eq!(enc.bit_len(), 49 + 64 + 24 + 1 + 118 * 2);
+    }
+
+    #[test]
+    fn extremes_and_special_floats() {
+        let specials = [
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0x7ff0_0000_0000_0002), // Prometheus stale marker
+            f64::from_bits(0xfff8_dead_beef_0001),
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            f64::from_bits(1),
+            f64::MAX,
+            f64::MIN,
+            1.5,
+        ];
+        let times = [
+            i64::MIN,
+            i64::MAX,
+            0,
+            -1,
+            i64::MIN,
+            1,
+            i64::MAX,
+            i64::MAX,
+            -5,
+            7,
+            1 << 40,
+            -(1 << 33),
+            3,
+        ];
+        let samples: Vec<_> = times
+            .iter()
+            .copied()
+            .zip(specials.iter().copied())
+            .collect();
+        check_round_trip(&samples);
+    }
+
+    #[test]
+    fn every_dod_bucket() {
+        let mut t = 0i64;
+        let mut samples = vec![(t, 1.0)];
+        let mut delta = 0i64;
+        for dod in [
+            0,
+            1,
+            -64,
+            63,
+            64,
+            -8192,
+            8191,
+            8192,
+            -(1 << 19),
+            (1 << 19) - 1,
+            1 << 19,
+            i32::MIN as i64,
+            i32::MAX as i64,
+            1 << 31,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            delta = delta.wrapping_add(dod);
+            t = t.wrapping_add(delta);
+            samples.push((t, 1.0));
+        }
+        check_round_trip(&samples);
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        let inputs: [&[u8]; 5] = [&[], &[0xff], &[0xff; 40], &[0x7f, 0, 0, 0], &[0x41; 3]];
+        for bytes in inputs {
+            for count in [0, 1, 2, 100] {
+                let got: Vec<_> = GorillaDecoder::new(bytes, count).collect();
+                assert!(got.len() <= count);
+            }
+        }
+        // A window reused before one was opened is rejected.
+        let mut w = BitWriter::new();
+        w.write(0, 7);
+        w.write(0, 64);
+        w.write(0, 1);
+        w.write(0b01, 2);
+        let got: Vec<_> = GorillaDecoder::new(w.as_bytes(), 2).collect();
+        assert!(matches!(got.last(), Some(Err(CodecError::Invalid { .. }))));
+    }
+
+    #[test]
+    fn bit_writer_and_reader_agree() {
+        let mut w = BitWriter::new();
+        let fields: Vec<(u64, u32)> = (0..200u32)
+            .map(|i| ((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15), i % 65))
+            .collect();
+        for &(v, n) in &fields {
+            w.write(v, n);
+        }
+        let mut r = BitReader::new(w.as_bytes());
+        for &(v, n) in &fields {
+            assert_eq!(r.read_long(n, "test").expect("bits"), v & mask(n));
+        }
+        assert_eq!(r.byte_pos(), w.as_bytes().len());
+    }
+
+    fn sample_strategy() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        let ts = prop_oneof![
+            any::<i64>(),
+            Just(i64::MIN),
+            Just(i64::MAX),
+            -1_000i64..1_000,
+        ];
+        let value = prop_oneof![
+            any::<u64>().prop_map(f64::from_bits),
+            (-1_000_000i64..1_000_000, 0u32..6).prop_map(|(m, e)| m as f64 / 10f64.powi(e as i32)),
+            Just(f64::NAN),
+            Just(-0.0),
+        ];
+        prop::collection::vec((ts, value), 0..64)
+    }
+
+    fn regular_strategy() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        (
+            any::<i64>(),
+            1i64..100_000,
+            prop::collection::vec((-3i64..3, -500i64..500), 0..300),
+        )
+            .prop_map(|(start, step, steps)| {
+                let mut t = start;
+                let mut m = 5_000i64;
+                steps
+                    .into_iter()
+                    .map(|(jitter, dv)| {
+                        t = t.wrapping_add(step + jitter);
+                        m += dv;
+                        (t, m as f64 / 100.0)
+                    })
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_samples_round_trip(samples in sample_strategy()) {
+            check_round_trip(&samples);
+        }
+
+        #[test]
+        fn regular_samples_round_trip(samples in regular_strategy()) {
+            check_round_trip(&samples);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64), count in 0usize..40) {
+            let got: Vec<_> = GorillaDecoder::new(&bytes, count).collect();
+            prop_assert!(got.len() <= count);
+            if let Some(pos) = got.iter().position(Result::is_err) {
+                prop_assert_eq!(pos + 1, got.len());
+            }
+        }
+    }
+}
