@@ -433,6 +433,119 @@ fn profile_init(
     }
 }
 
+/// Budget of `n * k^2` for re-estimating all `k` initial states by (Gauss-Newton) least squares.
+const LS_BUDGET: f64 = 6e7;
+
+/// Initial-state shifts beyond this many per evaluation (`n * k^2`) are profiled along the
+/// level and trend only.
+const PER_EVAL_BUDGET: f64 = 5e4;
+
+/// One Gauss-Newton step on the initial states of a (possibly nonlinear) model along `dirs`,
+/// with forward-difference Jacobians from filters run in lockstep. Returns the step and the SSE
+/// at `cur`.
+fn gauss_newton_step(
+    spec: ModelSpec,
+    p: &P,
+    y: &[f64],
+    cur: &State,
+    dirs: &[State],
+) -> (Option<Vec<f64>>, f64) {
+    const H: f64 = 1e-6;
+    let k = dirs.len();
+    let mut st = cur.clone();
+    let mut ds: Vec<State> = dirs
+        .iter()
+        .map(|d| {
+            let mut s = cur.clone();
+            s.add_scaled(d, H);
+            s
+        })
+        .collect();
+    let mut g = vec![0.0; k * k];
+    let mut h = vec![0.0; k];
+    let mut jac = vec![0.0; k];
+    let mut ss = 0.0;
+    for &v in y {
+        let (_, e0) = step(spec, p, &mut st, v);
+        for (d, slot) in ds.iter_mut().zip(jac.iter_mut()) {
+            let (_, e) = step(spec, p, d, v);
+            *slot = (e - e0) / H;
+        }
+        if !v.is_finite() {
+            continue;
+        }
+        if !e0.is_finite() {
+            return (None, f64::INFINITY);
+        }
+        ss += e0 * e0;
+        if jac.iter().all(|j| j.is_finite()) {
+            for a in 0..k {
+                h[a] += jac[a] * e0;
+                for b in 0..=a {
+                    g[a * k + b] += jac[a] * jac[b];
+                }
+            }
+        }
+    }
+    for a in 0..k {
+        for b in 0..a {
+            g[b * k + a] = g[a * k + b];
+        }
+    }
+    let rhs: Vec<f64> = h.iter().map(|v| -v).collect();
+    let ss = if ss.is_finite() { ss } else { f64::INFINITY };
+    (solve_spd(&g, &rhs, k), ss)
+}
+
+/// Gauss-Newton iterations with a halving line search; never returns a worse state.
+fn gauss_newton_init(
+    spec: ModelSpec,
+    p: &P,
+    y: &[f64],
+    start: &State,
+    dirs: &[State],
+    iters: usize,
+) -> (State, f64) {
+    let mut cur = start.clone();
+    let mut f_cur = f64::INFINITY;
+    for _ in 0..iters {
+        let (delta, f0) = gauss_newton_step(spec, p, y, &cur, dirs);
+        f_cur = f0;
+        let Some(delta) = delta else { break };
+        let mut improved = false;
+        let mut t = 1.0;
+        for _ in 0..6 {
+            let scaled: Vec<f64> = delta.iter().map(|d| d * t).collect();
+            let cand = apply(&cur, dirs, &scaled);
+            let f = sse(spec, p, y, &cand);
+            if f < f_cur {
+                improved = f_cur - f > 1e-10 * f_cur;
+                cur = cand;
+                f_cur = f;
+                break;
+            }
+            t *= 0.5;
+        }
+        if !improved {
+            break;
+        }
+    }
+    (cur, f_cur)
+}
+
+/// SSE with the initial states profiled along `dirs`: exact least squares for linear models,
+/// one Gauss-Newton step (kept only if it helps) for multiplicative ones.
+fn profiled_sse(spec: ModelSpec, p: &P, y: &[f64], base: &State, dirs: &[State]) -> f64 {
+    if spec.is_linear() {
+        return profile_init(spec, p, y, base, dirs).1;
+    }
+    let (delta, f0) = gauss_newton_step(spec, p, y, base, dirs);
+    match delta {
+        Some(d) if f0.is_finite() => sse(spec, p, y, &apply(base, dirs, &d)).min(f0),
+        _ => f0,
+    }
+}
+
 fn level_trend_dirs(spec: ModelSpec, m: usize) -> Vec<State> {
     let seasonal = spec.is_seasonal();
     let mut l = State::zero(m, seasonal);
@@ -591,21 +704,6 @@ struct RawFit {
     seasonal_init_estimated: bool,
 }
 
-/// Multiplicative models search the initial level and trend too: offsets around the heuristic.
-fn mult_init(spec: ModelSpec, base: &State, x: &[f64], span: f64, m: usize) -> State {
-    let np = spec.n_smoothing();
-    let mut st = base.clone();
-    if let Some(u) = x.get(np) {
-        st.level += (u - 0.5) * span;
-    }
-    if spec.has_trend()
-        && let Some(u) = x.get(np + 1)
-    {
-        st.trend += (u - 0.5) * span / m.max(10) as f64;
-    }
-    st
-}
-
 fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result<RawFit> {
     let n_obs = y.iter().filter(|v| v.is_finite()).count();
     let m = if spec.is_seasonal() { m } else { 1 };
@@ -643,23 +741,8 @@ fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result
         ..NmOptions::default()
     };
     let np = spec.n_smoothing();
-    let (lo, hi) = y
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
-    let span = (hi - lo).max(1e-6);
-
-    // Starting point: a small grid over alpha (and gamma), the rest at conventional values.
-    let dim = np
-        + if spec.is_linear() {
-            0
-        } else {
-            1 + usize::from(spec.has_trend())
-        };
     let make_x = |a: f64, g: f64| {
-        let mut x = vec![0.5; dim];
+        let mut x = vec![0.5; np];
         x[0] = a;
         let mut i = 1;
         if spec.has_trend() {
@@ -676,69 +759,81 @@ fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result
         x
     };
     let lt_dirs = level_trend_dirs(spec, m);
-    let objective = |x: &[f64], base: &State| -> f64 {
-        let p = decode(spec, x);
-        if spec.is_linear() {
-            profile_init(spec, &p, y, base, &lt_dirs).1
-        } else {
-            sse(spec, &p, y, &mult_init(spec, base, x, span, m))
-        }
+    let all = all_state_dirs(spec, m);
+    let k = all.len() as f64;
+    let n = y.len() as f64;
+    // Initial states profiled inside every evaluation: all of them when cheap (short seasons),
+    // else level and trend; O(n) per evaluation either way for long seasons.
+    let eval_dirs: &[State] = if n * k * k <= PER_EVAL_BUDGET {
+        &all
+    } else {
+        &lt_dirs
     };
-    let mut best_x = make_x(0.2, 0.05);
-    let mut best_f = f64::INFINITY;
-    for a in [0.05, 0.2, 0.5, 0.8] {
-        for g in if spec.is_seasonal() {
-            &[0.05, 0.3][..]
+    // Re-estimating every initial state between searches costs O(n k^2) once, not per evaluation.
+    let affordable = spec.is_seasonal() && n * k * k <= LS_BUDGET;
+    let objective =
+        |x: &[f64], base: &State| profiled_sse(spec, &decode(spec, x), y, base, eval_dirs);
+    // Coarse grid, then Nelder-Mead from the two best grid points (one start can stall in a
+    // local minimum, e.g. alpha near 1 against a seasonal gamma).
+    let mut grid: Vec<(Vec<f64>, f64)> = Vec::new();
+    for a in [0.05, 0.2, 0.5, 0.8, 0.98] {
+        let gammas: &[f64] = if spec.is_seasonal() {
+            &[0.05, 0.3]
         } else {
-            &[0.05][..]
-        } {
-            let x = make_x(a, *g);
+            &[0.05]
+        };
+        for &g in gammas {
+            let x = make_x(a, g);
             let f = objective(&x, &heur);
-            if f < best_f {
-                best_f = f;
-                best_x = x;
-            }
+            grid.push((x, f));
         }
     }
+    grid.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut best_x = grid
+        .first()
+        .map_or_else(|| make_x(0.2, 0.05), |g| g.0.clone());
+    let mut best_f = f64::INFINITY;
+    let second_start = grid.get(1).map(|g| g.0.clone());
     let mut base = heur;
     let mut seasonal_init_estimated = false;
-    let rounds = if spec.is_linear() { 2 } else { 1 };
-    for round in 0..rounds {
-        let r = minimize_unit_box(|x| objective(x, &base), &best_x, opts);
+    for round in 0..2 {
+        let mut r = minimize_unit_box(|x| objective(x, &base), &best_x, opts);
+        if round == 0
+            && let Some(x2) = &second_start
+        {
+            let r2 = minimize_unit_box(|x| objective(x, &base), x2, opts);
+            if r2.f < r.f {
+                r = r2;
+            }
+        }
         if r.f <= best_f || round == 0 {
             best_x = r.x;
             best_f = r.f;
         }
-        if !spec.is_linear() {
-            break;
+        if !affordable {
+            break; // nothing to alternate with: the search already profiled what it could
         }
         let p = decode(spec, &best_x);
-        // Full least-squares re-estimation of every initial state when affordable.
-        let all = all_state_dirs(spec, m);
-        let k = all.len();
-        let cost = y.len() as f64 * (k * k) as f64;
-        if spec.is_seasonal() && cost <= 6e7 {
+        let (refined, f) = if spec.is_linear() {
             let (delta, f) = profile_init(spec, &p, y, &base, &all);
-            if f.is_finite() {
-                base = apply(&base, &all, &delta);
-                best_f = f;
-                seasonal_init_estimated = true;
-                continue;
-            }
-        }
-        let (delta, _) = profile_init(spec, &p, y, &base, &lt_dirs);
-        base = apply(&base, &lt_dirs, &delta);
-        if !spec.is_seasonal() || cost > 6e7 {
-            break; // nothing left to alternate with
+            (apply(&base, &all, &delta), f)
+        } else {
+            gauss_newton_init(spec, &p, y, &base, &all, 8)
+        };
+        if f.is_finite() && f <= best_f * (1.0 + 1e-12) {
+            base = refined;
+            best_f = f;
+            seasonal_init_estimated = true;
         }
     }
     let p = decode(spec, &best_x);
     let init = if spec.is_linear() {
-        let (delta, _) = profile_init(spec, &p, y, &base, &lt_dirs);
-        apply(&base, &lt_dirs, &delta)
+        let (delta, _) = profile_init(spec, &p, y, &base, eval_dirs);
+        apply(&base, eval_dirs, &delta)
     } else {
-        mult_init(spec, &base, &best_x, span, m)
+        gauss_newton_init(spec, &p, y, &base, eval_dirs, 8).0
     };
+    seasonal_init_estimated |= spec.is_seasonal() && eval_dirs.len() == all.len();
     let final_sse = sse(spec, &p, y, &init);
     if !final_sse.is_finite() || !init.is_finite() {
         return Err(ForecastError::FitFailed(format!(

@@ -1,0 +1,1 @@
+//! Detection quality on synthetic series with planted anomalies.
