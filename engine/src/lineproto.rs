@@ -235,6 +235,8 @@ pub struct Lines<'a> {
     pos: usize,
     /// Physical line number of `pos`.
     line: usize,
+    /// Physical line number where the last item returned starts.
+    item_line: usize,
     tag_hint: usize,
     field_hint: usize,
 }
@@ -245,12 +247,19 @@ pub fn lines(body: &[u8]) -> Lines<'_> {
         buf: body,
         pos: 0,
         line: 1,
+        item_line: 0,
         tag_hint: 8,
         field_hint: 4,
     }
 }
 
 impl<'a> Lines<'a> {
+    /// The 1-based physical line number where the item last returned by `next` starts (0
+    /// before the first): the line number of a good line, as [`LineError::line`] is of a bad one.
+    pub fn line_number(&self) -> usize {
+        self.item_line
+    }
+
     /// Moves past the line ending at `end` (a `\n` or the end of the body), counting the
     /// newlines crossed since `pos`.
     fn finish_at(&mut self, end: usize, newlines: usize) {
@@ -291,6 +300,7 @@ impl<'a> Iterator for Lines<'a> {
                 Some(_) => {}
             }
             let line_no = self.line;
+            self.item_line = line_no;
             let mut parser = Parser::new(buf, line_start, first, self.tag_hint, self.field_hint);
             return Some(match parser.parse() {
                 Ok(line) => {
@@ -321,6 +331,7 @@ impl fmt::Debug for Lines<'_> {
             .field("len", &self.buf.len())
             .field("pos", &self.pos)
             .field("line", &self.line)
+            .field("item_line", &self.item_line)
             .finish_non_exhaustive()
     }
 }
@@ -1111,5 +1122,990 @@ fn float(token: &[u8]) -> Result<f64, Problem> {
         Ok(value)
     } else {
         Err(Problem::FloatRange)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+
+    fn ok(text: &str) -> Line<'_> {
+        parse_line(text.as_bytes()).unwrap_or_else(|e| panic!("{text:?} should parse: {e}"))
+    }
+
+    fn err(text: &[u8]) -> String {
+        match parse_line(text) {
+            Ok(line) => panic!(
+                "{:?} should fail, parsed {line:?}",
+                String::from_utf8_lossy(text)
+            ),
+            Err(reason) => reason,
+        }
+    }
+
+    fn value(text: &str) -> FieldValue<'static> {
+        let mut line = ok(text);
+        assert_eq!(line.fields.len(), 1, "{text:?}");
+        line.fields.remove(0).1.into_owned()
+    }
+
+    /// Every item of `body` as (line number, line or reason).
+    fn items(body: &[u8]) -> Vec<(usize, Result<Line<'_>, String>)> {
+        let mut it = lines(body);
+        let mut out = Vec::new();
+        while let Some(item) = it.next() {
+            match item {
+                Ok(line) => out.push((it.line_number(), Ok(line))),
+                Err(e) => {
+                    assert_eq!(e.line, it.line_number());
+                    out.push((e.line, Err(e.reason)));
+                }
+            }
+        }
+        out
+    }
+
+    fn line<'a>(
+        measurement: &'a str,
+        tags: &[(&'a str, &'a str)],
+        fields: Vec<(&'a str, FieldValue<'a>)>,
+        timestamp: Option<i64>,
+    ) -> Line<'a> {
+        Line {
+            measurement: measurement.into(),
+            tags: tags.iter().map(|&(k, v)| (k.into(), v.into())).collect(),
+            fields: fields.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            timestamp,
+        }
+    }
+
+    /// The one round-trip checker behind the example tests, the proptests and the fuzz target's
+    /// property: writing a line and parsing the text gives the line back, alone and inside a
+    /// body between other lines, with the right line numbers.
+    fn assert_round_trip(line: &Line<'_>) {
+        let mut text = String::new();
+        write_line(line, &mut text);
+        let parsed = parse_line(text.as_bytes())
+            .unwrap_or_else(|e| panic!("{text:?} (written from {line:?}) does not parse: {e}"));
+        assert_eq!(&parsed, line, "written as {text:?}");
+
+        let newlines = count_newlines(text.as_bytes());
+        let body = format!("# before\r\n{text}\r\n\nm v=1\n");
+        let got = items(body.as_bytes());
+        assert_eq!(got.len(), 2, "{body:?}");
+        assert_eq!(got[0], (2, Ok(line.clone())), "{body:?}");
+        assert_eq!(got[1].0, 4 + newlines, "{body:?}");
+    }
+
+    #[test]
+    fn precision_from_param() {
+        use Precision::*;
+        for (param, want) in [
+            ("ns", Nanoseconds),
+            ("n", Nanoseconds),
+            ("us", Microseconds),
+            ("u", Microseconds),
+            ("µ", Microseconds),
+            ("µs", Microseconds),
+            ("ms", Milliseconds),
+            ("s", Seconds),
+            ("m", Minutes),
+            ("h", Hours),
+        ] {
+            assert_eq!(Precision::from_param(param), Some(want), "{param}");
+            assert_eq!(Precision::from_param(want.as_str()), Some(want));
+        }
+        for bad in ["", "NS", "sec", "d", "mn", "µµ"] {
+            assert_eq!(Precision::from_param(bad), None, "{bad}");
+        }
+        assert_eq!(Precision::default(), Nanoseconds);
+    }
+
+    #[test]
+    fn precision_to_millis_floors_and_checks_overflow() {
+        use Precision::*;
+        assert_eq!(
+            Nanoseconds.to_millis(1_700_000_000_123_456_789),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(Nanoseconds.to_millis(-1), Some(-1));
+        assert_eq!(Nanoseconds.to_millis(-1_000_000), Some(-1));
+        assert_eq!(Nanoseconds.to_millis(-1_000_001), Some(-2));
+        assert_eq!(
+            Nanoseconds.to_millis(i64::MIN),
+            Some(i64::MIN.div_euclid(1_000_000))
+        );
+        assert_eq!(Microseconds.to_millis(1_999), Some(1));
+        assert_eq!(Microseconds.to_millis(-1), Some(-1));
+        assert_eq!(Milliseconds.to_millis(-5), Some(-5));
+        assert_eq!(Milliseconds.to_millis(i64::MAX), Some(i64::MAX));
+        assert_eq!(Seconds.to_millis(-2), Some(-2_000));
+        assert_eq!(
+            Seconds.to_millis(i64::MAX / 1000),
+            Some(i64::MAX / 1000 * 1000)
+        );
+        assert_eq!(Seconds.to_millis(i64::MAX / 1000 + 1), None);
+        assert_eq!(Seconds.to_millis(i64::MIN), None);
+        assert_eq!(Minutes.to_millis(2), Some(120_000));
+        assert_eq!(Minutes.to_millis(i64::MAX / 60_000 + 1), None);
+        assert_eq!(Hours.to_millis(-1), Some(-3_600_000));
+        assert_eq!(Hours.to_millis(i64::MAX / 3_600_000 + 1), None);
+    }
+
+    #[test]
+    fn parses_a_full_line_borrowing_from_the_input() {
+        let got =
+            ok("cpu,host=a,region=eu usage=1.5,count=3i,up=t,n=7u,s=\"x y\" 1700000000000000000");
+        let want = line(
+            "cpu",
+            &[("host", "a"), ("region", "eu")],
+            vec![
+                ("usage", FieldValue::Float(1.5)),
+                ("count", FieldValue::Integer(3)),
+                ("up", FieldValue::Boolean(true)),
+                ("n", FieldValue::Unsigned(7)),
+                ("s", FieldValue::String("x y".into())),
+            ],
+            Some(1_700_000_000_000_000_000),
+        );
+        assert_eq!(got, want);
+        assert!(matches!(got.measurement, Cow::Borrowed(_)));
+        assert!(
+            got.tags
+                .iter()
+                .all(|(k, v)| matches!((k, v), (Cow::Borrowed(_), Cow::Borrowed(_))))
+        );
+        assert!(matches!(
+            got.fields[4],
+            (Cow::Borrowed(_), FieldValue::String(Cow::Borrowed(_)))
+        ));
+        assert_round_trip(&got);
+    }
+
+    #[test]
+    fn tags_and_timestamp_are_optional() {
+        assert_eq!(
+            ok("m v=1"),
+            line("m", &[], vec![("v", FieldValue::Float(1.0))], None)
+        );
+        assert_eq!(ok("m,a=b v=1").timestamp, None);
+        assert_eq!(ok("m v=1 -5").timestamp, Some(-5));
+        assert_eq!(ok("m v=1 0").timestamp, Some(0));
+        assert_eq!(ok("m v=1 9223372036854775807").timestamp, Some(i64::MAX));
+        assert_eq!(ok("m v=1 -9223372036854775808").timestamp, Some(i64::MIN));
+        // Duplicate field keys are kept in order; the storage keeps the last.
+        assert_eq!(ok("m v=1,v=2").fields.len(), 2);
+    }
+
+    #[test]
+    fn whitespace_around_sections() {
+        let want = line(
+            "m",
+            &[("a", "b")],
+            vec![("v", FieldValue::Float(1.0))],
+            Some(5),
+        );
+        for text in [
+            "m,a=b v=1 5",
+            "  m,a=b v=1 5",
+            "\tm,a=b v=1 5",
+            "m,a=b   v=1 5",
+            "m,a=b v=1   5",
+            "m,a=b v=1\t5",
+            "m,a=b v=1 5  ",
+            "m,a=b v=1 5\t\r",
+            "m,a=b v=1 5\r",
+            "m,a=b v=1 5\n",
+            "m,a=b v=1 5\r\n",
+        ] {
+            assert_eq!(ok(text), want, "{text:?}");
+        }
+        let want = line("m", &[], vec![("v", FieldValue::Integer(1))], None);
+        for text in ["m v=1i", "m v=1i ", "m v=1i\r", "m v=1i\t \r\n"] {
+            assert_eq!(ok(text), want, "{text:?}");
+        }
+        // A tab is part of a name; only spaces separate the measurement from the fields.
+        assert_eq!(ok("m\tx v=1").measurement, "m\tx");
+        assert_eq!(ok("m \tk=1").fields[0].0, "\tk");
+    }
+
+    #[test]
+    fn measurement_escapes() {
+        assert_eq!(ok(r"my\ m\,x v=1").measurement, "my m,x");
+        assert!(matches!(ok(r"my\ m v=1").measurement, Cow::Owned(_)));
+        // `=` needs no escape in a measurement, and `\=` is not an escape there.
+        assert_eq!(ok(r"a=b v=1").measurement, "a=b");
+        assert_eq!(ok(r"a\=b v=1").measurement, r"a\=b");
+        // Quotes and other characters are ordinary.
+        assert_eq!(ok(r#""m"'s v=1"#).measurement, r#""m"'s"#);
+        assert_eq!(ok("🍭,t=🚀 v=1").measurement, "🍭");
+        assert_eq!(ok(r"\ lead v=1").measurement, " lead");
+    }
+
+    #[test]
+    fn key_and_tag_value_escapes() {
+        let got = ok(r"m,tag\ key\,\==tag\ value\,\= field\ key\,\==1");
+        assert_eq!(
+            got.tags,
+            vec![(Cow::from("tag key,="), Cow::from("tag value,="))]
+        );
+        assert_eq!(got.fields[0].0, "field key,=");
+        assert_round_trip(&got);
+        // Quotes are ordinary in keys and tag values.
+        let got = ok(r#"m,"k"="v" "f"=1"#);
+        assert_eq!(got.tags[0], ("\"k\"".into(), "\"v\"".into()));
+        assert_eq!(got.fields[0].0, "\"f\"");
+    }
+
+    /// The reference's "escaping backslashes" table, in every kind of name.
+    #[test]
+    fn backslash_table_from_the_reference() {
+        let table = [
+            (r"a\b", r"a\b"),
+            (r"a\\b", r"a\b"),
+            (r"a\\\b", r"a\\b"),
+            (r"a\\\\b", r"a\\b"),
+            (r"a\\\\\b", r"a\\\b"),
+            (r"a\\\\\\b", r"a\\\b"),
+        ];
+        for (written, meant) in table {
+            let text = format!("{written},{written}={written} {written}=1");
+            let got = ok(&text);
+            assert_eq!(got.measurement, meant, "{written}");
+            assert_eq!(got.tags[0], (meant.into(), meant.into()), "{written}");
+            assert_eq!(got.fields[0].0, meant, "{written}");
+            assert_round_trip(&got);
+        }
+        // A literal backslash alone needs no copy.
+        assert!(matches!(
+            ok(r"C:\temp v=1").measurement,
+            Cow::Borrowed(r"C:\temp")
+        ));
+        // A backslash before the end of a name escapes the delimiter.
+        assert_eq!(err(br"m\ v=1"), "missing fields");
+        assert_eq!(ok(r"m\\ v=1").measurement, "m\\");
+    }
+
+    #[test]
+    fn string_values_and_their_escapes() {
+        let s = |text: &str| match value(text) {
+            FieldValue::String(s) => s.into_owned(),
+            other => panic!("{text:?} gave {other:?}"),
+        };
+        assert_eq!(s(r#"m s="""#), "");
+        assert_eq!(s(r#"m s="a \"quoted\" word""#), r#"a "quoted" word"#);
+        assert_eq!(s(r#"m s="back\\slash""#), r"back\slash");
+        assert_eq!(s(r#"m s="\\""#), "\\");
+        assert_eq!(s(r#"m s="\\\\\\""#), r"\\\");
+        // Any other backslash is literal: no \n or \t escapes.
+        assert_eq!(s(r#"m s="a\nb\tc\d""#), r"a\nb\tc\d");
+        assert_eq!(s(r#"m s="x,y=z w""#), "x,y=z w");
+        assert_eq!(s("m s=\"Launch 🚀\""), "Launch 🚀");
+        assert_eq!(s("m s=\"two\nlines\""), "two\nlines");
+        assert_eq!(s("m s=\"crlf\r\nline\""), "crlf\r\nline");
+        assert_eq!(s(r#"m s="t""#), "t");
+        assert!(matches!(
+            ok(r#"m s="plain""#).fields[0].1,
+            FieldValue::String(Cow::Borrowed("plain"))
+        ));
+        assert!(matches!(
+            ok(r#"m s="a\"b""#).fields[0].1,
+            FieldValue::String(Cow::Owned(_))
+        ));
+        let got = ok(r#"m a="x",b=1,c="y" 5"#);
+        assert_eq!(got.fields.len(), 3);
+        assert_eq!(got.timestamp, Some(5));
+    }
+
+    #[test]
+    fn newlines_in_strings_keep_line_numbers_right() {
+        let body = b"m s=\"one\ntwo\nthree\" 1\nm v=1\nbad\nm s=\"\n\" 2\nm v=2\n";
+        let got = items(body);
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[0].0, 1);
+        assert!(
+            matches!(&got[0].1, Ok(l) if l.fields[0].1 == FieldValue::String("one\ntwo\nthree".into()))
+        );
+        assert_eq!((got[1].0, got[2].0, got[3].0, got[4].0), (4, 5, 6, 8));
+        assert_eq!(got[2].1, Err("missing fields".to_owned()));
+        assert!(matches!(&got[4].1, Ok(l) if l.fields[0].1 == FieldValue::Float(2.0)));
+    }
+
+    #[test]
+    fn floats() {
+        for (text, want) in [
+            ("1", 1.0),
+            ("1.0", 1.0),
+            ("-1", -1.0),
+            ("1.5", 1.5),
+            ("-1.5", -1.5),
+            (".5", 0.5),
+            ("-.5", -0.5),
+            ("1.", 1.0),
+            ("-1.", -1.0),
+            ("0", 0.0),
+            ("007", 7.0),
+            ("1e5", 1e5),
+            ("1E5", 1e5),
+            ("1e+5", 1e5),
+            ("1.5e-3", 1.5e-3),
+            ("-1.234456e+78", -1.234456e78),
+            ("0.1", 0.1),
+            ("15.59", 15.59),
+            (
+                "123456789012345678901234567890",
+                123456789012345678901234567890.0,
+            ),
+            ("0.000000000000000000000000000001", 1e-30),
+            ("9007199254740993", 9007199254740993.0),
+            ("1.7976931348623157e308", f64::MAX),
+            ("5e-324", 5e-324),
+            ("1e-400", 0.0),
+            ("0e999999999999999999999", 0.0),
+        ] {
+            let got = value(&format!("m v={text}"));
+            assert_eq!(got, FieldValue::Float(want), "{text}");
+            assert_eq!(Ok(want), text.parse::<f64>(), "{text}");
+        }
+        let FieldValue::Float(zero) = value("m v=-0") else {
+            panic!("not a float")
+        };
+        assert!(zero == 0.0 && zero.is_sign_negative());
+    }
+
+    #[test]
+    fn invalid_floats() {
+        for text in [
+            "inf", "-inf", "Infinity", "nan", "NaN", "+1", "1.2.3", "1e", "1e+", "e5", "-", ".",
+            "-.", "..5", "1..", "0x10", "1_000", "1f", "1.5.", "1e5.5", "--1", "1-", "١",
+        ] {
+            let reason = err(format!("m v={text}").as_bytes());
+            let token = text.split(',').next().unwrap_or(text);
+            assert_eq!(
+                reason,
+                format!("invalid field value for \"v\" at column 5: {token:?}")
+            );
+        }
+        assert_eq!(
+            err(b"m v=1e309"),
+            r#"float field value out of range for "v" at column 5: "1e309""#
+        );
+        assert_eq!(
+            err(b"m v=-1e99999999999999999999"),
+            r#"float field value out of range for "v" at column 5: "-1e99999999999999999999""#
+        );
+    }
+
+    #[test]
+    fn integers() {
+        for (text, want) in [
+            ("1i", 1),
+            ("-1i", -1),
+            ("0i", 0),
+            ("-0i", 0),
+            ("007i", 7),
+            ("9223372036854775807i", i64::MAX),
+            ("-9223372036854775808i", i64::MIN),
+        ] {
+            assert_eq!(
+                value(&format!("m v={text}")),
+                FieldValue::Integer(want),
+                "{text}"
+            );
+        }
+        for text in [
+            "9223372036854775808i",
+            "-9223372036854775809i",
+            "99999999999999999999999i",
+        ] {
+            assert_eq!(
+                err(format!("m v={text}").as_bytes()),
+                format!("integer field value out of range for \"v\" at column 5: {text:?}")
+            );
+        }
+        for text in [
+            "i",
+            "-i",
+            "1.0i",
+            "1e3i",
+            "+1i",
+            "1ii",
+            "0x1i",
+            "9999999999999999999999x",
+        ] {
+            let reason = err(format!("m v={text} ").as_bytes());
+            assert!(
+                reason.starts_with("invalid field value for \"v\" at column 5"),
+                "{text}: {reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn unsigned_integers() {
+        for (text, want) in [("0u", 0), ("1u", 1), ("18446744073709551615u", u64::MAX)] {
+            assert_eq!(
+                value(&format!("m v={text}")),
+                FieldValue::Unsigned(want),
+                "{text}"
+            );
+        }
+        for text in ["18446744073709551616u", "-1u", "-0u"] {
+            assert_eq!(
+                err(format!("m v={text}").as_bytes()),
+                format!("unsigned field value out of range for \"v\" at column 5: {text:?}")
+            );
+        }
+        for text in ["u", "-u", "1.5u", "1e3u", "+1u", "1uu"] {
+            assert_eq!(
+                err(format!("m v={text}").as_bytes()),
+                format!("invalid field value for \"v\" at column 5: {text:?}")
+            );
+        }
+    }
+
+    #[test]
+    fn booleans() {
+        for text in ["t", "T", "true", "True", "TRUE"] {
+            assert_eq!(
+                value(&format!("m v={text}")),
+                FieldValue::Boolean(true),
+                "{text}"
+            );
+        }
+        for text in ["f", "F", "false", "False", "FALSE"] {
+            assert_eq!(
+                value(&format!("m v={text}")),
+                FieldValue::Boolean(false),
+                "{text}"
+            );
+        }
+        for text in ["tru", "TRue", "yes", "on", "1b", "falsey", "tt"] {
+            assert_eq!(
+                err(format!("m v={text}").as_bytes()),
+                format!("invalid field value for \"v\" at column 5: {text:?}")
+            );
+        }
+        assert_eq!(value(r#"m v="true""#), FieldValue::String("true".into()));
+    }
+
+    #[test]
+    fn field_value_helpers() {
+        assert_eq!(FieldValue::Float(1.5).as_f64(), Some(1.5));
+        assert_eq!(FieldValue::Integer(-3).as_f64(), Some(-3.0));
+        assert_eq!(FieldValue::Unsigned(3).as_f64(), Some(3.0));
+        assert_eq!(FieldValue::Boolean(true).as_f64(), Some(1.0));
+        assert_eq!(FieldValue::Boolean(false).as_f64(), Some(0.0));
+        assert_eq!(FieldValue::String("1".into()).as_f64(), None);
+        assert_eq!(FieldValue::Unsigned(3).type_name(), "unsigned");
+        let body = String::from("m,a=b s=\"x\" 1");
+        let owned: Line<'static> = ok(&body).into_owned();
+        drop(body);
+        assert_eq!(owned.tags[0].1, "b");
+        assert_eq!(owned.to_string(), "m,a=b s=\"x\" 1");
+    }
+
+    #[test]
+    fn structural_errors() {
+        for (text, want) in [
+            (&b",a=b v=1"[..], "missing measurement"),
+            (b"cpu", "missing fields"),
+            (b"cpu ", "missing fields"),
+            (b"cpu \r", "missing fields"),
+            (b"cpu\r", "missing fields"),
+            (b"cpu,a=b", "missing fields"),
+            (b"cpu,a=b  ", "missing fields"),
+            (
+                b"cpu,host v=1",
+                r#"tag key "host" without value at column 5"#,
+            ),
+            (
+                b"cpu,host,a=b v=1",
+                r#"tag key "host" without value at column 5"#,
+            ),
+            (b"cpu,=b v=1", "missing tag key at column 5"),
+            (b"cpu, v=1", "missing tag key at column 5"),
+            (b"cpu,a=b,,c=d v=1", "missing tag key at column 9"),
+            (b"cpu,a= v=1", r#"missing value for tag "a" at column 7"#),
+            (
+                b"cpu,a=,b=c v=1",
+                r#"missing value for tag "a" at column 7"#,
+            ),
+            (
+                b"cpu,a=b=c v=1",
+                r#"unescaped '=' in the value of tag "a" at column 8"#,
+            ),
+            (
+                b"cpu,host=a,host=b v=1",
+                r#"duplicate tag key "host" at column 12"#,
+            ),
+            (b"cpu =1", "missing field key at column 5"),
+            (b"cpu ,v=1", "missing field key at column 5"),
+            (b"cpu v=1,", "missing field key at column 9"),
+            (b"cpu v=1,,w=2", "missing field key at column 9"),
+            (
+                b"cpu value",
+                r#"field key "value" without value at column 5"#,
+            ),
+            (b"cpu v=1,w 5", r#"field key "w" without value at column 9"#),
+            (b"cpu v=", r#"missing value for field "v" at column 7"#),
+            (b"cpu v= 5", r#"missing value for field "v" at column 7"#),
+            (b"cpu v=,w=1", r#"missing value for field "v" at column 7"#),
+            (
+                b"cpu v=\"x\"y",
+                r#"unexpected text after the string value of field "v" at column 10: "y""#,
+            ),
+            (
+                b"cpu v=\"x\"\"y\"",
+                r#"unexpected text after the string value of field "v" at column 10: "\"y\"""#,
+            ),
+            (b"cpu v=1 abc", r#"invalid timestamp "abc" at column 9"#),
+            (b"cpu v=1 1.5", r#"invalid timestamp "1.5" at column 9"#),
+            (b"cpu v=1 +5", r#"invalid timestamp "+5" at column 9"#),
+            (b"cpu v=1 -", r#"invalid timestamp "-" at column 9"#),
+            (b"cpu v=1 5,6", r#"invalid timestamp "5,6" at column 9"#),
+            (
+                b"cpu v=1 9223372036854775808",
+                r#"timestamp out of range "9223372036854775808" at column 9"#,
+            ),
+            (
+                b"cpu v=1 -9223372036854775809",
+                r#"timestamp out of range "-9223372036854775809" at column 9"#,
+            ),
+            (
+                b"cpu v=1 5 6",
+                r#"unexpected text after the timestamp at column 11: "6""#,
+            ),
+            (
+                b"cpu v=1 5 x y",
+                r#"unexpected text after the timestamp at column 11: "x""#,
+            ),
+            (b"cpu v=1\tw=2", r#"invalid timestamp "w=2" at column 9"#),
+            (
+                b"cpu v=\"open",
+                r#"unterminated string value for field "v" at column 7"#,
+            ),
+            (
+                b"cpu v=\"open\\\"",
+                r#"unterminated string value for field "v" at column 7"#,
+            ),
+        ] {
+            assert_eq!(err(text), want, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn duplicate_tags_in_a_large_tag_set() {
+        let mut text = String::from("m");
+        for i in 0..100 {
+            text.push_str(&format!(",k{i}=v"));
+        }
+        text.push_str(" v=1");
+        assert_eq!(ok(&text).tags.len(), 100);
+        let dup = text.replace(",k99=v", ",k7=v");
+        assert_eq!(err(dup.as_bytes()), r#"duplicate tag key "k7""#);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_only_its_line() {
+        for (text, want) in [
+            (
+                &b"m\xff v=1"[..],
+                "invalid UTF-8 in measurement at column 2",
+            ),
+            (b"m,\xc3=b v=1", "invalid UTF-8 in tag key at column 3"),
+            (
+                b"m,a=\xe2\x82 v=1",
+                "invalid UTF-8 in tag value at column 5",
+            ),
+            (b"m a\xf0=1", "invalid UTF-8 in field key at column 4"),
+            (
+                b"m s=\"ok \xed\xa0\x80\"",
+                "invalid UTF-8 in string value at column 9",
+            ),
+        ] {
+            assert_eq!(err(text), want);
+            let mut body = b"m v=1\n".to_vec();
+            body.extend_from_slice(text);
+            body.extend_from_slice(b"\nm v=2");
+            let got = items(&body);
+            assert_eq!(got.len(), 3);
+            assert_eq!((got[0].0, got[1].0, got[2].0), (1, 2, 3));
+            assert_eq!(got[1].1, Err(want.to_owned()));
+            assert!(got[0].1.is_ok() && got[2].1.is_ok());
+        }
+        // Non-UTF-8 bytes in a comment are nobody's business.
+        assert_eq!(items(b"# \xff\xfe\nm v=1").len(), 1);
+    }
+
+    #[test]
+    fn comments_blank_lines_and_crlf_are_skipped() {
+        let body = b"# header\n\n   \n\t\r\n  # indented comment\r\nm v=1\r\n\r\n#m v=2\nm v=3";
+        let got = items(body);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[0],
+            (
+                6,
+                Ok(line("m", &[], vec![("v", FieldValue::Float(1.0))], None))
+            )
+        );
+        assert_eq!(
+            got[1],
+            (
+                9,
+                Ok(line("m", &[], vec![("v", FieldValue::Float(3.0))], None))
+            )
+        );
+        assert!(items(b"").is_empty());
+        assert!(items(b"\n\n# only\n   ").is_empty());
+        assert_eq!(parse_line(b"   "), Err("blank line".to_owned()));
+        assert_eq!(parse_line(b"# m v=1"), Err("comment line".to_owned()));
+    }
+
+    #[test]
+    fn bad_lines_do_not_hide_good_ones() {
+        let body = "cpu v=1 1\n\
+                    cpu,host=a v=2 2\n\
+                    cpu v=oops 3\n\
+                    # a comment\n\
+                    cpu,host=a,host=b v=4 4\n\
+                    \n\
+                    cpu,hostname=host_1,region=e usage_user=12.3.4\n\
+                    cpu v=5 5\n\
+                    cpu\n\
+                    cpu v=6 6";
+        let got = items(body.as_bytes());
+        let numbers: Vec<usize> = got.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3, 5, 7, 8, 9, 10]);
+        let oks: Vec<Option<i64>> = got
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .map(|l| l.timestamp)
+            .collect();
+        assert_eq!(oks, [Some(1), Some(2), Some(5), Some(6)]);
+        let errors: Vec<String> = lines(body.as_bytes())
+            .filter_map(Result::err)
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                r#"line 3: invalid field value for "v" at column 7: "oops""#,
+                r#"line 5: duplicate tag key "host" at column 12"#,
+                r#"line 7: invalid field value for "usage_user" at column 41: "12.3.4""#,
+                "line 9: missing fields",
+            ]
+        );
+    }
+
+    #[test]
+    fn unterminated_string_resumes_on_the_next_line() {
+        // Runs to the end of the body.
+        let got = items(b"m v=1\nm s=\"never closed\nm v=2\nm v=3\n");
+        let numbers: Vec<usize> = got.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3, 4]);
+        assert_eq!(
+            got[1].1,
+            Err(r#"unterminated string value for field "s" at column 5"#.to_owned())
+        );
+        // Ends at the next line's opening quote, which is followed by text: the first quote was
+        // never closed.
+        let got = items(b"m s=\"never closed\nm s=\"fine\" 2\nm v=3\n");
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            got[0],
+            (
+                1,
+                Err(r#"unterminated string value for field "s" at column 5"#.to_owned())
+            )
+        );
+        assert!(matches!(&got[1], (2, Ok(l)) if l.timestamp == Some(2)));
+        assert!(matches!(&got[2], (3, Ok(_))));
+        // Same when the line fails further on.
+        let got = items(b"m s=\"never closed\nm s=\" x\" 2\nm v=3\n");
+        assert_eq!(
+            got[0],
+            (
+                1,
+                Err(r#"unterminated string value for field "s" at column 5"#.to_owned())
+            )
+        );
+        assert!(matches!(&got[1], (2, Ok(l)) if l.fields[0].1 == FieldValue::String(" x".into())));
+        assert!(matches!(&got[2], (3, Ok(_))));
+        // Several in a row.
+        let got = items(b"a s=\"1\nb s=\"2\nc s=\"3\nd v=1");
+        let numbers: Vec<usize> = got.iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [1, 2, 3, 4]);
+        assert!(got[..3].iter().all(|(_, r)| r.is_err()) && got[3].1.is_ok());
+    }
+
+    #[test]
+    fn parse_line_takes_exactly_one_line() {
+        assert!(parse_line(b"m v=1\n").is_ok());
+        assert!(parse_line(b"m v=1\r\n").is_ok());
+        assert!(parse_line(b"m s=\"a\nb\"").is_ok());
+        assert_eq!(
+            parse_line(b"m v=1\nm v=2"),
+            Err("more than one line: unexpected text after the newline at column 7".to_owned())
+        );
+    }
+
+    #[test]
+    fn write_line_escapes_minimally() {
+        let cases = [
+            (
+                line(
+                    "cpu",
+                    &[("host", "a")],
+                    vec![("v", FieldValue::Float(1.5))],
+                    Some(7),
+                ),
+                "cpu,host=a v=1.5 7",
+            ),
+            (
+                line(
+                    "my m,x=y",
+                    &[("k ,=", "v ,=")],
+                    vec![("f ,=", FieldValue::Integer(-2))],
+                    None,
+                ),
+                r"my\ m\,x=y,k\ \,\==v\ \,\= f\ \,\==-2i",
+            ),
+            (
+                line(r"C:\temp", &[], vec![("v", FieldValue::Unsigned(3))], None),
+                r"C:\temp v=3u",
+            ),
+            (
+                line(
+                    r"ends\",
+                    &[(r"a\,", r"\\")],
+                    vec![("v", FieldValue::Boolean(false))],
+                    None,
+                ),
+                r"ends\\,a\\\,=\\\\ v=false",
+            ),
+            (
+                line(
+                    "m",
+                    &[],
+                    vec![("s", FieldValue::String("say \"hi\" \\ bye\nnow".into()))],
+                    None,
+                ),
+                "m s=\"say \\\"hi\\\" \\\\ bye\nnow\"",
+            ),
+            (
+                line(
+                    "m",
+                    &[],
+                    vec![
+                        ("v", FieldValue::Float(1e300)),
+                        ("w", FieldValue::Float(-0.0)),
+                    ],
+                    None,
+                ),
+                "m v=1e300,w=-0.0",
+            ),
+        ];
+        for (line, want) in cases {
+            let mut out = String::new();
+            write_line(&line, &mut out);
+            assert_eq!(out, want);
+            assert_round_trip(&line);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Properties.
+
+    fn name_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            8 => prop::char::range('a', 'z'),
+            3 => prop::sample::select(vec![' ', ',', '=', '\\', '"', '#', '\t', '\r', '\'', '.', '-', '_', '0', 'é', 'µ', '🚀']),
+            1 => any::<char>().prop_filter("names cannot hold a newline", |c| *c != '\n'),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::collection::vec(name_char(), 1..8).prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn measurement() -> impl Strategy<Value = String> {
+        // A line starting with `#` is a comment, and leading tabs are skipped.
+        name().prop_filter("not representable", |m| !m.starts_with(['#', '\t', '\r']))
+    }
+
+    fn string_value() -> impl Strategy<Value = String> {
+        let c = prop_oneof![
+            4 => prop::char::range(' ', '~'),
+            2 => prop::sample::select(vec!['"', '\\', '\n', '\r', ',', '=', ' ', '🚀']),
+            1 => any::<char>(),
+        ];
+        prop::collection::vec(c, 0..12).prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn field_value() -> impl Strategy<Value = FieldValue<'static>> {
+        prop_oneof![
+            any::<f64>()
+                .prop_filter("finite", |v| v.is_finite())
+                .prop_map(FieldValue::Float),
+            (-1000i32..1000).prop_map(|v| FieldValue::Float(f64::from(v) / 100.0)),
+            any::<i64>().prop_map(FieldValue::Integer),
+            any::<u64>().prop_map(FieldValue::Unsigned),
+            any::<bool>().prop_map(FieldValue::Boolean),
+            string_value().prop_map(|s| FieldValue::String(Cow::Owned(s))),
+        ]
+    }
+
+    fn any_line() -> impl Strategy<Value = Line<'static>> {
+        (
+            measurement(),
+            prop::collection::vec((name(), name()), 0..5),
+            prop::collection::vec((name(), field_value()), 1..5),
+            prop::option::of(any::<i64>()),
+        )
+            .prop_map(|(measurement, tags, fields, timestamp)| {
+                let mut seen = HashSet::new();
+                Line {
+                    measurement: Cow::Owned(measurement),
+                    tags: tags
+                        .into_iter()
+                        .filter(|(k, _)| seen.insert(k.clone()))
+                        .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
+                        .collect(),
+                    fields: fields
+                        .into_iter()
+                        .map(|(k, v)| (Cow::Owned(k), v))
+                        .collect(),
+                    timestamp,
+                }
+            })
+    }
+
+    /// One piece of a generated body.
+    #[derive(Debug, Clone)]
+    enum Chunk {
+        Good(Line<'static>),
+        Bad(&'static [u8]),
+        Blank(&'static str),
+        Comment(String),
+    }
+
+    /// Bad lines that stay on their own line (an unterminated string may swallow good lines
+    /// whose strings start with a newline, so it goes last; see the unit test above).
+    const BAD: &[&[u8]] = &[
+        b"cpu",
+        b"cpu,host v=1",
+        b"cpu,a=b,a=c v=1",
+        b"cpu v=1.2.3",
+        b"cpu v=1 abc",
+        b"cpu v=1i 1 2",
+        b"cpu v=\"x\"y",
+        b"\xff v=1",
+        b"cpu v=\"\xff\"",
+        b",a=b v=1",
+        b"cpu v=nan",
+    ];
+
+    fn chunk() -> impl Strategy<Value = Chunk> {
+        prop_oneof![
+            4 => any_line().prop_map(Chunk::Good),
+            2 => prop::sample::select(BAD).prop_map(Chunk::Bad),
+            1 => prop::sample::select(vec!["", "  ", "\t", " \t "]).prop_map(Chunk::Blank),
+            1 => "[^\n]{0,10}".prop_map(|s| Chunk::Comment(format!("#{s}"))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn prop_write_then_parse_round_trips(line in any_line()) {
+            assert_round_trip(&line);
+        }
+
+        #[test]
+        fn prop_float_parse_agrees_with_std(
+            int in "[0-9]{0,25}",
+            frac in prop::option::of("[0-9]{0,25}"),
+            exp in prop::option::of(-350i32..350),
+            negative in any::<bool>(),
+        ) {
+            let mut text = String::new();
+            if negative { text.push('-'); }
+            text.push_str(&int);
+            if let Some(frac) = &frac { text.push('.'); text.push_str(frac); }
+            if let Some(exp) = exp { text.push_str(&format!("e{exp}")); }
+            let got = float(text.as_bytes());
+            match text.parse::<f64>() {
+                Ok(want) if want.is_finite() && (int.len() + frac.as_ref().map_or(0, String::len)) > 0 => {
+                    prop_assert_eq!(got.map(f64::to_bits), Ok(want.to_bits()), "{}", text);
+                }
+                Ok(want) if want.is_infinite() => prop_assert_eq!(got, Err(Problem::FloatRange), "{}", text),
+                _ => prop_assert_eq!(got, Err(Problem::Invalid), "{}", text),
+            }
+        }
+
+        #[test]
+        fn prop_bodies_keep_line_numbers(
+            chunks in prop::collection::vec(chunk(), 0..12),
+            crlf in any::<bool>(),
+            unterminated_last in any::<bool>(),
+        ) {
+            let ending: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+            let mut body = Vec::new();
+            let mut want = Vec::new();
+            for chunk in &chunks {
+                let line_no = count_newlines(&body) + 1;
+                match chunk {
+                    Chunk::Good(line) => {
+                        let mut text = String::new();
+                        write_line(line, &mut text);
+                        body.extend_from_slice(text.as_bytes());
+                        want.push((line_no, Some(line.clone())));
+                    }
+                    Chunk::Bad(text) => {
+                        body.extend_from_slice(text);
+                        want.push((line_no, None));
+                    }
+                    Chunk::Blank(text) => body.extend_from_slice(text.as_bytes()),
+                    Chunk::Comment(text) => body.extend_from_slice(text.as_bytes()),
+                }
+                body.extend_from_slice(ending);
+            }
+            if unterminated_last {
+                want.push((count_newlines(&body) + 1, None));
+                body.extend_from_slice(b"m s=\"never closed");
+                body.extend_from_slice(ending);
+            }
+            let got: Vec<(usize, Option<Line<'_>>)> =
+                items(&body).into_iter().map(|(n, r)| (n, r.ok())).collect();
+            prop_assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&body));
+        }
+
+        #[test]
+        fn prop_any_bytes_parse_without_panic_and_round_trip(
+            body in prop::collection::vec(
+                prop_oneof![
+                    3 => prop::sample::select(b"m,=\\\" \n\r\t#.-01e9iutTfF".to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..120,
+            )
+        ) {
+            let physical_lines = count_newlines(&body) + 1;
+            let mut last = 0;
+            let mut it = lines(&body);
+            while let Some(item) = it.next() {
+                let n = it.line_number();
+                prop_assert!(n > last && n <= physical_lines, "line {} after {} of {}", n, last, physical_lines);
+                last = n;
+                match item {
+                    Ok(line) => assert_round_trip(&line),
+                    Err(e) => prop_assert_eq!(e.line, n),
+                }
+            }
+            prop_assert!(it.next().is_none());
+        }
     }
 }
