@@ -1,0 +1,254 @@
+//! The query entry points: [`Engine::instant_query`] and [`Engine::range_query`].
+
+use std::time::Duration;
+
+use promql_parser::parser::{self, Expr};
+
+use crate::error::Error;
+use crate::eval::{Evaluator, Grid, Val, unparen};
+use crate::labels::Labels;
+use crate::storage::{Series, Storage};
+use crate::value::{QueryResult, Sample, Value};
+
+/// Largest number of steps a range query may have (as Prometheus' HTTP API).
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (default 5 minutes).
+    pub lookback_delta: Duration,
+    /// Most samples a query may hold: samples read from storage plus points of intermediate
+    /// results, counted over the whole query (default 50 million).
+    pub max_samples: u64,
+    /// Longest a query may run; `None` for no limit (default 2 minutes).
+    pub timeout: Option<Duration>,
+    /// Step of subqueries written without one, like `x[1h:]` (default 1 minute, Prometheus'
+    /// default evaluation interval).
+    pub default_subquery_step: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Some(Duration::from_secs(120)),
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+impl EngineOptions {
+    pub(crate) fn lookback_delta_ms(&self) -> i64 {
+        i64::try_from(self.lookback_delta.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1)
+    }
+}
+
+/// Evaluates PromQL over a [`Storage`]. Cheap to create and to share between threads.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+/// Parses a query, turning the parser's message into one that says where the problem is.
+pub fn parse(query: &str) -> Result<Expr, Error> {
+    match parser::parse(query) {
+        Ok(e) => Ok(e),
+        Err(msg) => Err(describe_parse_error(query, msg)),
+    }
+}
+
+fn describe_parse_error(query: &str, msg: String) -> Error {
+    if let Some(name) = msg
+        .strip_prefix("unknown function with name '")
+        .and_then(|r| r.strip_suffix('\''))
+    {
+        return Error::UnknownFunction(name.to_string());
+    }
+    let (offset, token) = crate::parse_pos::locate(query);
+    let (line, column) = line_col(query, offset);
+    let message = if msg == "invalid promql query" {
+        match token {
+            Some(t) => format!("unexpected {t:?}"),
+            None => "unexpected end of input".to_string(),
+        }
+    } else {
+        msg
+    };
+    Error::Parse {
+        message,
+        line,
+        column,
+    }
+}
+
+fn line_col(s: &str, byte_offset: usize) -> (usize, usize) {
+    let before = s.get(..byte_offset).unwrap_or(s);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+impl Engine {
+    /// An engine with these options.
+    pub fn new(opts: EngineOptions) -> Self {
+        Self { opts }
+    }
+
+    /// The engine's options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Evaluates `query` at time `t` (milliseconds since the epoch).
+    pub fn instant_query(
+        &self,
+        storage: &dyn Storage,
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult, Error> {
+        let expr = parse(query)?;
+        let ev = Evaluator::new(storage, &self.opts, t, t);
+        let grid = Grid {
+            start: t,
+            end: t,
+            step: 1,
+        };
+        let val = ev.eval(&expr, &grid)?;
+        let value = match val {
+            Val::Scalar(v) => Value::Scalar {
+                t,
+                v: v.first().copied().unwrap_or(f64::NAN),
+            },
+            Val::Str(s) => Value::String { t, v: s },
+            Val::Matrix(mut m) => {
+                m.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Value::Matrix(m)
+            }
+            Val::Vector(v) => {
+                let mut out: Vec<Sample> = v
+                    .into_iter()
+                    .filter_map(|s| {
+                        let x = s.vals.first().copied().flatten()?;
+                        Some(Sample {
+                            labels: s.labels,
+                            t,
+                            v: x,
+                        })
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                order_instant_vector(&expr, &mut out);
+                Value::Vector(out)
+            }
+        };
+        Ok(QueryResult {
+            value,
+            stats: ev.stats(),
+        })
+    }
+
+    /// Evaluates `query` at `start, start + step, ..., end` (milliseconds), giving a matrix.
+    pub fn range_query(
+        &self,
+        storage: &dyn Storage,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, Error> {
+        if step <= 0 {
+            return Err(Error::BadQuery(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end < start {
+            return Err(Error::BadQuery(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        if (end - start) / step >= MAX_POINTS_PER_SERIES {
+            return Err(Error::BadQuery(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+            ));
+        }
+        let expr = parse(query)?;
+        let ev = Evaluator::new(storage, &self.opts, start, end);
+        let grid = Grid { start, end, step };
+        let val = ev.eval(&expr, &grid)?;
+        let series: Vec<Series> = match val {
+            Val::Scalar(v) => vec![Series {
+                labels: Labels::empty(),
+                samples: v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, x)| (grid.ts(i), x))
+                    .collect(),
+            }],
+            Val::Vector(v) => {
+                let mut out: Vec<Series> = v
+                    .into_iter()
+                    .filter_map(|s| {
+                        let samples: Vec<(i64, f64)> = s
+                            .vals
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, x)| x.map(|x| (grid.ts(i), x)))
+                            .collect();
+                        (!samples.is_empty()).then_some(Series {
+                            labels: s.labels,
+                            samples,
+                        })
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+                out
+            }
+            Val::Str(_) => {
+                return Err(Error::BadQuery(
+                    "invalid expression type \"string\" for range query, must be Scalar or instant Vector".into(),
+                ));
+            }
+            Val::Matrix(_) => {
+                return Err(Error::BadQuery(
+                    "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector".into(),
+                ));
+            }
+        };
+        Ok(QueryResult {
+            value: Value::Matrix(series),
+            stats: ev.stats(),
+        })
+    }
+}
+
+/// Instant vectors come sorted by labels, except where the outermost operation orders them.
+fn order_instant_vector(expr: &Expr, out: &mut [Sample]) {
+    use promql_parser::parser::token::{T_BOTTOMK, T_TOPK};
+    let nan_last = |a: f64, b: f64, desc: bool| {
+        use std::cmp::Ordering;
+        match (a.is_nan(), b.is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ => {
+                let o = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
+                if desc { o.reverse() } else { o }
+            }
+        }
+    };
+    match unparen(expr) {
+        Expr::Call(c) if c.func.name == "sort" => out.sort_by(|a, b| nan_last(a.v, b.v, false)),
+        Expr::Call(c) if c.func.name == "sort_desc" => {
+            out.sort_by(|a, b| nan_last(a.v, b.v, true));
+        }
+        Expr::Aggregate(a) if a.op.id() == T_TOPK => out.sort_by(|a, b| nan_last(a.v, b.v, true)),
+        Expr::Aggregate(a) if a.op.id() == T_BOTTOMK => {
+            out.sort_by(|a, b| nan_last(a.v, b.v, false));
+        }
+        _ => {}
+    }
+}

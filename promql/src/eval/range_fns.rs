@@ -1,0 +1,512 @@
+//! Functions over range vectors, computed for every step in one sweep of each series' samples:
+//! the window `(end - range, end]` is tracked with two pointers as the steps advance.
+
+use rayon::prelude::*;
+
+use super::mathx::{kahan_inc, nan_first_cmp, quantile_select, quantile_sorted};
+use super::{RangeArg, StepSeries};
+
+/// A function of a range vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RangeFn {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Deriv,
+    PredictLinear,
+    Resets,
+    Changes,
+    Avg,
+    Min,
+    Max,
+    Sum,
+    Count,
+    Last,
+    Present,
+    Stddev,
+    Stdvar,
+    Quantile,
+    Mad,
+}
+
+impl RangeFn {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "rate" => Self::Rate,
+            "increase" => Self::Increase,
+            "delta" => Self::Delta,
+            "irate" => Self::Irate,
+            "idelta" => Self::Idelta,
+            "deriv" => Self::Deriv,
+            "predict_linear" => Self::PredictLinear,
+            "resets" => Self::Resets,
+            "changes" => Self::Changes,
+            "avg_over_time" => Self::Avg,
+            "min_over_time" => Self::Min,
+            "max_over_time" => Self::Max,
+            "sum_over_time" => Self::Sum,
+            "count_over_time" => Self::Count,
+            "last_over_time" => Self::Last,
+            "present_over_time" => Self::Present,
+            "stddev_over_time" => Self::Stddev,
+            "stdvar_over_time" => Self::Stdvar,
+            "quantile_over_time" => Self::Quantile,
+            "mad_over_time" => Self::Mad,
+            _ => return None,
+        })
+    }
+
+    /// Functions that keep the metric name.
+    pub(crate) fn keeps_name(self) -> bool {
+        matches!(self, Self::Last)
+    }
+}
+
+/// Evaluates `f` over every series of `arg`. `param` is the per-step scalar argument
+/// (`q` of quantile_over_time, `t` of predict_linear); `eval_times` are the step times.
+pub(crate) fn apply(
+    f: RangeFn,
+    arg: RangeArg,
+    param: Option<&[f64]>,
+    eval_times: &[i64],
+) -> Vec<StepSeries> {
+    let range = arg.range;
+    let ends = &arg.ends;
+    let steps = arg.steps;
+    let broadcast = arg.broadcast();
+    arg.series
+        .into_par_iter()
+        .filter_map(|s| {
+            let labels = if f.keeps_name() {
+                s.labels
+            } else {
+                s.labels.without_metric_name()
+            };
+            let vals = if f == RangeFn::Quantile && !broadcast {
+                quantile_sweep(&s.samples, ends, range, param.unwrap_or(&[]))
+            } else {
+                sweep(&s.samples, ends, range, steps, broadcast, |k, w, end| {
+                    window_value(
+                        f,
+                        w,
+                        end,
+                        range,
+                        param.and_then(|p| p.get(k).copied()),
+                        eval_times.get(k).copied().unwrap_or(end),
+                    )
+                })
+            };
+            vals.iter()
+                .any(Option::is_some)
+                .then_some(StepSeries { labels, vals })
+        })
+        .collect()
+}
+
+/// Calls `f(step, window, window_end)` for each step's non-empty window.
+pub(crate) fn sweep(
+    samples: &[(i64, f64)],
+    ends: &[i64],
+    range: i64,
+    steps: usize,
+    broadcast: bool,
+    mut f: impl FnMut(usize, &[(i64, f64)], i64) -> Option<f64>,
+) -> Vec<Option<f64>> {
+    let mut out = Vec::with_capacity(steps);
+    if broadcast {
+        let end = ends.first().copied().unwrap_or(0);
+        let w = window(samples, 0, 0, end, range);
+        let w = samples.get(w.0..w.1).unwrap_or(&[]);
+        for k in 0..steps {
+            out.push(if w.is_empty() { None } else { f(k, w, end) });
+        }
+        return out;
+    }
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for (k, &end) in ends.iter().enumerate() {
+        (lo, hi) = window(samples, lo, hi, end, range);
+        let w = samples.get(lo..hi).unwrap_or(&[]);
+        out.push(if w.is_empty() { None } else { f(k, w, end) });
+    }
+    out
+}
+
+/// Advances `[lo, hi)` to the samples in `(end - range, end]`; ends must not decrease.
+fn window(
+    samples: &[(i64, f64)],
+    mut lo: usize,
+    mut hi: usize,
+    end: i64,
+    range: i64,
+) -> (usize, usize) {
+    let start = end.saturating_sub(range);
+    while samples.get(hi).is_some_and(|p| p.0 <= end) {
+        hi += 1;
+    }
+    while lo < hi && samples.get(lo).is_some_and(|p| p.0 <= start) {
+        lo += 1;
+    }
+    (lo, hi)
+}
+
+fn window_value(
+    f: RangeFn,
+    w: &[(i64, f64)],
+    end: i64,
+    range: i64,
+    param: Option<f64>,
+    eval_time: i64,
+) -> Option<f64> {
+    let first = w.first()?;
+    let last = w.last()?;
+    Some(match f {
+        RangeFn::Rate => extrapolated_rate(w, end - range, end, range, true, true)?,
+        RangeFn::Increase => extrapolated_rate(w, end - range, end, range, true, false)?,
+        RangeFn::Delta => extrapolated_rate(w, end - range, end, range, false, false)?,
+        RangeFn::Irate => instant_value(w, true)?,
+        RangeFn::Idelta => instant_value(w, false)?,
+        RangeFn::Deriv => {
+            if w.len() < 2 {
+                return None;
+            }
+            linear_regression(w, first.0).0
+        }
+        RangeFn::PredictLinear => {
+            if w.len() < 2 {
+                return None;
+            }
+            let (slope, intercept) = linear_regression(w, eval_time);
+            slope * param.unwrap_or(f64::NAN) + intercept
+        }
+        RangeFn::Resets => w.windows(2).filter(|p| p[1].1 < p[0].1).count() as f64,
+        RangeFn::Changes => w
+            .windows(2)
+            .filter(|p| p[1].1 != p[0].1 && !(p[1].1.is_nan() && p[0].1.is_nan()))
+            .count() as f64,
+        RangeFn::Avg => avg(w),
+        RangeFn::Min => {
+            let mut m = first.1;
+            for p in w {
+                if p.1 < m || m.is_nan() {
+                    m = p.1;
+                }
+            }
+            m
+        }
+        RangeFn::Max => {
+            let mut m = first.1;
+            for p in w {
+                if p.1 > m || m.is_nan() {
+                    m = p.1;
+                }
+            }
+            m
+        }
+        RangeFn::Sum => {
+            let (mut sum, mut c) = (0.0, 0.0);
+            for p in w {
+                (sum, c) = kahan_inc(p.1, sum, c);
+            }
+            if sum.is_infinite() { sum } else { sum + c }
+        }
+        RangeFn::Count => w.len() as f64,
+        RangeFn::Last => last.1,
+        RangeFn::Present => 1.0,
+        RangeFn::Stddev => variance(w).sqrt(),
+        RangeFn::Stdvar => variance(w),
+        RangeFn::Quantile => {
+            let mut v: Vec<f64> = w.iter().map(|p| p.1).collect();
+            quantile_select(param.unwrap_or(f64::NAN), &mut v)
+        }
+        RangeFn::Mad => {
+            let mut v: Vec<f64> = w.iter().map(|p| p.1).collect();
+            let median = quantile_select(0.5, &mut v);
+            let mut dev: Vec<f64> = w.iter().map(|p| (p.1 - median).abs()).collect();
+            quantile_select(0.5, &mut dev)
+        }
+    })
+}
+
+/// rate/increase/delta with Prometheus' extrapolation to the window edges.
+pub(crate) fn extrapolated_rate(
+    w: &[(i64, f64)],
+    range_start: i64,
+    range_end: i64,
+    range: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (first_t, first_v) = *w.first()?;
+    let (last_t, last_v) = *w.last()?;
+    let mut result = last_v - first_v;
+    if is_counter {
+        for p in w.windows(2) {
+            if p[1].1 < p[0].1 {
+                result += p[0].1;
+            }
+        }
+    }
+    let mut to_start = (first_t - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last_t) as f64 / 1000.0;
+    let sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg_step = sampled / (w.len() - 1) as f64;
+    let threshold = avg_step * 1.1;
+    if to_start >= threshold {
+        to_start = avg_step / 2.0;
+    }
+    if is_counter {
+        let mut to_zero = to_start;
+        if result > 0.0 && first_v >= 0.0 {
+            to_zero = sampled * (first_v / result);
+        }
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    if to_end >= threshold {
+        to_end = avg_step / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= range as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// irate/idelta from the last two samples.
+fn instant_value(w: &[(i64, f64)], is_rate: bool) -> Option<f64> {
+    if w.len() < 2 {
+        return None;
+    }
+    let (t1, v1) = *w.get(w.len() - 1)?;
+    let (t0, v0) = *w.get(w.len() - 2)?;
+    let interval = t1 - t0;
+    if interval == 0 {
+        return None;
+    }
+    let mut r = v1;
+    if !is_rate || v1 >= v0 || v1.is_nan() || v0.is_nan() {
+        r = v1 - v0;
+    }
+    if is_rate {
+        r /= interval as f64 / 1000.0;
+    }
+    Some(r)
+}
+
+/// Least-squares fit of value over time (seconds relative to `intercept_time`).
+pub(crate) fn linear_regression(w: &[(i64, f64)], intercept_time: i64) -> (f64, f64) {
+    let init_y = w.first().map_or(f64::NAN, |p| p.1);
+    let mut const_y = true;
+    let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
+    for (i, &(t, v)) in w.iter().enumerate() {
+        if const_y && i > 0 && v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (t - intercept_time) as f64 / 1e3;
+        (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
+        (sum_y, c_y) = kahan_inc(v, sum_y, c_y);
+        (sum_xy, c_xy) = kahan_inc(x * v, sum_xy, c_xy);
+        (sum_x2, c_x2) = kahan_inc(x * x, sum_x2, c_x2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sum_x += c_x;
+    sum_y += c_y;
+    sum_xy += c_xy;
+    sum_x2 += c_x2;
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    let intercept = sum_y / n - slope * sum_x / n;
+    (slope, intercept)
+}
+
+fn avg(w: &[(i64, f64)]) -> f64 {
+    let Some(first) = w.first() else {
+        return f64::NAN;
+    };
+    let (mut sum, mut count) = (first.1, 1.0);
+    let (mut mean, mut c) = (0.0, 0.0);
+    let mut incremental = false;
+    for (i, p) in w.iter().enumerate().skip(1) {
+        count = (i + 1) as f64;
+        if !incremental {
+            let (ns, nc) = kahan_inc(p.1, sum, c);
+            if !ns.is_infinite() {
+                (sum, c) = (ns, nc);
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        (mean, c) = kahan_inc(p.1 / count, q * mean, q * c);
+    }
+    if incremental {
+        mean + c
+    } else {
+        sum / count + c / count
+    }
+}
+
+fn variance(w: &[(i64, f64)]) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for p in w {
+        count += 1.0;
+        let delta = p.1 - (mean + c_mean);
+        (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_inc(delta * (p.1 - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+/// quantile_over_time over all steps. When consecutive windows overlap, a sorted copy of the
+/// window is updated by merging (drop the samples that left, merge in the sorted newcomers:
+/// O(w + k log k) per step) instead of re-sorting; otherwise each window is answered by
+/// selection in O(w).
+fn quantile_sweep(
+    samples: &[(i64, f64)],
+    ends: &[i64],
+    range: i64,
+    qs: &[f64],
+) -> Vec<Option<f64>> {
+    let mut out = Vec::with_capacity(ends.len());
+    let (mut lo, mut hi) = (0usize, 0usize);
+    let mut sorted: Vec<f64> = Vec::new();
+    let mut sorted_valid = false;
+    let mut scratch: Vec<f64> = Vec::new();
+    let mut removed: Vec<f64> = Vec::new();
+    let mut added: Vec<f64> = Vec::new();
+    for (k, &end) in ends.iter().enumerate() {
+        let (nlo, nhi) = window(samples, lo, hi, end, range);
+        let q = qs.get(k).copied().unwrap_or(f64::NAN);
+        let win = samples.get(nlo..nhi).unwrap_or(&[]);
+        if win.is_empty() {
+            out.push(None);
+            sorted_valid = false;
+            (lo, hi) = (nlo, nhi);
+            continue;
+        }
+        let overlaps_prev = sorted_valid && nlo < hi;
+        let next_overlaps = ends
+            .get(k + 1)
+            .is_some_and(|&ne| ne.saturating_sub(range) < end);
+        if overlaps_prev {
+            removed.clear();
+            removed.extend(samples.get(lo..nlo).unwrap_or(&[]).iter().map(|p| p.1));
+            added.clear();
+            added.extend(samples.get(hi..nhi).unwrap_or(&[]).iter().map(|p| p.1));
+            removed.sort_unstable_by(nan_first_cmp);
+            added.sort_unstable_by(nan_first_cmp);
+            merge_update(&sorted, &removed, &added, &mut scratch);
+            std::mem::swap(&mut sorted, &mut scratch);
+            out.push(Some(quantile_sorted(q, &sorted)));
+        } else if next_overlaps {
+            sorted.clear();
+            sorted.extend(win.iter().map(|p| p.1));
+            sorted.sort_unstable_by(nan_first_cmp);
+            sorted_valid = true;
+            out.push(Some(quantile_sorted(q, &sorted)));
+        } else {
+            scratch.clear();
+            scratch.extend(win.iter().map(|p| p.1));
+            out.push(Some(quantile_select(q, &mut scratch)));
+            sorted_valid = false;
+        }
+        (lo, hi) = (nlo, nhi);
+    }
+    out
+}
+
+/// `out = (old - removed) ∪ added`, all sorted NaN-first; multiset semantics.
+fn merge_update(old: &[f64], removed: &[f64], added: &[f64], out: &mut Vec<f64>) {
+    use std::cmp::Ordering;
+    out.clear();
+    out.reserve(old.len() + added.len());
+    let (mut r, mut a) = (0usize, 0usize);
+    for &v in old {
+        // Skip one occurrence of each removed value (removed values are all present in old).
+        while let Some(&rv) = removed.get(r) {
+            if nan_first_cmp(&rv, &v) == Ordering::Less {
+                r += 1; // cannot happen for consistent input; skip defensively
+            } else {
+                break;
+            }
+        }
+        if removed
+            .get(r)
+            .is_some_and(|rv| nan_first_cmp(rv, &v) == Ordering::Equal)
+        {
+            r += 1;
+            continue;
+        }
+        while let Some(&av) = added.get(a) {
+            if nan_first_cmp(&av, &v) == Ordering::Less {
+                out.push(av);
+                a += 1;
+            } else {
+                break;
+            }
+        }
+        out.push(v);
+    }
+    out.extend_from_slice(added.get(a..).unwrap_or(&[]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_update_is_multiset_difference_and_union() {
+        let mut out = Vec::new();
+        merge_update(&[1.0, 2.0, 2.0, 3.0], &[2.0], &[0.5, 2.5, 9.0], &mut out);
+        assert_eq!(out, vec![0.5, 1.0, 2.0, 2.5, 3.0, 9.0]);
+    }
+
+    #[test]
+    fn quantile_sweep_equals_per_window() {
+        let samples: Vec<(i64, f64)> = (0..200)
+            .map(|i| {
+                (
+                    i * 10,
+                    ((i * 7919) % 97) as f64 + if i % 13 == 0 { f64::NAN } else { 0.0 },
+                )
+            })
+            .collect();
+        for (step, range) in [(10, 100), (30, 100), (100, 100), (250, 100), (20, 1000)] {
+            let ends: Vec<i64> = (0..100).map(|k| 50 + k * step).collect();
+            let qs: Vec<f64> = ends
+                .iter()
+                .enumerate()
+                .map(|(k, _)| (k % 11) as f64 / 10.0)
+                .collect();
+            let fast = quantile_sweep(&samples, &ends, range, &qs);
+            let slow = sweep(&samples, &ends, range, ends.len(), false, |k, w, _| {
+                let mut v: Vec<f64> = w.iter().map(|p| p.1).collect();
+                v.sort_by(nan_first_cmp);
+                Some(quantile_sorted(qs[k], &v))
+            });
+            for (a, b) in fast.iter().zip(&slow) {
+                match (a, b) {
+                    (Some(x), Some(y)) => assert!(x == y || (x.is_nan() && y.is_nan()), "{x} {y}"),
+                    (None, None) => {}
+                    _ => panic!("presence differs"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! What the evaluator reads: the [`Storage`] trait, label matchers, and [`MemStorage`], an
+//! in-memory implementation for tests, benchmarks and small embedded uses.
+
+use std::fmt;
+use std::sync::Arc;
+
+use regex::Regex;
+
+use crate::labels::Labels;
+
+/// How a [`LabelMatcher`] compares a label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchOp {
+    /// `=`: the value equals the matcher's value.
+    Equal,
+    /// `!=`: the value differs from the matcher's value.
+    NotEqual,
+    /// `=~`: the value matches the (fully anchored) regular expression.
+    RegexMatch,
+    /// `!~`: the value does not match the (fully anchored) regular expression.
+    RegexNoMatch,
+}
+
+/// One label matcher of a selector, e.g. `host=~"web-.*"`.
+///
+/// A series without the label is matched as if the label's value were the empty string, as in
+/// Prometheus: `{env=""}` selects series that have no `env` label.
+#[derive(Clone)]
+pub struct LabelMatcher {
+    /// The label name.
+    pub name: String,
+    /// The comparison.
+    pub op: MatchOp,
+    /// The value, or the regular expression's source for the regex kinds.
+    pub value: String,
+    regex: Option<Arc<Regex>>,
+}
+
+/// A regular expression in a matcher that does not compile.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid regular expression {pattern:?}: {reason}")]
+pub struct InvalidRegex {
+    /// The pattern as written.
+    pub pattern: String,
+    /// What the regex compiler said.
+    pub reason: String,
+}
+
+/// Compiles a PromQL regex: fully anchored and with `.` matching newlines, as Prometheus does.
+pub(crate) fn compile_anchored(pattern: &str) -> Result<Regex, InvalidRegex> {
+    Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| InvalidRegex {
+        pattern: pattern.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+impl LabelMatcher {
+    /// Builds a matcher; regexes are compiled here, once.
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, InvalidRegex> {
+        let value = value.into();
+        let regex = match op {
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
+                Some(Arc::new(compile_anchored(&value)?))
+            }
+            MatchOp::Equal | MatchOp::NotEqual => None,
+        };
+        Ok(Self {
+            name: name.into(),
+            op,
+            value,
+            regex,
+        })
+    }
+
+    /// An `=` matcher (cannot fail).
+    pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            regex: None,
+        }
+    }
+
+    /// Whether a label value (`""` for a missing label) satisfies the matcher.
+    pub fn matches(&self, value: &str) -> bool {
+        match self.op {
+            MatchOp::Equal => self.value == value,
+            MatchOp::NotEqual => self.value != value,
+            MatchOp::RegexMatch => self.regex.as_ref().is_some_and(|r| r.is_match(value)),
+            MatchOp::RegexNoMatch => !self.regex.as_ref().is_some_and(|r| r.is_match(value)),
+        }
+    }
+
+    /// Whether a series' label set satisfies the matcher.
+    pub fn matches_labels(&self, labels: &Labels) -> bool {
+        self.matches(labels.get(&self.name).unwrap_or(""))
+    }
+}
+
+impl fmt::Debug for LabelMatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for LabelMatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::RegexMatch => "=~",
+            MatchOp::RegexNoMatch => "!~",
+        };
+        write!(f, "{}{}{:?}", self.name, op, self.value)
+    }
+}
+
+impl PartialEq for LabelMatcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.op == other.op && self.value == other.value
+    }
+}
+
+/// A series: its labels and samples `(timestamp ms, value)` in ascending time order.
+///
+/// Stale markers (the bit pattern [`STALE_NAN_BITS`]) are passed through as samples; the evaluator
+/// interprets them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The label set, including `__name__`.
+    pub labels: Labels,
+    /// Samples, strictly ascending by timestamp.
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// The bit pattern Prometheus writes to mark a series as stale.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// The stale marker as a float.
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// Whether a value is the stale marker (compared by bits: other NaNs are ordinary values).
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// A storage backend failed to answer a selection.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StorageError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StorageError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error with a message and the underlying cause.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+/// What the evaluator reads.
+///
+/// Threads: implementations must be `Sync`; the evaluator calls `select` from the query's thread
+/// and then reads the returned series from rayon workers. A query never holds a lock of the
+/// storage across calls, so a backend that snapshots its state per call never blocks writers.
+///
+/// Speed: the evaluator calls `select` once per selector in the query, with `[mint, maxt]`
+/// already covering every step, lookback window, range, offset and `@` of that selector, so a
+/// backend can skip blocks and chunks by their min/max time and decode each chunk once.
+pub trait Storage: Sync {
+    /// Every series matching all matchers, with its samples in `[mint, maxt]` (milliseconds,
+    /// inclusive), ascending by time. Series with no sample in the range may be left out.
+    /// The order of the returned series does not matter.
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Series>, StorageError>;
+}
+
+impl<S: Storage + ?Sized> Storage for &S {
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Series>, StorageError> {
+        (**self).select(matchers, mint, maxt)
+    }
+}
+
+/// An in-memory [`Storage`]: series kept sorted by labels, samples sorted by time.
+#[derive(Debug, Clone, Default)]
+pub struct MemStorage {
+    series: Vec<Series>,
+}
+
+impl MemStorage {
+    /// An empty storage.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds samples to the series with these labels (creating it). Samples may come in any
+    /// order; a sample with an existing timestamp replaces the old one (last write wins).
+    pub fn add(&mut self, labels: Labels, samples: impl IntoIterator<Item = (i64, f64)>) {
+        let idx = match self.series.binary_search_by(|s| s.labels.cmp(&labels)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.series.insert(
+                    i,
+                    Series {
+                        labels,
+                        samples: Vec::new(),
+                    },
+                );
+                i
+            }
+        };
+        if let Some(s) = self.series.get_mut(idx) {
+            let sorted_append = s.samples.last().map(|l| l.0);
+            let mut needs_fix = false;
+            let mut last = sorted_append;
+            for (t, v) in samples {
+                if last.is_some_and(|l| t <= l) {
+                    needs_fix = true;
+                }
+                last = Some(t);
+                s.samples.push((t, v));
+            }
+            if needs_fix {
+                // Stable sort then keep the last of equal timestamps.
+                s.samples.sort_by_key(|p| p.0);
+                let mut out: Vec<(i64, f64)> = Vec::with_capacity(s.samples.len());
+                for p in s.samples.drain(..) {
+                    match out.last_mut() {
+                        Some(l) if l.0 == p.0 => *l = p,
+                        _ => out.push(p),
+                    }
+                }
+                s.samples = out;
+            }
+        }
+    }
+
+    /// Number of series.
+    pub fn num_series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Total number of samples over all series.
+    pub fn num_samples(&self) -> usize {
+        self.series.iter().map(|s| s.samples.len()).sum()
+    }
+
+    /// All series, sorted by labels.
+    pub fn series(&self) -> &[Series] {
+        &self.series
+    }
+}
+
+impl Storage for MemStorage {
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<Series>, StorageError> {
+        let mut out = Vec::new();
+        for s in &self.series {
+            if !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
+                continue;
+            }
+            let lo = s.samples.partition_point(|p| p.0 < mint);
+            let hi = s.samples.partition_point(|p| p.0 <= maxt);
+            if lo >= hi {
+                continue;
+            }
+            out.push(Series {
+                labels: s.labels.clone(),
+                samples: s.samples.get(lo..hi).map(<[_]>::to_vec).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_is_anchored_and_dot_matches_newline() {
+        let m = LabelMatcher::new(MatchOp::RegexMatch, "a", "fo.").unwrap();
+        assert!(m.matches("foo"));
+        assert!(m.matches("fo\n"));
+        assert!(!m.matches("xfoo"));
+        assert!(!m.matches("foox"));
+        let n = LabelMatcher::new(MatchOp::RegexNoMatch, "a", "").unwrap();
+        assert!(!n.matches(""));
+        assert!(n.matches("x"));
+        assert!(LabelMatcher::new(MatchOp::RegexMatch, "a", "(").is_err());
+    }
+
+    #[test]
+    fn mem_storage_last_write_wins_and_range() {
+        let mut s = MemStorage::new();
+        let l = Labels::new([("__name__", "x")]);
+        s.add(l.clone(), [(10, 1.0), (30, 3.0)]);
+        s.add(l.clone(), [(20, 2.0), (30, 4.0)]);
+        let got = s
+            .select(&[LabelMatcher::equal("__name__", "x")], 15, 30)
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples, vec![(20, 2.0), (30, 4.0)]);
+        let none = s
+            .select(&[LabelMatcher::equal("job", "y")], 0, 100)
+            .unwrap();
+        assert!(none.is_empty());
+        let missing_is_empty = s.select(&[LabelMatcher::equal("job", "")], 0, 100).unwrap();
+        assert_eq!(missing_is_empty.len(), 1);
+    }
+}
