@@ -13,7 +13,7 @@ use crate::math::normal_quantile;
 pub struct DetectorConfig {
     /// Seasonal period, given or detected at each refit.
     pub season: Season,
-    /// Model variant, or `Auto` (AICc) at each refit.
+    /// Model variant, or `Auto`: chosen by AICc at the first fit and every 8th refit.
     pub model: ModelChoice,
     /// Coverage of the prediction interval the residual is measured against (default 0.99).
     pub level: f64,
@@ -184,8 +184,14 @@ impl Detector {
     fn refit(&mut self) {
         self.since_fit = 0;
         let clean: Vec<f64> = self.clean.iter().copied().collect();
+        // Auto selection fits every variant: do it on the first fit and every 8th refit, and
+        // refit the chosen variant in between.
+        let model_choice = match (&self.model, self.config.model) {
+            (Some(m), ModelChoice::Auto) if self.fits % 8 != 0 => ModelChoice::Fixed(m.spec()),
+            (_, choice) => choice,
+        };
         let options = FitOptions {
-            model: self.config.model,
+            model: model_choice,
             season: self.config.season,
             max_evaluations: 600,
         };
