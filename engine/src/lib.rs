@@ -1,5 +1,69 @@
-//! foresight-engine: the storage engine of foresight (being written).
+//! # foresight-engine
+//!
+//! The storage engine of foresight, an embedded time-series database. Usable in-process as a
+//! library, like SQLite: open a directory, write InfluxDB line protocol, read series back.
+//!
+//! - **Data model**: a line `cpu,host=a usage_user=1.5 <ts>` becomes the series
+//!   `cpu_usage_user{host="a"}` (Prometheus style), with samples `(milliseconds, f64)`. Integer,
+//!   unsigned and boolean fields become floats; string fields are counted and skipped. A second
+//!   sample at the same timestamp replaces the first.
+//! - **Writes** are parsed in the caller's thread, routed by series hash to one writer thread per
+//!   shard, appended to that shard's WAL and applied to the in-memory head. With the default
+//!   [`Durability::Fsync`] a write returns only after its WAL records are fsynced (one fsync serves
+//!   every batch waiting for it). Bad lines are reported with their line number and reason; the
+//!   good lines of the same body are stored.
+//! - **Reads** see every write acknowledged before they started and never block a writer.
+//! - **Blocks**: time is cut into partitions (2 h by default). Once a partition is older than the
+//!   out-of-order window it is written as an immutable, checksummed, columnar block file, read
+//!   through `mmap`; then the WAL segments holding it are deleted. Values that are short decimals
+//!   are stored as scaled integers (see [`column`]); everything else round-trips bit for bit.
+//! - **Recovery**: on open, blocks are verified (a bad one is moved to `quarantine/` and reported),
+//!   the WAL is replayed, and a torn or corrupted WAL tail is truncated and reported
+//!   ([`Db::open_report`]).
+//!
+//! ```
+//! use foresight_engine::{Db, Options, Matcher, lineproto::Precision};
+//!
+//! # fn main() -> Result<(), foresight_engine::Error> {
+//! let dir = tempfile::tempdir().map_err(|e| foresight_engine::Error::InvalidArgument(e.to_string()))?;
+//! let db = Db::open(dir.path(), Options::default())?;
+//!
+//! let body = b"cpu,host=a usage_user=1.5 1700000000000\n\
+//!              cpu,host=a usage_user=oops 1700000010000\n\
+//!              cpu,host=a usage_user=2.5 1700000010000\n";
+//! let report = db.write_lines(body, Precision::Milliseconds)?;
+//! assert_eq!(report.samples_accepted, 2);
+//! assert_eq!(report.rejected[0].line, 2); // with the reason in report.rejected[0].reason
+//!
+//! let series = db.select(&[Matcher::equal("__name__", "cpu_usage_user")], i64::MIN, i64::MAX)?;
+//! assert_eq!(series[0].labels.get("host"), Some("a"));
+//! assert_eq!(series[0].samples, vec![(1_700_000_000_000, 1.5), (1_700_000_010_000, 2.5)]);
+//!
+//! db.flush()?; // write the head to blocks now (normally done in the background)
+//! db.close()?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod column;
 pub mod gorilla;
 pub mod lineproto;
+
+mod block;
+mod db;
+mod error;
+mod format;
+mod head;
+mod mmap;
+mod model;
+mod options;
+mod postings;
+mod shard;
+mod wal;
+
+pub use block::BlockInfo;
+pub use db::{Db, OpenReport, Stats, WriteReport};
+pub use error::{Error, Result};
+pub use model::{Labels, METRIC_NAME, MatchOp, Matcher, Series, parse_selector};
+pub use options::{Durability, Options};
+pub use wal::WalDamage;

@@ -1,0 +1,415 @@
+//! Immutable block files: one time partition of every series, columnar, checksummed.
+//!
+//! Layout (all integers little-endian or LEB128; see `docs/format.md`):
+//! ```text
+//! magic "FSBLOCK1"
+//! data:   per series, its timestamps column then its values column (crate::column)
+//! index:  zstd( series table + postings )
+//! footer: fixed 84 bytes (offsets, time range, counts, CRC32s, magic)
+//! ```
+//! A block is written to `<name>.tmp`, fsynced, renamed into place and the directory fsynced; only
+//! then is it published and the WAL released. At open every checksum is verified; a block that fails
+//! is moved to `quarantine/` by the caller and reported.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::column;
+use crate::error::{Error, Result};
+use crate::format::{BLOCK_FOOTER_LEN, BLOCK_MAGIC, BLOCK_VERSION, Reader, put_bytes, put_ivarint, put_uvarint};
+use crate::mmap::{Mmap, map_readonly};
+use crate::model::{Labels, Matcher};
+use crate::postings::Postings;
+use crate::wal::sync_dir;
+
+/// Facts about a block, as listed by [`crate::Db::blocks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// Write sequence: among overlapping blocks the higher one wins on equal timestamps.
+    pub seq: u64,
+    /// Start of the partition covered.
+    pub partition: i64,
+    /// Oldest sample.
+    pub mint: i64,
+    /// Newest sample.
+    pub maxt: i64,
+    /// Series held.
+    pub series: u64,
+    /// Samples held.
+    pub samples: u64,
+    /// File size.
+    pub bytes: u64,
+    /// Whether the partition was closed (out of the out-of-order window) when written.
+    pub sealed: bool,
+}
+
+#[derive(Debug)]
+struct BlockSeries {
+    labels: Labels,
+    offset: usize,
+    len: usize,
+    mint: i64,
+    maxt: i64,
+}
+
+/// An open, verified block.
+#[derive(Debug)]
+pub(crate) struct Block {
+    info: BlockInfo,
+    map: Mmap,
+    data_start: usize,
+    series: Vec<BlockSeries>,
+    postings: Postings,
+}
+
+pub(crate) fn file_name(seq: u64) -> String {
+    format!("{seq:010}.block")
+}
+
+/// Writes a block. `series` must be sorted by labels, with samples ascending and unique.
+pub(crate) fn write(
+    dir: &Path,
+    seq: u64,
+    partition: i64,
+    sealed: bool,
+    series: &[(Labels, Vec<(i64, f64)>)],
+) -> Result<BlockInfo> {
+    let mut data = Vec::with_capacity(series.len() * 1024);
+    let mut index = Vec::with_capacity(series.len() * 128);
+    let mut postings = Postings::new();
+    let (mut mint, mut maxt, mut samples) = (i64::MAX, i64::MIN, 0u64);
+    let mut n = 0u32;
+    let mut ts = Vec::new();
+    let mut vs = Vec::new();
+    put_uvarint(&mut index, series.iter().filter(|s| !s.1.is_empty()).count() as u64);
+    for (labels, s) in series {
+        let (Some(first), Some(last)) = (s.first(), s.last()) else {
+            continue;
+        };
+        ts.clear();
+        vs.clear();
+        ts.extend(s.iter().map(|p| p.0));
+        vs.extend(s.iter().map(|p| p.1));
+        let off = data.len();
+        column::encode_timestamps(&ts, &mut data);
+        column::encode_values(&vs, &mut data);
+        put_uvarint(&mut index, labels.len() as u64);
+        for (k, v) in labels.iter() {
+            put_bytes(&mut index, k.as_bytes());
+            put_bytes(&mut index, v.as_bytes());
+        }
+        put_uvarint(&mut index, off as u64);
+        put_uvarint(&mut index, (data.len() - off) as u64);
+        put_ivarint(&mut index, first.0);
+        put_uvarint(&mut index, (last.0 - first.0) as u64);
+        postings.add(n, labels);
+        n += 1;
+        mint = mint.min(first.0);
+        maxt = maxt.max(last.0);
+        samples += s.len() as u64;
+    }
+    let mut entries: Vec<(&str, &str, &[u32])> = postings.entries().collect();
+    entries.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    put_uvarint(&mut index, entries.len() as u64);
+    for (name, value, ids) in entries {
+        put_bytes(&mut index, name.as_bytes());
+        put_bytes(&mut index, value.as_bytes());
+        put_uvarint(&mut index, ids.len() as u64);
+        let mut prev = 0u32;
+        for &id in ids {
+            put_uvarint(&mut index, u64::from(id - prev));
+            prev = id;
+        }
+    }
+    let index = zstd::bulk::compress(&index, 9).map_err(|e| Error::io(dir, e))?;
+
+    let mut file_bytes = Vec::with_capacity(8 + data.len() + index.len() + BLOCK_FOOTER_LEN);
+    file_bytes.extend_from_slice(&BLOCK_MAGIC);
+    file_bytes.extend_from_slice(&data);
+    let index_off = file_bytes.len() as u64;
+    file_bytes.extend_from_slice(&index);
+    let mut footer = Vec::with_capacity(BLOCK_FOOTER_LEN);
+    footer.extend_from_slice(&index_off.to_le_bytes());
+    footer.extend_from_slice(&(index.len() as u64).to_le_bytes());
+    footer.extend_from_slice(&mint.to_le_bytes());
+    footer.extend_from_slice(&maxt.to_le_bytes());
+    footer.extend_from_slice(&partition.to_le_bytes());
+    footer.extend_from_slice(&samples.to_le_bytes());
+    footer.extend_from_slice(&seq.to_le_bytes());
+    footer.extend_from_slice(&n.to_le_bytes());
+    footer.extend_from_slice(&u32::from(sealed).to_le_bytes());
+    footer.extend_from_slice(&crc32fast::hash(&data).to_le_bytes());
+    footer.extend_from_slice(&crc32fast::hash(&index).to_le_bytes());
+    footer.extend_from_slice(&BLOCK_VERSION.to_le_bytes());
+    let fcrc = crc32fast::hash(&footer);
+    footer.extend_from_slice(&fcrc.to_le_bytes());
+    footer.extend_from_slice(&BLOCK_MAGIC[..4]);
+    debug_assert_eq!(footer.len(), BLOCK_FOOTER_LEN);
+    file_bytes.extend_from_slice(&footer);
+
+    let path = dir.join(file_name(seq));
+    let tmp = dir.join(format!("{}.tmp", file_name(seq)));
+    {
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(&file_bytes).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    }
+    fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    sync_dir(dir)?;
+    Ok(BlockInfo {
+        path,
+        seq,
+        partition,
+        mint,
+        maxt,
+        series: u64::from(n),
+        samples,
+        bytes: file_bytes.len() as u64,
+        sealed,
+    })
+}
+
+impl Block {
+    /// Opens and verifies a block file. Any inconsistency is `Error::Corrupted`.
+    pub(crate) fn open(path: &Path) -> Result<Block> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len < (BLOCK_MAGIC.len() + BLOCK_FOOTER_LEN) as u64 {
+            return Err(Error::corrupted(
+                path,
+                0,
+                format!("file of {len} bytes is too short for a block"),
+            ));
+        }
+        let map = map_readonly(&file).map_err(|e| Error::io(path, e))?;
+        let bad = |offset: usize, reason: &str| Error::corrupted(path, offset as u64, reason.to_owned());
+        if map[..8] != BLOCK_MAGIC {
+            return Err(bad(0, "bad magic"));
+        }
+        let foot_at = map.len() - BLOCK_FOOTER_LEN;
+        let footer = &map[foot_at..];
+        if footer[80..84] != BLOCK_MAGIC[..4] {
+            return Err(bad(foot_at + 80, "bad footer magic"));
+        }
+        let mut r = Reader::new(footer);
+        let field = |e: &'static str| bad(foot_at, e);
+        let index_off = r.u64_le().map_err(field)? as usize;
+        let index_len = r.u64_le().map_err(field)? as usize;
+        let mint = r.i64_le().map_err(field)?;
+        let maxt = r.i64_le().map_err(field)?;
+        let partition = r.i64_le().map_err(field)?;
+        let samples = r.u64_le().map_err(field)?;
+        let seq = r.u64_le().map_err(field)?;
+        let n_series = r.u32_le().map_err(field)?;
+        let sealed = r.u32_le().map_err(field)? != 0;
+        let data_crc = r.u32_le().map_err(field)?;
+        let index_crc = r.u32_le().map_err(field)?;
+        let version = r.u32_le().map_err(field)?;
+        let footer_crc = r.u32_le().map_err(field)?;
+        if crc32fast::hash(&footer[..76]) != footer_crc {
+            return Err(bad(foot_at, "footer checksum mismatch"));
+        }
+        if version != BLOCK_VERSION {
+            return Err(bad(foot_at + 72, &format!("unsupported block version {version}")));
+        }
+        if index_off < 8 || index_off.checked_add(index_len) != Some(foot_at) {
+            return Err(bad(foot_at, "index offset/length inconsistent with file size"));
+        }
+        let data = &map[8..index_off];
+        if crc32fast::hash(data) != data_crc {
+            return Err(bad(8, "data checksum mismatch"));
+        }
+        let zindex = &map[index_off..foot_at];
+        if crc32fast::hash(zindex) != index_crc {
+            return Err(bad(index_off, "index checksum mismatch"));
+        }
+        // The index is bounded by what the writer could produce; refuse absurd sizes.
+        let index = zstd::bulk::decompress(zindex, (64usize << 20).max(zindex.len() * 64))
+            .map_err(|e| bad(index_off, &format!("index does not decompress: {e}")))?;
+        let mut r = Reader::new(&index);
+        let ierr = |e: &'static str| bad(index_off, &format!("index: {e}"));
+        let n = r.usize().map_err(ierr)?;
+        if n != n_series as usize || n > index.len() {
+            return Err(bad(index_off, "series count disagrees with footer"));
+        }
+        let mut series = Vec::with_capacity(n);
+        for _ in 0..n {
+            let nl = r.usize().map_err(ierr)?;
+            let mut pairs = Vec::with_capacity(nl.min(64));
+            for _ in 0..nl {
+                let k = r.str().map_err(ierr)?.to_owned();
+                let v = r.str().map_err(ierr)?.to_owned();
+                pairs.push((k, v));
+            }
+            let offset = r.usize().map_err(ierr)?;
+            let len = r.usize().map_err(ierr)?;
+            let smin = r.ivarint().map_err(ierr)?;
+            let span = r.uvarint().map_err(ierr)?;
+            if offset.checked_add(len).is_none_or(|end| end > data.len()) {
+                return Err(bad(index_off, "series data range outside the data section"));
+            }
+            series.push(BlockSeries {
+                labels: Labels::new(pairs),
+                offset,
+                len,
+                mint: smin,
+                maxt: smin.saturating_add(span as i64),
+            });
+        }
+        let mut postings = Postings::new();
+        let np = r.usize().map_err(ierr)?;
+        for _ in 0..np {
+            let name = r.str().map_err(ierr)?;
+            let value = r.str().map_err(ierr)?;
+            let k = r.usize().map_err(ierr)?;
+            if k > n {
+                return Err(bad(index_off, "posting list longer than the series table"));
+            }
+            let mut ids = Vec::with_capacity(k);
+            let mut prev = 0u64;
+            for i in 0..k {
+                let d = r.uvarint().map_err(ierr)?;
+                prev = prev.checked_add(d).ok_or_else(|| bad(index_off, "posting overflow"))?;
+                if prev >= n as u64 || (i > 0 && d == 0) {
+                    return Err(bad(index_off, "posting out of range or unsorted"));
+                }
+                ids.push(prev as u32);
+            }
+            postings.insert_list(name, value, ids);
+        }
+        postings.set_len(n as u32);
+        let info = BlockInfo {
+            path: path.to_path_buf(),
+            seq,
+            partition,
+            mint,
+            maxt,
+            series: n as u64,
+            samples,
+            bytes: len,
+            sealed,
+        };
+        Ok(Block {
+            info,
+            map,
+            data_start: 8,
+            series,
+            postings,
+        })
+    }
+
+    pub(crate) fn info(&self) -> &BlockInfo {
+        &self.info
+    }
+
+    pub(crate) fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        self.info.mint <= maxt && self.info.maxt >= mint
+    }
+
+    /// Ordinals of the series matching all matchers.
+    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+        self.postings.select(matchers)
+    }
+
+    pub(crate) fn labels(&self, id: u32) -> Option<&Labels> {
+        self.series.get(id as usize).map(|s| &s.labels)
+    }
+
+    /// Decodes series `id`'s samples in `[mint, maxt]` into `out` (cleared first).
+    pub(crate) fn read(&self, id: u32, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) -> Result<()> {
+        out.clear();
+        let Some(s) = self.series.get(id as usize) else {
+            return Ok(());
+        };
+        if s.maxt < mint || s.mint > maxt {
+            return Ok(());
+        }
+        let start = self.data_start + s.offset;
+        let bytes = &self.map[start..start + s.len];
+        let corrupt = |e: crate::gorilla::CodecError| Error::corrupted(&self.info.path, start as u64, e.to_string());
+        let mut ts = Vec::new();
+        let used = column::decode_timestamps(bytes, &mut ts).map_err(corrupt)?;
+        let mut vs = Vec::with_capacity(ts.len());
+        column::decode_values(bytes.get(used..).unwrap_or_default(), &mut vs).map_err(corrupt)?;
+        if ts.len() != vs.len() {
+            return Err(Error::corrupted(
+                &self.info.path,
+                start as u64,
+                "timestamp and value columns differ in length",
+            ));
+        }
+        let lo = ts.partition_point(|&t| t < mint);
+        let hi = ts.partition_point(|&t| t <= maxt);
+        out.extend(ts[lo..hi].iter().copied().zip(vs[lo..hi].iter().copied()));
+        Ok(())
+    }
+
+    /// Every series with all its samples (for compaction).
+    pub(crate) fn read_all(&self) -> Result<Vec<(Labels, Vec<(i64, f64)>)>> {
+        let mut out = Vec::with_capacity(self.series.len());
+        for (i, s) in self.series.iter().enumerate() {
+            let mut v = Vec::new();
+            self.read(i as u32, i64::MIN, i64::MAX, &mut v)?;
+            out.push((s.labels.clone(), v));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_series() -> Vec<(Labels, Vec<(i64, f64)>)> {
+        (0..20)
+            .map(|h| {
+                let l = Labels::new(vec![
+                    ("__name__".into(), "cpu".into()),
+                    ("host".into(), format!("h{h:02}")),
+                ]);
+                (
+                    l,
+                    (0..100).map(|i| (i * 10_000, (h * 100 + i) as f64 / 100.0)).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn write_open_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let series = sample_series();
+        let info = write(tmp.path(), 7, 0, true, &series).unwrap();
+        assert_eq!((info.series, info.samples), (20, 2000));
+        let b = Block::open(&info.path).unwrap();
+        assert_eq!(b.info(), &info);
+        let ids = b.select(&[Matcher::equal("host", "h03")]);
+        assert_eq!(ids, vec![3]);
+        let mut out = Vec::new();
+        b.read(3, 50_000, 100_000, &mut out).unwrap();
+        assert_eq!(out, series[3].1[5..=10].to_vec());
+        assert_eq!(b.read_all().unwrap(), series);
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let info = write(tmp.path(), 1, 0, true, &sample_series()[..3]).unwrap();
+        let good = fs::read(&info.path).unwrap();
+        for pos in (0..good.len()).step_by(7) {
+            let mut bad = good.clone();
+            bad[pos] ^= 0x5a;
+            fs::write(&info.path, &bad).unwrap();
+            let e = Block::open(&info.path).expect_err(&format!("flip at {pos} not detected"));
+            assert!(matches!(e, Error::Corrupted { .. }), "{e}");
+        }
+        // Truncations too.
+        for len in [0, 10, good.len() / 2, good.len() - 1] {
+            fs::write(&info.path, &good[..len]).unwrap();
+            assert!(matches!(Block::open(&info.path), Err(Error::Corrupted { .. })));
+        }
+    }
+}

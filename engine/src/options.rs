@@ -1,0 +1,76 @@
+//! Options of a database.
+
+use std::time::Duration;
+
+/// When a write is acknowledged relative to its WAL record reaching stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Acknowledged only after the WAL record is fsynced (one fsync serves every batch waiting).
+    #[default]
+    Fsync,
+    /// Acknowledged after the WAL write; the WAL is fsynced at least this often. A crash can lose
+    /// up to one interval of acknowledged writes.
+    Interval(Duration),
+    /// Acknowledged after the WAL write; fsync only on segment rotation and close. A machine crash
+    /// can lose acknowledged writes; a process crash cannot.
+    None,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    /// `fsync`, `none`, or `interval` / `interval:<ms>` (default 1000 ms).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fsync" => Ok(Durability::Fsync),
+            "none" => Ok(Durability::None),
+            "interval" => Ok(Durability::Interval(Duration::from_secs(1))),
+            _ => match s.strip_prefix("interval:").map(str::parse::<u64>) {
+                Some(Ok(ms)) if ms > 0 => Ok(Durability::Interval(Duration::from_millis(ms))),
+                _ => Err(format!(
+                    "unknown durability {s:?}: expected fsync, interval, interval:<ms> or none"
+                )),
+            },
+        }
+    }
+}
+
+/// Options for [`crate::Db::open`]. `Options::default()` is the embedded default.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Number of writer shards (threads). Default: the number of cores.
+    pub shards: usize,
+    /// WAL durability. Default: fsync before acknowledging.
+    pub durability: Durability,
+    /// Length of a time partition (one block each), in ms. Default 2 h.
+    pub partition_ms: i64,
+    /// How far behind the newest sample a late sample is still accepted, in ms. Default 1 h.
+    pub out_of_order_window_ms: i64,
+    /// How far ahead of the wall clock a sample may be, in ms. Default 1 h. Protects the
+    /// out-of-order window from one wrong clock.
+    pub future_window_ms: i64,
+    /// Blocks whose data ends longer than this before the newest sample are deleted. Default: keep all.
+    pub retention_ms: Option<i64>,
+    /// WAL segment size after which a new segment is started. Default 64 MiB.
+    pub wal_segment_bytes: u64,
+    /// Run the background thread that turns old partitions into blocks. Default true.
+    pub background_flush: bool,
+    /// Samples in a sealed head chunk. Default 120.
+    pub chunk_samples: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            shards: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            durability: Durability::Fsync,
+            partition_ms: 2 * 3600 * 1000,
+            out_of_order_window_ms: 3600 * 1000,
+            future_window_ms: 3600 * 1000,
+            retention_ms: None,
+            wal_segment_bytes: 64 << 20,
+            background_flush: true,
+            chunk_samples: 120,
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! A shard: one writer thread owning a WAL and a slice of the head's series.
+//!
+//! Writes reach the thread through a crossbeam channel; it appends each batch's WAL records, applies
+//! the samples to the head and, after one fsync for every batch that queued up meanwhile (group
+//! commit), acknowledges them. Readers never take a lock the writer holds for more than a copy.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+use crate::format::{Reader, WAL_SAMPLES, WAL_SERIES, put_bytes, put_ivarint, put_uvarint};
+use crate::head::{Frozen, MemSeries};
+use crate::model::{Labels, Matcher, hash_key};
+use crate::options::Durability;
+use crate::postings::Postings;
+use crate::wal::{self, Wal, WalDamage};
+
+/// Samples routed to one shard: series keys in one arena, entries pointing into it.
+#[derive(Debug, Default)]
+pub(crate) struct ShardBatch {
+    pub(crate) keys: Vec<u8>,
+    pub(crate) entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub(crate) hash: u64,
+    pub(crate) key_off: u32,
+    pub(crate) key_len: u32,
+    pub(crate) t: i64,
+    pub(crate) v: f64,
+}
+
+impl ShardBatch {
+    fn key(&self, e: &Entry) -> &[u8] {
+        let s = e.key_off as usize;
+        self.keys.get(s..s + e.key_len as usize).unwrap_or_default()
+    }
+}
+
+/// Partitions of one shard being turned into blocks, still served from memory until released.
+#[derive(Debug)]
+pub(crate) struct Flushing {
+    pub(crate) seq: u64,
+    pub(crate) series: HashMap<u32, Vec<(i64, Frozen)>>,
+}
+
+/// What the shard's readers see.
+#[derive(Debug, Default)]
+pub(crate) struct ShardHead {
+    pub(crate) series: RwLock<Vec<Arc<MemSeries>>>,
+    pub(crate) postings: RwLock<Postings>,
+    pub(crate) flushing: RwLock<Vec<Arc<Flushing>>>,
+}
+
+/// One source of samples for a series, with its precedence (higher wins on equal timestamps).
+pub(crate) type Run = (u64, Vec<(i64, f64)>);
+
+impl ShardHead {
+    /// Appends, per matching series, its in-memory samples in `[mint, maxt]`.
+    pub(crate) fn collect(&self, matchers: &[Matcher], mint: i64, maxt: i64, out: &mut HashMap<Labels, Vec<Run>>) {
+        let ids = self.postings.read().select(matchers);
+        if ids.is_empty() {
+            return;
+        }
+        let series: Vec<(u32, Arc<MemSeries>)> = {
+            let all = self.series.read();
+            ids.iter()
+                .filter_map(|&id| all.get(id as usize).map(|s| (id, s.clone())))
+                .collect()
+        };
+        // Live data first, then flushing data: a flush copies into `flushing` before it removes
+        // from the live series, so this order never misses a sample.
+        for (_, s) in &series {
+            for f in s.snapshot(mint, maxt) {
+                let mut v = Vec::new();
+                f.decode_into(mint, maxt, &mut v);
+                if !v.is_empty() {
+                    out.entry(s.labels.clone()).or_default().push((u64::MAX, v));
+                }
+            }
+        }
+        let flushing = self.flushing.read().clone();
+        for fl in flushing {
+            for (id, s) in &series {
+                let Some(parts) = fl.series.get(id) else { continue };
+                for (_, f) in parts {
+                    let mut v = Vec::new();
+                    f.decode_into(mint, maxt, &mut v);
+                    if !v.is_empty() {
+                        out.entry(s.labels.clone()).or_default().push((fl.seq, v));
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn series_count(&self) -> usize {
+        self.series.read().len()
+    }
+}
+
+/// Commands to a shard's writer thread.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    Write {
+        batch: ShardBatch,
+        ack: Sender<Result<()>>,
+    },
+    /// Freeze the partitions selected (all with `start < before`), publish them as flushing
+    /// under `seq`, rotate the WAL, and reply with them.
+    Freeze {
+        before: i64,
+        seq: u64,
+        reply: Sender<Result<FreezeOut>>,
+    },
+    /// The flushing set `seq` is in a durable block and no reader needs it: drop it and release WAL.
+    Release {
+        seq: u64,
+        reply: Sender<Result<()>>,
+    },
+    Sync {
+        reply: Sender<Result<()>>,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct FreezeOut {
+    pub(crate) parts: BTreeMap<i64, Vec<(Labels, Frozen)>>,
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    head: Arc<ShardHead>,
+    wal: Wal,
+    lookup: SeriesLookup,
+    /// WAL segment in which each series was last defined.
+    defined_in: Vec<u64>,
+    partition_ms: i64,
+    chunk_samples: usize,
+    durability: Durability,
+    rec: Vec<u8>,
+    /// Flushing sets waiting for release, with the WAL segment current when they were frozen.
+    frozen_at: BTreeMap<u64, (u64, BTreeSet<i64>)>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("series", &self.defined_in.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a shard's replay found.
+#[derive(Debug, Default)]
+pub(crate) struct Replayed {
+    pub(crate) samples: u64,
+    pub(crate) max_ts: Option<i64>,
+    pub(crate) damage: Vec<WalDamage>,
+}
+
+pub(crate) fn partition_of(t: i64, partition_ms: i64) -> i64 {
+    t.div_euclid(partition_ms) * partition_ms
+}
+
+impl Writer {
+    /// Replays the shard's WAL into a fresh head and opens a new segment. Samples of partitions in
+    /// `sealed` (already in a closed block) are skipped.
+    pub(crate) fn open(
+        dir: &Path,
+        partition_ms: i64,
+        chunk_samples: usize,
+        durability: Durability,
+        segment_bytes: u64,
+        sealed: &BTreeSet<i64>,
+    ) -> Result<(Writer, Replayed)> {
+        let head = Arc::new(ShardHead::default());
+        let mut lookup = SeriesLookup::default();
+        let mut seg_ids: HashMap<(u64, u64), u32> = HashMap::new();
+        let mut seg_parts: BTreeMap<u64, BTreeSet<i64>> = BTreeMap::new();
+        let mut rep = Replayed::default();
+        let mut bad_records = 0u64;
+        let damage = wal::replay(dir, |seq, payload| {
+            seg_parts.entry(seq).or_default();
+            let r = replay_record(payload, seq, &head, &mut lookup, &mut seg_ids, |t| {
+                let p = partition_of(t, partition_ms);
+                if sealed.contains(&p) {
+                    return None;
+                }
+                seg_parts.entry(seq).or_default().insert(p);
+                Some((p, chunk_samples))
+            });
+            match r {
+                Ok((n, max)) => {
+                    rep.samples += n;
+                    rep.max_ts = rep.max_ts.max(max);
+                }
+                Err(e) => {
+                    bad_records += 1;
+                    tracing::warn!(segment = seq, error = e, "skipping an unreadable WAL record");
+                }
+            }
+        })?;
+        rep.damage = damage;
+        if bad_records > 0 {
+            rep.damage.push(WalDamage {
+                path: dir.to_path_buf(),
+                offset: 0,
+                dropped_bytes: 0,
+                reason: format!("{bad_records} records had a valid checksum but could not be decoded"),
+            });
+        }
+        let wal = Wal::open(dir, segment_bytes, seg_parts)?;
+        let n = head.series_count();
+        Ok((
+            Writer {
+                head,
+                wal,
+                lookup,
+                defined_in: vec![0; n],
+                partition_ms,
+                chunk_samples,
+                durability,
+                rec: Vec::new(),
+                frozen_at: BTreeMap::new(),
+            },
+            rep,
+        ))
+    }
+
+    pub(crate) fn head(&self) -> Arc<ShardHead> {
+        self.head.clone()
+    }
+
+    /// The thread's main loop; returns when every sender is gone.
+    pub(crate) fn run(mut self, rx: Receiver<Cmd>) {
+        let interval = match self.durability {
+            Durability::Interval(d) => Some(d),
+            _ => None,
+        };
+        let mut last_sync = Instant::now();
+        let mut acks: Vec<Sender<Result<()>>> = Vec::new();
+        let mut others: Vec<Cmd> = Vec::new();
+        loop {
+            let first = match interval {
+                Some(d) => match rx.recv_timeout(d.saturating_sub(last_sync.elapsed()).max(Duration::from_millis(1))) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(c) => Some(c),
+                    Err(_) => break,
+                },
+            };
+            // Group commit: take everything already queued, up to a bound.
+            let mut result: Result<()> = Ok(());
+            let mut cmds: Vec<Cmd> = first.into_iter().collect();
+            while cmds.len() < 256 {
+                match rx.try_recv() {
+                    Ok(c) => cmds.push(c),
+                    Err(_) => break,
+                }
+            }
+            for cmd in cmds {
+                match cmd {
+                    Cmd::Write { batch, ack } => {
+                        if result.is_ok() {
+                            result = self.apply(&batch);
+                        }
+                        acks.push(ack);
+                    }
+                    other => others.push(other),
+                }
+            }
+            if result.is_ok() {
+                result = self.wal.write().map(|_| ());
+            }
+            let sync_now = match self.durability {
+                Durability::Fsync => true,
+                Durability::Interval(d) => last_sync.elapsed() >= d,
+                Durability::None => false,
+            };
+            if result.is_ok() && sync_now && self.wal.needs_sync() {
+                result = self.wal.sync();
+                last_sync = Instant::now();
+            }
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "WAL write failed; failing the batches waiting on it");
+            }
+            for ack in acks.drain(..) {
+                let r = match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(Error::Io {
+                        path: PathBuf::from("wal"),
+                        source: std::io::Error::other(e.to_string()),
+                    }),
+                };
+                let _ = ack.send(r);
+            }
+            for cmd in others.drain(..) {
+                self.control(cmd);
+            }
+        }
+        if let Err(e) = self.wal.sync() {
+            tracing::error!(error = %e, "final WAL sync failed");
+        }
+    }
+
+    fn control(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Write { .. } => {}
+            Cmd::Freeze { before, seq, reply } => {
+                let _ = reply.send(self.freeze(before, seq));
+            }
+            Cmd::Release { seq, reply } => {
+                let _ = reply.send(self.release(seq));
+            }
+            Cmd::Sync { reply } => {
+                let r = self.wal.write().and_then(|_| self.wal.sync());
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    fn series_id(&mut self, hash: u64, key: &[u8]) -> std::result::Result<u32, &'static str> {
+        if let Some(id) = self.lookup.get(hash, key) {
+            return Ok(id);
+        }
+        let labels = Labels::from_key(key)?;
+        let id = create_series(&self.head, labels, hash, key, &mut self.lookup);
+        self.defined_in.push(0);
+        Ok(id)
+    }
+
+    /// Appends one batch's WAL records and applies it to the head.
+    fn apply(&mut self, batch: &ShardBatch) -> Result<()> {
+        let seg = self.wal.seq();
+        let mut rec = std::mem::take(&mut self.rec);
+        rec.clear();
+        rec.push(WAL_SAMPLES);
+        put_uvarint(&mut rec, batch.entries.len() as u64);
+        let mut prev_t = 0i64;
+        let mut last_part = None;
+        for e in &batch.entries {
+            let key = batch.key(e);
+            let id = match self.series_id(e.hash, key) {
+                Ok(id) => id,
+                Err(why) => return Err(Error::InvalidArgument(format!("bad series key in batch: {why}"))),
+            };
+            if self.defined_in[id as usize] != seg {
+                let mut def = Vec::with_capacity(key.len() + 8);
+                def.push(WAL_SERIES);
+                put_uvarint(&mut def, u64::from(id));
+                put_bytes(&mut def, key);
+                self.wal.add_record(&def);
+                self.defined_in[id as usize] = seg;
+            }
+            put_uvarint(&mut rec, u64::from(id));
+            put_ivarint(&mut rec, e.t.wrapping_sub(prev_t));
+            rec.extend_from_slice(&e.v.to_bits().to_le_bytes());
+            prev_t = e.t;
+            let part = partition_of(e.t, self.partition_ms);
+            if last_part != Some(part) {
+                self.wal.note_partition(part);
+                last_part = Some(part);
+            }
+            let series = self.head.series.read().get(id as usize).cloned();
+            if let Some(s) = series {
+                s.append(part, e.t, e.v, self.chunk_samples);
+            }
+        }
+        self.wal.add_record(&rec);
+        self.rec = rec;
+        Ok(())
+    }
+
+    fn freeze(&mut self, before: i64, seq: u64) -> Result<FreezeOut> {
+        self.wal.write()?;
+        let series: Vec<Arc<MemSeries>> = self.head.series.read().clone();
+        let select = |p: i64| p < before;
+        let mut by_id: HashMap<u32, Vec<(i64, Frozen)>> = HashMap::new();
+        let mut parts: BTreeMap<i64, Vec<(Labels, Frozen)>> = BTreeMap::new();
+        for (id, s) in series.iter().enumerate() {
+            let frozen = s.freeze(&select);
+            if frozen.is_empty() {
+                continue;
+            }
+            for (p, f) in &frozen {
+                parts.entry(*p).or_default().push((s.labels.clone(), f.clone()));
+            }
+            by_id.insert(id as u32, frozen);
+        }
+        let part_set: BTreeSet<i64> = parts.keys().copied().collect();
+        // Publish as flushing before removing from the live series (see ShardHead::collect).
+        self.head
+            .flushing
+            .write()
+            .push(Arc::new(Flushing { seq, series: by_id }));
+        for s in &series {
+            s.drop_parts(&select);
+        }
+        // Everything written so far for these partitions is in segments before the new one.
+        let cut = self.wal.rotate()?;
+        for d in &mut self.defined_in {
+            *d = 0;
+        }
+        self.frozen_at.insert(seq, (cut, part_set));
+        Ok(FreezeOut { parts })
+    }
+
+    fn release(&mut self, seq: u64) -> Result<()> {
+        self.head.flushing.write().retain(|f| f.seq != seq);
+        if let Some((cut, parts)) = self.frozen_at.remove(&seq) {
+            self.wal.release(cut, &parts)?;
+        }
+        Ok(())
+    }
+}
+
+/// Series key -> shard-local id, keyed by the hash the write path already computed.
+#[derive(Debug, Default)]
+struct SeriesLookup {
+    by_hash: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+    keys: Vec<Box<[u8]>>,
+    /// Keys whose hash collided with an earlier series' (practically never used).
+    collided: HashMap<Box<[u8]>, u32>,
+}
+
+impl SeriesLookup {
+    fn get(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        let id = *self.by_hash.get(&hash)?;
+        if self.keys.get(id as usize).is_some_and(|k| &**k == key) {
+            Some(id)
+        } else {
+            self.collided.get(key).copied()
+        }
+    }
+
+    fn insert(&mut self, hash: u64, key: &[u8], id: u32) {
+        debug_assert_eq!(self.keys.len(), id as usize);
+        self.keys.push(key.into());
+        if self.by_hash.contains_key(&hash) {
+            self.collided.insert(key.into(), id);
+        } else {
+            self.by_hash.insert(hash, id);
+        }
+    }
+}
+
+/// The keys are already well-mixed 64-bit hashes.
+#[derive(Debug, Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+fn create_series(head: &ShardHead, labels: Labels, hash: u64, key: &[u8], lookup: &mut SeriesLookup) -> u32 {
+    let mut all = head.series.write();
+    let id = all.len() as u32;
+    head.postings.write().add(id, &labels);
+    all.push(Arc::new(MemSeries::new(labels)));
+    lookup.insert(hash, key, id);
+    id
+}
+
+/// Applies one WAL record during replay. `place(t)` gives the partition and chunk size, or None
+/// to skip the sample. Returns the samples applied and the newest timestamp.
+fn replay_record(
+    payload: &[u8],
+    seq: u64,
+    head: &ShardHead,
+    lookup: &mut SeriesLookup,
+    seg_ids: &mut HashMap<(u64, u64), u32>,
+    mut place: impl FnMut(i64) -> Option<(i64, usize)>,
+) -> std::result::Result<(u64, Option<i64>), &'static str> {
+    let mut r = Reader::new(payload);
+    match r.u8()? {
+        WAL_SERIES => {
+            let wal_id = r.uvarint()?;
+            let key = r.len_bytes()?;
+            let hash = hash_key(key);
+            let id = match lookup.get(hash, key) {
+                Some(id) => id,
+                None => create_series(head, Labels::from_key(key)?, hash, key, lookup),
+            };
+            seg_ids.insert((seq, wal_id), id);
+            Ok((0, None))
+        }
+        WAL_SAMPLES => {
+            let n = r.usize()?;
+            let mut prev_t = 0i64;
+            let mut applied = 0;
+            let mut max = None;
+            let series = head.series.read().clone();
+            for _ in 0..n {
+                let wal_id = r.uvarint()?;
+                let t = prev_t.wrapping_add(r.ivarint()?);
+                prev_t = t;
+                let v = r.f64_le()?;
+                let id = *seg_ids.get(&(seq, wal_id)).ok_or("sample for an undefined series")?;
+                let s = series.get(id as usize).ok_or("series id out of range")?;
+                if let Some((p, cs)) = place(t) {
+                    s.append(p, t, v, cs);
+                    applied += 1;
+                    max = max.max(Some(t));
+                }
+            }
+            Ok((applied, max))
+        }
+        _ => Err("unknown record type"),
+    }
+}

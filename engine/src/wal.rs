@@ -1,0 +1,351 @@
+//! Write-ahead log: one directory of numbered segment files per shard.
+//!
+//! A record is `u32 length | u32 CRC32(payload) | payload`, little-endian. Records are appended by the
+//! shard's writer thread only. Durability: a record is on stable storage once [`Wal::sync`] returned
+//! after it was appended; the shard acknowledges writes accordingly (see [`crate::Durability`]).
+//! Every segment is self-contained (series are defined again in each segment that uses them), so
+//! whole segments can be deleted once every partition they touched is in a block.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::format::{WAL_HEADER_LEN, WAL_MAX_RECORD};
+
+/// What replay found wrong in one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalDamage {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Offset of the first bad byte; the file was truncated here.
+    pub offset: u64,
+    /// Bytes dropped.
+    pub dropped_bytes: u64,
+    /// Why the record was rejected.
+    pub reason: String,
+}
+
+pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:010}.wal"))
+}
+
+/// Segment sequence numbers present in `dir`, ascending.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(seq) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
+            out.push(seq);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Reads every record of every segment in order, calling `f(seq, payload)`. A torn or corrupted
+/// record ends its segment: the file is truncated there (so the damage is reported once) and replay
+/// goes on with the next segment.
+pub(crate) fn replay(dir: &Path, mut f: impl FnMut(u64, &[u8])) -> Result<Vec<WalDamage>> {
+    let mut damage = Vec::new();
+    for seq in list_segments(dir)? {
+        let path = segment_path(dir, seq);
+        let data = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let mut pos = 0usize;
+        let mut bad: Option<String> = None;
+        while pos < data.len() {
+            let Some(hdr) = data.get(pos..pos + WAL_HEADER_LEN) else {
+                bad = Some("torn record header".into());
+                break;
+            };
+            let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
+            let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+            if len == 0 || len > WAL_MAX_RECORD {
+                bad = Some(format!("impossible record length {len}"));
+                break;
+            }
+            let Some(payload) = data.get(pos + WAL_HEADER_LEN..pos + WAL_HEADER_LEN + len) else {
+                bad = Some(format!(
+                    "torn record: {len} bytes announced, {} present",
+                    data.len() - pos - WAL_HEADER_LEN
+                ));
+                break;
+            };
+            if crc32fast::hash(payload) != crc {
+                bad = Some("record checksum mismatch".into());
+                break;
+            }
+            f(seq, payload);
+            pos += WAL_HEADER_LEN + len;
+        }
+        if let Some(reason) = bad {
+            let d = WalDamage {
+                path: path.clone(),
+                offset: pos as u64,
+                dropped_bytes: (data.len() - pos) as u64,
+                reason,
+            };
+            tracing::warn!(path = %d.path.display(), offset = d.offset, dropped = d.dropped_bytes, reason = %d.reason,
+                "WAL segment damaged; truncated at the last good record");
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            file.set_len(pos as u64).map_err(|e| Error::io(&path, e))?;
+            file.sync_all().map_err(|e| Error::io(&path, e))?;
+            damage.push(d);
+        }
+    }
+    Ok(damage)
+}
+
+/// The appending side of one shard's WAL.
+#[derive(Debug)]
+pub(crate) struct Wal {
+    dir: PathBuf,
+    seq: u64,
+    file: File,
+    size: u64,
+    segment_bytes: u64,
+    unsynced: bool,
+    buf: Vec<u8>,
+    /// Partitions touched by each segment, closed segments and the current one.
+    parts: BTreeMap<u64, BTreeSet<i64>>,
+}
+
+impl Wal {
+    /// Starts a fresh segment after the existing ones. `existing` maps each existing segment to the
+    /// partitions its records touch (from replay), so they can be deleted once flushed.
+    pub(crate) fn open(dir: &Path, segment_bytes: u64, existing: BTreeMap<u64, BTreeSet<i64>>) -> Result<Wal> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let last = list_segments(dir)?.last().copied().unwrap_or(0);
+        let seq = last + 1;
+        let path = segment_path(dir, seq);
+        let file = create_segment(&path)?;
+        sync_dir(dir)?;
+        let mut parts = existing;
+        // Segments without records (emptied by truncation) can go at once.
+        for s in list_segments(dir)? {
+            if s != seq && parts.get(&s).is_none_or(|p| p.is_empty()) {
+                let p = segment_path(dir, s);
+                fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                parts.remove(&s);
+            }
+        }
+        parts.insert(seq, BTreeSet::new());
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            seq,
+            file,
+            size: 0,
+            segment_bytes,
+            unsynced: false,
+            buf: Vec::new(),
+            parts,
+        })
+    }
+
+    /// Buffers one record; [`Wal::write`] sends the buffered records to the file.
+    pub(crate) fn add_record(&mut self, payload: &[u8]) {
+        self.buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        self.buf.extend_from_slice(payload);
+    }
+
+    /// Records that the current segment holds samples of partition `p`.
+    pub(crate) fn note_partition(&mut self, p: i64) {
+        if let Some(set) = self.parts.get_mut(&self.seq) {
+            set.insert(p);
+        }
+    }
+
+    /// The current segment's sequence number.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Writes the buffered records (one write call). Rotates to a new segment when the current one
+    /// is full; the returned flag says a rotation happened (new series definitions are then needed).
+    pub(crate) fn write(&mut self) -> Result<bool> {
+        if self.buf.is_empty() {
+            return Ok(false);
+        }
+        self.file
+            .write_all(&self.buf)
+            .map_err(|e| Error::io(segment_path(&self.dir, self.seq), e))?;
+        self.size += self.buf.len() as u64;
+        self.buf.clear();
+        self.unsynced = true;
+        if self.size >= self.segment_bytes {
+            self.rotate()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Makes everything written so far durable.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.file
+                .sync_data()
+                .map_err(|e| Error::io(segment_path(&self.dir, self.seq), e))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn needs_sync(&self) -> bool {
+        self.unsynced
+    }
+
+    /// Closes the current segment (synced) and starts the next one.
+    pub(crate) fn rotate(&mut self) -> Result<u64> {
+        self.sync()?;
+        self.seq += 1;
+        let path = segment_path(&self.dir, self.seq);
+        self.file = create_segment(&path)?;
+        sync_dir(&self.dir)?;
+        self.size = 0;
+        self.parts.insert(self.seq, BTreeSet::new());
+        Ok(self.seq)
+    }
+
+    /// Partitions `flushed` are now in durable blocks, holding everything that segments before
+    /// `before_seq` wrote for them. Deletes the segments left with no unflushed partition.
+    pub(crate) fn release(&mut self, before_seq: u64, flushed: &BTreeSet<i64>) -> Result<usize> {
+        let mut removed = 0;
+        let seqs: Vec<u64> = self.parts.range(..before_seq).map(|(s, _)| *s).collect();
+        for s in seqs {
+            if s == self.seq {
+                continue;
+            }
+            let empty = match self.parts.get_mut(&s) {
+                Some(set) => {
+                    set.retain(|p| !flushed.contains(p));
+                    set.is_empty()
+                }
+                None => false,
+            };
+            if empty {
+                let p = segment_path(&self.dir, s);
+                match fs::remove_file(&p) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&p, e)),
+                }
+                self.parts.remove(&s);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn create_segment(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// fsyncs a directory so that file creations, renames and deletions in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(dir: &Path) -> (Vec<Vec<u8>>, Vec<WalDamage>) {
+        let mut out = Vec::new();
+        let dmg = replay(dir, |_, p| out.push(p.to_vec())).unwrap();
+        (out, dmg)
+    }
+
+    #[test]
+    fn append_replay_and_torn_tail() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
+        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new()).unwrap();
+        for i in 0..10u8 {
+            w.add_record(&[i; 100]);
+        }
+        w.write().unwrap();
+        w.sync().unwrap();
+        let seg = segment_path(&dir, w.seq());
+        drop(w);
+        let (recs, dmg) = records(&dir);
+        assert_eq!(recs.len(), 10);
+        assert!(dmg.is_empty());
+
+        // Tear the last record in half.
+        let len = fs::metadata(&seg).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(len - 50)
+            .unwrap();
+        let (recs, dmg) = records(&dir);
+        assert_eq!(recs.len(), 9);
+        assert_eq!(dmg.len(), 1);
+        assert_eq!(dmg[0].offset, 9 * 108);
+        // The tail was cut off: a second replay is clean.
+        let (recs, dmg) = records(&dir);
+        assert_eq!((recs.len(), dmg.len()), (9, 0));
+    }
+
+    #[test]
+    fn corrupted_byte_stops_segment_but_not_the_next() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
+        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new()).unwrap();
+        w.note_partition(0);
+        w.add_record(b"first");
+        w.add_record(b"second");
+        w.write().unwrap();
+        let first = w.seq();
+        w.rotate().unwrap();
+        w.note_partition(0);
+        w.add_record(b"third");
+        w.write().unwrap();
+        w.sync().unwrap();
+        drop(w);
+        let seg = segment_path(&dir, first);
+        let mut bytes = fs::read(&seg).unwrap();
+        bytes[8 + 5 + 8 + 2] ^= 0xff; // inside "second"
+        fs::write(&seg, bytes).unwrap();
+        let (recs, dmg) = records(&dir);
+        assert_eq!(recs, vec![b"first".to_vec(), b"third".to_vec()]);
+        assert_eq!(dmg.len(), 1);
+        assert!(dmg[0].reason.contains("checksum"), "{:?}", dmg[0]);
+    }
+
+    #[test]
+    fn release_deletes_only_fully_flushed_segments() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
+        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new()).unwrap();
+        w.note_partition(0);
+        w.note_partition(7200);
+        w.add_record(b"a");
+        w.write().unwrap();
+        let first = w.seq();
+        let cut = w.rotate().unwrap();
+        assert_eq!(w.release(cut, &BTreeSet::from([0])).unwrap(), 0);
+        assert!(segment_path(&dir, first).exists());
+        assert_eq!(w.release(cut, &BTreeSet::from([7200])).unwrap(), 1);
+        assert!(!segment_path(&dir, first).exists());
+    }
+}

@@ -1,0 +1,451 @@
+//! Integration tests of the storage engine through its public API: round trips through the head
+//! and blocks, recovery from torn WALs and corrupted blocks, and crashes at random moments.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use foresight_engine::lineproto::Precision;
+use foresight_engine::{Db, Durability, Error, MatchOp, Matcher, Options, Series};
+
+const HOUR: i64 = 3_600_000;
+/// 2023-11-14T00:00:00Z: a partition boundary for 2 h partitions.
+const T0: i64 = 1_699_920_000_000;
+
+fn opts() -> Options {
+    Options {
+        shards: 2,
+        background_flush: false,
+        ..Options::default()
+    }
+}
+
+fn all(db: &Db) -> Vec<Series> {
+    db.select(
+        &[Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
+        i64::MIN,
+        i64::MAX,
+    )
+    .unwrap()
+}
+
+fn as_map(series: &[Series]) -> BTreeMap<String, Vec<(i64, f64)>> {
+    series
+        .iter()
+        .map(|s| (s.labels.to_string(), s.samples.clone()))
+        .collect()
+}
+
+/// Line protocol for `hosts` hosts x 3 fields, one row per host every 10 s over `[from, to)` ms.
+fn rows(hosts: usize, from: i64, to: i64) -> (String, BTreeMap<String, Vec<(i64, f64)>>) {
+    let mut body = String::new();
+    let mut expect: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    let mut t = from;
+    while t < to {
+        for h in 0..hosts {
+            let a = ((t / 10_000) % 1000) as f64 / 100.0 + h as f64;
+            let b = (t / 1000 + h as i64) % 97;
+            body.push_str(&format!(
+                "cpu,host=h{h},dc=eu usage={a},count={b}i,up=true {}\n",
+                t * 1_000_000
+            ));
+            for (f, v) in [("usage", a), ("count", b as f64), ("up", 1.0)] {
+                expect
+                    .entry(format!("cpu_{f}{{dc=\"eu\", host=\"h{h}\"}}"))
+                    .or_default()
+                    .push((t, v));
+            }
+        }
+        t += 10_000;
+    }
+    (body, expect)
+}
+
+#[test]
+fn write_read_from_head_blocks_and_across_partitions_and_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 5 h of data: three 2 h partitions, the first boundary at T0 + 2 h.
+    let (body, expect) = rows(4, T0, T0 + 5 * HOUR);
+    {
+        let db = Db::open(tmp.path(), opts()).unwrap();
+        let r = db.write_lines(body.as_bytes(), Precision::Nanoseconds).unwrap();
+        assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+        assert_eq!(r.samples_accepted, 4 * 3 * 1800);
+        assert_eq!(as_map(&all(&db)), expect, "read from the head");
+        db.close().unwrap();
+    }
+    {
+        let db = Db::open(tmp.path(), opts()).unwrap();
+        assert_eq!(db.open_report().wal_samples_replayed, 4 * 3 * 1800);
+        assert_eq!(as_map(&all(&db)), expect, "read after WAL replay");
+        db.flush().unwrap();
+        assert_eq!(db.blocks().len(), 3, "one block per partition");
+        assert_eq!(as_map(&all(&db)), expect, "read from blocks");
+        db.close().unwrap();
+    }
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(
+        db.open_report().wal_samples_replayed,
+        0,
+        "the WAL was released after the flush"
+    );
+    assert_eq!(as_map(&all(&db)), expect, "read from blocks after reopen");
+    // A range crossing the partition boundary, from blocks.
+    let m = [Matcher::equal("__name__", "cpu_usage"), Matcher::equal("host", "h1")];
+    let got = db.select(&m, T0 + 2 * HOUR - 30_000, T0 + 2 * HOUR + 20_000).unwrap();
+    assert_eq!(got.len(), 1);
+    let ts: Vec<i64> = got[0].samples.iter().map(|s| s.0).collect();
+    assert_eq!(ts, (-3..=2).map(|k| T0 + 2 * HOUR + k * 10_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn blocks_and_head_merge_with_last_write_winning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let lp = |v: f64, t: i64| format!("m,k=a f={v} {t}\n");
+    db.write_lines(
+        format!("{}{}", lp(1.0, T0), lp(2.0, T0 + 10_000)).as_bytes(),
+        Precision::Milliseconds,
+    )
+    .unwrap();
+    db.flush().unwrap();
+    // Same timestamp again (replaces), and one new sample, while the old ones sit in a block.
+    db.write_lines(
+        format!("{}{}", lp(5.0, T0), lp(3.0, T0 + 20_000)).as_bytes(),
+        Precision::Milliseconds,
+    )
+    .unwrap();
+    let want = vec![(T0, 5.0), (T0 + 10_000, 2.0), (T0 + 20_000, 3.0)];
+    assert_eq!(all(&db)[0].samples, want);
+    db.flush().unwrap();
+    assert_eq!(db.blocks().len(), 2, "the open partition got a second block");
+    assert_eq!(all(&db)[0].samples, want);
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(all(&db)[0].samples, want);
+}
+
+#[test]
+fn out_of_order_window_future_and_bad_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let t = now - 10 * HOUR;
+    db.write_lines(format!("m f=1 {t}\n").as_bytes(), Precision::Milliseconds)
+        .unwrap();
+    let body = format!(
+        "m f=2 {}\nm f=3 {}\nm f= {}\n# comment\n\nm f=4 {}\nm s=\"text\",f=5 {}\nm f=6\n",
+        t - 30 * 60_000, // line 1: 30 min late: accepted
+        t - 2 * HOUR,    // line 2: outside the 1 h window
+        t,               // line 3: malformed
+        now + 2 * HOUR,  // line 6: too far in the future
+        t + 1000,        // line 7: string field skipped, number stored
+    );
+    let r = db.write_lines(body.as_bytes(), Precision::Milliseconds).unwrap();
+    let lines: Vec<usize> = r.rejected.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![2, 3, 6], "{:?}", r.rejected);
+    assert!(
+        r.rejected[0].reason.contains("out-of-order window"),
+        "{}",
+        r.rejected[0].reason
+    );
+    assert!(
+        r.rejected[2].reason.contains("ahead of the server clock"),
+        "{}",
+        r.rejected[2].reason
+    );
+    assert_eq!(r.string_fields_skipped, 1);
+    assert_eq!(r.samples_accepted, 3, "lines 1, 7 and 8");
+    assert_eq!(r.lines_accepted, 3);
+    let s = db
+        .select(&[Matcher::equal("__name__", "m_f")], i64::MIN, i64::MAX)
+        .unwrap();
+    let vals: Vec<f64> = s[0].samples.iter().map(|x| x.1).collect();
+    assert_eq!(&vals[..3], &[2.0, 1.0, 5.0]);
+    assert_eq!(vals.len(), 4, "the line without timestamp got the server time");
+}
+
+#[test]
+fn labels_and_matchers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let body = "cpu,host=a,dc=x u=1 1000\ncpu,host=b u=2 1000\nmem,host=a free=3 1000\n";
+    db.write_lines(body.as_bytes(), Precision::Seconds).unwrap();
+    assert_eq!(
+        db.label_names(&[], i64::MIN, i64::MAX).unwrap(),
+        vec!["__name__", "dc", "host"]
+    );
+    assert_eq!(
+        db.label_values("__name__", &[], i64::MIN, i64::MAX).unwrap(),
+        vec!["cpu_u", "mem_free"]
+    );
+    let m = [Matcher::equal("host", "a")];
+    assert_eq!(
+        db.label_values("__name__", &m, i64::MIN, i64::MAX).unwrap(),
+        vec!["cpu_u", "mem_free"]
+    );
+    let m = [
+        Matcher::new(MatchOp::RegexMatch, "__name__", "cpu.*").unwrap(),
+        Matcher::equal("dc", ""),
+    ];
+    let s = db.select(&m, 0, i64::MAX).unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].labels.to_string(), "cpu_u{host=\"b\"}");
+    assert_eq!(s[0].samples, vec![(1_000_000, 2.0)]);
+    assert!(db.select(&m, 0, 999_999).unwrap().is_empty(), "time range filters");
+}
+
+#[test]
+fn torn_wal_tail_is_truncated_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Options { shards: 1, ..opts() };
+    {
+        let db = Db::open(tmp.path(), o.clone()).unwrap();
+        for i in 0..10 {
+            db.write_lines(
+                format!("m f={i} {}\n", T0 + i * 1000).as_bytes(),
+                Precision::Milliseconds,
+            )
+            .unwrap();
+        }
+    }
+    let seg_dir = tmp.path().join("wal/shard-000");
+    let mut segs: Vec<_> = fs::read_dir(&seg_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    segs.sort();
+    let last = segs
+        .iter()
+        .rev()
+        .find(|p| fs::metadata(p).unwrap().len() > 0)
+        .unwrap()
+        .clone();
+    let len = fs::metadata(&last).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let db = Db::open(tmp.path(), o).unwrap();
+    let rep = db.open_report();
+    assert_eq!(rep.wal_damage.len(), 1, "{rep:?}");
+    assert_eq!(rep.wal_damage[0].path, last);
+    let s = all(&db);
+    assert_eq!(s[0].samples.len(), 9, "everything before the torn record survives");
+    // The engine keeps going: new writes work and survive a restart.
+    db.write_lines(format!("m f=99 {}\n", T0 + 100_000).as_bytes(), Precision::Milliseconds)
+        .unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), Options { shards: 1, ..opts() }).unwrap();
+    assert!(db.open_report().wal_damage.is_empty());
+    assert_eq!(all(&db)[0].samples.len(), 10);
+}
+
+#[test]
+fn corrupted_block_is_quarantined_and_the_rest_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (body, expect) = rows(2, T0, T0 + 4 * HOUR);
+    {
+        let db = Db::open(tmp.path(), opts()).unwrap();
+        db.write_lines(body.as_bytes(), Precision::Nanoseconds).unwrap();
+        db.flush().unwrap();
+        assert_eq!(db.blocks().len(), 2);
+    }
+    let mut blocks: Vec<_> = fs::read_dir(tmp.path().join("blocks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    blocks.sort();
+    let mut bytes = fs::read(&blocks[0]).unwrap();
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x01;
+    fs::write(&blocks[0], bytes).unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let rep = db.open_report();
+    assert_eq!(rep.quarantined.len(), 1, "{rep:?}");
+    assert!(rep.quarantined[0].1.contains("checksum"), "{:?}", rep.quarantined[0]);
+    assert!(
+        tmp.path()
+            .join("quarantine")
+            .join(blocks[0].file_name().unwrap())
+            .exists()
+    );
+    // The second partition is intact.
+    let got = as_map(&all(&db));
+    let want: BTreeMap<_, _> = expect
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().filter(|s| s.0 >= T0 + 2 * HOUR).collect::<Vec<_>>()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn second_open_of_a_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _db = Db::open(tmp.path(), opts()).unwrap();
+    assert!(matches!(Db::open(tmp.path(), opts()), Err(Error::Locked(_))));
+}
+
+#[test]
+fn background_flush_turns_closed_partitions_into_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Options {
+        background_flush: true,
+        ..opts()
+    };
+    let db = Db::open(tmp.path(), o).unwrap();
+    let (body, expect) = rows(3, T0, T0 + 6 * HOUR);
+    db.write_lines(body.as_bytes(), Precision::Nanoseconds).unwrap();
+    // Newest sample at T0+6h, window 1 h: partitions before T0+4h are closed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.blocks().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let blocks = db.blocks();
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    assert!(blocks.iter().all(|b| b.sealed));
+    assert_eq!(as_map(&all(&db)), expect);
+    let r = db
+        .write_lines(
+            format!("cpu,host=h0,dc=eu usage=1 {}\n", T0 + HOUR).as_bytes(),
+            Precision::Milliseconds,
+        )
+        .unwrap();
+    assert_eq!(r.rejected.len(), 1, "closed partitions take no more samples");
+}
+
+// ---- crash test -------------------------------------------------------------------------------
+
+const CRASH_DIR: &str = "FORESIGHT_CRASH_DIR";
+const CRASH_FROM: &str = "FORESIGHT_CRASH_FROM";
+const SERIES: i64 = 20;
+const PER_BATCH: i64 = 30;
+
+/// Batch `b` writes PER_BATCH consecutive 1 s samples for each of SERIES series.
+fn crash_batch(b: i64) -> String {
+    let mut s = String::new();
+    for i in 0..PER_BATCH {
+        let t = T0 + (b * PER_BATCH + i) * 1000;
+        for k in 0..SERIES {
+            s.push_str(&format!("crash,s=s{k} v={} {t}\n", crash_value(k, t)));
+        }
+    }
+    s
+}
+
+fn crash_value(k: i64, t: i64) -> f64 {
+    ((t / 1000) * 7 + k * 13) as f64 / 4.0
+}
+
+/// The child side: runs only when spawned by `crash_kill_loop` with the env vars set.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CRASH_DIR) else { return };
+    let from: i64 = std::env::var(CRASH_FROM).unwrap().parse().unwrap();
+    let o = Options {
+        shards: 2,
+        durability: Durability::Fsync,
+        // Small partitions and window so blocks are cut and the WAL released while we are killed.
+        partition_ms: 60_000,
+        out_of_order_window_ms: 30_000,
+        background_flush: true,
+        wal_segment_bytes: 64 << 10,
+        ..Options::default()
+    };
+    let db = Db::open(&dir, o).unwrap();
+    for b in from.. {
+        let r = db
+            .write_lines(crash_batch(b).as_bytes(), Precision::Milliseconds)
+            .unwrap();
+        assert!(r.rejected.is_empty());
+        println!("ack {b}");
+    }
+}
+
+fn check_crash_dir(dir: &Path, acked: i64, max_started: i64) {
+    let o = Options {
+        shards: 2,
+        partition_ms: 60_000,
+        out_of_order_window_ms: 30_000,
+        background_flush: false,
+        ..opts()
+    };
+    let db = Db::open(dir, o).unwrap();
+    let series = db
+        .select(&[Matcher::equal("__name__", "crash_v")], i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(series.len() as i64, SERIES);
+    for s in &series {
+        let k: i64 = s.labels.get("s").unwrap()[1..].parse().unwrap();
+        let n = s.samples.len() as i64;
+        assert!(
+            n >= acked * PER_BATCH,
+            "series s{k}: {n} samples, {acked} batches acknowledged"
+        );
+        assert!(
+            n <= max_started * PER_BATCH,
+            "series s{k}: {n} samples, only {max_started} batches started"
+        );
+        for (i, (t, v)) in s.samples.iter().enumerate() {
+            assert_eq!(*t, T0 + i as i64 * 1000, "series s{k}: gap or duplicate at index {i}");
+            assert_eq!(*v, crash_value(k, *t));
+        }
+    }
+    db.close().unwrap();
+}
+
+#[test]
+fn crash_kill_loop() {
+    if std::env::var(CRASH_DIR).is_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut next_batch = 0i64;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..24 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let run_ms = 30 + rng % 400;
+        let mut child = Command::new(&exe)
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env(CRASH_DIR, tmp.path())
+            .env(CRASH_FROM, next_batch.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(b) = line.strip_prefix("ack ") {
+                    let _ = tx.send(b.trim().parse::<i64>().unwrap());
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(run_ms));
+        // SIGKILL: no destructor, no final fsync.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        reader.join().unwrap();
+        let acks: Vec<i64> = rx.try_iter().collect();
+        let last_acked = acks.last().copied().map_or(next_batch, |b| b + 1);
+        // The batch in flight when killed may or may not have landed, in part.
+        check_crash_dir(tmp.path(), last_acked, last_acked + 1);
+        // Continue after whatever landed: rewrite the in-flight batch (same values: idempotent).
+        next_batch = last_acked;
+        eprintln!(
+            "round {round}: ran {run_ms} ms, {} batches acknowledged in total",
+            next_batch
+        );
+    }
+    assert!(next_batch > 24, "the child made progress");
+}
