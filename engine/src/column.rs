@@ -1,1 +1,1100 @@
-//! Being written.
+//! Column codecs of on-disk blocks: one timestamps column and one values column per series and
+//! partition.
+//!
+//! Both columns are self-delimiting (they record their own length), so columns can be concatenated
+//! and read back one after the other. The byte layout is specified in `docs/format.md`, section
+//! "Column encodings"; in short:
+//!
+//! - Integers (timestamps, and values that are short decimals scaled to integers) are coded by an
+//!   integer sequence coder that picks, per column, whichever of raw / delta / delta-of-delta /
+//!   delta-minus-a-constant residuals is cheapest, zigzags them and writes them as Rice codes with
+//!   a per-column parameter (or writes nothing when every residual is zero, as for regular
+//!   timestamps and constant values).
+//! - Values: when every value (up to a few exceptions) is exactly `m / 10^e` for a per-column scale
+//!   `e`, the integers `m` are coded as above and the exceptions are kept bit for bit on the side.
+//!   Other columns fall back to Gorilla XOR, raw bits, or a single constant, whichever is smallest.
+//!
+//! Every `f64` bit pattern round-trips exactly (NaN payloads, `-0.0`, infinities), and so does every
+//! `i64` sequence; timestamps compress best when strictly increasing and regular.
+//!
+//! # Example
+//!
+//! ```
+//! use foresight_engine::column::{decode_timestamps, decode_values, encode_timestamps, encode_values};
+//!
+//! let ts: Vec<i64> = (0..720).map(|i| 1_700_000_000_000 + i * 10_000).collect();
+//! let values: Vec<f64> = (0..720).map(|i| f64::from(i % 7) * 0.25).collect();
+//! let mut block = Vec::new();
+//! encode_timestamps(&ts, &mut block);
+//! encode_values(&values, &mut block);
+//!
+//! let (mut ts2, mut values2) = (Vec::new(), Vec::new());
+//! let used = decode_timestamps(&block, &mut ts2)?;
+//! decode_values(&block[used..], &mut values2)?;
+//! assert_eq!(ts, ts2);
+//! assert_eq!(values, values2);
+//! # Ok::<(), foresight_engine::column::CodecError>(())
+//! ```
+
+pub use crate::gorilla::CodecError;
+use crate::gorilla::{BitReader, BitWriter, XorState, unzigzag, zigzag};
+
+/// Longest column the decoders accept. Encoders must not be given longer slices (split them into
+/// several columns): a longer column is written but rejected on decode.
+pub const MAX_COLUMN_LEN: usize = 1 << 24;
+
+/// Powers of ten that are exact in `f64` (10^22 is the largest).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// Largest decimal scale: values are `m / 10^e` with `e <= MAX_SCALE`.
+const MAX_SCALE: usize = POW10.len() - 1;
+
+/// Scaled integers stay within ±2^53 so that `m as f64` is exact.
+const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0;
+
+// Values column kinds (low 3 bits of the tag byte; the high 5 bits hold the decimal scale).
+const KIND_DECIMAL: u8 = 0;
+const KIND_DECIMAL_PATCHED: u8 = 1;
+const KIND_CONST: u8 = 2;
+const KIND_XOR: u8 = 3;
+const KIND_RAW: u8 = 4;
+
+// Integer sequence residual modes (low 2 bits of its header byte).
+const MODE_RAW: u8 = 0;
+const MODE_DELTA: u8 = 1;
+const MODE_DELTA2: u8 = 2;
+const MODE_DELTA_BIAS: u8 = 3;
+
+/// Largest Rice parameter; the header byte stores `k + 1` in 6 bits, 0 meaning "all residuals zero".
+const MAX_RICE_K: u32 = 62;
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+/// Appends the timestamps column for `ts` to `out`.
+///
+/// Any `i64` sequence round-trips; strictly increasing, regular timestamps (the case blocks hold)
+/// cost a few bytes for the whole column. The encoding records its own length, so columns can be
+/// concatenated. `ts.len()` must not exceed [`MAX_COLUMN_LEN`].
+pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
+    debug_assert!(ts.len() <= MAX_COLUMN_LEN, "column longer than MAX_COLUMN_LEN");
+    put_varint(out, ts.len() as u64);
+    if !ts.is_empty() {
+        encode_ints(ts, out, &mut Scratch::default());
+    }
+}
+
+/// Appends the timestamps decoded from the column at the start of `data` to `out`; returns the
+/// number of bytes the column takes. Bytes after the column are ignored.
+pub fn decode_timestamps(data: &[u8], out: &mut Vec<i64>) -> Result<usize, CodecError> {
+    let mut pos = 0;
+    let n = read_count(data, &mut pos)?;
+    if n > 0 {
+        out.reserve(n.min(data.len().saturating_mul(8)));
+        decode_ints(data, &mut pos, n, |x| out.push(x))?;
+    }
+    Ok(pos)
+}
+
+/// Appends the values column for `values` to `out`.
+///
+/// Every bit pattern round-trips. Columns of short decimals (like `12.34`) are stored as scaled
+/// integers; others fall back to Gorilla XOR or raw bits. The encoding records its own length, so
+/// columns can be concatenated. `values.len()` must not exceed [`MAX_COLUMN_LEN`].
+pub fn encode_values(values: &[f64], out: &mut Vec<u8>) {
+    debug_assert!(values.len() <= MAX_COLUMN_LEN, "column longer than MAX_COLUMN_LEN");
+    put_varint(out, values.len() as u64);
+    let Some(first) = values.first() else {
+        return;
+    };
+    let n = values.len();
+    let start = out.len();
+    if let Some(dec) = Decimal::detect(values) {
+        dec.write(out);
+        // Scaled integers nearly always win; only when they are expensive try the float coders.
+        if out.len() - start <= 4 * n {
+            return;
+        }
+        let mut alt = Vec::new();
+        encode_float_fallback(values, &mut alt);
+        if alt.len() < out.len() - start {
+            out.truncate(start);
+            out.extend_from_slice(&alt);
+        }
+        return;
+    }
+    if values.iter().all(|v| v.to_bits() == first.to_bits()) {
+        out.push(KIND_CONST);
+        out.extend_from_slice(&first.to_bits().to_le_bytes());
+        return;
+    }
+    encode_float_fallback(values, out);
+}
+
+/// Appends the values decoded from the column at the start of `data` to `out`; returns the number
+/// of bytes the column takes. Bytes after the column are ignored.
+pub fn decode_values(data: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecError> {
+    const WHAT: &str = "values column tag";
+    let mut pos = 0;
+    let n = read_count(data, &mut pos)?;
+    if n == 0 {
+        return Ok(pos);
+    }
+    let tag = *data.get(pos).ok_or(CodecError::Truncated {
+        what: WHAT,
+        offset: pos,
+    })?;
+    let tag_offset = pos;
+    pos += 1;
+    let (kind, scale) = (tag & 7, usize::from(tag >> 3));
+    if matches!(kind, KIND_DECIMAL | KIND_DECIMAL_PATCHED) && scale > MAX_SCALE {
+        return Err(CodecError::Invalid {
+            what: WHAT,
+            offset: tag_offset,
+            reason: "decimal scale above 22",
+        });
+    }
+    if scale != 0 && !matches!(kind, KIND_DECIMAL | KIND_DECIMAL_PATCHED) {
+        return Err(CodecError::Invalid {
+            what: WHAT,
+            offset: tag_offset,
+            reason: "unused tag bits are set",
+        });
+    }
+    let base = out.len();
+    match kind {
+        KIND_DECIMAL | KIND_DECIMAL_PATCHED => {
+            let patches = if kind == KIND_DECIMAL_PATCHED {
+                read_patches(data, &mut pos, n)?
+            } else {
+                Vec::new()
+            };
+            out.reserve(n.min(data.len().saturating_mul(8)));
+            let pow = POW10.get(scale).copied().unwrap_or(1.0);
+            decode_ints(data, &mut pos, n, |m| out.push(m as f64 / pow))?;
+            for (index, bits) in patches {
+                if let Some(slot) = out.get_mut(base + index) {
+                    *slot = f64::from_bits(bits);
+                }
+            }
+        }
+        KIND_CONST => {
+            let bits = read_u64_le(data, &mut pos, "constant value")?;
+            out.resize(base + n, f64::from_bits(bits));
+        }
+        KIND_XOR => {
+            let rest = data.get(pos..).unwrap_or(&[]);
+            if n > rest.len().saturating_mul(8) {
+                return Err(CodecError::Truncated {
+                    what: "xor values",
+                    offset: data.len(),
+                });
+            }
+            out.reserve(n);
+            let mut r = BitReader::new(rest);
+            let first = r.read_long(64, "xor values").map_err(|e| shift_offset(e, pos))?;
+            out.push(f64::from_bits(first));
+            let mut xor = XorState::new(first);
+            for _ in 1..n {
+                let bits = xor.decode(&mut r).map_err(|e| shift_offset(e, pos))?;
+                out.push(f64::from_bits(bits));
+            }
+            pos += r.byte_pos();
+        }
+        KIND_RAW => {
+            let len = n
+                .checked_mul(8)
+                .filter(|&len| len <= data.len() - pos)
+                .ok_or(CodecError::Truncated {
+                    what: "raw values",
+                    offset: data.len(),
+                })?;
+            let raw = data.get(pos..pos + len).unwrap_or(&[]);
+            out.extend(raw.chunks_exact(8).map(|c| {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(c);
+                f64::from_le_bytes(word)
+            }));
+            pos += len;
+        }
+        _ => {
+            return Err(CodecError::Invalid {
+                what: WHAT,
+                offset: tag_offset,
+                reason: "unknown values encoding",
+            });
+        }
+    }
+    Ok(pos)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values: decimal detection and float fallbacks
+
+/// A values column as scaled integers `m / 10^scale`, with the values that do not fit kept aside.
+#[derive(Debug)]
+struct Decimal {
+    scale: usize,
+    mantissas: Vec<i64>,
+    /// (index, bits) of values that are not `m / 10^scale`; their slot in `mantissas` repeats the
+    /// previous mantissa so that it costs a zero residual.
+    patches: Vec<(usize, u64)>,
+}
+
+/// `|s| <= 2^53`, false for NaN.
+#[inline]
+fn fits_mantissa(s: f64) -> bool {
+    s.abs() <= MAX_MANTISSA
+}
+
+/// `Some(m)` if `v` is exactly `m / 10^scale` (as `f64` division rounds it) with `|m| <= 2^53`.
+#[inline]
+fn scaled(v: f64, scale: usize) -> Option<i64> {
+    let pow = *POW10.get(scale)?;
+    let s = v * pow;
+    // Also rejects NaN and infinities.
+    if !fits_mantissa(s) {
+        return None;
+    }
+    let m = s.round() as i64;
+    // Rebuild from the integer (not from `s.round()`) so that -0.0 is rejected.
+    ((m as f64 / pow).to_bits() == v.to_bits()).then_some(m)
+}
+
+/// Smallest scale at which `v` is a decimal, if any; `guess` (the previous value's) is tried first.
+#[inline]
+fn min_scale(v: f64, guess: usize) -> Option<usize> {
+    if scaled(v, guess).is_some() {
+        // Valid at `guess`: walk down while the next smaller scale still works (usually 1 step).
+        let mut e = guess;
+        while e > 0 && scaled(v, e - 1).is_some() {
+            e -= 1;
+        }
+        return Some(e);
+    }
+    for (e, pow) in POW10.iter().enumerate() {
+        if !fits_mantissa(v * pow) {
+            return None;
+        }
+        if scaled(v, e).is_some() {
+            return Some(e);
+        }
+    }
+    None
+}
+
+impl Decimal {
+    /// Finds the scale that minimises the column's size; `None` when too many values are not short
+    /// decimals (random doubles, results of arithmetic like `0.1 + 0.2`).
+    fn detect(values: &[f64]) -> Option<Self> {
+        let n = values.len();
+        // Histogram of each value's smallest scale; the last bucket counts non-decimals.
+        let mut hist = [0usize; MAX_SCALE + 2];
+        let mut guess = 0;
+        for (i, &v) in values.iter().enumerate() {
+            let e = match min_scale(v, guess) {
+                Some(e) => {
+                    guess = e;
+                    e
+                }
+                None => MAX_SCALE + 1,
+            };
+            hist[e] += 1;
+            // Give up early on columns of arbitrary doubles.
+            if hist[MAX_SCALE + 1] * 4 > i + 32 {
+                return None;
+            }
+        }
+        // Each further decimal digit costs about 3.3 bits per value; a patch about 80 bits.
+        let mut best = (u64::MAX, 0);
+        let mut exceptions = hist[MAX_SCALE + 1];
+        for e in (0..=MAX_SCALE).rev() {
+            let cost = exceptions as u64 * 80 + (n - exceptions) as u64 * e as u64 * 10 / 3;
+            if cost <= best.0 {
+                best = (cost, e);
+            }
+            exceptions += hist[e];
+        }
+        let scale = best.1;
+        let mut mantissas = Vec::with_capacity(n);
+        let mut patches = Vec::new();
+        let mut prev = 0;
+        for (i, &v) in values.iter().enumerate() {
+            match scaled(v, scale) {
+                Some(m) => {
+                    mantissas.push(m);
+                    prev = m;
+                }
+                None => {
+                    mantissas.push(prev);
+                    patches.push((i, v.to_bits()));
+                }
+            }
+        }
+        (patches.len() * 4 <= n + 32).then_some(Self {
+            scale,
+            mantissas,
+            patches,
+        })
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        let kind = if self.patches.is_empty() {
+            KIND_DECIMAL
+        } else {
+            KIND_DECIMAL_PATCHED
+        };
+        out.push(kind | ((self.scale as u8) << 3));
+        if !self.patches.is_empty() {
+            put_varint(out, self.patches.len() as u64);
+            let mut next = 0;
+            for &(index, bits) in &self.patches {
+                put_varint(out, (index - next) as u64);
+                out.extend_from_slice(&bits.to_le_bytes());
+                next = index + 1;
+            }
+        }
+        encode_ints(&self.mantissas, out, &mut Scratch::default());
+    }
+}
+
+/// Reads the patch list of a `KIND_DECIMAL_PATCHED` column: strictly increasing indexes below `n`.
+fn read_patches(data: &[u8], pos: &mut usize, n: usize) -> Result<Vec<(usize, u64)>, CodecError> {
+    const WHAT: &str = "values patch list";
+    let offset = *pos;
+    let count = get_varint(data, pos, WHAT)?;
+    // Each patch takes at least 9 bytes: reject impossible counts before allocating.
+    if count > n as u64 || count > (data.len() / 9) as u64 {
+        return Err(CodecError::Invalid {
+            what: WHAT,
+            offset,
+            reason: "more patches than values or bytes",
+        });
+    }
+    let mut patches = Vec::with_capacity(count as usize);
+    let mut next = 0u64;
+    for _ in 0..count {
+        let offset = *pos;
+        let index = next.saturating_add(get_varint(data, pos, WHAT)?);
+        if index >= n as u64 {
+            return Err(CodecError::Invalid {
+                what: WHAT,
+                offset,
+                reason: "patch index past the end of the column",
+            });
+        }
+        let bits = read_u64_le(data, pos, WHAT)?;
+        patches.push((index as usize, bits));
+        next = index + 1;
+    }
+    Ok(patches)
+}
+
+/// Writes the smaller of Gorilla XOR and raw little-endian bits.
+fn encode_float_fallback(values: &[f64], out: &mut Vec<u8>) {
+    let Some(first) = values.first() else {
+        return;
+    };
+    let mut w = BitWriter::new();
+    w.write(first.to_bits(), 64);
+    let mut xor = XorState::new(first.to_bits());
+    for v in &values[1..] {
+        xor.encode(&mut w, v.to_bits());
+    }
+    if w.as_bytes().len() < values.len() * 8 {
+        out.push(KIND_XOR);
+        out.extend_from_slice(w.as_bytes());
+    } else {
+        out.push(KIND_RAW);
+        for v in values {
+            out.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer sequences
+
+/// Reusable buffers for choosing an integer sequence encoding.
+#[derive(Debug, Default)]
+struct Scratch {
+    residuals: Vec<u64>,
+}
+
+/// A candidate encoding of an integer sequence.
+#[derive(Debug, Clone, Copy)]
+struct IntPlan {
+    mode: u8,
+    /// Rice parameter, or `None` when every residual is zero.
+    k: Option<u32>,
+    /// Constant subtracted from every delta (`MODE_DELTA_BIAS`).
+    bias: i64,
+    /// Estimated size in bits.
+    bits: u64,
+}
+
+/// Number of leading values stored as varints before the residuals, per mode.
+fn leading(mode: u8, n: usize) -> usize {
+    let lead = match mode {
+        MODE_RAW => 0,
+        MODE_DELTA | MODE_DELTA_BIAS => 1,
+        _ => 2,
+    };
+    lead.min(n)
+}
+
+/// Zigzagged residuals of `xs` under `mode` (after its leading values).
+fn residuals(xs: &[i64], mode: u8, bias: i64, out: &mut Vec<u64>) {
+    out.clear();
+    match mode {
+        MODE_RAW => out.extend(xs.iter().map(|&x| zigzag(x))),
+        MODE_DELTA => out.extend(xs.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0])))),
+        MODE_DELTA_BIAS => out.extend(
+            xs.windows(2)
+                .map(|w| zigzag(w[1].wrapping_sub(w[0]).wrapping_sub(bias))),
+        ),
+        _ => out.extend(xs.windows(3).map(|w| {
+            let d1 = w[1].wrapping_sub(w[0]);
+            let d2 = w[2].wrapping_sub(w[1]);
+            zigzag(d2.wrapping_sub(d1))
+        })),
+    }
+}
+
+fn varint_len(v: u64) -> u64 {
+    u64::from((64 - (v | 1).leading_zeros()).div_ceil(7))
+}
+
+/// Cheapest Rice parameter for `zs` and its cost in bits; `None` if every residual is zero.
+///
+/// A histogram of bit lengths gives an estimate of the cost of every `k` in one pass (so outliers
+/// do not drag `k` up as a mean would); the best estimate and its neighbours are then costed exactly.
+fn best_rice(zs: &[u64]) -> (Option<u32>, u64) {
+    let mut hist = [0u64; 65];
+    for &z in zs {
+        hist[(64 - z.leading_zeros()) as usize] += 1;
+    }
+    if hist[0] == zs.len() as u64 {
+        return (None, 0);
+    }
+    let estimate = |k: u32| -> u64 {
+        let mut bits = 0u64;
+        for (len, &count) in hist.iter().enumerate() {
+            let len = len as u32;
+            if count == 0 {
+                continue;
+            }
+            // Take a typical member of the bucket: 1.5 * 2^(len - 1).
+            let typical = if len == 0 { 0 } else { (3u64 << (len - 1)) >> 1 };
+            bits += count * BitWriter::rice_len(typical, k);
+        }
+        bits
+    };
+    let guess = (0..=MAX_RICE_K).min_by_key(|&k| estimate(k)).unwrap_or(0);
+    let mut best = (None, u64::MAX);
+    for k in guess.saturating_sub(1)..=(guess + 1).min(MAX_RICE_K) {
+        let bits: u64 = zs.iter().map(|&z| BitWriter::rice_len(z, k)).sum();
+        if bits < best.1 {
+            best = (Some(k), bits);
+        }
+    }
+    best
+}
+
+/// Median delta of `xs`, the bias of `MODE_DELTA_BIAS`.
+fn median_delta(xs: &[i64]) -> i64 {
+    let mut deltas: Vec<i64> = xs.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    let mid = deltas.len() / 2;
+    if deltas.is_empty() {
+        return 0;
+    }
+    *deltas.select_nth_unstable(mid).1
+}
+
+fn plan_ints(xs: &[i64], scratch: &mut Scratch) -> IntPlan {
+    let mut best = IntPlan {
+        mode: MODE_RAW,
+        k: None,
+        bias: 0,
+        bits: u64::MAX,
+    };
+    for mode in [MODE_DELTA2, MODE_DELTA, MODE_DELTA_BIAS, MODE_RAW] {
+        let bias = if mode == MODE_DELTA_BIAS { median_delta(xs) } else { 0 };
+        residuals(xs, mode, bias, &mut scratch.residuals);
+        let (k, rice_bits) = best_rice(&scratch.residuals);
+        let lead_bits: u64 = lead_values(xs, mode, bias).map(|v| varint_len(zigzag(v)) * 8).sum();
+        let bits = lead_bits + rice_bits.div_ceil(8) * 8;
+        if bits < best.bits {
+            best = IntPlan { mode, k, bias, bits };
+        }
+    }
+    best
+}
+
+/// The values stored as varints ahead of the residuals.
+fn lead_values(xs: &[i64], mode: u8, bias: i64) -> impl Iterator<Item = i64> {
+    let first = xs.first().copied().unwrap_or(0);
+    let second = match mode {
+        MODE_DELTA2 => xs.get(1).map(|x| x.wrapping_sub(first)),
+        MODE_DELTA_BIAS => Some(bias),
+        _ => None,
+    };
+    let first = (leading(mode, xs.len()) > 0).then_some(first);
+    first.into_iter().chain(second)
+}
+
+/// Writes a non-empty integer sequence (its length is stored by the caller):
+/// a header byte (mode in bits 0-1, Rice `k + 1` or 0 in bits 2-7), the leading values as zigzag
+/// varints, then the residuals as Rice codes in a byte-padded bit stream.
+fn encode_ints(xs: &[i64], out: &mut Vec<u8>, scratch: &mut Scratch) {
+    let plan = plan_ints(xs, scratch);
+    let code = plan.k.map_or(0, |k| k as u8 + 1);
+    out.push(plan.mode | (code << 2));
+    for v in lead_values(xs, plan.mode, plan.bias) {
+        put_varint(out, zigzag(v));
+    }
+    if let Some(k) = plan.k {
+        residuals(xs, plan.mode, plan.bias, &mut scratch.residuals);
+        let mut w = BitWriter::new();
+        for &z in &scratch.residuals {
+            w.write_rice(z, k);
+        }
+        out.extend_from_slice(w.as_bytes());
+    }
+}
+
+/// Decodes `n >= 1` integers written by [`encode_ints`] starting at `data[*pos]`, feeding them to
+/// `sink` in order; advances `pos` past them.
+fn decode_ints(data: &[u8], pos: &mut usize, n: usize, mut sink: impl FnMut(i64)) -> Result<(), CodecError> {
+    const WHAT: &str = "integer column";
+    let header_offset = *pos;
+    let header = *data.get(*pos).ok_or(CodecError::Truncated {
+        what: WHAT,
+        offset: *pos,
+    })?;
+    *pos += 1;
+    let mode = header & 3;
+    let code = u32::from(header >> 2);
+    if code > MAX_RICE_K + 1 {
+        return Err(CodecError::Invalid {
+            what: WHAT,
+            offset: header_offset,
+            reason: "rice parameter above 62",
+        });
+    }
+    let lead = leading(mode, n);
+    let first = if lead > 0 {
+        unzigzag(get_varint(data, pos, WHAT)?)
+    } else {
+        0
+    };
+    let second = match mode {
+        MODE_DELTA2 if lead > 1 => unzigzag(get_varint(data, pos, WHAT)?),
+        MODE_DELTA_BIAS => unzigzag(get_varint(data, pos, WHAT)?),
+        _ => 0,
+    };
+    let rest = n - lead;
+    let stream = data.get(*pos..).unwrap_or(&[]);
+    let mut r = BitReader::new(stream);
+    if code > 0 && rest > stream.len().saturating_mul(8) {
+        // Every Rice code takes at least one bit.
+        return Err(CodecError::Truncated {
+            what: WHAT,
+            offset: data.len(),
+        });
+    }
+    let base = *pos;
+    let next = |r: &mut BitReader<'_>| -> Result<i64, CodecError> {
+        if code == 0 {
+            Ok(0)
+        } else {
+            r.read_rice(code - 1, WHAT)
+                .map(unzigzag)
+                .map_err(|e| shift_offset(e, base))
+        }
+    };
+    match mode {
+        MODE_RAW => {
+            for _ in 0..rest {
+                sink(next(&mut r)?);
+            }
+        }
+        MODE_DELTA | MODE_DELTA_BIAS => {
+            let mut x = first;
+            sink(x);
+            for _ in 0..rest {
+                x = x.wrapping_add(next(&mut r)?.wrapping_add(second));
+                sink(x);
+            }
+        }
+        _ => {
+            let mut x = first;
+            sink(x);
+            if lead > 1 {
+                let mut delta = second;
+                x = x.wrapping_add(delta);
+                sink(x);
+                for _ in 0..rest {
+                    delta = delta.wrapping_add(next(&mut r)?);
+                    x = x.wrapping_add(delta);
+                    sink(x);
+                }
+            }
+        }
+    }
+    *pos += r.byte_pos();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+fn shift_offset(e: CodecError, base: usize) -> CodecError {
+    match e {
+        CodecError::Truncated { what, offset } => CodecError::Truncated {
+            what,
+            offset: offset + base,
+        },
+        CodecError::Invalid { what, offset, reason } => CodecError::Invalid {
+            what,
+            offset: offset + base,
+            reason,
+        },
+    }
+}
+
+/// Unsigned LEB128.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(data: &[u8], pos: &mut usize, what: &'static str) -> Result<u64, CodecError> {
+    let start = *pos;
+    let mut v = 0u64;
+    for i in 0..10 {
+        let byte = *data.get(*pos).ok_or(CodecError::Truncated { what, offset: *pos })?;
+        *pos += 1;
+        if i == 9 && byte > 1 {
+            return Err(CodecError::Invalid {
+                what,
+                offset: start,
+                reason: "varint overflows 64 bits",
+            });
+        }
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(CodecError::Invalid {
+        what,
+        offset: start,
+        reason: "varint longer than 10 bytes",
+    })
+}
+
+fn read_count(data: &[u8], pos: &mut usize) -> Result<usize, CodecError> {
+    const WHAT: &str = "column length";
+    let offset = *pos;
+    let n = get_varint(data, pos, WHAT)?;
+    if n > MAX_COLUMN_LEN as u64 {
+        return Err(CodecError::Invalid {
+            what: WHAT,
+            offset,
+            reason: "column longer than MAX_COLUMN_LEN",
+        });
+    }
+    Ok(n as usize)
+}
+
+fn read_u64_le(data: &[u8], pos: &mut usize, what: &'static str) -> Result<u64, CodecError> {
+    let bytes = data
+        .get(*pos..*pos + 8)
+        .ok_or(CodecError::Truncated { what, offset: *pos })?;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(bytes);
+    *pos += 8;
+    Ok(u64::from_le_bytes(word))
+}
+
+/// The one round-trip checker shared by every codec test (examples and proptests, Gorilla and
+/// columns), plus the input strategies.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use super::*;
+    use crate::gorilla::{GorillaDecoder, GorillaEncoder};
+    use proptest::prelude::*;
+
+    /// Checks that `samples` round-trip bit for bit through a Gorilla chunk (including snapshots of
+    /// the open chunk) and through the timestamps and values columns (concatenated, with trailing
+    /// bytes), and that truncated or corrupted inputs fail without panicking.
+    pub(crate) fn check_round_trip(samples: &[(i64, f64)]) {
+        check_gorilla(samples);
+        let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
+        let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
+        check_columns(&ts, &values);
+    }
+
+    pub(crate) fn bits(values: &[f64]) -> Vec<u64> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    fn check_gorilla(samples: &[(i64, f64)]) {
+        let mut enc = GorillaEncoder::new();
+        for (i, &(ts, v)) in samples.iter().enumerate() {
+            enc.push(ts, v);
+            assert_eq!(enc.len(), i + 1);
+            assert_eq!(enc.last_ts(), Some(ts));
+            assert_eq!(enc.last_value().map(f64::to_bits), Some(v.to_bits()));
+            if i < 3 || i + 1 == samples.len() {
+                let snapshot = enc.as_bytes().to_vec();
+                assert_gorilla_decodes(&snapshot, &samples[..=i]);
+            }
+        }
+        assert_eq!(enc.first_ts(), samples.first().map(|s| s.0));
+        assert_eq!(enc.is_empty(), samples.is_empty());
+        assert!(enc.heap_bytes() >= enc.as_bytes().len());
+        let bytes = enc.as_bytes().to_vec();
+        assert_gorilla_decodes(&bytes, samples);
+        // A chunk's last byte holds at least one bit of the last sample: any cut fails, and fails
+        // once, after the samples that were complete.
+        for cut in cuts(bytes.len()) {
+            let got: Vec<_> = GorillaDecoder::new(&bytes[..cut], samples.len()).collect();
+            assert!(matches!(got.last(), Some(Err(_))), "cut at {cut} of {}", bytes.len());
+            assert!(got[..got.len() - 1].iter().all(Result::is_ok));
+        }
+        for (i, corrupt) in corruptions(&bytes).enumerate() {
+            let got: Vec<_> = GorillaDecoder::new(&corrupt, samples.len() + i % 3).collect();
+            assert!(got.len() <= samples.len() + i % 3);
+        }
+        // Sealing a chunk keeps it readable and appendable.
+        let mut sealed = enc.clone();
+        sealed.shrink_to_fit();
+        assert_eq!(sealed.as_bytes(), &bytes[..]);
+        sealed.push(1, 1.0);
+        assert_eq!(sealed.iter().count(), samples.len() + 1);
+    }
+
+    fn assert_gorilla_decodes(bytes: &[u8], samples: &[(i64, f64)]) {
+        let got: Vec<(i64, u64)> = GorillaDecoder::new(bytes, samples.len())
+            .map(|r| r.map(|(t, v)| (t, v.to_bits())))
+            .collect::<Result<_, _>>()
+            .expect("decodes");
+        let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(got, want);
+    }
+
+    fn check_columns(ts: &[i64], values: &[f64]) {
+        let mut block = vec![0xee];
+        encode_timestamps(ts, &mut block);
+        let ts_end = block.len();
+        encode_values(values, &mut block);
+        let values_end = block.len();
+        block.extend_from_slice(&[0xff, 0x00, 0x7f]);
+
+        let mut got_ts = vec![7];
+        let used = decode_timestamps(&block[1..], &mut got_ts).expect("timestamps decode");
+        assert_eq!(used, ts_end - 1);
+        assert_eq!(got_ts[0], 7, "decode appends");
+        assert_eq!(&got_ts[1..], ts);
+        let mut got_values = vec![];
+        let used = decode_values(&block[ts_end..], &mut got_values).expect("values decode");
+        assert_eq!(used, values_end - ts_end);
+        assert_eq!(bits(&got_values), bits(values));
+
+        // Every strict prefix of a column is rejected, never misread.
+        let ts_col = &block[1..ts_end];
+        let values_col = &block[ts_end..values_end];
+        for cut in cuts(ts_col.len()) {
+            assert!(
+                decode_timestamps(&ts_col[..cut], &mut Vec::new()).is_err(),
+                "ts cut {cut}"
+            );
+        }
+        for cut in cuts(values_col.len()) {
+            assert!(
+                decode_values(&values_col[..cut], &mut Vec::new()).is_err(),
+                "values cut {cut}"
+            );
+        }
+        for corrupt in corruptions(ts_col) {
+            let _ = decode_timestamps(&corrupt, &mut Vec::new());
+        }
+        for corrupt in corruptions(values_col) {
+            let _ = decode_values(&corrupt, &mut Vec::new());
+        }
+    }
+
+    /// Prefix lengths to try: all of them for short inputs, a spread for long ones.
+    fn cuts(len: usize) -> Vec<usize> {
+        if len <= 64 {
+            (0..len).collect()
+        } else {
+            (0..len).step_by(len / 29).chain([len - 1]).collect()
+        }
+    }
+
+    /// Copies of `bytes` with one byte changed, at a spread of positions.
+    fn corruptions(bytes: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let step = (bytes.len() / 16).max(1);
+        (0..bytes.len()).step_by(step).flat_map(move |i| {
+            [0x01u8, 0x80, 0xff].into_iter().map(move |x| {
+                let mut copy = bytes.to_vec();
+                copy[i] ^= x;
+                copy
+            })
+        })
+    }
+
+    /// Any `i64` timestamp, extremes favoured.
+    pub(crate) fn any_ts() -> impl Strategy<Value = i64> {
+        prop_oneof![any::<i64>(), Just(i64::MIN), Just(i64::MAX), -1_000i64..1_000]
+    }
+
+    /// Any `f64` bit pattern, special values favoured.
+    pub(crate) fn any_value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => any::<u64>().prop_map(f64::from_bits),
+            1 => Just(f64::NAN),
+            1 => Just(-0.0),
+            1 => Just(f64::from_bits(0x7ff0_0000_0000_0002)),
+            1 => Just(f64::INFINITY),
+            2 => decimal(),
+        ]
+    }
+
+    /// Decimal-looking values: 0..6 decimals, magnitudes from tiny to 2^53.
+    pub(crate) fn decimal() -> impl Strategy<Value = f64> {
+        (any::<i64>(), 0u32..6, 1u32..54).prop_map(|(m, e, width)| {
+            let m = m % (1i64 << width);
+            m as f64 / 10f64.powi(e as i32)
+        })
+    }
+
+    /// Samples as the engine sees them: a regular clock with jitter and gaps, and a random walk of
+    /// decimals with `decimals` digits, sometimes interrupted by special values.
+    pub(crate) fn realistic() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        (
+            any::<i64>(),
+            1i64..100_000,
+            0u32..6,
+            prop::collection::vec((0i64..4, -500i64..500, 0u8..100), 0..800),
+        )
+            .prop_map(|(start, step, decimals, steps)| {
+                let start = start >> 2;
+                let mut t = start;
+                let mut m = 5_000i64;
+                let scale = 10f64.powi(decimals as i32);
+                steps
+                    .into_iter()
+                    .map(|(jitter, dv, special)| {
+                        t = t.wrapping_add(step + if jitter == 3 { step * 7 } else { jitter });
+                        m += dv;
+                        let v = match special {
+                            0 => f64::NAN,
+                            1 => -0.0,
+                            2 => 0.1 + 0.2,
+                            _ => m as f64 / scale,
+                        };
+                        (t, v)
+                    })
+                    .collect()
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn encoded_len(ts: &[i64], values: &[f64]) -> (usize, usize) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        encode_timestamps(ts, &mut a);
+        encode_values(values, &mut b);
+        (a.len(), b.len())
+    }
+
+    fn regular(n: usize) -> Vec<i64> {
+        (0..n as i64).map(|i| 1_700_000_000_000 + i * 10_000).collect()
+    }
+
+    #[test]
+    fn empty_and_single() {
+        check_round_trip(&[]);
+        check_round_trip(&[(0, 0.0)]);
+        check_round_trip(&[(i64::MIN, f64::NAN)]);
+        check_round_trip(&[(i64::MAX, -0.0)]);
+        check_round_trip(&[(5, 12.34)]);
+        assert_eq!(encoded_len(&[], &[]), (1, 1));
+    }
+
+    #[test]
+    fn constant_and_regular_columns_are_tiny() {
+        let ts = regular(720);
+        let (ts_len, values_len) = encoded_len(&ts, &[42.5; 720]);
+        // count (2) + header (1) + first timestamp (6) + step (3).
+        assert_eq!(ts_len, 12);
+        // count (2) + tag (1) + header (1) + mantissa (2).
+        assert_eq!(values_len, 6);
+        assert_eq!(encoded_len(&ts, &[f64::NAN; 720]).1, 2 + 1 + 8);
+        let samples: Vec<_> = ts.iter().map(|&t| (t, 42.5)).collect();
+        check_round_trip(&samples);
+    }
+
+    #[test]
+    fn decimal_scale_is_found() {
+        for (values, scale) in [
+            (vec![1.0, 2.0, 300.0], 0u8),
+            (vec![15.59, 23.7, 0.0, 100.0], 2),
+            (vec![0.001, 1e-6, 5.0], 6),
+            (vec![-1.25e-10, 3e-10], 12),
+            ((0..60).map(|i| 9_007_199_254_740_992.0 - f64::from(i)).collect(), 0),
+        ] {
+            let mut out = Vec::new();
+            encode_values(&values, &mut out);
+            assert_eq!(out[1], KIND_DECIMAL | (scale << 3), "{values:?}");
+            let mut back = Vec::new();
+            decode_values(&out, &mut back).expect("decodes");
+            assert_eq!(bits(&back), bits(&values));
+        }
+    }
+
+    #[test]
+    fn few_odd_values_are_patched() {
+        let mut values: Vec<f64> = (0..720).map(|i| f64::from(i % 50) / 4.0).collect();
+        values[3] = f64::NAN;
+        values[100] = -0.0;
+        values[719] = 0.1 + 0.2;
+        values[500] = f64::INFINITY;
+        let mut out = Vec::new();
+        encode_values(&values, &mut out);
+        assert_eq!(out[2] & 7, KIND_DECIMAL_PATCHED);
+        assert!(out.len() < 720, "{} bytes", out.len());
+        let samples: Vec<_> = regular(720).into_iter().zip(values).collect();
+        check_round_trip(&samples);
+    }
+
+    #[test]
+    fn arbitrary_doubles_fall_back() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let values: Vec<f64> = (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                f64::from_bits(x)
+            })
+            .collect();
+        let mut out = Vec::new();
+        encode_values(&values, &mut out);
+        assert_eq!(out[2], KIND_RAW);
+        assert_eq!(out.len(), 2 + 1 + 300 * 8);
+        let thirds: Vec<f64> = (0..300).map(|i| f64::from(i / 10) / 3.0).collect();
+        let mut out = Vec::new();
+        encode_values(&thirds, &mut out);
+        assert_eq!(out[2], KIND_XOR);
+        let samples: Vec<_> = regular(300).into_iter().zip(values).collect();
+        check_round_trip(&samples);
+    }
+
+    #[test]
+    fn timestamp_extremes() {
+        let ts = [i64::MIN, i64::MAX, 0, -1, i64::MIN, i64::MAX, 1 << 62, -(1 << 62), 3];
+        let samples: Vec<_> = ts.iter().map(|&t| (t, 1.0)).collect();
+        check_round_trip(&samples);
+        let increasing: Vec<i64> = vec![i64::MIN, i64::MIN + 1, 0, i64::MAX - 1, i64::MAX];
+        let samples: Vec<_> = increasing.iter().map(|&t| (t, 1.0)).collect();
+        check_round_trip(&samples);
+    }
+
+    #[test]
+    fn jittered_and_gappy_timestamps_stay_small() {
+        let mut t = 1_700_000_000_000i64;
+        let ts: Vec<i64> = (0..720)
+            .map(|i| {
+                t += 10_000 + [0, 1, -1, 2, 0, 0, -2][i % 7] + if i % 100 == 99 { 60_000 } else { 0 };
+                t
+            })
+            .collect();
+        let (ts_len, _) = encoded_len(&ts, &[]);
+        assert!(ts_len < 300, "{ts_len} bytes");
+        let samples: Vec<_> = ts.iter().map(|&t| (t, 0.5)).collect();
+        check_round_trip(&samples);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let inputs: [&[u8]; 9] = [
+            &[],
+            &[0x80],
+            &[0xff; 11],
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02],
+            &[0xff, 0xff, 0xff, 0x07, 0x00, 0x00],
+            &[5, 0xff, 1, 2, 3],
+            &[5, 0x03, 0xff, 0xff, 0xff, 0xff],
+            &[3, 0xfc, 0x00],
+            &[
+                2, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+        ];
+        for bytes in inputs {
+            let _ = decode_timestamps(bytes, &mut Vec::new());
+            let _ = decode_values(bytes, &mut Vec::new());
+        }
+        // A claimed length above the limit is refused before any work.
+        let mut huge = Vec::new();
+        put_varint(&mut huge, MAX_COLUMN_LEN as u64 + 1);
+        huge.push(0);
+        assert!(matches!(
+            decode_timestamps(&huge, &mut Vec::new()),
+            Err(CodecError::Invalid { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_samples_round_trip(samples in prop::collection::vec((any_ts(), any_value()), 0..80)) {
+            check_round_trip(&samples);
+        }
+
+        #[test]
+        fn realistic_samples_round_trip(samples in realistic()) {
+            check_round_trip(&samples);
+        }
+
+        #[test]
+        fn decimal_columns_round_trip(values in prop::collection::vec(decimal(), 0..300)) {
+            let samples: Vec<_> = regular(values.len()).into_iter().zip(values).collect();
+            check_round_trip(&samples);
+        }
+
+        #[test]
+        fn sorted_timestamps_round_trip(mut ts in prop::collection::vec(any_ts(), 0..200)) {
+            ts.sort_unstable();
+            ts.dedup();
+            let samples: Vec<_> = ts.into_iter().map(|t| (t, 1.0)).collect();
+            check_round_trip(&samples);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..96)) {
+            let mut ts = Vec::new();
+            if let Ok(used) = decode_timestamps(&bytes, &mut ts) {
+                prop_assert!(used <= bytes.len());
+            }
+            let mut values = Vec::new();
+            if let Ok(used) = decode_values(&bytes, &mut values) {
+                prop_assert!(used <= bytes.len());
+            }
+        }
+    }
+}

@@ -56,6 +56,9 @@ pub(crate) struct BitWriter {
     bits: usize,
 }
 
+/// Unary quotients of Rice codes stop at this many ones; larger values are written with their length.
+pub(crate) const RICE_ESCAPE: u32 = 16;
+
 #[inline]
 fn mask(n: u32) -> u64 {
     if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
@@ -107,6 +110,39 @@ impl BitWriter {
             *byte |= (value >> (64 - shift)) as u8;
         }
         self.bits += n as usize;
+    }
+
+    /// Writes `z` as a Rice code with parameter `k <= 62`: the quotient `z >> k` in unary (ones
+    /// closed by a zero) and the `k` low bits; a quotient of [`RICE_ESCAPE`] or more is written as
+    /// `RICE_ESCAPE` ones, the bit length of `z` minus one (6 bits) and `z` itself.
+    #[inline]
+    pub(crate) fn write_rice(&mut self, z: u64, k: u32) {
+        let q = z >> k;
+        if q < u64::from(RICE_ESCAPE) {
+            let unary = (1u64 << q) - 1;
+            let n = q as u32 + 1 + k;
+            if n <= 64 {
+                self.write(unary | ((z & mask(k)) << (q + 1)), n);
+            } else {
+                self.write(unary, q as u32 + 1);
+                self.write(z, k);
+            }
+        } else {
+            let len = 64 - z.leading_zeros();
+            self.write(mask(RICE_ESCAPE) | (u64::from(len - 1) << RICE_ESCAPE), RICE_ESCAPE + 6);
+            self.write(z, len);
+        }
+    }
+
+    /// Bits [`Self::write_rice`] takes for `z`.
+    #[inline]
+    pub(crate) fn rice_len(z: u64, k: u32) -> u64 {
+        let q = z >> k;
+        if q < u64::from(RICE_ESCAPE) {
+            q + 1 + u64::from(k)
+        } else {
+            u64::from(RICE_ESCAPE + 6 + 64 - z.leading_zeros())
+        }
     }
 
     /// The bytes holding the bits written so far; the last byte is zero-padded.
@@ -237,6 +273,39 @@ impl<'a> BitReader<'a> {
         }
     }
 
+    /// Reads one Rice code with parameter `k <= 62` as written by [`BitWriter::write_rice`].
+    #[inline]
+    pub(crate) fn read_rice(&mut self, k: u32, what: &'static str) -> Result<u64, CodecError> {
+        if self.avail < 56 {
+            self.refill();
+        }
+        let ones = (!self.buf).trailing_zeros();
+        let total = ones + 1 + k;
+        if ones < RICE_ESCAPE && total <= self.avail {
+            // `total <= 64` here, so neither shift overflows and `ones << k` keeps every bit.
+            let low = (self.buf >> (ones + 1)) & mask(k);
+            self.skip(total);
+            return Ok((u64::from(ones) << k) | low);
+        }
+        self.read_rice_slow(k, what)
+    }
+
+    #[cold]
+    fn read_rice_slow(&mut self, k: u32, what: &'static str) -> Result<u64, CodecError> {
+        let mut q = 0u64;
+        while q < u64::from(RICE_ESCAPE) {
+            if self.read(1, what)? == 0 {
+                if k > 0 && q >> (64 - k) != 0 {
+                    return Err(self.invalid(what, "rice quotient overflows 64 bits"));
+                }
+                return Ok((q << k) | self.read_long(k, what)?);
+            }
+            q += 1;
+        }
+        let len = self.read(6, what)? as u32 + 1;
+        self.read_long(len, what)
+    }
+
     pub(crate) fn invalid(&self, what: &'static str, reason: &'static str) -> CodecError {
         CodecError::Invalid {
             what,
@@ -269,12 +338,7 @@ fn fits_signed(v: i64, n: u32) -> bool {
 }
 
 /// Delta-of-delta buckets: (prefix bits in stream order as an LSB-first value, prefix length, payload bits).
-const DOD_BUCKETS: [(u64, u32, u32); 4] = [
-    (0b01, 2, 7),
-    (0b011, 3, 14),
-    (0b0111, 4, 20),
-    (0b01111, 5, 32),
-];
+const DOD_BUCKETS: [(u64, u32, u32); 4] = [(0b01, 2, 7), (0b011, 3, 14), (0b0111, 4, 20), (0b01111, 5, 32)];
 
 fn write_dod(w: &mut BitWriter, dod: i64) {
     if dod == 0 {
@@ -347,10 +411,7 @@ impl XorState {
             w.write(xor >> shift, self.len);
         } else {
             let len = 64 - lead - trail;
-            w.write(
-                0b11 | (u64::from(lead) << 2) | (u64::from(len - 1) << 7),
-                13,
-            );
+            w.write(0b11 | (u64::from(lead) << 2) | (u64::from(len - 1) << 7), 13);
             w.write(xor >> trail, len);
             self.lead = lead;
             self.len = len;
@@ -562,53 +623,8 @@ impl Iterator for GorillaDecoder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::column::testkit::{any_ts, any_value, check_round_trip, realistic};
     use proptest::prelude::*;
-
-    /// The one round-trip checker behind the example tests and the proptests: encodes `samples`,
-    /// checks every prefix snapshot decodes exactly (bit for bit), and that truncations fail cleanly.
-    fn check_round_trip(samples: &[(i64, f64)]) {
-        let mut enc = GorillaEncoder::new();
-        for (i, &(ts, v)) in samples.iter().enumerate() {
-            enc.push(ts, v);
-            assert_eq!(enc.len(), i + 1);
-            assert_eq!(enc.last_ts(), Some(ts));
-            assert_eq!(enc.last_value().map(f64::to_bits), Some(v.to_bits()));
-            if i < 4 || i + 1 == samples.len() {
-                let snapshot = enc.as_bytes().to_vec();
-                assert_decodes(&snapshot, &samples[..=i]);
-            }
-        }
-        assert_eq!(enc.first_ts(), samples.first().map(|s| s.0));
-        assert_eq!(enc.is_empty(), samples.is_empty());
-        assert!(enc.heap_bytes() >= enc.as_bytes().len());
-        let bytes = enc.as_bytes().to_vec();
-        assert_decodes(&bytes, samples);
-        // Truncations either fail or, if the dropped bytes held only padding, still decode exactly.
-        for cut in [0, bytes.len() / 2, bytes.len().saturating_sub(1)] {
-            let got: Vec<_> = GorillaDecoder::new(&bytes[..cut], samples.len()).collect();
-            if let Some(Err(_)) = got.last() {
-                assert!(got[..got.len() - 1].iter().all(Result::is_ok));
-            } else {
-                assert_eq!(got.len(), samples.len());
-            }
-        }
-        let mut shrunk = enc.clone();
-        shrunk.shrink_to_fit();
-        shrunk.push(1, 1.0);
-        assert_eq!(
-            shrunk.as_bytes()[..bytes.len().saturating_sub(1)],
-            bytes[..bytes.len().saturating_sub(1)]
-        );
-    }
-
-    fn assert_decodes(bytes: &[u8], samples: &[(i64, f64)]) {
-        let got: Vec<(i64, u64)> = GorillaDecoder::new(bytes, samples.len())
-            .map(|r| r.map(|(t, v)| (t, v.to_bits())))
-            .collect::<Result<_, _>>()
-            .expect("decodes");
-        let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
-        assert_eq!(got, want);
-    }
 
     #[test]
     fn empty_and_single() {
@@ -620,9 +636,7 @@ mod tests {
 
     #[test]
     fn regular_series_is_small() {
-        let samples: Vec<(i64, f64)> = (0..120)
-            .map(|i| (1_700_000_000_000 + i * 10_000, 42.0))
-            .collect();
+        let samples: Vec<(i64, f64)> = (0..120).map(|i| (1_700_000_000_000 + i * 10_000, 42.0)).collect();
         check_round_trip(&samples);
         let mut enc = GorillaEncoder::new();
         for &(t, v) in &samples {
@@ -664,11 +678,7 @@ mod tests {
             -(1 << 33),
             3,
         ];
-        let samples: Vec<_> = times
-            .iter()
-            .copied()
-            .zip(specials.iter().copied())
-            .collect();
+        let samples: Vec<_> = times.iter().copied().zip(specials.iter().copied()).collect();
         check_round_trip(&samples);
     }
 
@@ -737,50 +747,14 @@ mod tests {
         assert_eq!(r.byte_pos(), w.as_bytes().len());
     }
 
-    fn sample_strategy() -> impl Strategy<Value = Vec<(i64, f64)>> {
-        let ts = prop_oneof![
-            any::<i64>(),
-            Just(i64::MIN),
-            Just(i64::MAX),
-            -1_000i64..1_000,
-        ];
-        let value = prop_oneof![
-            any::<u64>().prop_map(f64::from_bits),
-            (-1_000_000i64..1_000_000, 0u32..6).prop_map(|(m, e)| m as f64 / 10f64.powi(e as i32)),
-            Just(f64::NAN),
-            Just(-0.0),
-        ];
-        prop::collection::vec((ts, value), 0..64)
-    }
-
-    fn regular_strategy() -> impl Strategy<Value = Vec<(i64, f64)>> {
-        (
-            any::<i64>(),
-            1i64..100_000,
-            prop::collection::vec((-3i64..3, -500i64..500), 0..300),
-        )
-            .prop_map(|(start, step, steps)| {
-                let mut t = start;
-                let mut m = 5_000i64;
-                steps
-                    .into_iter()
-                    .map(|(jitter, dv)| {
-                        t = t.wrapping_add(step + jitter);
-                        m += dv;
-                        (t, m as f64 / 100.0)
-                    })
-                    .collect()
-            })
-    }
-
     proptest! {
         #[test]
-        fn arbitrary_samples_round_trip(samples in sample_strategy()) {
+        fn arbitrary_samples_round_trip(samples in prop::collection::vec((any_ts(), any_value()), 0..64)) {
             check_round_trip(&samples);
         }
 
         #[test]
-        fn regular_samples_round_trip(samples in regular_strategy()) {
+        fn realistic_samples_round_trip(samples in realistic()) {
             check_round_trip(&samples);
         }
 
