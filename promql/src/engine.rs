@@ -78,11 +78,7 @@ fn describe_parse_error(query: &str, msg: String) -> Error {
     } else {
         msg
     };
-    Error::Parse {
-        message,
-        line,
-        column,
-    }
+    Error::Parse { message, line, column }
 }
 
 fn line_col(s: &str, byte_offset: usize) -> (usize, usize) {
@@ -104,12 +100,7 @@ impl Engine {
     }
 
     /// Evaluates `query` at time `t` (milliseconds since the epoch).
-    pub fn instant_query(
-        &self,
-        storage: &dyn Storage,
-        query: &str,
-        t: i64,
-    ) -> Result<QueryResult, Error> {
+    pub fn instant_query(&self, storage: &dyn Storage, query: &str, t: i64) -> Result<QueryResult, Error> {
         let expr = parse(query)?;
         let ev = Evaluator::new(storage, &self.opts, t, t);
         let grid = Grid {
@@ -166,9 +157,7 @@ impl Engine {
             ));
         }
         if end < start {
-            return Err(Error::BadQuery(
-                "end timestamp must not be before start time".into(),
-            ));
+            return Err(Error::BadQuery("end timestamp must not be before start time".into()));
         }
         if (end - start) / step >= MAX_POINTS_PER_SERIES {
             return Err(Error::BadQuery(
@@ -176,17 +165,26 @@ impl Engine {
             ));
         }
         let expr = parse(query)?;
+        {
+            use promql_parser::parser::value::ValueType;
+            let kind = match expr.value_type() {
+                ValueType::Matrix => Some("range vector"),
+                ValueType::String => Some("string"),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                return Err(Error::BadQuery(format!(
+                    "invalid expression type \"{kind}\" for range query, must be Scalar or instant Vector"
+                )));
+            }
+        }
         let ev = Evaluator::new(storage, &self.opts, start, end);
         let grid = Grid { start, end, step };
         let val = ev.eval(&expr, &grid)?;
         let series: Vec<Series> = match val {
             Val::Scalar(v) => vec![Series {
                 labels: Labels::empty(),
-                samples: v
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, x)| (grid.ts(i), x))
-                    .collect(),
+                samples: v.into_iter().enumerate().map(|(i, x)| (grid.ts(i), x)).collect(),
             }],
             Val::Vector(v) => {
                 let mut out: Vec<Series> = v

@@ -31,9 +31,7 @@ pub enum Error {
     #[error("{0}")]
     Execution(String),
     /// The query would hold more samples than the engine's limit.
-    #[error(
-        "query processing would load too many samples into memory in query execution (limit {limit})"
-    )]
+    #[error("query processing would load too many samples into memory in query execution (limit {limit})")]
     TooManySamples {
         /// The configured limit.
         limit: u64,

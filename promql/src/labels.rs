@@ -188,9 +188,6 @@ mod tests {
         assert_eq!(l.to_string(), r#"up{job="x"}"#);
         assert_eq!(l.without_metric_name().to_string(), r#"{job="x"}"#);
         assert_eq!(l.with("job", "").to_string(), "up");
-        assert_eq!(
-            l.with("a", "\"q\"").to_string(),
-            r#"up{a="\"q\"", job="x"}"#
-        );
+        assert_eq!(l.with("a", "\"q\"").to_string(), r#"up{a="\"q\"", job="x"}"#);
     }
 }

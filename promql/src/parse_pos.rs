@@ -39,21 +39,15 @@ fn tokenize(s: &str) -> Vec<Tok> {
             }
         } else if c.is_ascii_alphanumeric() || c == b'_' || c == b':' || c == b'.' {
             while i < b.len()
-                && b.get(i).is_some_and(|d| {
-                    d.is_ascii_alphanumeric() || *d == b'_' || *d == b':' || *d == b'.'
-                })
+                && b.get(i)
+                    .is_some_and(|d| d.is_ascii_alphanumeric() || *d == b'_' || *d == b':' || *d == b'.')
             {
                 i += 1;
             }
         } else if i + 1 < b.len()
             && matches!(
                 (c, b.get(i + 1).copied().unwrap_or(0)),
-                (b'=', b'=')
-                    | (b'!', b'=')
-                    | (b'>', b'=')
-                    | (b'<', b'=')
-                    | (b'=', b'~')
-                    | (b'!', b'~')
+                (b'=', b'=') | (b'!', b'=') | (b'>', b'=') | (b'<', b'=') | (b'=', b'~') | (b'!', b'~')
             )
         {
             i += 2;

@@ -56,16 +56,10 @@ pub(crate) fn compile_anchored(pattern: &str) -> Result<Regex, InvalidRegex> {
 
 impl LabelMatcher {
     /// Builds a matcher; regexes are compiled here, once.
-    pub fn new(
-        op: MatchOp,
-        name: impl Into<String>,
-        value: impl Into<String>,
-    ) -> Result<Self, InvalidRegex> {
+    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, InvalidRegex> {
         let value = value.into();
         let regex = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                Some(Arc::new(compile_anchored(&value)?))
-            }
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(Arc::new(compile_anchored(&value)?)),
             MatchOp::Equal | MatchOp::NotEqual => None,
         };
         Ok(Self {
@@ -170,10 +164,7 @@ impl StorageError {
     }
 
     /// An error with a message and the underlying cause.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
+    pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self {
             message: message.into(),
             source: Some(Box::new(source)),
@@ -194,21 +185,11 @@ pub trait Storage: Sync {
     /// Every series matching all matchers, with its samples in `[mint, maxt]` (milliseconds,
     /// inclusive), ascending by time. Series with no sample in the range may be left out.
     /// The order of the returned series does not matter.
-    fn select(
-        &self,
-        matchers: &[LabelMatcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<Series>, StorageError>;
+    fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>, StorageError>;
 }
 
 impl<S: Storage + ?Sized> Storage for &S {
-    fn select(
-        &self,
-        matchers: &[LabelMatcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<Series>, StorageError> {
+    fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>, StorageError> {
         (**self).select(matchers, mint, maxt)
     }
 }
@@ -284,12 +265,7 @@ impl MemStorage {
 }
 
 impl Storage for MemStorage {
-    fn select(
-        &self,
-        matchers: &[LabelMatcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<Series>, StorageError> {
+    fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>, StorageError> {
         let mut out = Vec::new();
         for s in &self.series {
             if !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
@@ -332,14 +308,10 @@ mod tests {
         let l = Labels::new([("__name__", "x")]);
         s.add(l.clone(), [(10, 1.0), (30, 3.0)]);
         s.add(l.clone(), [(20, 2.0), (30, 4.0)]);
-        let got = s
-            .select(&[LabelMatcher::equal("__name__", "x")], 15, 30)
-            .unwrap();
+        let got = s.select(&[LabelMatcher::equal("__name__", "x")], 15, 30).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].samples, vec![(20, 2.0), (30, 4.0)]);
-        let none = s
-            .select(&[LabelMatcher::equal("job", "y")], 0, 100)
-            .unwrap();
+        let none = s.select(&[LabelMatcher::equal("job", "y")], 0, 100).unwrap();
         assert!(none.is_empty());
         let missing_is_empty = s.select(&[LabelMatcher::equal("job", "")], 0, 100).unwrap();
         assert_eq!(missing_is_empty.len(), 1);

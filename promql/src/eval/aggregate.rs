@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_MAX, T_MIN, T_QUANTILE,
-    T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMITK, T_MAX, T_MIN, T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM,
+    T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
@@ -61,21 +61,11 @@ impl Evaluator<'_> {
         if matches!(op, T_TOPK | T_BOTTOMK | T_LIMITK) {
             let ks = param.unwrap_or_default();
             for k in &ks {
-                if k.is_finite()
-                    && (*k >= 9.223_372_036_854_776e18 || *k < -9.223_372_036_854_776e18)
-                {
-                    return Err(Error::Execution(format!(
-                        "Scalar value {k} overflows int64"
-                    )));
+                if k.is_finite() && (*k >= 9.223_372_036_854_776e18 || *k < -9.223_372_036_854_776e18) {
+                    return Err(Error::Execution(format!("Scalar value {k} overflows int64")));
                 }
             }
-            return Ok(Val::Vector(self.aggregate_k(
-                op,
-                &input,
-                &a.modifier,
-                &ks,
-                n,
-            )?));
+            return Ok(Val::Vector(self.aggregate_k(op, &input, &a.modifier, &ks, n)?));
         }
 
         // Group ids per input series.
@@ -105,23 +95,20 @@ impl Evaluator<'_> {
                 .into_iter()
                 .zip(members)
                 .map(|(labels, ms)| {
-                    let vals =
-                        (0..n)
-                            .map(|i| {
-                                buf.clear();
-                                buf.extend(ms.iter().filter_map(|&si| {
-                                    input.get(si)?.vals.get(i).copied().flatten()
-                                }));
-                                if buf.is_empty() {
-                                    None
-                                } else {
-                                    Some(quantile_select(
-                                        qs.get(i).copied().unwrap_or(f64::NAN),
-                                        &mut buf,
-                                    ))
-                                }
-                            })
-                            .collect();
+                    let vals = (0..n)
+                        .map(|i| {
+                            buf.clear();
+                            buf.extend(
+                                ms.iter()
+                                    .filter_map(|&si| input.get(si)?.vals.get(i).copied().flatten()),
+                            );
+                            if buf.is_empty() {
+                                None
+                            } else {
+                                Some(quantile_select(qs.get(i).copied().unwrap_or(f64::NAN), &mut buf))
+                            }
+                        })
+                        .collect();
                     StepSeries { labels, vals }
                 })
                 .filter(|s| !s.is_empty())
@@ -146,11 +133,7 @@ impl Evaluator<'_> {
                     };
                     match op {
                         T_STDDEV | T_STDVAR => {
-                            st.value = if f.is_nan() || f.is_infinite() {
-                                f64::NAN
-                            } else {
-                                0.0
-                            };
+                            st.value = if f.is_nan() || f.is_infinite() { f64::NAN } else { 0.0 };
                         }
                         T_GROUP => st.value = 1.0,
                         _ => {}
@@ -200,10 +183,7 @@ impl Evaluator<'_> {
             T_SUM | T_AVG | T_MAX | T_MIN | T_COUNT | T_STDDEV | T_STDVAR | T_GROUP
         );
         if !known {
-            return Err(Error::BadQuery(format!(
-                "aggregation {} is not supported",
-                a.op
-            )));
+            return Err(Error::BadQuery(format!("aggregation {} is not supported", a.op)));
         }
         let out: Vec<StepSeries> = glabels
             .into_iter()
@@ -273,9 +253,8 @@ impl Evaluator<'_> {
             for ms in &members {
                 cand.clear();
                 cand.extend(
-                    ms.iter().filter_map(|&si| {
-                        Some((input.get(si)?.vals.get(i).copied().flatten()?, si))
-                    }),
+                    ms.iter()
+                        .filter_map(|&si| Some((input.get(si)?.vals.get(i).copied().flatten()?, si))),
                 );
                 if op == T_LIMITK {
                     cand.truncate(k);
@@ -321,12 +300,7 @@ impl Evaluator<'_> {
     }
 }
 
-fn count_values(
-    input: &[StepSeries],
-    label: &str,
-    m: &Option<LabelModifier>,
-    n: usize,
-) -> Vec<StepSeries> {
+fn count_values(input: &[StepSeries], label: &str, m: &Option<LabelModifier>, n: usize) -> Vec<StepSeries> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Vec<StepSeries> = Vec::new();
     for s in input {
@@ -339,9 +313,7 @@ fn count_values(
                     keep.push(label.to_string());
                     with_value.keep_only(&keep)
                 }
-                Some(LabelModifier::Exclude(ls)) => {
-                    with_value.drop_names(&ls.labels).without_metric_name()
-                }
+                Some(LabelModifier::Exclude(ls)) => with_value.drop_names(&ls.labels).without_metric_name(),
                 None => with_value.keep_only(&[label.to_string()]),
             };
             let oi = *index.entry(key.clone()).or_insert_with(|| {

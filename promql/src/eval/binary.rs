@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
-    T_MUL, T_NEQ, T_POW, T_SUB,
+    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD, T_MUL, T_NEQ, T_POW,
+    T_SUB,
 };
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 
@@ -95,12 +95,8 @@ impl Evaluator<'_> {
                     .collect();
                 Ok(Val::Scalar(v))
             }
-            (Val::Vector(v), Val::Scalar(s)) => {
-                Ok(Val::Vector(vector_scalar(op, v, &s, false, m.return_bool)?))
-            }
-            (Val::Scalar(s), Val::Vector(v)) => {
-                Ok(Val::Vector(vector_scalar(op, v, &s, true, m.return_bool)?))
-            }
+            (Val::Vector(v), Val::Scalar(s)) => Ok(Val::Vector(vector_scalar(op, v, &s, false, m.return_bool)?)),
+            (Val::Scalar(s), Val::Vector(v)) => Ok(Val::Vector(vector_scalar(op, v, &s, true, m.return_bool)?)),
             (Val::Vector(l), Val::Vector(r)) => {
                 self.check_deadline()?;
                 let matching = m.matching.as_ref();
@@ -164,11 +160,7 @@ fn vector_scalar(
         })
         .filter(|s| !s.is_empty())
         .collect();
-    if drop {
-        merge_same_labels(out)
-    } else {
-        Ok(out)
-    }
+    if drop { merge_same_labels(out) } else { Ok(out) }
 }
 
 fn set_op(
@@ -362,8 +354,7 @@ fn vector_vector(
                 return Err(Error::Execution(if one_to_one {
                     "vector cannot contain metrics with the same labelset".to_string()
                 } else {
-                    "multiple matches for labels: grouping labels must ensure unique matches"
-                        .to_string()
+                    "multiple matches for labels: grouping labels must ensure unique matches".to_string()
                 }));
             }
             if let Some(st) = out_stamp.get_mut(idx) {

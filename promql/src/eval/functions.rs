@@ -4,9 +4,7 @@ use promql_parser::parser::{Call, Expr};
 
 use super::mathx::{go_max, go_min};
 use super::range_fns::{self, RangeFn};
-use super::{
-    Evaluator, Grid, Result, StepSeries, Val, check_unique_labels, merge_same_labels, unparen,
-};
+use super::{Evaluator, Grid, Result, StepSeries, Val, check_unique_labels, merge_same_labels, unparen};
 use crate::error::Error;
 use crate::labels::{Labels, METRIC_NAME};
 use crate::storage::compile_anchored;
@@ -38,12 +36,7 @@ impl Evaluator<'_> {
             .args
             .get(i)
             .map(|b| unparen(b.as_ref()))
-            .ok_or_else(|| {
-                Error::BadQuery(format!(
-                    "wrong number of arguments for function {}",
-                    c.func.name
-                ))
-            })
+            .ok_or_else(|| Error::BadQuery(format!("wrong number of arguments for function {}", c.func.name)))
     }
 
     pub(crate) fn eval_call(&self, c: &Call, g: &Grid) -> Result<Val> {
@@ -146,9 +139,7 @@ impl Evaluator<'_> {
                     .collect();
                 Ok(Val::Vector(merge_same_labels(out)?))
             }
-            "time" => Ok(Val::Scalar(
-                (0..n).map(|i| g.ts(i) as f64 / 1000.0).collect(),
-            )),
+            "time" => Ok(Val::Scalar((0..n).map(|i| g.ts(i) as f64 / 1000.0).collect())),
             "timestamp" => {
                 let a = self.arg(c, 0)?;
                 let v = if let Expr::VectorSelector(vs) = a {
@@ -210,14 +201,9 @@ impl Evaluator<'_> {
                 let arg = self.eval_range_arg(a, g)?;
                 let mut present = vec![false; n];
                 for s in &arg.series {
-                    let p = range_fns::sweep(
-                        &s.samples,
-                        &arg.ends,
-                        arg.range,
-                        n,
-                        arg.broadcast(),
-                        |_, _, _| Some(1.0),
-                    );
+                    let p = range_fns::sweep(&s.samples, &arg.ends, arg.range, n, arg.broadcast(), |_, _, _| {
+                        Some(1.0)
+                    });
                     for (d, x) in present.iter_mut().zip(p) {
                         *d |= x.is_some();
                     }
@@ -236,13 +222,10 @@ impl Evaluator<'_> {
                 let v = self.eval_vector(self.arg(c, 1)?, g)?;
                 Ok(Val::Vector(super::histogram::histogram_quantile(&q, v, n)))
             }
-            "day_of_week" | "day_of_month" | "day_of_year" | "days_in_month" | "hour"
-            | "minute" | "month" | "year" => {
+            "day_of_week" | "day_of_month" | "day_of_year" | "days_in_month" | "hour" | "minute" | "month" | "year" => {
                 let part = DatePart::from_name(name);
                 if c.args.args.is_empty() {
-                    let vals = (0..n)
-                        .map(|i| Some(date_part(part, g.ts(i) as f64 / 1000.0)))
-                        .collect();
+                    let vals = (0..n).map(|i| Some(date_part(part, g.ts(i) as f64 / 1000.0))).collect();
                     return Ok(Val::Vector(vec![StepSeries {
                         labels: Labels::empty(),
                         vals,
@@ -250,9 +233,7 @@ impl Evaluator<'_> {
                 }
                 self.map_fn(c, g, |v| date_part(part, v))
             }
-            other if KNOWN_UNSUPPORTED.contains(&other) => {
-                Err(Error::UnsupportedFunction(other.to_string()))
-            }
+            other if KNOWN_UNSUPPORTED.contains(&other) => Err(Error::UnsupportedFunction(other.to_string())),
             other => Err(Error::UnknownFunction(other.to_string())),
         }
     }
@@ -268,12 +249,7 @@ impl Evaluator<'_> {
             .into_iter()
             .map(|s| StepSeries {
                 labels: s.labels.without_metric_name(),
-                vals: s
-                    .vals
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| x.map(|x| f(i, x)))
-                    .collect(),
+                vals: s.vals.iter().enumerate().map(|(i, x)| x.map(|x| f(i, x))).collect(),
             })
             .collect();
         Ok(Val::Vector(merge_same_labels(out)?))
@@ -285,12 +261,8 @@ impl Evaluator<'_> {
         let repl = self.eval_string(self.arg(c, 2)?, g)?;
         let src = self.eval_string(self.arg(c, 3)?, g)?;
         let re_src = self.eval_string(self.arg(c, 4)?, g)?;
-        let re = compile_anchored(&re_src).map_err(|e| {
-            Error::BadQuery(format!(
-                "invalid regular expression in label_replace(): {}",
-                e.reason
-            ))
-        })?;
+        let re = compile_anchored(&re_src)
+            .map_err(|e| Error::BadQuery(format!("invalid regular expression in label_replace(): {}", e.reason)))?;
         if !valid_label_name(&dst) {
             return Err(Error::BadQuery(format!(
                 "invalid destination label name in label_replace(): {dst}"
@@ -308,10 +280,7 @@ impl Evaluator<'_> {
                     }
                     None => s.labels.clone(),
                 };
-                StepSeries {
-                    labels,
-                    vals: s.vals,
-                }
+                StepSeries { labels, vals: s.vals }
             })
             .collect();
         Ok(Val::Vector(merge_same_labels(out)?))
@@ -333,13 +302,9 @@ impl Evaluator<'_> {
         let out = v
             .into_iter()
             .map(|s| {
-                let joined: Vec<&str> =
-                    srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
+                let joined: Vec<&str> = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect();
                 let labels = s.labels.with(&dst, &joined.join(&sep));
-                StepSeries {
-                    labels,
-                    vals: s.vals,
-                }
+                StepSeries { labels, vals: s.vals }
             })
             .collect();
         Ok(Val::Vector(merge_same_labels(out)?))

@@ -29,9 +29,7 @@ pub(crate) fn histogram_quantile(q: &[f64], v: Vec<StepSeries>, steps: usize) ->
         let Some(le) = s.labels.get("le").and_then(parse_le) else {
             continue;
         };
-        let key = s
-            .labels
-            .filter(|n| n != "le" && n != crate::labels::METRIC_NAME);
+        let key = s.labels.filter(|n| n != "le" && n != crate::labels::METRIC_NAME);
         let gi = *groups.entry(key.clone()).or_insert_with(|| {
             members.push((key, Vec::new()));
             members.len() - 1
@@ -117,9 +115,7 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
     }
     let mut rank = q * observations;
     // First bucket (among all but +Inf) whose count reaches the rank.
-    let b = merged
-        .get(..n - 1)
-        .map_or(0, |s| s.partition_point(|x| x.1 < rank));
+    let b = merged.get(..n - 1).map_or(0, |s| s.partition_point(|x| x.1 < rank));
     if b == n - 1 {
         return merged.get(n - 2).map_or(f64::NAN, |x| x.0);
     }
@@ -143,12 +139,7 @@ mod tests {
 
     #[test]
     fn interpolates_inside_bucket() {
-        let mut b = vec![
-            (0.1, 10.0),
-            (0.5, 50.0),
-            (1.0, 90.0),
-            (f64::INFINITY, 100.0),
-        ];
+        let mut b = vec![(0.1, 10.0), (0.5, 50.0), (1.0, 90.0), (f64::INFINITY, 100.0)];
         // rank 50 -> reaches bucket 0.5 exactly.
         assert_eq!(bucket_quantile(0.5, &mut b), 0.5);
         // rank 90 -> bucket 1.0, (90-50)/(90-50) -> 1.0

@@ -57,11 +57,7 @@ pub(crate) fn nan_first_cmp(a: &f64, b: &f64) -> Ordering {
 /// answer directly for an empty input or an out-of-range `q`.
 pub(crate) enum QuantilePlan {
     Done(f64),
-    Interpolate {
-        lower: usize,
-        upper: usize,
-        weight: f64,
-    },
+    Interpolate { lower: usize, upper: usize, weight: f64 },
 }
 
 pub(crate) fn quantile_plan(q: f64, n: usize) -> QuantilePlan {
@@ -89,11 +85,7 @@ pub(crate) fn quantile_plan(q: f64, n: usize) -> QuantilePlan {
 pub(crate) fn quantile_sorted(q: f64, sorted: &[f64]) -> f64 {
     match quantile_plan(q, sorted.len()) {
         QuantilePlan::Done(v) => v,
-        QuantilePlan::Interpolate {
-            lower,
-            upper,
-            weight,
-        } => {
+        QuantilePlan::Interpolate { lower, upper, weight } => {
             let lo = sorted.get(lower).copied().unwrap_or(f64::NAN);
             let hi = sorted.get(upper).copied().unwrap_or(f64::NAN);
             lo * (1.0 - weight) + hi * weight
@@ -105,11 +97,7 @@ pub(crate) fn quantile_sorted(q: f64, sorted: &[f64]) -> f64 {
 pub(crate) fn quantile_select(q: f64, values: &mut [f64]) -> f64 {
     match quantile_plan(q, values.len()) {
         QuantilePlan::Done(v) => v,
-        QuantilePlan::Interpolate {
-            lower,
-            upper,
-            weight,
-        } => {
+        QuantilePlan::Interpolate { lower, upper, weight } => {
             if lower >= values.len() {
                 return f64::NAN;
             }

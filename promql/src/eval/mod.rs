@@ -132,12 +132,7 @@ pub(crate) fn unparen(mut e: &Expr) -> &Expr {
 }
 
 impl<'a> Evaluator<'a> {
-    pub(crate) fn new(
-        storage: &'a dyn Storage,
-        opts: &'a EngineOptions,
-        query_start: i64,
-        query_end: i64,
-    ) -> Self {
+    pub(crate) fn new(storage: &'a dyn Storage, opts: &'a EngineOptions, query_start: i64, query_end: i64) -> Self {
         Self {
             storage,
             opts,
@@ -177,10 +172,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn hold_vector(&self, v: &[StepSeries]) -> Result<()> {
-        let n: usize = v
-            .iter()
-            .map(|s| s.vals.iter().filter(|x| x.is_some()).count())
-            .sum();
+        let n: usize = v.iter().map(|s| s.vals.iter().filter(|x| x.is_some()).count()).sum();
         self.hold(n as u64)
     }
 
@@ -232,11 +224,7 @@ impl<'a> Evaluator<'a> {
                 let lo_t = end.saturating_sub(arg.range);
                 let mut out = Vec::new();
                 for s in arg.series {
-                    let samples: Vec<(i64, f64)> = s
-                        .samples
-                        .into_iter()
-                        .filter(|p| p.0 > lo_t && p.0 <= end)
-                        .collect();
+                    let samples: Vec<(i64, f64)> = s.samples.into_iter().filter(|p| p.0 > lo_t && p.0 <= end).collect();
                     if !samples.is_empty() {
                         out.push(Series {
                             labels: s.labels,
@@ -267,9 +255,7 @@ impl<'a> Evaluator<'a> {
                 }
                 Ok(v)
             }
-            Expr::Extension(_) => Err(Error::BadQuery(
-                "extension expressions are not supported".into(),
-            )),
+            Expr::Extension(_) => Err(Error::BadQuery("extension expressions are not supported".into())),
         }
     }
 
@@ -277,10 +263,7 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn eval_scalar(&self, e: &Expr, g: &Grid) -> Result<Vec<f64>> {
         match self.eval(e, g)? {
             Val::Scalar(v) => Ok(v),
-            other => Err(Error::BadQuery(format!(
-                "expected scalar, got {}",
-                val_type(&other)
-            ))),
+            other => Err(Error::BadQuery(format!("expected scalar, got {}", val_type(&other)))),
         }
     }
 
@@ -299,10 +282,7 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn eval_string(&self, e: &Expr, g: &Grid) -> Result<String> {
         match self.eval(e, g)? {
             Val::Str(s) => Ok(s),
-            other => Err(Error::BadQuery(format!(
-                "expected string, got {}",
-                val_type(&other)
-            ))),
+            other => Err(Error::BadQuery(format!("expected string, got {}", val_type(&other)))),
         }
     }
 
@@ -362,10 +342,7 @@ impl<'a> Evaluator<'a> {
                 if vals.len() == 1 && n != 1 {
                     vals = vec![vals[0]; n];
                 }
-                let st = StepSeries {
-                    labels: s.labels,
-                    vals,
-                };
+                let st = StepSeries { labels: s.labels, vals };
                 (!st.is_empty()).then_some(st)
             })
             .collect();
@@ -481,12 +458,7 @@ impl<'a> Evaluator<'a> {
 }
 
 /// For each time, the newest sample in `(t - lookback, t]` unless it is a stale marker.
-fn lookback_sweep(
-    samples: &[(i64, f64)],
-    times: &[i64],
-    lookback: i64,
-    timestamps: bool,
-) -> Vec<Option<f64>> {
+fn lookback_sweep(samples: &[(i64, f64)], times: &[i64], lookback: i64, timestamps: bool) -> Vec<Option<f64>> {
     let mut out = Vec::with_capacity(times.len());
     let mut j = 0usize;
     for &t in times {
@@ -512,13 +484,9 @@ fn matcher_groups(vs: &VectorSelector) -> Result<Vec<Vec<LabelMatcher>>> {
             PMatchOp::Re(_) => MatchOp::RegexMatch,
             PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
         };
-        LabelMatcher::new(op, m.name.clone(), m.value.clone())
-            .map_err(|e| Error::BadQuery(e.to_string()))
+        LabelMatcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| Error::BadQuery(e.to_string()))
     };
-    let name = vs
-        .name
-        .as_ref()
-        .map(|n| LabelMatcher::equal(METRIC_NAME, n.clone()));
+    let name = vs.name.as_ref().map(|n| LabelMatcher::equal(METRIC_NAME, n.clone()));
     let mut groups = Vec::new();
     if vs.matchers.or_matchers.is_empty() {
         let mut g: Vec<LabelMatcher> = name.into_iter().collect();

@@ -66,12 +66,7 @@ impl RangeFn {
 
 /// Evaluates `f` over every series of `arg`. `param` is the per-step scalar argument
 /// (`q` of quantile_over_time, `t` of predict_linear); `eval_times` are the step times.
-pub(crate) fn apply(
-    f: RangeFn,
-    arg: RangeArg,
-    param: Option<&[f64]>,
-    eval_times: &[i64],
-) -> Vec<StepSeries> {
+pub(crate) fn apply(f: RangeFn, arg: RangeArg, param: Option<&[f64]>, eval_times: &[i64]) -> Vec<StepSeries> {
     let range = arg.range;
     let ends = &arg.ends;
     let steps = arg.steps;
@@ -98,9 +93,7 @@ pub(crate) fn apply(
                     )
                 })
             };
-            vals.iter()
-                .any(Option::is_some)
-                .then_some(StepSeries { labels, vals })
+            vals.iter().any(Option::is_some).then_some(StepSeries { labels, vals })
         })
         .collect()
 }
@@ -134,13 +127,7 @@ pub(crate) fn sweep(
 }
 
 /// Advances `[lo, hi)` to the samples in `(end - range, end]`; ends must not decrease.
-fn window(
-    samples: &[(i64, f64)],
-    mut lo: usize,
-    mut hi: usize,
-    end: i64,
-    range: i64,
-) -> (usize, usize) {
+fn window(samples: &[(i64, f64)], mut lo: usize, mut hi: usize, end: i64, range: i64) -> (usize, usize) {
     let start = end.saturating_sub(range);
     while samples.get(hi).is_some_and(|p| p.0 <= end) {
         hi += 1;
@@ -151,14 +138,7 @@ fn window(
     (lo, hi)
 }
 
-fn window_value(
-    f: RangeFn,
-    w: &[(i64, f64)],
-    end: i64,
-    range: i64,
-    param: Option<f64>,
-    eval_time: i64,
-) -> Option<f64> {
+fn window_value(f: RangeFn, w: &[(i64, f64)], end: i64, range: i64, param: Option<f64>, eval_time: i64) -> Option<f64> {
     let first = w.first()?;
     let last = w.last()?;
     Some(match f {
@@ -355,11 +335,7 @@ fn avg(w: &[(i64, f64)]) -> f64 {
         let q = (count - 1.0) / count;
         (mean, c) = kahan_inc(p.1 / count, q * mean, q * c);
     }
-    if incremental {
-        mean + c
-    } else {
-        sum / count + c / count
-    }
+    if incremental { mean + c } else { sum / count + c / count }
 }
 
 fn variance(w: &[(i64, f64)]) -> f64 {
@@ -377,12 +353,7 @@ fn variance(w: &[(i64, f64)]) -> f64 {
 /// window is updated by merging (drop the samples that left, merge in the sorted newcomers:
 /// O(w + k log k) per step) instead of re-sorting; otherwise each window is answered by
 /// selection in O(w).
-fn quantile_sweep(
-    samples: &[(i64, f64)],
-    ends: &[i64],
-    range: i64,
-    qs: &[f64],
-) -> Vec<Option<f64>> {
+fn quantile_sweep(samples: &[(i64, f64)], ends: &[i64], range: i64, qs: &[f64]) -> Vec<Option<f64>> {
     let mut out = Vec::with_capacity(ends.len());
     let (mut lo, mut hi) = (0usize, 0usize);
     let mut sorted: Vec<f64> = Vec::new();
@@ -401,9 +372,7 @@ fn quantile_sweep(
             continue;
         }
         let overlaps_prev = sorted_valid && nlo < hi;
-        let next_overlaps = ends
-            .get(k + 1)
-            .is_some_and(|&ne| ne.saturating_sub(range) < end);
+        let next_overlaps = ends.get(k + 1).is_some_and(|&ne| ne.saturating_sub(range) < end);
         if overlaps_prev {
             removed.clear();
             removed.extend(samples.get(lo..nlo).unwrap_or(&[]).iter().map(|p| p.1));
@@ -489,11 +458,7 @@ mod tests {
             .collect();
         for (step, range) in [(10, 100), (30, 100), (100, 100), (250, 100), (20, 1000)] {
             let ends: Vec<i64> = (0..100).map(|k| 50 + k * step).collect();
-            let qs: Vec<f64> = ends
-                .iter()
-                .enumerate()
-                .map(|(k, _)| (k % 11) as f64 / 10.0)
-                .collect();
+            let qs: Vec<f64> = ends.iter().enumerate().map(|(k, _)| (k % 11) as f64 / 10.0).collect();
             let fast = quantile_sweep(&samples, &ends, range, &qs);
             let slow = sweep(&samples, &ends, range, ends.len(), false, |k, w, _| {
                 let mut v: Vec<f64> = w.iter().map(|p| p.1).collect();
