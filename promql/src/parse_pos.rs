@@ -104,7 +104,7 @@ fn closers(s: &str) -> String {
 }
 
 const COMPLETIONS: &[&str] = &[
-    "", " x", " 1", "\"a\"", "=\"a\"", " 5m", "m", ":1m", "1m", " (a) x", "(x)", " x)", " bool x",
+    "", " x", " 1", " x[1m]", "[1m]", "\"a\"", "=\"a\"", " 5m", "m", ":1m", "1m", " (a) x", "(x)", " x)", " bool x",
 ];
 
 fn completable(prefix: &str) -> bool {

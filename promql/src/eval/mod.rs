@@ -38,12 +38,12 @@ impl Grid {
         if self.end < self.start || self.step <= 0 {
             0
         } else {
-            usize::try_from((self.end - self.start) / self.step + 1).unwrap_or(0)
+            usize::try_from(self.end.saturating_sub(self.start) / self.step + 1).unwrap_or(0)
         }
     }
 
     pub(crate) fn ts(&self, i: usize) -> i64 {
-        self.start + (i as i64) * self.step
+        self.start.saturating_add((i as i64).saturating_mul(self.step))
     }
 
     pub(crate) fn times(&self) -> Vec<i64> {
@@ -138,7 +138,7 @@ impl<'a> Evaluator<'a> {
             opts,
             query_start,
             query_end,
-            deadline: opts.timeout.map(|t| Instant::now() + t),
+            deadline: opts.timeout.and_then(|t| Instant::now().checked_add(t)),
             samples: AtomicU64::new(0),
             series: AtomicU64::new(0),
             held: AtomicU64::new(0),
@@ -313,8 +313,8 @@ impl<'a> Evaluator<'a> {
     /// Evaluation times of a selector: per step, or one time for `@`.
     fn selector_times(&self, at: &Option<AtModifier>, offset: i64, g: &Grid) -> Vec<i64> {
         match self.at_ms(at) {
-            Some(t) => vec![t - offset],
-            None => (0..g.len()).map(|i| g.ts(i) - offset).collect(),
+            Some(t) => vec![t.saturating_sub(offset)],
+            None => (0..g.len()).map(|i| g.ts(i).saturating_sub(offset)).collect(),
         }
     }
 
@@ -410,8 +410,8 @@ impl<'a> Evaluator<'a> {
             None => (g.start, g.end),
         };
         let ends: Vec<i64> = match at {
-            Some(t) => vec![t - offset],
-            None => (0..n).map(|i| g.ts(i) - offset).collect(),
+            Some(t) => vec![t.saturating_sub(offset)],
+            None => (0..n).map(|i| g.ts(i).saturating_sub(offset)).collect(),
         };
         if n == 0 {
             return Ok(RangeArg {
@@ -421,17 +421,19 @@ impl<'a> Evaluator<'a> {
                 steps: n,
             });
         }
-        let lower = ev_start - offset - range;
+        let lower = ev_start.saturating_sub(offset).saturating_sub(range);
         // First step-aligned time strictly after `lower` (Go's truncating division, as Prometheus).
         let mut sub_start = step * (lower / step);
         if sub_start <= lower {
-            sub_start += step;
+            sub_start = sub_start.saturating_add(step);
         }
         let sub = Grid {
             start: sub_start,
-            end: ev_end - offset,
+            end: ev_end.saturating_sub(offset),
             step,
         };
+        // Refuse before allocating: every inner step holds at least one value.
+        self.hold(sub.len() as u64)?;
         let inner = self.eval_vector(&sq.expr, &sub)?;
         let series: Vec<Series> = inner
             .into_iter()

@@ -142,9 +142,9 @@ fn window_value(f: RangeFn, w: &[(i64, f64)], end: i64, range: i64, param: Optio
     let first = w.first()?;
     let last = w.last()?;
     Some(match f {
-        RangeFn::Rate => extrapolated_rate(w, end - range, end, range, true, true)?,
-        RangeFn::Increase => extrapolated_rate(w, end - range, end, range, true, false)?,
-        RangeFn::Delta => extrapolated_rate(w, end - range, end, range, false, false)?,
+        RangeFn::Rate => extrapolated_rate(w, end.saturating_sub(range), end, range, true, true)?,
+        RangeFn::Increase => extrapolated_rate(w, end.saturating_sub(range), end, range, true, false)?,
+        RangeFn::Delta => extrapolated_rate(w, end.saturating_sub(range), end, range, false, false)?,
         RangeFn::Irate => instant_value(w, true)?,
         RangeFn::Idelta => instant_value(w, false)?,
         RangeFn::Deriv => {
@@ -231,8 +231,8 @@ pub(crate) fn extrapolated_rate(
             }
         }
     }
-    let mut to_start = (first_t - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last_t) as f64 / 1000.0;
+    let mut to_start = first_t.saturating_sub(range_start) as f64 / 1000.0;
+    let mut to_end = range_end.saturating_sub(last_t) as f64 / 1000.0;
     let sampled = (last_t - first_t) as f64 / 1000.0;
     let avg_step = sampled / (w.len() - 1) as f64;
     let threshold = avg_step * 1.1;
@@ -290,7 +290,7 @@ pub(crate) fn linear_regression(w: &[(i64, f64)], intercept_time: i64) -> (f64, 
             const_y = false;
         }
         n += 1.0;
-        let x = (t - intercept_time) as f64 / 1e3;
+        let x = t.saturating_sub(intercept_time) as f64 / 1e3;
         (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_inc(v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_inc(x * v, sum_xy, c_xy);
