@@ -187,7 +187,7 @@ impl Detector {
         // Auto selection fits every variant: do it on the first fit and every 8th refit, and
         // refit the chosen variant in between.
         let model_choice = match (&self.model, self.config.model) {
-            (Some(m), ModelChoice::Auto) if self.fits % 8 != 0 => ModelChoice::Fixed(m.spec()),
+            (Some(m), ModelChoice::Auto) if !self.fits.is_multiple_of(8) => ModelChoice::Fixed(m.spec()),
             (_, choice) => choice,
         };
         let options = FitOptions {
@@ -288,12 +288,7 @@ impl Detector {
         let iforest_score = self.forest.as_ref().map(|forest| {
             let w = self.config.window;
             let n = self.raw.len();
-            let window: Vec<f64> = self
-                .raw
-                .iter()
-                .skip(n.saturating_sub(w - 1))
-                .copied()
-                .collect();
+            let window: Vec<f64> = self.raw.iter().skip(n.saturating_sub(w - 1)).copied().collect();
             forest.score(&feature_row(&window, value, err))
         });
         let r = residual_score.min(1e12);
@@ -364,25 +359,13 @@ impl Detector {
 ///
 /// # Errors
 /// [`ForecastError::InvalidParameter`] for mismatched lengths or a bad configuration.
-pub fn score_series(
-    timestamps: &[i64],
-    values: &[f64],
-    config: &DetectorConfig,
-) -> Result<Vec<Option<AnomalyScore>>> {
+pub fn score_series(timestamps: &[i64], values: &[f64], config: &DetectorConfig) -> Result<Vec<Option<AnomalyScore>>> {
     if timestamps.len() != values.len() {
         return Err(ForecastError::InvalidParameter {
             name: "timestamps",
-            reason: format!(
-                "{} timestamps for {} values",
-                timestamps.len(),
-                values.len()
-            ),
+            reason: format!("{} timestamps for {} values", timestamps.len(), values.len()),
         });
     }
     let mut d = Detector::new(*config)?;
-    Ok(timestamps
-        .iter()
-        .zip(values)
-        .map(|(&t, &v)| d.push(t, v))
-        .collect())
+    Ok(timestamps.iter().zip(values).map(|(&t, &v)| d.push(t, v)).collect())
 }

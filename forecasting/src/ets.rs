@@ -84,9 +84,7 @@ impl ModelSpec {
     }
 
     fn n_smoothing(self) -> usize {
-        1 + usize::from(self.has_trend())
-            + usize::from(self.is_seasonal())
-            + usize::from(self.trend == Trend::Damped)
+        1 + usize::from(self.has_trend()) + usize::from(self.is_seasonal()) + usize::from(self.trend == Trend::Damped)
     }
 
     /// The next simpler model tried when a fit fails.
@@ -137,7 +135,8 @@ impl fmt::Display for ModelSpec {
 /// Which model(s) to fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ModelChoice {
-    /// Fit every admissible variant and keep the one with the lowest AICc.
+    /// Fit every admissible variant and keep the one with the lowest AICc (seasonal variants
+    /// only when a period is given or detected).
     #[default]
     Auto,
     /// Fit this variant (falling back to simpler ones if it cannot be fitted).
@@ -284,20 +283,14 @@ impl State {
     }
 
     fn is_finite(&self) -> bool {
-        self.level.is_finite()
-            && self.trend.is_finite()
-            && self.season.iter().all(|v| v.is_finite())
+        self.level.is_finite() && self.trend.is_finite() && self.season.iter().all(|v| v.is_finite())
     }
 }
 
 /// Forecast for the next point and the pieces the update needs.
 #[inline(always)]
 fn predict(spec: ModelSpec, p: &P, st: &State) -> (f64, f64, f64, usize) {
-    let trend = if spec.has_trend() {
-        p.phi * st.trend
-    } else {
-        0.0
-    };
+    let trend = if spec.has_trend() { p.phi * st.trend } else { 0.0 };
     let base = st.level + trend;
     let m = st.season.len();
     let idx = if m > 0 { st.t % m } else { 0 };
@@ -319,11 +312,7 @@ fn predict(spec: ModelSpec, p: &P, st: &State) -> (f64, f64, f64, usize) {
 #[inline(always)]
 pub(crate) fn step(spec: ModelSpec, p: &P, st: &mut State, y: f64) -> (f64, f64) {
     let (f, base, s, idx) = predict(spec, p, st);
-    let trend = if spec.has_trend() {
-        p.phi * st.trend
-    } else {
-        0.0
-    };
+    let trend = if spec.has_trend() { p.phi * st.trend } else { 0.0 };
     st.t += 1;
     if !y.is_finite() {
         st.level = base;
@@ -372,13 +361,7 @@ fn sse(spec: ModelSpec, p: &P, y: &[f64], init: &State) -> f64 {
 /// For linear models: runs the filter from `base` plus one zero-data filter per direction, and
 /// returns the least-squares shift of the initial state along those directions with the SSE it
 /// reaches. Cost O(n k^2) for k directions.
-fn profile_init(
-    spec: ModelSpec,
-    p: &P,
-    y: &[f64],
-    base: &State,
-    dirs: &[State],
-) -> (Vec<f64>, f64) {
+fn profile_init(spec: ModelSpec, p: &P, y: &[f64], base: &State, dirs: &[State]) -> (Vec<f64>, f64) {
     let k = dirs.len();
     let mut st = base.clone();
     let mut ds: Vec<State> = dirs.to_vec();
@@ -443,13 +426,7 @@ const PER_EVAL_BUDGET: f64 = 5e4;
 /// One Gauss-Newton step on the initial states of a (possibly nonlinear) model along `dirs`,
 /// with forward-difference Jacobians from filters run in lockstep. Returns the step and the SSE
 /// at `cur`.
-fn gauss_newton_step(
-    spec: ModelSpec,
-    p: &P,
-    y: &[f64],
-    cur: &State,
-    dirs: &[State],
-) -> (Option<Vec<f64>>, f64) {
+fn gauss_newton_step(spec: ModelSpec, p: &P, y: &[f64], cur: &State, dirs: &[State]) -> (Option<Vec<f64>>, f64) {
     const H: f64 = 1e-6;
     let k = dirs.len();
     let mut st = cur.clone();
@@ -498,14 +475,7 @@ fn gauss_newton_step(
 }
 
 /// Gauss-Newton iterations with a halving line search; never returns a worse state.
-fn gauss_newton_init(
-    spec: ModelSpec,
-    p: &P,
-    y: &[f64],
-    start: &State,
-    dirs: &[State],
-    iters: usize,
-) -> (State, f64) {
+fn gauss_newton_init(spec: ModelSpec, p: &P, y: &[f64], start: &State, dirs: &[State], iters: usize) -> (State, f64) {
     let mut cur = start.clone();
     let mut f_cur = f64::INFINITY;
     for _ in 0..iters {
@@ -581,7 +551,10 @@ fn apply(base: &State, dirs: &[State], delta: &[f64]) -> State {
     out
 }
 
-/// Classical-decomposition starting states (Hyndman et al. 2008, section 2.6.1 in spirit).
+/// Classical-decomposition starting states (Hyndman et al. 2008, section 2.6.1 in spirit): the
+/// seasonal profile is the per-phase mean of the data minus a centred moving average over up to
+/// 20 seasons (the profile is then an in-sample estimate, counted as m - 1 fitted values), the
+/// level and trend a line through the first deseasonalised points.
 fn heuristic_init(y: &[f64], spec: ModelSpec, m: usize) -> State {
     let n = y.len();
     let seasonal = spec.is_seasonal() && m >= 2 && n >= 2 * m;
@@ -591,7 +564,7 @@ fn heuristic_init(y: &[f64], spec: ModelSpec, m: usize) -> State {
         st.season.iter_mut().for_each(|v| *v = 1.0);
     }
     if seasonal {
-        let span = n.min(4 * m);
+        let span = n.min(20 * m);
         if let Some(x) = fill_gaps(&y[..span]) {
             let ma = centred_ma(&x, m);
             let mut sums = vec![0.0; m];
@@ -616,22 +589,14 @@ fn heuristic_init(y: &[f64], spec: ModelSpec, m: usize) -> State {
             let mean = prof.iter().sum::<f64>() / m as f64;
             for (dst, v) in st.season.iter_mut().zip(&prof) {
                 *dst = if mult {
-                    if mean > 0.0 && *v > 0.0 {
-                        v / mean
-                    } else {
-                        1.0
-                    }
+                    if mean > 0.0 && *v > 0.0 { v / mean } else { 1.0 }
                 } else {
                     v - mean
                 };
             }
         }
     }
-    let k = if seasonal {
-        n.min((2 * m).max(10))
-    } else {
-        n.min(10)
-    };
+    let k = if seasonal { n.min((2 * m).max(10)) } else { n.min(10) };
     let pts: Vec<(f64, f64)> = (0..k)
         .filter(|&t| y[t].is_finite())
         .map(|t| {
@@ -656,8 +621,7 @@ fn heuristic_init(y: &[f64], spec: ModelSpec, m: usize) -> State {
         st.trend = b;
     } else {
         st.level = pts.first().map_or(dm, |_| {
-            pts.iter().take(m.clamp(1, 10)).map(|p| p.1).sum::<f64>()
-                / pts.len().min(m.clamp(1, 10)) as f64
+            pts.iter().take(m.clamp(1, 10)).map(|p| p.1).sum::<f64>() / pts.len().min(m.clamp(1, 10)) as f64
         });
     }
     st
@@ -672,11 +636,7 @@ fn decode(spec: ModelSpec, x: &[f64]) -> P {
     let mut it = x.iter().copied();
     let mut next = || it.next().unwrap_or(0.5);
     let alpha = ALPHA_LO + (ALPHA_HI - ALPHA_LO) * next();
-    let beta = if spec.has_trend() {
-        alpha * next()
-    } else {
-        0.0
-    };
+    let beta = if spec.has_trend() { alpha * next() } else { 0.0 };
     let gamma = if spec.is_seasonal() {
         (1.0 - alpha) * next()
     } else {
@@ -701,7 +661,6 @@ struct RawFit {
     p: P,
     init: State,
     sse: f64,
-    seasonal_init_estimated: bool,
 }
 
 fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result<RawFit> {
@@ -721,16 +680,11 @@ fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result
             });
         }
     }
-    let needed = spec.n_smoothing()
-        + 2
-        + usize::from(spec.has_trend())
-        + if spec.is_seasonal() { m } else { 0 };
+    let needed = spec.n_smoothing() + 2 + usize::from(spec.has_trend()) + if spec.is_seasonal() { m } else { 0 };
     if n_obs < needed {
         return Err(ForecastError::NotEnoughData { needed, got: n_obs });
     }
-    if spec.seasonality == Seasonality::Multiplicative
-        && y.iter().any(|v| v.is_finite() && *v <= 0.0)
-    {
+    if spec.seasonality == Seasonality::Multiplicative && y.iter().any(|v| v.is_finite() && *v <= 0.0) {
         return Err(ForecastError::FitFailed(
             "multiplicative seasonality needs strictly positive data".into(),
         ));
@@ -764,24 +718,15 @@ fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result
     let n = y.len() as f64;
     // Initial states profiled inside every evaluation: all of them when cheap (short seasons),
     // else level and trend; O(n) per evaluation either way for long seasons.
-    let eval_dirs: &[State] = if n * k * k <= PER_EVAL_BUDGET {
-        &all
-    } else {
-        &lt_dirs
-    };
+    let eval_dirs: &[State] = if n * k * k <= PER_EVAL_BUDGET { &all } else { &lt_dirs };
     // Re-estimating every initial state between searches costs O(n k^2) once, not per evaluation.
     let affordable = spec.is_seasonal() && n * k * k <= LS_BUDGET;
-    let objective =
-        |x: &[f64], base: &State| profiled_sse(spec, &decode(spec, x), y, base, eval_dirs);
+    let objective = |x: &[f64], base: &State| profiled_sse(spec, &decode(spec, x), y, base, eval_dirs);
     // Coarse grid, then Nelder-Mead from the two best grid points (one start can stall in a
     // local minimum, e.g. alpha near 1 against a seasonal gamma).
     let mut grid: Vec<(Vec<f64>, f64)> = Vec::new();
     for a in [0.05, 0.2, 0.5, 0.8, 0.98] {
-        let gammas: &[f64] = if spec.is_seasonal() {
-            &[0.05, 0.3]
-        } else {
-            &[0.05]
-        };
+        let gammas: &[f64] = if spec.is_seasonal() { &[0.05, 0.3] } else { &[0.05] };
         for &g in gammas {
             let x = make_x(a, g);
             let f = objective(&x, &heur);
@@ -789,13 +734,10 @@ fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result
         }
     }
     grid.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let mut best_x = grid
-        .first()
-        .map_or_else(|| make_x(0.2, 0.05), |g| g.0.clone());
+    let mut best_x = grid.first().map_or_else(|| make_x(0.2, 0.05), |g| g.0.clone());
     let mut best_f = f64::INFINITY;
     let second_start = grid.get(1).map(|g| g.0.clone());
     let mut base = heur;
-    let mut seasonal_init_estimated = false;
     for round in 0..2 {
         let mut r = minimize_unit_box(|x| objective(x, &base), &best_x, opts);
         if round == 0
@@ -823,7 +765,6 @@ fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result
         if f.is_finite() && f <= best_f * (1.0 + 1e-12) {
             base = refined;
             best_f = f;
-            seasonal_init_estimated = true;
         }
     }
     let p = decode(spec, &best_x);
@@ -833,7 +774,6 @@ fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result
     } else {
         gauss_newton_init(spec, &p, y, &base, eval_dirs, 8).0
     };
-    seasonal_init_estimated |= spec.is_seasonal() && eval_dirs.len() == all.len();
     let final_sse = sse(spec, &p, y, &init);
     if !final_sse.is_finite() || !init.is_finite() {
         return Err(ForecastError::FitFailed(format!(
@@ -844,7 +784,6 @@ fn fit_variant(y: &[f64], spec: ModelSpec, m: usize, max_evals: usize) -> Result
         p,
         init,
         sse: final_sse,
-        seasonal_init_estimated,
     })
 }
 
@@ -866,14 +805,7 @@ pub struct FittedModel {
     fallback: Option<Fallback>,
 }
 
-fn finish(
-    y_norm: &[f64],
-    lead: usize,
-    scale: f64,
-    spec: ModelSpec,
-    period: usize,
-    raw: RawFit,
-) -> FittedModel {
+fn finish(y_norm: &[f64], lead: usize, scale: f64, spec: ModelSpec, period: usize, raw: RawFit) -> FittedModel {
     let mut st = raw.init.clone();
     let mut fitted = vec![f64::NAN; lead];
     fitted.reserve(y_norm.len());
@@ -894,19 +826,8 @@ fn finish(
         f64::INFINITY
     };
     // Residual variance with the estimated quantities' degrees of freedom taken out.
-    let n_est = spec.n_smoothing()
-        + 1
-        + usize::from(spec.has_trend())
-        + if raw.seasonal_init_estimated {
-            m - 1
-        } else {
-            0
-        };
-    let dof = if n_obs > n_est + 1 {
-        n_obs - n_est
-    } else {
-        n_obs.max(1)
-    };
+    let n_est = spec.n_smoothing() + 1 + usize::from(spec.has_trend()) + if spec.is_seasonal() { m - 1 } else { 0 };
+    let dof = if n_obs > n_est + 1 { n_obs - n_est } else { n_obs.max(1) };
     FittedModel {
         spec,
         period: m,
@@ -930,7 +851,8 @@ fn finish(
 /// carried through the gap, trailing ones are forecast through. Values are rescaled internally,
 /// so huge magnitudes fit like small ones. With [`ModelChoice::Fixed`], a variant that cannot be
 /// fitted falls back to simpler ones and [`FittedModel::fallback`] says why; with
-/// [`ModelChoice::Auto`] every admissible variant is fitted and the lowest AICc wins.
+/// [`ModelChoice::Auto`] every admissible variant is fitted and the lowest AICc wins (only the
+/// seasonal variants when a period is given or detected, only the non-seasonal ones otherwise).
 ///
 /// # Errors
 /// [`ForecastError::NotEnoughData`] when even simple exponential smoothing cannot be fitted
@@ -949,11 +871,7 @@ pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
         .iter()
         .filter(|v| v.is_finite())
         .fold(0.0f64, |a, v| a.max(v.abs()));
-    let scale = if scale > 0.0 && scale.is_finite() {
-        scale
-    } else {
-        1.0
-    };
+    let scale = if scale > 0.0 && scale.is_finite() { scale } else { 1.0 };
     let y: Vec<f64> = values[lead..]
         .iter()
         .map(|v| if v.is_finite() { v / scale } else { f64::NAN })
@@ -1018,7 +936,10 @@ pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
             let mut best: Option<FittedModel> = None;
             let mut last_err = None;
             for spec in ModelSpec::all() {
-                if spec.is_seasonal() && period < 2 {
+                // With a known period only seasonal variants compete: on one-step errors a
+                // non-seasonal model tracking a slow cycle can win the AICc (every seasonal state
+                // counts as a parameter) and then forecast the cycle away.
+                if spec.is_seasonal() != (period >= 2) {
                     continue;
                 }
                 match fit_variant(&y, spec, period, evals) {
@@ -1032,9 +953,7 @@ pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
                     Err(e) => last_err = Some(e),
                 }
             }
-            best.ok_or_else(|| {
-                last_err.unwrap_or_else(|| ForecastError::FitFailed("no admissible model".into()))
-            })
+            best.ok_or_else(|| last_err.unwrap_or_else(|| ForecastError::FitFailed("no admissible model".into())))
         }
     }
 }
@@ -1282,10 +1201,7 @@ mod tests {
         let dirs = all_state_dirs(spec, 12);
         let (delta, f) = profile_init(spec, &p, &y, &base, &dirs);
         let direct = sse(spec, &p, &y, &apply(&base, &dirs, &delta));
-        assert!(
-            (f - direct).abs() <= 1e-6 * direct.max(1.0),
-            "{f} vs {direct}"
-        );
+        assert!((f - direct).abs() <= 1e-6 * direct.max(1.0), "{f} vs {direct}");
         assert!(f <= sse(spec, &p, &y, &base));
     }
 
@@ -1345,10 +1261,7 @@ mod tests {
     fn fallbacks_are_reported() {
         let y: Vec<f64> = series(100, 12, 5, 0.5).iter().map(|v| v - 60.0).collect();
         let m = fit(&y, &fixed(Trend::Damped, Seasonality::Multiplicative, 12)).unwrap();
-        assert_eq!(
-            m.spec(),
-            ModelSpec::new(Trend::Damped, Seasonality::Additive)
-        );
+        assert_eq!(m.spec(), ModelSpec::new(Trend::Damped, Seasonality::Additive));
         assert!(m.fallback().is_some_and(|f| f.reason.contains("positive")));
         let m = fit(&y[..20], &fixed(Trend::Additive, Seasonality::Additive, 12)).unwrap();
         assert!(!m.spec().is_seasonal());
@@ -1375,10 +1288,7 @@ mod tests {
                 },
             )
             .unwrap();
-        assert!(matches!(
-            fc.method,
-            IntervalMethod::Simulated { paths: 1000 }
-        ));
+        assert!(matches!(fc.method, IntervalMethod::Simulated { paths: 1000 }));
         for i in 0..24 {
             assert!(fc.lower[i] < fc.mean[i] && fc.mean[i] < fc.upper[i]);
         }
@@ -1402,21 +1312,8 @@ mod tests {
             vec![1.0],
             vec![5.0; 100],
             vec![0.0; 100],
-            vec![
-                1e300,
-                -1e300,
-                1e300,
-                2.0,
-                f64::INFINITY,
-                3.0,
-                1e-300,
-                7.0,
-                8.0,
-                1e308,
-            ],
-            (0..200)
-                .map(|i| if i % 2 == 0 { f64::NAN } else { i as f64 })
-                .collect(),
+            vec![1e300, -1e300, 1e300, 2.0, f64::INFINITY, 3.0, 1e-300, 7.0, 8.0, 1e308],
+            (0..200).map(|i| if i % 2 == 0 { f64::NAN } else { i as f64 }).collect(),
         ];
         for y in &cases {
             for opts in [

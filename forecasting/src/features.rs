@@ -60,11 +60,7 @@ pub(crate) fn feature_row(window: &[f64], value: f64, residual: f64) -> [f64; N_
 /// Only the point and earlier ones are used, so the rows can be computed online. A missing
 /// point gives a row whose value is NaN, which [`IsolationForest::fit`](crate::IsolationForest::fit)
 /// skips.
-pub fn build_features(
-    values: &[f64],
-    window: usize,
-    residuals: Option<&[f64]>,
-) -> Vec<[f64; N_FEATURES]> {
+pub fn build_features(values: &[f64], window: usize, residuals: Option<&[f64]>) -> Vec<[f64; N_FEATURES]> {
     let w = window.max(1);
     values
         .iter()
@@ -83,11 +79,7 @@ pub fn build_features(
 ///
 /// # Errors
 /// Whatever [`fit`](crate::fit) returns for the series.
-pub fn series_features(
-    values: &[f64],
-    window: usize,
-    options: &FitOptions,
-) -> Result<Vec<[f64; N_FEATURES]>> {
+pub fn series_features(values: &[f64], window: usize, options: &FitOptions) -> Result<Vec<[f64; N_FEATURES]>> {
     let model = fit(values, options)?;
     let residuals = model.residuals(values);
     Ok(build_features(values, window, Some(&residuals)))

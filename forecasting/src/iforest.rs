@@ -26,14 +26,14 @@ impl Default for IsolationForestConfig {
     }
 }
 
-/// Node of a flattened tree. A leaf has `feature == LEAF` and stores its path-length
-/// contribution `depth + c(size)` in `value`; an inner node stores its threshold there.
+/// Node of a flattened tree (16 bytes: a whole tree of 256 samples fits in L1). A leaf has
+/// `feature == LEAF` and stores its path-length contribution `depth + c(size)` in `value`; an
+/// inner node stores its threshold there, and its children sit at `left` and `left + 1`.
 #[derive(Debug, Clone, Copy)]
 struct Node {
+    value: f64,
     feature: u32,
     left: u32,
-    right: u32,
-    value: f64,
 }
 
 const LEAF: u32 = u32::MAX;
@@ -66,18 +66,15 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    /// Grows the subtree over `idx` at `depth`; returns its node index.
-    fn grow(&mut self, idx: &mut [usize], depth: usize) -> u32 {
-        let me = self.nodes.len();
-        let leaf = Node {
+    /// Grows the subtree over `idx` at `depth` into the (already allocated) node `me`.
+    fn grow(&mut self, me: usize, idx: &mut [usize], depth: usize) {
+        self.nodes[me] = Node {
+            value: depth as f64 + average_path_length(idx.len()),
             feature: LEAF,
             left: 0,
-            right: 0,
-            value: depth as f64 + average_path_length(idx.len()),
         };
-        self.nodes.push(leaf);
         if depth >= self.max_depth || idx.len() <= 1 {
-            return me as u32;
+            return;
         }
         // Draw features in random order until one is not constant in this node, as
         // scikit-learn's splitter does with max_features = 1.
@@ -89,19 +86,17 @@ impl Builder<'_> {
             self.features.swap(pick, remaining - 1);
             let f = self.features[remaining - 1];
             remaining -= 1;
-            let (lo, hi) = idx
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &i| {
-                    let v = self.data[i * nf + f];
-                    (a.min(v), b.max(v))
-                });
+            let (lo, hi) = idx.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &i| {
+                let v = self.data[i * nf + f];
+                (a.min(v), b.max(v))
+            });
             if hi > lo && (hi - lo).is_finite() {
                 chosen = Some((f, lo, hi));
                 break;
             }
         }
         let Some((f, lo, hi)) = chosen else {
-            return me as u32;
+            return;
         };
         let mut thr = lo + self.rng.next_f64() * (hi - lo);
         if thr >= hi || thr < lo {
@@ -115,16 +110,22 @@ impl Builder<'_> {
                 split += 1;
             }
         }
-        let (l, r) = idx.split_at_mut(split);
-        let left = self.grow(l, depth + 1);
-        let right = self.grow(r, depth + 1);
-        self.nodes[me] = Node {
-            feature: f as u32,
-            left,
-            right,
-            value: thr,
+        let left = self.nodes.len();
+        let placeholder = Node {
+            value: 0.0,
+            feature: LEAF,
+            left: 0,
         };
-        me as u32
+        self.nodes.push(placeholder);
+        self.nodes.push(placeholder);
+        self.nodes[me] = Node {
+            value: thr,
+            feature: f as u32,
+            left: left as u32,
+        };
+        let (l, r) = idx.split_at_mut(split);
+        self.grow(left, l, depth + 1);
+        self.grow(left + 1, r, depth + 1);
     }
 }
 
@@ -140,12 +141,10 @@ impl Tree {
                 return node.value;
             }
             let x = row.get(node.feature as usize).copied().unwrap_or(f64::NAN);
-            // NaN compares false and goes right, deterministically.
-            i = if x <= node.value {
-                node.left
-            } else {
-                node.right
-            } as usize;
+            // NaN compares false and goes right, deterministically (hence the negated `<=`).
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            let right = !(x <= node.value);
+            i = node.left as usize + usize::from(right);
         }
     }
 }
@@ -173,7 +172,7 @@ impl IsolationForest {
     /// [`ForecastError::InvalidParameter`] for zero features/trees/samples or a length that is
     /// not a multiple of `n_features`; [`ForecastError::NotEnoughData`] without a finite row.
     pub fn fit(rows: &[f64], n_features: usize, config: &IsolationForestConfig) -> Result<Self> {
-        if n_features == 0 || n_features > u32::MAX as usize / 2 || rows.len() % n_features != 0 {
+        if n_features == 0 || n_features > u32::MAX as usize / 2 || !rows.len().is_multiple_of(n_features) {
             return Err(ForecastError::InvalidParameter {
                 name: "n_features",
                 reason: format!("must be positive and divide the data length {}", rows.len()),
@@ -213,10 +212,15 @@ impl IsolationForest {
                     nf: n_features,
                     max_depth,
                     rng,
-                    nodes: Vec::with_capacity(2 * max_samples),
+                    nodes: vec![Node {
+                        value: 0.0,
+                        feature: LEAF,
+                        left: 0,
+                    }],
                     features: (0..n_features).collect(),
                 };
-                b.grow(&mut all, 0);
+                b.nodes.reserve(2 * max_samples);
+                b.grow(0, &mut all, 0);
                 Tree { nodes: b.nodes }
             })
             .collect();
@@ -253,9 +257,7 @@ impl IsolationForest {
         if self.n_features == 0 {
             return Vec::new();
         }
-        rows.par_chunks_exact(self.n_features)
-            .map(|r| self.score(r))
-            .collect()
+        rows.par_chunks_exact(self.n_features).map(|r| self.score(r)).collect()
     }
 }
 
@@ -287,10 +289,7 @@ mod tests {
         let s_out = f.score(&[8.0, 8.0]);
         let s_in = f.score(&[0.0, 0.0]);
         assert!(s_out > 0.7 && s_in < 0.5, "{s_out} {s_in}");
-        let single = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
+        let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let g = single.install(|| IsolationForest::fit(&data, 2, &cfg).unwrap());
         assert_eq!(f.score_rows(&data), g.score_rows(&data));
     }

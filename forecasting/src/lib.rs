@@ -21,9 +21,9 @@
 //! ```
 //! use foresight_forecasting::{fit, score_series, DetectorConfig, FitOptions, Season};
 //!
-//! // Three weeks of a daily cycle at hourly resolution.
+//! // Three weeks of a daily cycle at hourly resolution, on a slow trend.
 //! let y: Vec<f64> = (0..24 * 21)
-//!     .map(|t| 100.0 + 10.0 * (t as f64 * std::f64::consts::TAU / 24.0).sin() + (t % 7) as f64)
+//!     .map(|t| 100.0 + 0.05 * t as f64 + 10.0 * (t as f64 * std::f64::consts::TAU / 24.0).sin())
 //!     .collect();
 //! let model = fit(&y, &FitOptions::default())?;
 //! assert_eq!(model.period(), 24);
@@ -54,8 +54,8 @@ mod season;
 pub use detector::{AnomalyScore, Detector, DetectorConfig, score_series};
 pub use error::{ForecastError, Result};
 pub use ets::{
-    Fallback, FitOptions, FittedModel, Forecast, ForecastOptions, IntervalMethod, ModelChoice,
-    ModelSpec, Params, Season, Seasonality, Trend, fit,
+    Fallback, FitOptions, FittedModel, Forecast, ForecastOptions, IntervalMethod, ModelChoice, ModelSpec, Params,
+    Season, Seasonality, Trend, fit,
 };
 pub use features::{FEATURE_NAMES, N_FEATURES, build_features, series_features};
 pub use iforest::{IsolationForest, IsolationForestConfig};

@@ -15,8 +15,8 @@ impl Default for NmOptions {
     fn default() -> Self {
         Self {
             max_evals: 1000,
-            ftol: 1e-10,
-            xtol: 1e-6,
+            ftol: 1e-9,
+            xtol: 1e-4,
             initial_step: 0.1,
         }
     }
@@ -35,11 +35,7 @@ fn clamp_unit(x: &mut [f64]) {
 }
 
 /// Minimises `f` over [0, 1]^d starting at `x0`. Non-finite values count as +infinity.
-pub(crate) fn minimize_unit_box<F: FnMut(&[f64]) -> f64>(
-    mut f: F,
-    x0: &[f64],
-    opts: NmOptions,
-) -> NmResult {
+pub(crate) fn minimize_unit_box<F: FnMut(&[f64]) -> f64>(mut f: F, x0: &[f64], opts: NmOptions) -> NmResult {
     let d = x0.len();
     let mut eval = |x: &[f64]| {
         let v = f(x);
@@ -125,12 +121,7 @@ pub(crate) fn minimize_unit_box<F: FnMut(&[f64]) -> f64>(
         } else {
             // Contraction: outside if the reflection improved on the worst, else inside.
             let outside = fr < values[d];
-            point(
-                if outside { -0.5 } else { 0.5 },
-                &mut trial2,
-                &simplex[d],
-                &centroid,
-            );
+            point(if outside { -0.5 } else { 0.5 }, &mut trial2, &simplex[d], &centroid);
             let fc = eval(&trial2);
             evals += 1;
             if fc < fr.min(values[d]) {
@@ -171,11 +162,7 @@ mod tests {
             &[0.5, 0.5, 0.5],
             NmOptions::default(),
         );
-        assert!(
-            (r.x[0] - 0.3).abs() < 1e-3 && (r.x[1] - 0.7).abs() < 1e-3,
-            "{:?}",
-            r.x
-        );
+        assert!((r.x[0] - 0.3).abs() < 1e-3 && (r.x[1] - 0.7).abs() < 1e-3, "{:?}", r.x);
     }
 
     #[test]

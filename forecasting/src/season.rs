@@ -145,11 +145,7 @@ pub fn detect_season(values: &[f64], max_period: Option<usize>) -> Option<usize>
     if c0 <= 0.0 || !c0.is_finite() {
         return None;
     }
-    let r: Vec<f64> = acov
-        .iter()
-        .enumerate()
-        .map(|(k, s)| s / (n - k) as f64 / c0)
-        .collect();
+    let r: Vec<f64> = acov.iter().enumerate().map(|(k, s)| s / (n - k) as f64 / c0).collect();
     let mut candidates: Vec<(usize, f64)> = Vec::new();
     let mut trough = f64::INFINITY;
     for k in 1..r.len() {
@@ -174,10 +170,9 @@ pub fn detect_season(values: &[f64], max_period: Option<usize>) -> Option<usize>
             let near: Vec<(usize, f64)> = (k.saturating_sub(w).max(2)..=k + w)
                 .map(|j| (j, seasonal_strength(&x, j)))
                 .collect();
-            let best = near.iter().fold(
-                (k, f64::NEG_INFINITY),
-                |a, &b| if b.1 > a.1 { b } else { a },
-            );
+            let best = near
+                .iter()
+                .fold((k, f64::NEG_INFINITY), |a, &b| if b.1 > a.1 { b } else { a });
             // With few periods, neighbouring lags fit almost equally well; a calendar period
             // that is as good is the one a person means.
             near.iter()
@@ -188,11 +183,7 @@ pub fn detect_season(values: &[f64], max_period: Option<usize>) -> Option<usize>
         .filter(|&(_, s)| s >= MIN_STRENGTH)
         .collect();
     let best = scored.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    scored
-        .iter()
-        .filter(|p| p.1 >= best - 0.05)
-        .map(|p| p.0)
-        .min()
+    scored.iter().filter(|p| p.1 >= best - 0.05).map(|p| p.0).min()
 }
 
 #[cfg(test)]
@@ -205,10 +196,7 @@ mod tests {
         (0..n)
             .map(|t| {
                 let ph = std::f64::consts::TAU * (t % m) as f64 / m as f64;
-                10.0 + 0.01 * t as f64
-                    + 3.0 * ph.sin()
-                    + 1.0 * (2.0 * ph).cos()
-                    + noise * g.normal()
+                10.0 + 0.01 * t as f64 + 3.0 * ph.sin() + 1.0 * (2.0 * ph).cos() + noise * g.normal()
             })
             .collect()
     }
@@ -256,9 +244,7 @@ mod tests {
         assert_eq!(detect_season(&[f64::NAN; 100], None), None);
         assert_eq!(
             detect_season(
-                &[
-                    1e308, -1e308, 1e308, 5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0
-                ],
+                &[1e308, -1e308, 1e308, 5.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
                 None
             ),
             None

@@ -55,12 +55,7 @@ struct Quality {
 }
 
 impl Quality {
-    fn add(
-        &mut self,
-        p: &Planted,
-        scores: &[Option<AnomalyScore>],
-        flag: impl Fn(&AnomalyScore) -> bool,
-    ) {
+    fn add(&mut self, p: &Planted, scores: &[Option<AnomalyScore>], flag: impl Fn(&AnomalyScore) -> bool) {
         let flagged: Vec<usize> = scores
             .iter()
             .enumerate()
@@ -101,40 +96,22 @@ fn planted_anomalies_are_found() {
         season: Season::Period(24),
         ..DetectorConfig::default()
     };
-    let (mut combined, mut residual, mut forest) =
-        (Quality::default(), Quality::default(), Quality::default());
+    let (mut combined, mut residual, mut forest) = (Quality::default(), Quality::default(), Quality::default());
     for seed in 0..4 {
         let p = planted(seed);
         let ts: Vec<i64> = (0..p.values.len() as i64).map(|i| i * 3_600_000).collect();
         let scores = score_series(&ts, &p.values, &config).unwrap();
-        assert!(
-            scores[..72].iter().all(Option::is_none),
-            "warm-up scores nothing"
-        );
+        assert!(scores[..72].iter().all(Option::is_none), "warm-up scores nothing");
         assert!(scores[72..].iter().all(Option::is_some));
         combined.add(&p, &scores, |s| s.is_anomaly);
         residual.add(&p, &scores, |s| s.residual_score > 1.3);
         forest.add(&p, &scores, |s| s.iforest_score.is_some_and(|f| f > 0.6));
     }
-    for (name, q) in [
-        ("combined", &combined),
-        ("residual", &residual),
-        ("iforest", &forest),
-    ] {
-        println!(
-            "{name}: precision {:.3} recall {:.3} {q:?}",
-            q.precision(),
-            q.recall()
-        );
+    for (name, q) in [("combined", &combined), ("residual", &residual), ("iforest", &forest)] {
+        println!("{name}: precision {:.3} recall {:.3} {q:?}", q.precision(), q.recall());
     }
-    assert!(
-        combined.precision() >= 0.8 && combined.recall() >= 0.8,
-        "{combined:?}"
-    );
-    assert!(
-        residual.precision() >= 0.8 && residual.recall() >= 0.8,
-        "{residual:?}"
-    );
+    assert!(combined.precision() >= 0.8 && combined.recall() >= 0.8, "{combined:?}");
+    assert!(residual.precision() >= 0.8 && residual.recall() >= 0.8, "{residual:?}");
 }
 
 #[test]
@@ -152,19 +129,11 @@ fn streaming_equals_batch_and_handles_gaps() {
     };
     let batch = score_series(&ts, &values, &config).unwrap();
     let mut d = foresight_forecasting::Detector::new(config).unwrap();
-    let streamed: Vec<Option<AnomalyScore>> = ts
-        .iter()
-        .zip(&values)
-        .map(|(&t, &v)| d.push(t, v))
-        .collect();
+    let streamed: Vec<Option<AnomalyScore>> = ts.iter().zip(&values).map(|(&t, &v)| d.push(t, v)).collect();
     assert_eq!(batch, streamed);
     assert!(batch[500].is_none());
     // After the time gap the seasonal phase is kept: the next points are not flagged en masse.
-    let after = batch[300..324]
-        .iter()
-        .flatten()
-        .filter(|s| s.is_anomaly)
-        .count();
+    let after = batch[300..324].iter().flatten().filter(|s| s.is_anomaly).count();
     assert!(after <= 2, "{after} flags after the gap");
     assert!(d.model().is_some_and(|m| m.period() == 24));
 }

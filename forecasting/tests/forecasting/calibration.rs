@@ -1,18 +1,11 @@
 //! Prediction-interval calibration on held-out data.
 
-use foresight_forecasting::{
-    FitOptions, ForecastOptions, ModelChoice, ModelSpec, Season, Seasonality, Trend, fit,
-};
+use foresight_forecasting::{FitOptions, ForecastOptions, ModelChoice, ModelSpec, Season, Seasonality, Trend, fit};
 
 use crate::common::Rng;
 
 /// Coverage of `level` intervals over the held-out last `horizon` points of many series.
-fn coverage(
-    spec: ModelSpec,
-    level: f64,
-    seeds: u64,
-    gen_fn: impl Fn(u64) -> (Vec<f64>, usize),
-) -> f64 {
+fn coverage(spec: ModelSpec, level: f64, seeds: u64, gen_fn: impl Fn(u64) -> (Vec<f64>, usize)) -> f64 {
     let (mut inside, mut total) = (0usize, 0usize);
     for seed in 0..seeds {
         let (y, m) = gen_fn(seed);
@@ -95,10 +88,7 @@ fn intervals_are_calibrated() {
     let damped = ModelSpec::new(Trend::Damped, Seasonality::Additive);
     let mult_spec = ModelSpec::new(Trend::Additive, Seasonality::Multiplicative);
     let results = [
-        (
-            "ETS(A,A,A) data, AAA model, 95%",
-            coverage(aaa_spec, 0.95, 20, aaa),
-        ),
+        ("ETS(A,A,A) data, AAA model, 95%", coverage(aaa_spec, 0.95, 20, aaa)),
         (
             "sine+trend+noise, AAA model, 95%",
             coverage(aaa_spec, 0.95, 20, sine_noise),

@@ -63,11 +63,6 @@ pub(crate) fn auroc(scores: &[f64], labels: &[bool]) -> f64 {
     let r = ranks(scores);
     let pos = labels.iter().filter(|l| **l).count() as f64;
     let neg = labels.len() as f64 - pos;
-    let sum_pos: f64 = r
-        .iter()
-        .zip(labels)
-        .filter(|(_, l)| **l)
-        .map(|(r, _)| r)
-        .sum();
+    let sum_pos: f64 = r.iter().zip(labels).filter(|(_, l)| **l).map(|(r, _)| r).sum();
     (sum_pos - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }

@@ -2,8 +2,7 @@
 //! `tests/reference/make_reference.py` (committed, so no Python is needed here).
 
 use foresight_forecasting::{
-    FitOptions, IsolationForest, IsolationForestConfig, ModelChoice, ModelSpec, Season,
-    Seasonality, Trend, fit,
+    FitOptions, IsolationForest, IsolationForestConfig, ModelChoice, ModelSpec, Season, Seasonality, Trend, fit,
 };
 use serde_json::Value;
 
@@ -16,11 +15,7 @@ fn load(name: &str) -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
 }
 
 fn spec(case: &Value) -> ModelSpec {
@@ -64,22 +59,9 @@ fn ets_matches_statsmodels() {
         assert!(model.fallback().is_none(), "{name}: {:?}", model.fallback());
         let fc = model.forecast(test.len(), 0.95).unwrap();
         let sd = (sm_sse / train.len() as f64).sqrt();
-        let gap = (fc
-            .mean
-            .iter()
-            .zip(&sm_fc)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum::<f64>()
-            / test.len() as f64)
-            .sqrt();
-        let rmse = |f: &[f64]| {
-            (f.iter()
-                .zip(&test)
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>()
-                / test.len() as f64)
-                .sqrt()
-        };
+        let gap = (fc.mean.iter().zip(&sm_fc).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / test.len() as f64).sqrt();
+        let rmse =
+            |f: &[f64]| (f.iter().zip(&test).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / test.len() as f64).sqrt();
         let (ours, theirs) = (rmse(&fc.mean), rmse(&sm_fc));
         report.push_str(&format!(
             "{name:24} {:12} sse ours/sm = {:.4}  fc gap/sd = {:.3}  test rmse ours {ours:.3} sm {theirs:.3}\n",
@@ -87,16 +69,9 @@ fn ets_matches_statsmodels() {
             model.sse() / sm_sse,
             gap / sd
         ));
-        report.push_str(&format!(
-            "    params {:?}\n    statsmodels {}\n",
-            model.params(),
-            sm
-        ));
+        report.push_str(&format!("    params {:?}\n    statsmodels {}\n", model.params(), sm));
         if model.sse() > sm_sse * 1.02 {
-            failures.push(format!(
-                "{name}: sse {} vs statsmodels {sm_sse}",
-                model.sse()
-            ));
+            failures.push(format!("{name}: sse {} vs statsmodels {sm_sse}", model.sse()));
         }
         if gap > 1.5 * sd {
             failures.push(format!("{name}: forecasts differ by {gap} (sd {sd})"));
@@ -113,12 +88,7 @@ fn ets_matches_statsmodels() {
 fn iforest_matches_sklearn() {
     let fixture = load("iforest_reference.json");
     let nf = fixture["n_features"].as_u64().unwrap() as usize;
-    let rows: Vec<f64> = fixture["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| floats(r))
-        .collect();
+    let rows: Vec<f64> = fixture["rows"].as_array().unwrap().iter().flat_map(floats).collect();
     let theirs = floats(&fixture["sklearn_scores"]);
     let mut planted: Vec<usize> = fixture["outliers"]
         .as_array()
@@ -149,18 +119,13 @@ fn iforest_matches_sklearn() {
                 .collect::<Vec<_>>()
         };
         let (ours_r, theirs_r) = (rank_of(&ours), rank_of(&theirs));
-        println!(
-            "seed {seed}: spearman {rho:.4}; planted ranks ours {ours_r:?} sklearn {theirs_r:?}"
-        );
+        println!("seed {seed}: spearman {rho:.4}; planted ranks ours {ours_r:?} sklearn {theirs_r:?}");
         assert!(rho > 0.9, "spearman {rho}");
         // Both flag every planted outlier within the top 1% (20 of 2,000 rows)...
         assert!(ours_r.iter().all(|&r| r < 20), "{ours_r:?}");
         assert!(theirs_r.iter().all(|&r| r < 20), "{theirs_r:?}");
         // ... and at least 9 of the 10 most anomalous rows are planted ones.
-        assert!(
-            ours_r.iter().filter(|&&r| r < 10).count() >= 9,
-            "{ours_r:?}"
-        );
+        assert!(ours_r.iter().filter(|&&r| r < 10).count() >= 9, "{ours_r:?}");
     }
 }
 
@@ -208,8 +173,5 @@ fn iforest_auroc_matches_sklearn_on_labelled_series() {
     }
     let ours = aucs.iter().sum::<f64>() / aucs.len() as f64;
     println!("labelled series AUROC: ours {ours:.4} {aucs:.4?}, sklearn {theirs:.4}");
-    assert!(
-        (ours - theirs).abs() <= 0.01,
-        "ours {ours} vs sklearn {theirs}"
-    );
+    assert!((ours - theirs).abs() <= 0.01, "ours {ours} vs sklearn {theirs}");
 }
