@@ -291,6 +291,8 @@ impl Detector {
             let window: Vec<f64> = self.raw.iter().skip(n.saturating_sub(w - 1)).copied().collect();
             forest.score(&feature_row(&window, value, err))
         });
+        // inf / inf (astronomic values) says nothing: score it as unremarkable.
+        let residual_score = if residual_score.is_nan() { 0.0 } else { residual_score };
         let r = residual_score.min(1e12);
         let p_r = r / (1.0 + r);
         let score = match iforest_score {

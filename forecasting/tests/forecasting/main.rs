@@ -8,3 +8,4 @@ mod anomalies;
 mod calibration;
 mod common;
 mod reference;
+mod robustness;
