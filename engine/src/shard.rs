@@ -140,6 +140,8 @@ pub(crate) struct Writer {
     head: Arc<ShardHead>,
     wal: Wal,
     lookup: SeriesLookup,
+    /// The writer's own handles to its series (the head's list needs a lock to read).
+    series: Vec<Arc<MemSeries>>,
     /// WAL segment in which each series was last defined.
     defined_in: Vec<u64>,
     partition_ms: i64,
@@ -219,11 +221,13 @@ impl Writer {
         }
         let wal = Wal::open(dir, segment_bytes, seg_parts)?;
         let n = head.series_count();
+        let series = head.series.read().clone();
         Ok((
             Writer {
                 head,
                 wal,
                 lookup,
+                series,
                 defined_in: vec![0; n],
                 partition_ms,
                 chunk_samples,
@@ -336,6 +340,9 @@ impl Writer {
         }
         let labels = Labels::from_key(key)?;
         let id = create_series(&self.head, labels, hash, key, &mut self.lookup);
+        if let Some(s) = self.head.series.read().get(id as usize) {
+            self.series.push(s.clone());
+        }
         self.defined_in.push(0);
         Ok(id)
     }
@@ -372,8 +379,7 @@ impl Writer {
                 self.wal.note_partition(part);
                 last_part = Some(part);
             }
-            let series = self.head.series.read().get(id as usize).cloned();
-            if let Some(s) = series {
+            if let Some(s) = self.series.get(id as usize) {
                 s.append(part, e.t, e.v, self.chunk_samples);
             }
         }
@@ -384,7 +390,7 @@ impl Writer {
 
     fn freeze(&mut self, before: i64, seq: u64) -> Result<FreezeOut> {
         self.wal.write()?;
-        let series: Vec<Arc<MemSeries>> = self.head.series.read().clone();
+        let series = &self.series;
         let select = |p: i64| p < before;
         let mut by_id: HashMap<u32, Vec<(i64, Frozen)>> = HashMap::new();
         let mut parts: BTreeMap<i64, Vec<(Labels, Frozen)>> = BTreeMap::new();
@@ -404,7 +410,7 @@ impl Writer {
             .flushing
             .write()
             .push(Arc::new(Flushing { seq, series: by_id }));
-        for s in &series {
+        for s in series {
             s.drop_parts(&select);
         }
         // Everything written so far for these partitions is in segments before the new one.
