@@ -190,7 +190,7 @@ impl Engine {
                 let mut out: Vec<Series> = v
                     .into_iter()
                     .filter_map(|s| {
-                        let samples: Vec<(i64, f64)> = s
+                        let samples: crate::storage::Samples = s
                             .vals
                             .iter()
                             .enumerate()
@@ -198,7 +198,7 @@ impl Engine {
                             .collect();
                         (!samples.is_empty()).then_some(Series {
                             labels: s.labels,
-                            samples,
+                            samples: samples.into(),
                         })
                     })
                     .collect();

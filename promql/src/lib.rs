@@ -40,7 +40,7 @@ pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, parse};
 pub use error::Error;
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use storage::{
-    InvalidRegex, LabelMatcher, MatchOp, MemStorage, STALE_NAN_BITS, Series, Storage, StorageError, is_stale_nan,
-    stale_nan,
+    InvalidRegex, LabelMatcher, MatchOp, MemStorage, STALE_NAN_BITS, Samples, Series, Storage, StorageError,
+    is_stale_nan, stale_nan,
 };
 pub use value::{QueryResult, QueryStats, Sample, Value};

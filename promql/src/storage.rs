@@ -129,7 +129,115 @@ pub struct Series {
     /// The label set, including `__name__`.
     pub labels: Labels,
     /// Samples, strictly ascending by timestamp.
-    pub samples: Vec<(i64, f64)>,
+    pub samples: Samples,
+}
+
+/// A series' samples: either owned (what a backend that decodes chunks produces, via
+/// `Vec::into`) or a shared window of a reference-counted buffer (what [`MemStorage`] hands out,
+/// so a selection copies nothing). Reads as a slice of `(timestamp ms, value)`.
+#[derive(Clone, Default)]
+pub struct Samples(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Owned(Vec<(i64, f64)>),
+    Shared {
+        buf: Arc<[(i64, f64)]>,
+        start: usize,
+        end: usize,
+    },
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Owned(Vec::new())
+    }
+}
+
+impl Samples {
+    /// A window `range` of a shared buffer (clamped to the buffer).
+    pub fn shared(buf: Arc<[(i64, f64)]>, range: std::ops::Range<usize>) -> Self {
+        let end = range.end.min(buf.len());
+        let start = range.start.min(end);
+        Self(Repr::Shared { buf, start, end })
+    }
+
+    /// A sub-window, sharing the buffer when there is one.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        match &self.0 {
+            Repr::Owned(v) => Self(Repr::Owned(v.get(range).map(<[_]>::to_vec).unwrap_or_default())),
+            Repr::Shared { buf, start, end } => {
+                let s = start.saturating_add(range.start).min(*end);
+                let e = start.saturating_add(range.end).min(*end);
+                Self::shared(buf.clone(), s..e)
+            }
+        }
+    }
+
+    /// Keeps the samples for which `keep` is true (copies a shared window).
+    pub fn retain(&mut self, keep: impl FnMut(&(i64, f64)) -> bool) {
+        let mut v = std::mem::take(self).into_vec();
+        v.retain(keep);
+        *self = Self(Repr::Owned(v));
+    }
+
+    /// The samples as an owned vector.
+    pub fn into_vec(self) -> Vec<(i64, f64)> {
+        match self.0 {
+            Repr::Owned(v) => v,
+            Repr::Shared { buf, start, end } => buf.get(start..end).map(<[_]>::to_vec).unwrap_or_default(),
+        }
+    }
+}
+
+impl std::ops::Deref for Samples {
+    type Target = [(i64, f64)];
+
+    fn deref(&self) -> &Self::Target {
+        match &self.0 {
+            Repr::Owned(v) => v,
+            Repr::Shared { buf, start, end } => buf.get(*start..*end).unwrap_or(&[]),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Samples {
+    type Item = &'a (i64, f64);
+    type IntoIter = std::slice::Iter<'a, (i64, f64)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl From<Vec<(i64, f64)>> for Samples {
+    fn from(v: Vec<(i64, f64)>) -> Self {
+        Self(Repr::Owned(v))
+    }
+}
+
+impl FromIterator<(i64, f64)> for Samples {
+    fn from_iter<I: IntoIterator<Item = (i64, f64)>>(iter: I) -> Self {
+        Self(Repr::Owned(iter.into_iter().collect()))
+    }
+}
+
+impl PartialEq for Samples {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<Vec<(i64, f64)>> for Samples {
+    fn eq(&self, other: &Vec<(i64, f64)>) -> bool {
+        **self == **other
+    }
+}
+
+impl fmt::Debug for Samples {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// The bit pattern Prometheus writes to mark a series as stale.
@@ -216,35 +324,37 @@ impl MemStorage {
                     i,
                     Series {
                         labels,
-                        samples: Vec::new(),
+                        samples: Samples::default(),
                     },
                 );
                 i
             }
         };
         if let Some(s) = self.series.get_mut(idx) {
-            let sorted_append = s.samples.last().map(|l| l.0);
+            let mut v = std::mem::take(&mut s.samples).into_vec();
+            let mut last = v.last().map(|l| l.0);
             let mut needs_fix = false;
-            let mut last = sorted_append;
-            for (t, v) in samples {
+            for (t, x) in samples {
                 if last.is_some_and(|l| t <= l) {
                     needs_fix = true;
                 }
                 last = Some(t);
-                s.samples.push((t, v));
+                v.push((t, x));
             }
             if needs_fix {
                 // Stable sort then keep the last of equal timestamps.
-                s.samples.sort_by_key(|p| p.0);
-                let mut out: Vec<(i64, f64)> = Vec::with_capacity(s.samples.len());
-                for p in s.samples.drain(..) {
+                v.sort_by_key(|p| p.0);
+                let mut out: Vec<(i64, f64)> = Vec::with_capacity(v.len());
+                for p in v {
                     match out.last_mut() {
                         Some(l) if l.0 == p.0 => *l = p,
                         _ => out.push(p),
                     }
                 }
-                s.samples = out;
+                v = out;
             }
+            let n = v.len();
+            s.samples = Samples::shared(Arc::from(v), 0..n);
         }
     }
 
@@ -278,7 +388,7 @@ impl Storage for MemStorage {
             }
             out.push(Series {
                 labels: s.labels.clone(),
-                samples: s.samples.get(lo..hi).map(<[_]>::to_vec).unwrap_or_default(),
+                samples: s.samples.slice(lo..hi),
             });
         }
         Ok(out)

@@ -224,7 +224,9 @@ impl<'a> Evaluator<'a> {
                 let lo_t = end.saturating_sub(arg.range);
                 let mut out = Vec::new();
                 for s in arg.series {
-                    let samples: Vec<(i64, f64)> = s.samples.into_iter().filter(|p| p.0 > lo_t && p.0 <= end).collect();
+                    let lo = s.samples.partition_point(|p| p.0 <= lo_t);
+                    let hi = s.samples.partition_point(|p| p.0 <= end);
+                    let samples = s.samples.slice(lo..hi);
                     if !samples.is_empty() {
                         out.push(Series {
                             labels: s.labels,
@@ -446,7 +448,7 @@ impl<'a> Evaluator<'a> {
                     .collect();
                 (!samples.is_empty()).then_some(Series {
                     labels: s.labels,
-                    samples,
+                    samples: samples.into(),
                 })
             })
             .collect();
