@@ -343,16 +343,69 @@ pub(crate) fn step(spec: ModelSpec, p: &P, st: &mut State, y: f64) -> (f64, f64)
     (f, e)
 }
 
-/// Sum of squared one-step errors from `init`; infinite if the filter blows up.
+/// Weight of the error that follows a gap. After g missing points the "one-step" error is really
+/// a (g+1)-step error, of variance `sigma^2 (1 + sum_{j<=g} c_j^2)`; dividing by that factor (as
+/// a Kalman likelihood would) keeps the first points after a long gap from dominating the fit.
+#[derive(Debug, Clone, Copy)]
+struct GapWeight {
+    j: usize,
+    phi_pow: f64,
+    phi_j: f64,
+    acc: f64,
+}
+
+impl GapWeight {
+    fn new() -> Self {
+        Self {
+            j: 0,
+            phi_pow: 1.0,
+            phi_j: 0.0,
+            acc: 0.0,
+        }
+    }
+
+    #[inline(always)]
+    fn missing(&mut self, spec: ModelSpec, p: &P, m: usize) {
+        self.j += 1;
+        self.phi_pow *= p.phi;
+        self.phi_j += self.phi_pow;
+        let mut c = p.alpha;
+        if spec.has_trend() {
+            c += p.beta * self.phi_j;
+        }
+        if spec.is_seasonal() && m > 0 && self.j % m == 0 {
+            c += p.gamma;
+        }
+        self.acc += c * c;
+    }
+
+    /// Weight of the current (observed) point's squared error; resets the gap.
+    #[inline(always)]
+    fn observed(&mut self) -> f64 {
+        if self.j == 0 {
+            return 1.0;
+        }
+        let w = 1.0 / (1.0 + self.acc);
+        *self = Self::new();
+        w
+    }
+}
+
+/// Sum of squared one-step errors from `init` (gap-weighted, see [`GapWeight`]); infinite if the
+/// filter blows up.
 fn sse(spec: ModelSpec, p: &P, y: &[f64], init: &State) -> f64 {
     let mut st = init.clone();
     let mut acc = 0.0;
+    let mut gw = GapWeight::new();
+    let m = init.season.len();
     for &v in y {
         let (_, e) = step(spec, p, &mut st, v);
         if e.is_finite() {
-            acc += e * e;
+            acc += gw.observed() * e * e;
         } else if v.is_finite() {
             return f64::INFINITY;
+        } else {
+            gw.missing(spec, p, m);
         }
     }
     if acc.is_finite() { acc } else { f64::INFINITY }
@@ -369,6 +422,8 @@ fn profile_init(spec: ModelSpec, p: &P, y: &[f64], base: &State, dirs: &[State])
     let mut h = vec![0.0; k];
     let mut ss = 0.0;
     let mut ej = vec![0.0; k];
+    let mut gw = GapWeight::new();
+    let m = base.season.len();
     for &v in y {
         let (_, e0) = step(spec, p, &mut st, v);
         let observed = v.is_finite();
@@ -377,14 +432,18 @@ fn profile_init(spec: ModelSpec, p: &P, y: &[f64], base: &State, dirs: &[State])
             *slot = e;
         }
         if observed {
-            ss += e0 * e0;
+            let w = gw.observed();
+            ss += w * e0 * e0;
             for a in 0..k {
-                h[a] += ej[a] * e0;
+                let wa = w * ej[a];
+                h[a] += wa * e0;
                 let row = &mut g[a * k..a * k + k];
                 for b in 0..=a {
-                    row[b] += ej[a] * ej[b];
+                    row[b] += wa * ej[b];
                 }
             }
+        } else {
+            gw.missing(spec, p, m);
         }
     }
     for a in 0..k {
@@ -442,6 +501,8 @@ fn gauss_newton_step(spec: ModelSpec, p: &P, y: &[f64], cur: &State, dirs: &[Sta
     let mut h = vec![0.0; k];
     let mut jac = vec![0.0; k];
     let mut ss = 0.0;
+    let mut gw = GapWeight::new();
+    let m = cur.season.len();
     for &v in y {
         let (_, e0) = step(spec, p, &mut st, v);
         for (d, slot) in ds.iter_mut().zip(jac.iter_mut()) {
@@ -449,17 +510,20 @@ fn gauss_newton_step(spec: ModelSpec, p: &P, y: &[f64], cur: &State, dirs: &[Sta
             *slot = (e - e0) / H;
         }
         if !v.is_finite() {
+            gw.missing(spec, p, m);
             continue;
         }
         if !e0.is_finite() {
             return (None, f64::INFINITY);
         }
-        ss += e0 * e0;
+        let w = gw.observed();
+        ss += w * e0 * e0;
         if jac.iter().all(|j| j.is_finite()) {
             for a in 0..k {
-                h[a] += jac[a] * e0;
+                let wa = w * jac[a];
+                h[a] += wa * e0;
                 for b in 0..=a {
-                    g[a * k + b] += jac[a] * jac[b];
+                    g[a * k + b] += wa * jac[b];
                 }
             }
         }
@@ -997,7 +1061,8 @@ impl FittedModel {
         }
     }
 
-    /// Sum of squared one-step-ahead errors over the observed points, in the data's units.
+    /// Sum of squared one-step-ahead errors over the observed points, in the data's units (the
+    /// first error after a gap is divided by its multi-step variance factor, as in the fit).
     pub fn sse(&self) -> f64 {
         self.sse * self.scale * self.scale
     }
