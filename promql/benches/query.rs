@@ -1,7 +1,7 @@
 //! PromQL range queries over 24 h of 10 s data in [`MemStorage`], fixed seed.
 //!
 //! - `rate(x[5m])`, `sum by (host) (rate(x[5m]))`: 1,000 counter series, step 300 s.
-//! - `quantile_over_time(0.99, x[1h])`: 1,000 series, step 3600 s (adjacent windows, like the
+//! - `quantile_over_time(0.99, g[1h])`: 1,000 gauge series, step 3600 s (adjacent windows, like the
 //!   peers' q4) and step 300 s (overlapping windows: the incremental sorted window).
 //! - `histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))`: 100 histograms x 12 buckets.
 //!
@@ -55,6 +55,48 @@ fn build(seed: u64) -> MemStorage {
             );
         }
     }
+    // 100 hosts x 10 gauges: random walks clamped to [0, 100] with 2 decimals (like the peers'
+    // cpu_usage_* data).
+    for host in 0..100 {
+        for field in 0..10 {
+            let mut v = 50.0;
+            let samples: Vec<(i64, f64)> = (0..n)
+                .map(|i| {
+                    v = ((v + (rng.unit() - 0.5) * 4.0) as f64).clamp(0.0, 100.0);
+                    (i * INTERVAL_MS, (v * 100.0).round() / 100.0)
+                })
+                .collect();
+            db.add(
+                Labels::new([
+                    ("__name__", "g".to_string()),
+                    ("host", format!("host_{host}")),
+                    ("field", format!("f{field}")),
+                ]),
+                samples,
+            );
+        }
+    }
+    // 100 hosts x 10 gauges: random walks clamped to [0, 100] with 2 decimals (like the peers'
+    // cpu_usage_* data).
+    for host in 0..100 {
+        for field in 0..10 {
+            let mut v: f64 = 50.0;
+            let samples: Vec<(i64, f64)> = (0..n)
+                .map(|i| {
+                    v = (v + (rng.unit() - 0.5) * 4.0).clamp(0.0, 100.0);
+                    (i * INTERVAL_MS, (v * 100.0).round() / 100.0)
+                })
+                .collect();
+            db.add(
+                Labels::new([
+                    ("__name__", "g".to_string()),
+                    ("host", format!("host_{host}")),
+                    ("field", format!("f{field}")),
+                ]),
+                samples,
+            );
+        }
+    }
     // 100 histograms with 12 cumulative buckets each.
     let bounds = [
         "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
@@ -97,13 +139,18 @@ fn queries(c: &mut Criterion) {
         ("sum_by_host_rate_step300", "sum by (host) (rate(x[5m]))", 300_000),
         (
             "quantile_over_time_1h_step3600",
-            "quantile_over_time(0.99, x[1h])",
+            "quantile_over_time(0.99, g[1h])",
             3_600_000,
         ),
         (
             "quantile_over_time_1h_step300",
-            "quantile_over_time(0.99, x[1h])",
+            "quantile_over_time(0.99, g[1h])",
             300_000,
+        ),
+        (
+            "avg_by_host_avg_over_time_1h_step3600",
+            "avg by (host) (avg_over_time(g[1h]))",
+            3_600_000,
         ),
         (
             "histogram_quantile_100x12_step300",

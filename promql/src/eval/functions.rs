@@ -201,9 +201,14 @@ impl Evaluator<'_> {
                 let arg = self.eval_range_arg(a, g)?;
                 let mut present = vec![false; n];
                 for s in &arg.series {
-                    let p = range_fns::sweep(&s.samples, &arg.ends, arg.range, n, arg.broadcast(), |_, _, _| {
-                        Some(1.0)
-                    });
+                    let p = range_fns::sweep(
+                        &super::without_stale(&s.samples),
+                        &arg.ends,
+                        arg.range,
+                        n,
+                        arg.broadcast(),
+                        |_, _, _| Some(1.0),
+                    );
                     for (d, x) in present.iter_mut().zip(p) {
                         *d |= x.is_some();
                     }

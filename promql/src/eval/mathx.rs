@@ -82,6 +82,7 @@ pub(crate) fn quantile_plan(q: f64, n: usize) -> QuantilePlan {
 }
 
 /// Prometheus' `quantile` over values already sorted NaN-first ascending.
+#[cfg(test)]
 pub(crate) fn quantile_sorted(q: f64, sorted: &[f64]) -> f64 {
     match quantile_plan(q, sorted.len()) {
         QuantilePlan::Done(v) => v,

@@ -76,7 +76,7 @@ pub(crate) enum Val {
 
 /// A range-vector argument prepared for windowed functions.
 pub(crate) struct RangeArg {
-    /// Series with stale markers removed.
+    /// Series as selected (stale markers still in: see `without_stale`).
     pub(crate) series: Vec<Series>,
     /// Window length (ms); windows are `(end - range, end]`.
     pub(crate) range: i64,
@@ -223,7 +223,10 @@ impl<'a> Evaluator<'a> {
                 let end = arg.ends.first().copied().unwrap_or(0);
                 let lo_t = end.saturating_sub(arg.range);
                 let mut out = Vec::new();
-                for s in arg.series {
+                for mut s in arg.series {
+                    if let std::borrow::Cow::Owned(v) = without_stale(&s.samples) {
+                        s.samples = v.into();
+                    }
                     let lo = s.samples.partition_point(|p| p.0 <= lo_t);
                     let hi = s.samples.partition_point(|p| p.0 <= end);
                     let samples = s.samples.slice(lo..hi);
@@ -375,13 +378,9 @@ impl<'a> Evaluator<'a> {
                         steps: n,
                     });
                 };
-                let mut series = self.select(&ms.vs, first.saturating_sub(range) + 1, last)?;
-                series.par_iter_mut().for_each(|s| {
-                    if s.samples.iter().any(|p| is_stale_nan(p.1)) {
-                        s.samples.retain(|p| !is_stale_nan(p.1));
-                    }
-                });
-                series.retain(|s| !s.samples.is_empty());
+                // Stale markers are dropped by the consumers, series by series (see
+                // `without_stale`), so each series is streamed through the cache once.
+                let series = self.select(&ms.vs, first.saturating_sub(range) + 1, last)?;
                 Ok(RangeArg {
                     series,
                     range,
@@ -458,6 +457,15 @@ impl<'a> Evaluator<'a> {
             ends,
             steps: n,
         })
+    }
+}
+
+/// The samples without stale markers (range functions ignore them); borrows when there are none.
+pub(crate) fn without_stale(samples: &[(i64, f64)]) -> std::borrow::Cow<'_, [(i64, f64)]> {
+    if samples.iter().any(|p| is_stale_nan(p.1)) {
+        std::borrow::Cow::Owned(samples.iter().copied().filter(|p| !is_stale_nan(p.1)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(samples)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::mathx::{kahan_inc, nan_first_cmp, quantile_select, quantile_sorted};
+use super::mathx::{kahan_inc, quantile_select};
 use super::{RangeArg, StepSeries};
 
 /// A function of a range vector.
@@ -79,10 +79,11 @@ pub(crate) fn apply(f: RangeFn, arg: RangeArg, param: Option<&[f64]>, eval_times
             } else {
                 s.labels.without_metric_name()
             };
+            let samples = super::without_stale(&s.samples);
             let vals = if f == RangeFn::Quantile && !broadcast {
-                quantile_sweep(&s.samples, ends, range, param.unwrap_or(&[]))
+                quantile_sweep(&samples, ends, range, param.unwrap_or(&[]))
             } else {
-                sweep(&s.samples, ends, range, steps, broadcast, |k, w, end| {
+                sweep(&samples, ends, range, steps, broadcast, |k, w, end| {
                     window_value(
                         f,
                         w,
@@ -349,18 +350,41 @@ fn variance(w: &[(i64, f64)]) -> f64 {
     (aux + c_aux) / count
 }
 
-/// quantile_over_time over all steps. When consecutive windows overlap, a sorted copy of the
-/// window is updated by merging (drop the samples that left, merge in the sorted newcomers:
-/// O(w + k log k) per step) instead of re-sorting; otherwise each window is answered by
-/// selection in O(w).
+/// Maps a float to a `u64` whose order is Prometheus' quantile order (NaN first, then
+/// ascending), so the sliding window works with cheap integer comparisons.
+fn key(v: f64) -> u64 {
+    if v.is_nan() {
+        return 0;
+    }
+    let b = v.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+fn unkey(k: u64) -> f64 {
+    if k == 0 {
+        f64::NAN
+    } else if k >> 63 == 1 {
+        f64::from_bits(k & !(1 << 63))
+    } else {
+        f64::from_bits(!k)
+    }
+}
+
+/// Most samples entering plus leaving the window for which a step updates the sorted window in
+/// place; beyond that, selection over the whole window is cheaper.
+const INCREMENTAL_MAX_CHANGES: usize = 8;
+
+/// quantile_over_time over all steps. When consecutive windows overlap and only a few samples
+/// enter and leave per step (steps close to the scrape interval), a sorted copy of the window
+/// (as order-preserving integer keys) is updated in place with binary-search inserts and
+/// removals instead of re-sorting. Otherwise each window is answered by selection
+/// (`select_nth_unstable`) in O(w); no window is ever fully sorted per step.
 fn quantile_sweep(samples: &[(i64, f64)], ends: &[i64], range: i64, qs: &[f64]) -> Vec<Option<f64>> {
     let mut out = Vec::with_capacity(ends.len());
     let (mut lo, mut hi) = (0usize, 0usize);
-    let mut sorted: Vec<f64> = Vec::new();
+    let mut sorted: Vec<u64> = Vec::new();
     let mut sorted_valid = false;
-    let mut scratch: Vec<f64> = Vec::new();
-    let mut removed: Vec<f64> = Vec::new();
-    let mut added: Vec<f64> = Vec::new();
+    let mut scratch: Vec<u64> = Vec::new();
     for (k, &end) in ends.iter().enumerate() {
         let (nlo, nhi) = window(samples, lo, hi, end, range);
         let q = qs.get(k).copied().unwrap_or(f64::NAN);
@@ -371,28 +395,29 @@ fn quantile_sweep(samples: &[(i64, f64)], ends: &[i64], range: i64, qs: &[f64]) 
             (lo, hi) = (nlo, nhi);
             continue;
         }
-        let overlaps_prev = sorted_valid && nlo < hi;
-        let next_overlaps = ends.get(k + 1).is_some_and(|&ne| ne.saturating_sub(range) < end);
-        if overlaps_prev {
-            removed.clear();
-            removed.extend(samples.get(lo..nlo).unwrap_or(&[]).iter().map(|p| p.1));
-            added.clear();
-            added.extend(samples.get(hi..nhi).unwrap_or(&[]).iter().map(|p| p.1));
-            removed.sort_unstable_by(nan_first_cmp);
-            added.sort_unstable_by(nan_first_cmp);
-            merge_update(&sorted, &removed, &added, &mut scratch);
-            std::mem::swap(&mut sorted, &mut scratch);
-            out.push(Some(quantile_sorted(q, &sorted)));
-        } else if next_overlaps {
+        let changes = (nlo.saturating_sub(lo)) + (nhi.saturating_sub(hi));
+        if sorted_valid && nlo < hi && changes <= INCREMENTAL_MAX_CHANGES {
+            for p in samples.get(lo..nlo).unwrap_or(&[]) {
+                if let Ok(i) = sorted.binary_search(&key(p.1)) {
+                    sorted.remove(i);
+                }
+            }
+            for p in samples.get(hi..nhi).unwrap_or(&[]) {
+                let kk = key(p.1);
+                let i = sorted.partition_point(|&x| x < kk);
+                sorted.insert(i, kk);
+            }
+            out.push(Some(quantile_keys(q, &sorted)));
+        } else if next_step_is_small(samples, nhi, end, ends.get(k + 1).copied(), range) {
             sorted.clear();
-            sorted.extend(win.iter().map(|p| p.1));
-            sorted.sort_unstable_by(nan_first_cmp);
+            sorted.extend(win.iter().map(|p| key(p.1)));
+            sorted.sort_unstable();
             sorted_valid = true;
-            out.push(Some(quantile_sorted(q, &sorted)));
+            out.push(Some(quantile_keys(q, &sorted)));
         } else {
             scratch.clear();
-            scratch.extend(win.iter().map(|p| p.1));
-            out.push(Some(quantile_select(q, &mut scratch)));
+            scratch.extend(win.iter().map(|p| key(p.1)));
+            out.push(Some(quantile_select_keys(q, &mut scratch)));
             sorted_valid = false;
         }
         (lo, hi) = (nlo, nhi);
@@ -400,50 +425,69 @@ fn quantile_sweep(samples: &[(i64, f64)], ends: &[i64], range: i64, qs: &[f64]) 
     out
 }
 
-/// `out = (old - removed) ∪ added`, all sorted NaN-first; multiset semantics.
-fn merge_update(old: &[f64], removed: &[f64], added: &[f64], out: &mut Vec<f64>) {
-    use std::cmp::Ordering;
-    out.clear();
-    out.reserve(old.len() + added.len());
-    let (mut r, mut a) = (0usize, 0usize);
-    for &v in old {
-        // Skip one occurrence of each removed value (removed values are all present in old).
-        while let Some(&rv) = removed.get(r) {
-            if nan_first_cmp(&rv, &v) == Ordering::Less {
-                r += 1; // cannot happen for consistent input; skip defensively
-            } else {
-                break;
-            }
-        }
-        if removed
-            .get(r)
-            .is_some_and(|rv| nan_first_cmp(rv, &v) == Ordering::Equal)
-        {
-            r += 1;
-            continue;
-        }
-        while let Some(&av) = added.get(a) {
-            if nan_first_cmp(&av, &v) == Ordering::Less {
-                out.push(av);
-                a += 1;
-            } else {
-                break;
-            }
-        }
-        out.push(v);
+/// Whether the next window overlaps this one and few samples arrive until it (so about as few
+/// leave): then keeping a sorted window pays off.
+fn next_step_is_small(samples: &[(i64, f64)], hi: usize, end: i64, next: Option<i64>, range: i64) -> bool {
+    let Some(next) = next else { return false };
+    if next.saturating_sub(range) >= end {
+        return false;
     }
-    out.extend_from_slice(added.get(a..).unwrap_or(&[]));
+    let arriving = samples
+        .get(hi..)
+        .unwrap_or(&[])
+        .iter()
+        .take(INCREMENTAL_MAX_CHANGES / 2 + 1)
+        .take_while(|p| p.0 <= next)
+        .count();
+    arriving <= INCREMENTAL_MAX_CHANGES / 2
+}
+
+/// Prometheus' quantile by selection over keys; reorders `keys`.
+fn quantile_select_keys(q: f64, keys: &mut [u64]) -> f64 {
+    use super::mathx::{QuantilePlan, quantile_plan};
+    match quantile_plan(q, keys.len()) {
+        QuantilePlan::Done(v) => v,
+        QuantilePlan::Interpolate { lower, upper, weight } => {
+            if lower >= keys.len() {
+                return f64::NAN;
+            }
+            let (_, lo, rest) = keys.select_nth_unstable(lower);
+            let lo = *lo;
+            let hi = if upper == lower {
+                lo
+            } else {
+                rest.iter().copied().min().unwrap_or(lo)
+            };
+            unkey(lo) * (1.0 - weight) + unkey(hi) * weight
+        }
+    }
+}
+
+/// Prometheus' quantile over sorted keys.
+fn quantile_keys(q: f64, sorted: &[u64]) -> f64 {
+    use super::mathx::{QuantilePlan, quantile_plan};
+    match quantile_plan(q, sorted.len()) {
+        QuantilePlan::Done(v) => v,
+        QuantilePlan::Interpolate { lower, upper, weight } => {
+            let lo = sorted.get(lower).map_or(f64::NAN, |&k| unkey(k));
+            let hi = sorted.get(upper).map_or(f64::NAN, |&k| unkey(k));
+            lo * (1.0 - weight) + hi * weight
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::mathx::{nan_first_cmp, quantile_sorted};
     use super::*;
 
     #[test]
-    fn merge_update_is_multiset_difference_and_union() {
-        let mut out = Vec::new();
-        merge_update(&[1.0, 2.0, 2.0, 3.0], &[2.0], &[0.5, 2.5, 9.0], &mut out);
-        assert_eq!(out, vec![0.5, 1.0, 2.0, 2.5, 3.0, 9.0]);
+    fn keys_preserve_order_and_value() {
+        for v in [f64::NEG_INFINITY, -2.5, -0.0, 0.0, 1e-300, 3.0, f64::INFINITY] {
+            assert_eq!(unkey(key(v)).to_bits(), v.to_bits());
+        }
+        assert!(key(f64::NAN) < key(f64::NEG_INFINITY));
+        assert!(key(-1.0) < key(-0.5) && key(-0.5) < key(0.0) && key(0.0) < key(2.0));
     }
 
     #[test]
@@ -456,9 +500,13 @@ mod tests {
                 )
             })
             .collect();
-        for (step, range) in [(10, 100), (30, 100), (100, 100), (250, 100), (20, 1000)] {
+        for (step, range) in [(10, 100), (30, 100), (100, 100), (250, 100), (20, 1000), (10, 1500)] {
             let ends: Vec<i64> = (0..100).map(|k| 50 + k * step).collect();
-            let qs: Vec<f64> = ends.iter().enumerate().map(|(k, _)| (k % 11) as f64 / 10.0).collect();
+            let qs: Vec<f64> = ends
+                .iter()
+                .enumerate()
+                .map(|(k, _)| [0.0, 0.01, 0.1, 0.3, 0.5, 0.77, 0.9, 0.99, 1.0, 1.5, -1.0][k % 11])
+                .collect();
             let fast = quantile_sweep(&samples, &ends, range, &qs);
             let slow = sweep(&samples, &ends, range, ends.len(), false, |k, w, _| {
                 let mut v: Vec<f64> = w.iter().map(|p| p.1).collect();
