@@ -38,9 +38,19 @@ struct Node {
 
 const LEAF: u32 = u32::MAX;
 
+/// Trees with at most this many nodes (max_samples <= 256) and rows with at most
+/// `FAST_FEATURES` features take the bounds-check-free scoring path.
+const FAST_NODES: usize = 512;
+const FAST_FEATURES: usize = 8;
+
 #[derive(Debug, Clone)]
+/// A tree laid out for branch-free scoring: a leaf's threshold is NaN (every comparison sends
+/// the row "right") and its `left` is its own index minus one, so a leaf loops onto itself and
+/// every row can take exactly `depth` steps; `path[leaf]` holds `depth + c(size)`.
 struct Tree {
     nodes: Vec<Node>,
+    path: Vec<f64>,
+    depth: usize,
 }
 
 /// Average path length of an unsuccessful search in a binary search tree of `n` points:
@@ -130,21 +140,91 @@ impl Builder<'_> {
 }
 
 impl Tree {
-    #[inline]
-    fn path_length(&self, row: &[f64]) -> f64 {
-        let mut i = 0usize;
-        loop {
-            let Some(node) = self.nodes.get(i) else {
-                return 0.0;
-            };
-            if node.feature == LEAF {
-                return node.value;
+    fn from_grown(mut nodes: Vec<Node>, depth: usize) -> Self {
+        let mut path = vec![0.0; nodes.len()];
+        for (i, (n, p)) in nodes.iter_mut().zip(path.iter_mut()).enumerate() {
+            if n.feature == LEAF {
+                *p = n.value;
+                *n = Node {
+                    value: f64::NAN,
+                    feature: 0,
+                    left: (i as u32).wrapping_sub(1),
+                };
             }
-            let x = row.get(node.feature as usize).copied().unwrap_or(f64::NAN);
-            // NaN compares false and goes right, deterministically (hence the negated `<=`).
-            #[allow(clippy::neg_cmp_op_on_partial_ord)]
-            let right = !(x <= node.value);
-            i = node.left as usize + usize::from(right);
+        }
+        // Pad small trees to a fixed size so the hot loop can index without bounds checks.
+        if nodes.len() <= FAST_NODES {
+            for i in nodes.len()..FAST_NODES {
+                nodes.push(Node {
+                    value: f64::NAN,
+                    feature: 0,
+                    left: (i as u32).wrapping_sub(1),
+                });
+                path.push(0.0);
+            }
+        }
+        Self { nodes, path, depth }
+    }
+
+    /// Lockstep walk of `L` rows padded to `FAST_FEATURES` columns through a padded tree: every
+    /// index is masked into a fixed-size array, so there is no bounds check in the loop.
+    #[inline(always)]
+    fn add_path_lengths_fast<const L: usize>(
+        nodes: &[Node; FAST_NODES],
+        path: &[f64; FAST_NODES],
+        depth: usize,
+        rows: &[[f64; FAST_FEATURES]; L],
+        out: &mut [f64],
+    ) {
+        let mut idx = [0u32; L];
+        for _ in 0..depth {
+            for (i, row) in idx.iter_mut().zip(rows) {
+                let n = nodes[*i as usize & (FAST_NODES - 1)];
+                let x = row[n.feature as usize & (FAST_FEATURES - 1)];
+                #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                let right = !(x <= n.value);
+                *i = n.left.wrapping_add(u32::from(right));
+            }
+        }
+        for (o, i) in out.iter_mut().zip(idx) {
+            *o += path[i as usize & (FAST_NODES - 1)];
+        }
+    }
+
+    #[inline(always)]
+    fn step(&self, i: u32, row: &[f64]) -> u32 {
+        match self.nodes.get(i as usize) {
+            Some(n) => {
+                let x = row.get(n.feature as usize).copied().unwrap_or(f64::NAN);
+                // NaN compares false and goes right, deterministically (hence the negated `<=`).
+                #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                let right = !(x <= n.value);
+                n.left.wrapping_add(u32::from(right))
+            }
+            None => i,
+        }
+    }
+
+    fn path_length(&self, row: &[f64]) -> f64 {
+        let mut i = 0;
+        for _ in 0..self.depth {
+            i = self.step(i, row);
+        }
+        self.path.get(i as usize).copied().unwrap_or(0.0)
+    }
+
+    /// Adds the path lengths of `L` rows walked in lockstep: their dependency chains (load node,
+    /// load feature, compare) overlap, which is where the time goes.
+    #[inline(always)]
+    fn add_path_lengths<const L: usize>(&self, rows: &[&[f64]; L], out: &mut [f64]) {
+        let mut idx = [0u32; L];
+        for _ in 0..self.depth {
+            for (i, row) in idx.iter_mut().zip(rows) {
+                *i = self.step(*i, row);
+            }
+        }
+        for (o, i) in out.iter_mut().zip(idx) {
+            *o += self.path.get(i as usize).copied().unwrap_or(0.0);
         }
     }
 }
@@ -221,7 +301,7 @@ impl IsolationForest {
                 };
                 b.nodes.reserve(2 * max_samples);
                 b.grow(0, &mut all, 0);
-                Tree { nodes: b.nodes }
+                Tree::from_grown(b.nodes, max_depth)
             })
             .collect();
         Ok(Self {
@@ -257,7 +337,66 @@ impl IsolationForest {
         if self.n_features == 0 {
             return Vec::new();
         }
-        rows.par_chunks_exact(self.n_features).map(|r| self.score(r)).collect()
+        // Tree-major over blocks of rows (one tree stays in L1 while the block walks through it),
+        // sixteen rows in lockstep.
+        const BLOCK: usize = 512;
+        const LANES: usize = 16;
+        let nf = self.n_features;
+        let c = average_path_length(self.max_samples);
+        let n_trees = self.trees.len().max(1) as f64;
+        let mut out: Vec<f64> = rows
+            .par_chunks(BLOCK * nf)
+            .flat_map_iter(|block| {
+                let rows: Vec<&[f64]> = block.chunks_exact(nf).collect();
+                let mut sums = vec![0.0; rows.len()];
+                let fast_rows: Option<Vec<[f64; FAST_FEATURES]>> = (nf <= FAST_FEATURES).then(|| {
+                    rows.iter()
+                        .map(|r| {
+                            let mut a = [f64::NAN; FAST_FEATURES];
+                            a[..nf].copy_from_slice(r);
+                            a
+                        })
+                        .collect()
+                });
+                for tree in &self.trees {
+                    let fast = (
+                        <&[Node; FAST_NODES]>::try_from(tree.nodes.as_slice()),
+                        <&[f64; FAST_NODES]>::try_from(tree.path.as_slice()),
+                        &fast_rows,
+                    );
+                    if let (Ok(nodes), Ok(path), Some(fr)) = fast {
+                        let mut lanes = fr.chunks_exact(LANES);
+                        let mut at = 0;
+                        for group in &mut lanes {
+                            if let Ok(group) = <&[[f64; FAST_FEATURES]; LANES]>::try_from(group) {
+                                Tree::add_path_lengths_fast(nodes, path, tree.depth, group, &mut sums[at..at + LANES]);
+                            }
+                            at += LANES;
+                        }
+                        for (s, r) in sums[at..].iter_mut().zip(lanes.remainder()) {
+                            *s += tree.path_length(r);
+                        }
+                        continue;
+                    }
+                    let mut lanes = rows.chunks_exact(LANES);
+                    let mut at = 0;
+                    for group in &mut lanes {
+                        if let Ok(group) = <&[&[f64]; LANES]>::try_from(group) {
+                            tree.add_path_lengths(group, &mut sums[at..at + LANES]);
+                        }
+                        at += LANES;
+                    }
+                    for (s, r) in sums[at..].iter_mut().zip(lanes.remainder()) {
+                        *s += tree.path_length(r);
+                    }
+                }
+                sums.into_iter()
+            })
+            .collect();
+        for v in &mut out {
+            *v = if c > 0.0 { (-*v / n_trees / c).exp2() } else { 0.5 };
+        }
+        out
     }
 }
 

@@ -107,11 +107,20 @@ fn planted_anomalies_are_found() {
         residual.add(&p, &scores, |s| s.residual_score > 1.3);
         forest.add(&p, &scores, |s| s.iforest_score.is_some_and(|f| f > 0.6));
     }
-    for (name, q) in [("combined", &combined), ("residual", &residual), ("iforest", &forest)] {
+    // The same with everything automatic (period detected at each refit).
+    let mut auto = Quality::default();
+    for seed in 0..4 {
+        let p = planted(seed);
+        let ts: Vec<i64> = (0..p.values.len() as i64).map(|i| i * 3_600_000).collect();
+        let scores = score_series(&ts, &p.values, &DetectorConfig::default()).unwrap();
+        auto.add(&p, &scores, |s| s.is_anomaly);
+    }
+    for (name, q) in [("combined", &combined), ("residual", &residual), ("iforest", &forest), ("auto", &auto)] {
         println!("{name}: precision {:.3} recall {:.3} {q:?}", q.precision(), q.recall());
     }
     assert!(combined.precision() >= 0.8 && combined.recall() >= 0.8, "{combined:?}");
     assert!(residual.precision() >= 0.8 && residual.recall() >= 0.8, "{residual:?}");
+    assert!(auto.precision() >= 0.8 && auto.recall() >= 0.8, "{auto:?}");
 }
 
 #[test]
