@@ -59,27 +59,6 @@ fn build(seed: u64) -> MemStorage {
     // cpu_usage_* data).
     for host in 0..100 {
         for field in 0..10 {
-            let mut v = 50.0;
-            let samples: Vec<(i64, f64)> = (0..n)
-                .map(|i| {
-                    v = ((v + (rng.unit() - 0.5) * 4.0) as f64).clamp(0.0, 100.0);
-                    (i * INTERVAL_MS, (v * 100.0).round() / 100.0)
-                })
-                .collect();
-            db.add(
-                Labels::new([
-                    ("__name__", "g".to_string()),
-                    ("host", format!("host_{host}")),
-                    ("field", format!("f{field}")),
-                ]),
-                samples,
-            );
-        }
-    }
-    // 100 hosts x 10 gauges: random walks clamped to [0, 100] with 2 decimals (like the peers'
-    // cpu_usage_* data).
-    for host in 0..100 {
-        for field in 0..10 {
             let mut v: f64 = 50.0;
             let samples: Vec<(i64, f64)> = (0..n)
                 .map(|i| {
@@ -103,7 +82,7 @@ fn build(seed: u64) -> MemStorage {
     ];
     for h in 0..100 {
         let mut counts = [0.0f64; 12];
-        let mut series: Vec<Vec<(i64, f64)>> = vec![Vec::with_capacity(n as usize); 12];
+        let mut series: Vec<Vec<(i64, f64)>> = (0..12).map(|_| Vec::with_capacity(n as usize)).collect();
         for i in 0..n {
             // A few observations per interval, spread over the buckets.
             let obs = (rng.unit() * 20.0) as usize;

@@ -198,7 +198,7 @@ impl Engine {
                             .collect();
                         (!samples.is_empty()).then_some(Series {
                             labels: s.labels,
-                            samples: samples.into(),
+                            samples,
                         })
                     })
                     .collect();

@@ -87,10 +87,8 @@ fn closers(s: &str) -> String {
             '(' => stack.push(')'),
             '[' => stack.push(']'),
             '{' => stack.push('}'),
-            ')' | ']' | '}' => {
-                if stack.pop() != Some(c) {
-                    return "\u{0}".to_string(); // unbalanced: nothing can complete this
-                }
+            ')' | ']' | '}' if stack.pop() != Some(c) => {
+                return "\u{0}".to_string(); // unbalanced: nothing can complete this
             }
             _ => {}
         }

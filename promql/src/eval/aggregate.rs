@@ -157,15 +157,11 @@ impl Evaluator<'_> {
                         let q = (st.count - 1.0) / st.count;
                         (st.mean, st.c) = kahan_inc(f / st.count, q * st.mean, q * st.c);
                     }
-                    T_MAX => {
-                        if st.value < f || st.value.is_nan() {
-                            st.value = f;
-                        }
+                    T_MAX if (st.value < f || st.value.is_nan()) => {
+                        st.value = f;
                     }
-                    T_MIN => {
-                        if st.value > f || st.value.is_nan() {
-                            st.value = f;
-                        }
+                    T_MIN if (st.value > f || st.value.is_nan()) => {
+                        st.value = f;
                     }
                     T_COUNT => st.count += 1.0,
                     T_STDDEV | T_STDVAR => {

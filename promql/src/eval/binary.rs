@@ -181,19 +181,17 @@ fn set_op(
             let mut out = l;
             for i in 0..n {
                 for (s, &sig) in r.iter().zip(&rsig) {
-                    if s.vals.get(i).copied().flatten().is_some() {
-                        if let Some(p) = present.get_mut(sig) {
-                            *p = i + 1;
-                        }
+                    if s.vals.get(i).copied().flatten().is_some()
+                        && let Some(p) = present.get_mut(sig)
+                    {
+                        *p = i + 1;
                     }
                 }
                 for (s, &sig) in out.iter_mut().zip(&lsig) {
                     let hit = present.get(sig).is_some_and(|&p| p == i + 1);
                     let drop = if op == T_LAND { !hit } else { hit };
-                    if drop {
-                        if let Some(x) = s.vals.get_mut(i) {
-                            *x = None;
-                        }
+                    if drop && let Some(x) = s.vals.get_mut(i) {
+                        *x = None;
                     }
                 }
             }
@@ -205,17 +203,17 @@ fn set_op(
             let mut extra = r;
             for i in 0..n {
                 for (s, &sig) in l.iter().zip(&lsig) {
-                    if s.vals.get(i).copied().flatten().is_some() {
-                        if let Some(p) = present.get_mut(sig) {
-                            *p = i + 1;
-                        }
+                    if s.vals.get(i).copied().flatten().is_some()
+                        && let Some(p) = present.get_mut(sig)
+                    {
+                        *p = i + 1;
                     }
                 }
                 for (s, &sig) in extra.iter_mut().zip(&rsig) {
-                    if present.get(sig).is_some_and(|&p| p == i + 1) {
-                        if let Some(x) = s.vals.get_mut(i) {
-                            *x = None;
-                        }
+                    if present.get(sig).is_some_and(|&p| p == i + 1)
+                        && let Some(x) = s.vals.get_mut(i)
+                    {
+                        *x = None;
                     }
                 }
             }
@@ -312,9 +310,10 @@ fn vector_vector(
             };
             if one_to_one {
                 if matched_stamp.get(sig).is_some_and(|&st| st == stamp) {
-                    return Err(Error::Execution(format!(
+                    return Err(Error::Execution(
                         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
-                    )));
+                            .to_string(),
+                    ));
                 }
                 if let Some(st) = matched_stamp.get_mut(sig) {
                     *st = stamp;

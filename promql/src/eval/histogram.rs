@@ -67,7 +67,7 @@ pub(crate) fn histogram_quantile(q: &[f64], v: Vec<StepSeries>, steps: usize) ->
 }
 
 /// Prometheus' `BucketQuantile` for `(upper bound, cumulative count)` pairs sorted by bound.
-pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     if q.is_nan() {
         return f64::NAN;
     }

@@ -264,7 +264,7 @@ fn instant_value(w: &[(i64, f64)], is_rate: bool) -> Option<f64> {
     if w.len() < 2 {
         return None;
     }
-    let (t1, v1) = *w.get(w.len() - 1)?;
+    let (t1, v1) = *w.last()?;
     let (t0, v0) = *w.get(w.len() - 2)?;
     let interval = t1 - t0;
     if interval == 0 {

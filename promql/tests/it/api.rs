@@ -98,7 +98,10 @@ struct Recording {
 impl Storage for Recording {
     fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>, StorageError> {
         let desc: Vec<String> = matchers.iter().map(ToString::to_string).collect();
-        self.calls.lock().unwrap().push((desc.join(","), mint, maxt));
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((desc.join(","), mint, maxt));
         self.inner.select(matchers, mint, maxt)
     }
 }
