@@ -195,14 +195,16 @@ impl<'a> Evaluator<'a> {
             Expr::Unary(u) => match self.eval(&u.expr, g)? {
                 Val::Scalar(v) => Ok(Val::Scalar(v.into_iter().map(|x| -x).collect())),
                 Val::Vector(v) => {
-                    let out = v
+                    let out: Vec<StepSeries> = v
                         .into_iter()
                         .map(|s| StepSeries {
                             labels: s.labels.without_metric_name(),
                             vals: s.vals.into_iter().map(|x| x.map(|x| -x)).collect(),
                         })
                         .collect();
-                    Ok(Val::Vector(merge_same_labels(out)?))
+                    // As Prometheus: equal label sets after dropping the name are an error.
+                    check_unique_labels(&out)?;
+                    Ok(Val::Vector(out))
                 }
                 _ => Err(Error::BadQuery(
                     "unary minus is only allowed on scalars and instant vectors".into(),

@@ -90,7 +90,13 @@ pub(crate) fn apply(f: RangeFn, arg: RangeArg, param: Option<&[f64]>, eval_times
                         end,
                         range,
                         param.and_then(|p| p.get(k).copied()),
-                        eval_times.get(k).copied().unwrap_or(end),
+                        (if broadcast {
+                            eval_times.first()
+                        } else {
+                            eval_times.get(k)
+                        })
+                        .copied()
+                        .unwrap_or(end),
                     )
                 })
             };
