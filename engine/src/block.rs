@@ -19,7 +19,7 @@ use crate::column;
 use crate::error::{Error, Result};
 use crate::format::{BLOCK_FOOTER_LEN, BLOCK_MAGIC, BLOCK_VERSION, Reader, put_bytes, put_ivarint, put_uvarint};
 use crate::mmap::{Mmap, map_readonly};
-use crate::model::{Labels, Matcher};
+use crate::model::{LabelMatcher, Labels};
 use crate::postings::Postings;
 use crate::wal::sync_dir;
 
@@ -97,9 +97,9 @@ pub(crate) fn write(
         column::encode_timestamps(&ts, &mut data);
         column::encode_values(&vs, &mut data);
         put_uvarint(&mut index, labels.len() as u64);
-        for (k, v) in labels.iter() {
-            put_bytes(&mut index, k.as_bytes());
-            put_bytes(&mut index, v.as_bytes());
+        for l in labels.iter() {
+            put_bytes(&mut index, l.name.as_bytes());
+            put_bytes(&mut index, l.value.as_bytes());
         }
         put_uvarint(&mut index, off as u64);
         put_uvarint(&mut index, (data.len() - off) as u64);
@@ -310,7 +310,7 @@ impl Block {
     }
 
     /// Ordinals of the series matching all matchers.
-    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+    pub(crate) fn select(&self, matchers: &[LabelMatcher]) -> Vec<u32> {
         self.postings.select(matchers)
     }
 
@@ -367,8 +367,8 @@ mod tests {
         (0..20)
             .map(|h| {
                 let l = Labels::new(vec![
-                    ("__name__".into(), "cpu".into()),
-                    ("host".into(), format!("h{h:02}")),
+                    ("__name__".to_string(), "cpu".to_string()),
+                    ("host".to_string(), format!("h{h:02}")),
                 ]);
                 (
                     l,
@@ -386,7 +386,7 @@ mod tests {
         assert_eq!((info.series, info.samples), (20, 2000));
         let b = Block::open(&info.path).unwrap();
         assert_eq!(b.info(), &info);
-        let ids = b.select(&[Matcher::equal("host", "h03")]);
+        let ids = b.select(&[LabelMatcher::equal("host", "h03")]);
         assert_eq!(ids, vec![3]);
         let mut out = Vec::new();
         b.read(3, 50_000, 100_000, &mut out).unwrap();

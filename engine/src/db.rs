@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::format::put_bytes;
 use crate::head::merge_override;
 use crate::lineproto::{self, FieldValue, LineError, Precision};
-use crate::model::{Labels, METRIC_NAME, Matcher, Series, hash_key};
+use crate::model::{LabelMatcher, Labels, METRIC_NAME, Series, hash_key};
 use crate::options::Options;
 use crate::shard::{Cmd, Entry, FreezeOut, Run, ShardBatch, ShardHead, Writer, partition_of};
 use crate::wal::{WalDamage, sync_dir};
@@ -386,7 +386,7 @@ impl Db {
 
     /// Every series matching all `matchers` with its samples in `[mint, maxt]` (ms, inclusive),
     /// sorted by labels. Series without samples in the range are left out.
-    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+    pub fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
         let inner = &*self.inner;
         // Take the block set before reading the head: a flush publishes its block before it
         // drops the head's copy, and waits for readers of older block sets to finish.
@@ -422,7 +422,7 @@ impl Db {
     }
 
     /// Label sets of the series matching `matchers` that have data in `[mint, maxt]`.
-    pub fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
+    pub fn series(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
         let mut set: BTreeSet<Labels> = BTreeSet::new();
         let blocks = self.inner.blocks.read().clone();
         for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
@@ -443,16 +443,16 @@ impl Db {
     }
 
     /// Label names present in `[mint, maxt]` (of the matching series, if `matchers` is not empty), sorted.
-    pub fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
+    pub fn label_names(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
         let mut names: BTreeSet<String> = BTreeSet::new();
         for l in self.series(matchers, mint, maxt)? {
-            names.extend(l.iter().map(|(n, _)| n.to_owned()));
+            names.extend(l.iter().map(|l| l.name.clone()));
         }
         Ok(names.into_iter().collect())
     }
 
     /// Values of label `name` in `[mint, maxt]` (of the matching series, if any), sorted.
-    pub fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
+    pub fn label_values(&self, name: &str, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
         let mut values: BTreeSet<String> = BTreeSet::new();
         for l in self.series(matchers, mint, maxt)? {
             if let Some(v) = l.get(name) {

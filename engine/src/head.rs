@@ -252,7 +252,7 @@ impl MemSeries {
     /// Approximate heap bytes (for RAM-per-series accounting).
     pub(crate) fn heap_bytes(&self) -> usize {
         let parts = self.parts.lock();
-        let labels: usize = self.labels.iter().map(|(n, v)| n.len() + v.len() + 48).sum();
+        let labels: usize = self.labels.iter().map(|l| l.name.len() + l.value.len() + 48).sum();
         labels
             + parts.iter().map(PartHead::heap_bytes).sum::<usize>()
             + parts.capacity() * std::mem::size_of::<PartHead>()
@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn in_order_out_of_order_and_overwrite() {
-        let s = MemSeries::new(Labels::new(vec![("__name__".into(), "x".into())]));
+        let s = MemSeries::new(Labels::new([("__name__", "x")]));
         for t in 0..300 {
             s.append(0, t * 10, t as f64, 120);
         }
@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn freeze_and_drop() {
-        let s = MemSeries::new(Labels::new(vec![("__name__".into(), "x".into())]));
+        let s = MemSeries::new(Labels::new([("__name__", "x")]));
         s.append(0, 1, 1.0, 120);
         s.append(100, 101, 2.0, 120);
         let frozen = s.freeze(&|p| p == 0);

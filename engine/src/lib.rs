@@ -22,7 +22,7 @@
 //!   ([`Db::open_report`]).
 //!
 //! ```
-//! use foresight_engine::{Db, Options, Matcher, lineproto::Precision};
+//! use foresight_engine::{Db, LabelMatcher, Options, lineproto::Precision};
 //!
 //! # fn main() -> Result<(), foresight_engine::Error> {
 //! let dir = tempfile::tempdir().map_err(|e| foresight_engine::Error::InvalidArgument(e.to_string()))?;
@@ -35,7 +35,7 @@
 //! assert_eq!(report.samples_accepted, 2);
 //! assert_eq!(report.rejected[0].line, 2); // with the reason in report.rejected[0].reason
 //!
-//! let series = db.select(&[Matcher::equal("__name__", "cpu_usage_user")], i64::MIN, i64::MAX)?;
+//! let series = db.select(&[LabelMatcher::equal("__name__", "cpu_usage_user")], i64::MIN, i64::MAX)?;
 //! assert_eq!(series[0].labels.get("host"), Some("a"));
 //! assert_eq!(series[0].samples, vec![(1_700_000_000_000, 1.5), (1_700_000_010_000, 2.5)]);
 //!
@@ -58,12 +58,16 @@ mod mmap;
 mod model;
 mod options;
 mod postings;
+mod query;
 mod shard;
 mod wal;
+
+/// PromQL evaluation; [`Db`] implements its [`promql::Storage`] trait.
+pub use foresight_promql as promql;
 
 pub use block::BlockInfo;
 pub use db::{Db, OpenReport, Stats, WriteReport};
 pub use error::{Error, Result};
-pub use model::{Labels, METRIC_NAME, MatchOp, Matcher, Series, parse_selector};
+pub use model::{Label, LabelMatcher, Labels, METRIC_NAME, MatchOp, Series, matcher, parse_selector};
 pub use options::{Durability, Options};
 pub use wal::WalDamage;

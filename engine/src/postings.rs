@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Labels, MatchOp, Matcher};
+use crate::model::{LabelMatcher, Labels, MatchOp};
 
 /// Label name -> value -> sorted ordinals of the series carrying that pair.
 #[derive(Debug, Default, Clone)]
@@ -21,7 +21,8 @@ impl Postings {
 
     /// Adds series `id`; ids must be added in increasing order (lists stay sorted by appending).
     pub(crate) fn add(&mut self, id: u32, labels: &Labels) {
-        for (n, v) in labels.iter() {
+        for l in labels.iter() {
+            let (n, v) = (l.name.as_str(), l.value.as_str());
             let values = match self.map.get_mut(n) {
                 Some(values) => values,
                 None => self.map.entry(n.to_owned()).or_default(),
@@ -53,17 +54,17 @@ impl Postings {
     }
 
     /// Ordinals of the series matching every matcher, ascending.
-    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+    pub(crate) fn select(&self, matchers: &[LabelMatcher]) -> Vec<u32> {
         let mut result: Option<Vec<u32>> = None;
         // Positive matchers first: they shrink the set fastest.
-        let mut ordered: Vec<&Matcher> = matchers.iter().collect();
-        ordered.sort_by_key(|m| (m.matches_empty(), m.op() != MatchOp::Equal));
+        let mut ordered: Vec<&LabelMatcher> = matchers.iter().collect();
+        ordered.sort_by_key(|m| (m.matches(""), m.op != MatchOp::Equal));
         for m in ordered {
             if result.as_ref().is_some_and(|r| r.is_empty()) {
                 break;
             }
-            let values = self.map.get(m.name());
-            if m.matches_empty() {
+            let values = self.map.get(&m.name);
+            if m.matches("") {
                 // Series without the label match; remove those whose value does not match.
                 let mut excluded: Vec<u32> = Vec::new();
                 if let Some(values) = values {
@@ -78,8 +79,8 @@ impl Postings {
             } else {
                 let mut matched: Vec<u32> = Vec::new();
                 if let Some(values) = values {
-                    if m.op() == MatchOp::Equal {
-                        if let Some(ids) = values.get(m.value()) {
+                    if m.op == MatchOp::Equal {
+                        if let Some(ids) = values.get(&m.value) {
                             matched = ids.clone();
                         }
                     } else {
@@ -171,7 +172,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        Labels::new(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect())
+        Labels::new(pairs.iter().copied())
     }
 
     #[test]
@@ -185,26 +186,29 @@ mod tests {
         for (i, l) in series.iter().enumerate() {
             p.add(i as u32, l);
         }
-        let sel = |ms: Vec<Matcher>| p.select(&ms);
-        assert_eq!(sel(vec![Matcher::equal("__name__", "cpu")]), vec![0, 1]);
+        let sel = |ms: Vec<LabelMatcher>| p.select(&ms);
+        assert_eq!(sel(vec![LabelMatcher::equal("__name__", "cpu")]), vec![0, 1]);
         assert_eq!(
-            sel(vec![Matcher::equal("__name__", "cpu"), Matcher::equal("host", "a")]),
+            sel(vec![
+                LabelMatcher::equal("__name__", "cpu"),
+                LabelMatcher::equal("host", "a")
+            ]),
             vec![0]
         );
         assert_eq!(
-            sel(vec![Matcher::new(MatchOp::NotEqual, "dc", "x").unwrap()]),
+            sel(vec![LabelMatcher::new(MatchOp::NotEqual, "dc", "x").unwrap()]),
             vec![1, 2]
         );
-        assert_eq!(sel(vec![Matcher::equal("dc", "")]), vec![1]);
+        assert_eq!(sel(vec![LabelMatcher::equal("dc", "")]), vec![1]);
         assert_eq!(
-            sel(vec![Matcher::new(MatchOp::RegexMatch, "dc", ".+").unwrap()]),
+            sel(vec![LabelMatcher::new(MatchOp::RegexMatch, "dc", ".+").unwrap()]),
             vec![0, 2]
         );
         assert_eq!(
-            sel(vec![Matcher::new(MatchOp::RegexNoMatch, "host", "a|b").unwrap()]),
+            sel(vec![LabelMatcher::new(MatchOp::RegexNoMatch, "host", "a|b").unwrap()]),
             Vec::<u32>::new()
         );
-        assert_eq!(sel(vec![Matcher::equal("nope", "1")]), Vec::<u32>::new());
+        assert_eq!(sel(vec![LabelMatcher::equal("nope", "1")]), Vec::<u32>::new());
         assert_eq!(sel(vec![]), vec![0, 1, 2]);
     }
 

@@ -16,7 +16,7 @@ use parking_lot::RwLock;
 use crate::error::{Error, Result};
 use crate::format::{Reader, WAL_SAMPLES, WAL_SERIES, put_bytes, put_ivarint, put_uvarint};
 use crate::head::{Frozen, MemSeries};
-use crate::model::{Labels, Matcher, hash_key};
+use crate::model::{LabelMatcher, Labels, hash_key, labels_from_key};
 use crate::options::Durability;
 use crate::postings::Postings;
 use crate::wal::{self, Wal, WalDamage};
@@ -64,7 +64,7 @@ pub(crate) type Run = (u64, Vec<(i64, f64)>);
 
 impl ShardHead {
     /// Appends, per matching series, its in-memory samples in `[mint, maxt]`.
-    pub(crate) fn collect(&self, matchers: &[Matcher], mint: i64, maxt: i64, out: &mut HashMap<Labels, Vec<Run>>) {
+    pub(crate) fn collect(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64, out: &mut HashMap<Labels, Vec<Run>>) {
         let ids = self.postings.read().select(matchers);
         if ids.is_empty() {
             return;
@@ -338,7 +338,7 @@ impl Writer {
         if let Some(id) = self.lookup.get(hash, key) {
             return Ok(id);
         }
-        let labels = Labels::from_key(key)?;
+        let labels = labels_from_key(key)?;
         let id = create_series(&self.head, labels, hash, key, &mut self.lookup);
         if let Some(s) = self.head.series.read().get(id as usize) {
             self.series.push(s.clone());
@@ -506,7 +506,7 @@ fn replay_record(
             let hash = hash_key(key);
             let id = match lookup.get(hash, key) {
                 Some(id) => id,
-                None => create_series(head, Labels::from_key(key)?, hash, key, lookup),
+                None => create_series(head, labels_from_key(key)?, hash, key, lookup),
             };
             seg_ids.insert((seq, wal_id), id);
             Ok((0, None))

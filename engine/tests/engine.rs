@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use foresight_engine::lineproto::Precision;
-use foresight_engine::{Db, Durability, Error, MatchOp, Matcher, Options, Series};
+use foresight_engine::{Db, Durability, Error, LabelMatcher, MatchOp, Options, Series, matcher};
 
 const HOUR: i64 = 3_600_000;
 /// 2023-11-14T00:00:00Z: a partition boundary for 2 h partitions.
@@ -25,7 +25,7 @@ fn opts() -> Options {
 
 fn all(db: &Db) -> Vec<Series> {
     db.select(
-        &[Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
+        &[matcher(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
         i64::MIN,
         i64::MAX,
     )
@@ -94,7 +94,10 @@ fn write_read_from_head_blocks_and_across_partitions_and_reopen() {
     );
     assert_eq!(as_map(&all(&db)), expect, "read from blocks after reopen");
     // A range crossing the partition boundary, from blocks.
-    let m = [Matcher::equal("__name__", "cpu_usage"), Matcher::equal("host", "h1")];
+    let m = [
+        LabelMatcher::equal("__name__", "cpu_usage"),
+        LabelMatcher::equal("host", "h1"),
+    ];
     let got = db.select(&m, T0 + 2 * HOUR - 30_000, T0 + 2 * HOUR + 20_000).unwrap();
     assert_eq!(got.len(), 1);
     let ts: Vec<i64> = got[0].samples.iter().map(|s| s.0).collect();
@@ -164,7 +167,7 @@ fn out_of_order_window_future_and_bad_lines() {
     assert_eq!(r.samples_accepted, 3, "lines 1, 7 and 8");
     assert_eq!(r.lines_accepted, 3);
     let s = db
-        .select(&[Matcher::equal("__name__", "m_f")], i64::MIN, i64::MAX)
+        .select(&[LabelMatcher::equal("__name__", "m_f")], i64::MIN, i64::MAX)
         .unwrap();
     let vals: Vec<f64> = s[0].samples.iter().map(|x| x.1).collect();
     assert_eq!(&vals[..3], &[2.0, 1.0, 5.0]);
@@ -185,14 +188,14 @@ fn labels_and_matchers() {
         db.label_values("__name__", &[], i64::MIN, i64::MAX).unwrap(),
         vec!["cpu_u", "mem_free"]
     );
-    let m = [Matcher::equal("host", "a")];
+    let m = [LabelMatcher::equal("host", "a")];
     assert_eq!(
         db.label_values("__name__", &m, i64::MIN, i64::MAX).unwrap(),
         vec!["cpu_u", "mem_free"]
     );
     let m = [
-        Matcher::new(MatchOp::RegexMatch, "__name__", "cpu.*").unwrap(),
-        Matcher::equal("dc", ""),
+        matcher(MatchOp::RegexMatch, "__name__", "cpu.*").unwrap(),
+        LabelMatcher::equal("dc", ""),
     ];
     let s = db.select(&m, 0, i64::MAX).unwrap();
     assert_eq!(s.len(), 1);
@@ -377,7 +380,7 @@ fn check_crash_dir(dir: &Path, acked: i64, max_started: i64) {
     };
     let db = Db::open(dir, o).unwrap();
     let series = db
-        .select(&[Matcher::equal("__name__", "crash_v")], i64::MIN, i64::MAX)
+        .select(&[LabelMatcher::equal("__name__", "crash_v")], i64::MIN, i64::MAX)
         .unwrap();
     assert_eq!(series.len() as i64, SERIES);
     for s in &series {
