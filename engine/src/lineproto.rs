@@ -184,16 +184,8 @@ impl Line<'_> {
         }
         Line {
             measurement: own(self.measurement),
-            tags: self
-                .tags
-                .into_iter()
-                .map(|(k, v)| (own(k), own(v)))
-                .collect(),
-            fields: self
-                .fields
-                .into_iter()
-                .map(|(k, v)| (own(k), v.into_owned()))
-                .collect(),
+            tags: self.tags.into_iter().map(|(k, v)| (own(k), own(v))).collect(),
+            fields: self.fields.into_iter().map(|(k, v)| (own(k), v.into_owned())).collect(),
             timestamp: self.timestamp,
         }
     }
@@ -237,6 +229,9 @@ pub struct Lines<'a> {
     line: usize,
     /// Physical line number where the last item returned starts.
     item_line: usize,
+    /// `buf[valid_base..]` up to its first invalid UTF-8 byte, validated once.
+    valid: &'a str,
+    valid_base: usize,
     tag_hint: usize,
     field_hint: usize,
 }
@@ -248,6 +243,8 @@ pub fn lines(body: &[u8]) -> Lines<'_> {
         pos: 0,
         line: 1,
         item_line: 0,
+        valid: valid_prefix(body, 0),
+        valid_base: 0,
         tag_hint: 8,
         field_hint: 4,
     }
@@ -301,7 +298,14 @@ impl<'a> Iterator for Lines<'a> {
             }
             let line_no = self.line;
             self.item_line = line_no;
+            if line_start > self.valid_base + self.valid.len() {
+                // Past an invalid byte: validate the rest once more, from this line on.
+                self.valid = valid_prefix(buf, line_start);
+                self.valid_base = line_start;
+            }
             let mut parser = Parser::new(buf, line_start, first, self.tag_hint, self.field_hint);
+            parser.valid = self.valid;
+            parser.valid_base = self.valid_base;
             return Some(match parser.parse() {
                 Ok(line) => {
                     self.tag_hint = line.tags.len().min(MAX_HINT);
@@ -310,12 +314,12 @@ impl<'a> Iterator for Lines<'a> {
                     Ok(line)
                 }
                 Err(fail) => {
-                    let end = find_newline(buf, fail.resync.clamp(first, buf.len()));
+                    let end = find_newline(buf, fail.0.resync.clamp(first, buf.len()));
                     let crossed = count_newlines(buf.get(line_start..end).unwrap_or_default());
                     self.finish_at(end, crossed);
                     Err(LineError {
                         line: line_no,
-                        reason: fail.reason,
+                        reason: fail.0.reason,
                     })
                 }
             });
@@ -346,12 +350,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, String> {
         Some(_) => {}
     }
     let mut parser = Parser::new(line, 0, first, 8, 4);
-    let parsed = parser.parse().map_err(|fail| fail.reason)?;
+    parser.valid = valid_prefix(line, 0);
+    let parsed = parser.parse().map_err(|fail| fail.0.reason)?;
     let rest = line.get(parser.pos..).unwrap_or_default();
-    if let Some(extra) = rest
-        .iter()
-        .position(|b| !matches!(b, b'\n' | b' ' | b'\t' | b'\r'))
-    {
+    if let Some(extra) = rest.iter().position(|b| !matches!(b, b'\n' | b' ' | b'\t' | b'\r')) {
         return Err(format!(
             "more than one line: unexpected text after the newline at column {}",
             parser.col(parser.pos + extra)
@@ -489,7 +491,46 @@ fn skip_while(buf: &[u8], mut pos: usize, class: u8) -> usize {
     pos
 }
 
+/// The first byte at or after `pos` of class `class` (one of M, K, V, T), or the end of `buf`.
+///
+/// Tokens are short, but words are cheaper than bytes even so: eight bytes at a time, a bit
+/// trick flags every byte below `!` (space, tab, CR, LF and the other control characters) and
+/// each of the few printable delimiters of the class; the table then confirms the first flagged
+/// byte, since a control character other than those is an ordinary character.
+#[inline(always)]
 fn skip_until(buf: &[u8], mut pos: usize, class: u8) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // High bit set in each byte of `w` equal to `b`. Only the lowest flagged byte is exact
+    // (a borrow can flag a byte above a true match), and the lowest is all we use.
+    let eq = |w: u64, b: u8| {
+        let x = w ^ (LO * u64::from(b));
+        x.wrapping_sub(LO) & !x & HI
+    };
+    // High bit set in each byte below `!`, with the same caveat.
+    let control = |w: u64| w.wrapping_sub(LO * 0x21) & !w & HI;
+    loop {
+        let Some(word) = buf.get(pos..pos + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
+            break;
+        };
+        let w = u64::from_le_bytes(word);
+        let flagged = control(w)
+            | match class {
+                M => eq(w, b',') | eq(w, b'\\'),
+                K => eq(w, b',') | eq(w, b'=') | eq(w, b'\\'),
+                V => eq(w, b','),
+                _ => 0,
+            };
+        if flagged == 0 {
+            pos += 8;
+            continue;
+        }
+        let at = pos + (flagged.trailing_zeros() / 8) as usize;
+        match buf.get(at) {
+            Some(&b) if CLASS[usize::from(b)] & class != 0 => return at,
+            _ => pos = at + 1,
+        }
+    }
     while let Some(&b) = buf.get(pos) {
         if CLASS[usize::from(b)] & class != 0 {
             break;
@@ -497,6 +538,15 @@ fn skip_until(buf: &[u8], mut pos: usize, class: u8) -> usize {
         pos += 1;
     }
     pos
+}
+
+/// The longest valid UTF-8 prefix of `buf[from..]`.
+fn valid_prefix(buf: &[u8], from: usize) -> &str {
+    let rest = buf.get(from..).unwrap_or_default();
+    match std::str::from_utf8(rest) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(rest.get(..e.valid_up_to()).unwrap_or_default()).unwrap_or_default(),
+    }
 }
 
 /// Index of the first `\n` at or after `from`, or the length of `buf`.
@@ -550,9 +600,13 @@ fn unescape(s: &str, escapes: &[u8]) -> String {
     out
 }
 
-/// Why a line failed, and where to look for the next line from.
+/// Why a line failed, and where to look for the next line from. Boxed, so that the results
+/// passed around on the hot path stay small.
 #[derive(Debug)]
-struct Fail {
+struct Fail(Box<Failure>);
+
+#[derive(Debug)]
+struct Failure {
     reason: String,
     /// The next line starts after the first newline at or after this offset.
     resync: usize,
@@ -568,24 +622,24 @@ struct Parser<'a> {
     newlines: usize,
     /// The first string of this line that crossed a newline: its opening quote and field key.
     multiline: Option<(usize, String)>,
+    /// `buf[valid_base..]` as far as it is known to be UTF-8: names and strings inside it are
+    /// sliced from it without checking again.
+    valid: &'a str,
+    valid_base: usize,
     tag_hint: usize,
     field_hint: usize,
 }
 
 impl<'a> Parser<'a> {
-    fn new(
-        buf: &'a [u8],
-        line_start: usize,
-        pos: usize,
-        tag_hint: usize,
-        field_hint: usize,
-    ) -> Self {
+    fn new(buf: &'a [u8], line_start: usize, pos: usize, tag_hint: usize, field_hint: usize) -> Self {
         Parser {
             buf,
             line_start,
             pos,
             newlines: 0,
             multiline: None,
+            valid: "",
+            valid_base: 0,
             tag_hint,
             field_hint,
         }
@@ -607,22 +661,23 @@ impl<'a> Parser<'a> {
         self.buf.get(start..end).unwrap_or_default()
     }
 
+    #[cold]
     fn fail(&self, at: usize, reason: String) -> Fail {
-        Fail { reason, resync: at }
+        Fail(Box::new(Failure { reason, resync: at }))
     }
 
     /// Parses the line; on success `pos` is at the line's `\n` or at the end of the buffer.
     fn parse(&mut self) -> Result<Line<'a>, Fail> {
         let result = self.parse_line();
         match (result, self.multiline.take()) {
-            (Err(_), Some((quote, key))) => Err(Fail {
-                reason: format!(
+            (Err(_), Some((quote, key))) => Err(self.fail(
+                quote,
+                format!(
                     "unterminated string value for field {} at column {}",
                     quoted(&key),
                     self.col(quote)
                 ),
-                resync: quote,
-            }),
+            )),
             (result, _) => result,
         }
     }
@@ -642,10 +697,7 @@ impl<'a> Parser<'a> {
 
         // Here we are at the space before the fields, or at the end of the line.
         self.skip_spaces();
-        if matches!(
-            self.buf.get(skip_while(self.buf, self.pos, W)),
-            None | Some(b'\n')
-        ) {
+        if matches!(self.buf.get(skip_while(self.buf, self.pos, W)), None | Some(b'\n')) {
             return Err(self.fail(self.pos, "missing fields".to_owned()));
         }
 
@@ -682,11 +734,7 @@ impl<'a> Parser<'a> {
         }
 
         self.pos = skip_while(self.buf, self.pos, W);
-        let timestamp = if self.at_eol() {
-            None
-        } else {
-            Some(self.timestamp()?)
-        };
+        let timestamp = if self.at_eol() { None } else { Some(self.timestamp()?) };
         Ok(Line {
             measurement,
             tags,
@@ -709,10 +757,7 @@ impl<'a> Parser<'a> {
             let key_start = self.pos;
             let (key_end, escaped) = self.scan_name(K, KEY_ESCAPES);
             if key_end == key_start {
-                return Err(self.fail(
-                    key_start,
-                    format!("missing tag key at column {}", self.col(key_start)),
-                ));
+                return Err(self.fail(key_start, format!("missing tag key at column {}", self.col(key_start))));
             }
             if self.peek() != Some(b'=') {
                 return Err(self.fail(
@@ -752,11 +797,7 @@ impl<'a> Parser<'a> {
             if tags.len() < LINEAR_DUP_CHECK && tags.iter().any(|(k, _)| *k == key) {
                 return Err(self.fail(
                     value_end,
-                    format!(
-                        "duplicate tag key {} at column {}",
-                        quoted(&key),
-                        self.col(key_start)
-                    ),
+                    format!("duplicate tag key {} at column {}", quoted(&key), self.col(key_start)),
                 ));
             }
             tags.push((key, value));
@@ -797,26 +838,36 @@ impl<'a> Parser<'a> {
     }
 
     /// The text of `start..end`, unescaped if `escaped`.
-    fn text(
-        &self,
-        start: usize,
-        end: usize,
-        escaped: bool,
-        escapes: &[u8],
-        what: &str,
-    ) -> Result<Cow<'a, str>, Fail> {
-        let bytes = self.bytes(start, end);
-        match std::str::from_utf8(bytes) {
-            Ok(s) if escaped => Ok(Cow::Owned(unescape(s, escapes))),
-            Ok(s) => Ok(Cow::Borrowed(s)),
-            Err(e) => {
-                let at = start + e.valid_up_to();
-                Err(self.fail(
-                    end,
-                    format!("invalid UTF-8 in {what} at column {}", self.col(at)),
-                ))
-            }
+    #[inline(always)]
+    fn text(&self, start: usize, end: usize, escaped: bool, escapes: &[u8], what: &str) -> Result<Cow<'a, str>, Fail> {
+        let text = match self.str_of(start, end) {
+            Some(text) => text,
+            None => return Err(self.utf8_error(start, end, what)),
+        };
+        Ok(if escaped {
+            Cow::Owned(unescape(text, escapes))
+        } else {
+            Cow::Borrowed(text)
+        })
+    }
+
+    /// `buf[start..end]` as a str, if it is UTF-8.
+    #[inline]
+    fn str_of(&self, start: usize, end: usize) -> Option<&'a str> {
+        // Tokens end at ASCII delimiters, so they begin and end on char boundaries of `valid`.
+        if let Some(from) = start.checked_sub(self.valid_base)
+            && let Some(text) = self.valid.get(from..end.saturating_sub(self.valid_base))
+        {
+            return Some(text);
         }
+        std::str::from_utf8(self.bytes(start, end)).ok()
+    }
+
+    #[cold]
+    fn utf8_error(&self, start: usize, end: usize, what: &str) -> Fail {
+        let bytes = self.bytes(start, end);
+        let at = start + std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+        self.fail(end, format!("invalid UTF-8 in {what} at column {}", self.col(at)))
     }
 
     /// Parses a field value; `pos` is just after the `=`.
@@ -827,11 +878,7 @@ impl<'a> Parser<'a> {
             None | Some(b',' | b' ' | b'\t' | b'\r' | b'\n') => {
                 return Err(self.fail(
                     start,
-                    format!(
-                        "missing value for field {} at column {}",
-                        quoted(key),
-                        self.col(start)
-                    ),
+                    format!("missing value for field {} at column {}", quoted(key), self.col(start)),
                 ));
             }
             Some(_) => {}
@@ -930,10 +977,7 @@ impl<'a> Parser<'a> {
                     Problem::IntegerRange => "timestamp out of range",
                     _ => "invalid timestamp",
                 };
-                return Err(self.fail(
-                    end,
-                    format!("{what} {} at column {}", snippet(token), self.col(start)),
-                ));
+                return Err(self.fail(end, format!("{what} {} at column {}", snippet(token), self.col(start))));
             }
         };
         self.pos = skip_while(self.buf, end, W);
@@ -964,8 +1008,11 @@ enum Problem {
 /// Parses an unquoted field value: a boolean or a number.
 fn scalar(token: &[u8]) -> Result<FieldValue<'static>, Problem> {
     match token {
-        b"t" | b"T" | b"true" | b"True" | b"TRUE" => Ok(FieldValue::Boolean(true)),
-        b"f" | b"F" | b"false" | b"False" | b"FALSE" => Ok(FieldValue::Boolean(false)),
+        [b't' | b'T' | b'f' | b'F', ..] => match token {
+            b"t" | b"T" | b"true" | b"True" | b"TRUE" => Ok(FieldValue::Boolean(true)),
+            b"f" | b"F" | b"false" | b"False" | b"FALSE" => Ok(FieldValue::Boolean(false)),
+            _ => Err(Problem::Invalid),
+        },
         [body @ .., b'i'] => integer(body).map(FieldValue::Integer),
         [body @ .., b'u'] => unsigned(body).map(FieldValue::Unsigned),
         _ => float(token).map(FieldValue::Float),
@@ -983,10 +1030,7 @@ fn digits_u64(digits: &[u8]) -> Result<u64, Problem> {
         if !b.is_ascii_digit() {
             return Err(Problem::Invalid);
         }
-        match value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
-        {
+        match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0'))) {
             Some(v) => value = v,
             // Keep checking the syntax: "99999999999999999999x" is invalid, not out of range.
             None => overflow = true,
@@ -1030,8 +1074,8 @@ fn unsigned(token: &[u8]) -> Result<u64, Problem> {
 
 /// Powers of ten that f64 holds exactly.
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
 ];
 
 /// `-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?` to a finite f64.
@@ -1108,10 +1152,7 @@ fn float(token: &[u8]) -> Result<f64, Problem> {
     let power = exponent - fraction_digits;
     if exact && mantissa <= 1 << 53 && power.abs() <= 22 {
         let m = mantissa as f64;
-        let scale = POW10
-            .get(power.unsigned_abs() as usize)
-            .copied()
-            .unwrap_or(1.0);
+        let scale = POW10.get(power.unsigned_abs() as usize).copied().unwrap_or(1.0);
         let value = if power >= 0 { m * scale } else { m / scale };
         return Ok(if negative { -value } else { value });
     }
@@ -1137,10 +1178,7 @@ mod tests {
 
     fn err(text: &[u8]) -> String {
         match parse_line(text) {
-            Ok(line) => panic!(
-                "{:?} should fail, parsed {line:?}",
-                String::from_utf8_lossy(text)
-            ),
+            Ok(line) => panic!("{:?} should fail, parsed {line:?}", String::from_utf8_lossy(text)),
             Err(reason) => reason,
         }
     }
@@ -1233,19 +1271,13 @@ mod tests {
         assert_eq!(Nanoseconds.to_millis(-1), Some(-1));
         assert_eq!(Nanoseconds.to_millis(-1_000_000), Some(-1));
         assert_eq!(Nanoseconds.to_millis(-1_000_001), Some(-2));
-        assert_eq!(
-            Nanoseconds.to_millis(i64::MIN),
-            Some(i64::MIN.div_euclid(1_000_000))
-        );
+        assert_eq!(Nanoseconds.to_millis(i64::MIN), Some(i64::MIN.div_euclid(1_000_000)));
         assert_eq!(Microseconds.to_millis(1_999), Some(1));
         assert_eq!(Microseconds.to_millis(-1), Some(-1));
         assert_eq!(Milliseconds.to_millis(-5), Some(-5));
         assert_eq!(Milliseconds.to_millis(i64::MAX), Some(i64::MAX));
         assert_eq!(Seconds.to_millis(-2), Some(-2_000));
-        assert_eq!(
-            Seconds.to_millis(i64::MAX / 1000),
-            Some(i64::MAX / 1000 * 1000)
-        );
+        assert_eq!(Seconds.to_millis(i64::MAX / 1000), Some(i64::MAX / 1000 * 1000));
         assert_eq!(Seconds.to_millis(i64::MAX / 1000 + 1), None);
         assert_eq!(Seconds.to_millis(i64::MIN), None);
         assert_eq!(Minutes.to_millis(2), Some(120_000));
@@ -1256,8 +1288,7 @@ mod tests {
 
     #[test]
     fn parses_a_full_line_borrowing_from_the_input() {
-        let got =
-            ok("cpu,host=a,region=eu usage=1.5,count=3i,up=t,n=7u,s=\"x y\" 1700000000000000000");
+        let got = ok("cpu,host=a,region=eu usage=1.5,count=3i,up=t,n=7u,s=\"x y\" 1700000000000000000");
         let want = line(
             "cpu",
             &[("host", "a"), ("region", "eu")],
@@ -1286,10 +1317,7 @@ mod tests {
 
     #[test]
     fn tags_and_timestamp_are_optional() {
-        assert_eq!(
-            ok("m v=1"),
-            line("m", &[], vec![("v", FieldValue::Float(1.0))], None)
-        );
+        assert_eq!(ok("m v=1"), line("m", &[], vec![("v", FieldValue::Float(1.0))], None));
         assert_eq!(ok("m,a=b v=1").timestamp, None);
         assert_eq!(ok("m v=1 -5").timestamp, Some(-5));
         assert_eq!(ok("m v=1 0").timestamp, Some(0));
@@ -1301,12 +1329,7 @@ mod tests {
 
     #[test]
     fn whitespace_around_sections() {
-        let want = line(
-            "m",
-            &[("a", "b")],
-            vec![("v", FieldValue::Float(1.0))],
-            Some(5),
-        );
+        let want = line("m", &[("a", "b")], vec![("v", FieldValue::Float(1.0))], Some(5));
         for text in [
             "m,a=b v=1 5",
             "  m,a=b v=1 5",
@@ -1347,10 +1370,7 @@ mod tests {
     #[test]
     fn key_and_tag_value_escapes() {
         let got = ok(r"m,tag\ key\,\==tag\ value\,\= field\ key\,\==1");
-        assert_eq!(
-            got.tags,
-            vec![(Cow::from("tag key,="), Cow::from("tag value,="))]
-        );
+        assert_eq!(got.tags, vec![(Cow::from("tag key,="), Cow::from("tag value,="))]);
         assert_eq!(got.fields[0].0, "field key,=");
         assert_round_trip(&got);
         // Quotes are ordinary in keys and tag values.
@@ -1379,10 +1399,7 @@ mod tests {
             assert_round_trip(&got);
         }
         // A literal backslash alone needs no copy.
-        assert!(matches!(
-            ok(r"C:\temp v=1").measurement,
-            Cow::Borrowed(r"C:\temp")
-        ));
+        assert!(matches!(ok(r"C:\temp v=1").measurement, Cow::Borrowed(r"C:\temp")));
         // A backslash before the end of a name escapes the delimiter.
         assert_eq!(err(br"m\ v=1"), "missing fields");
         assert_eq!(ok(r"m\\ v=1").measurement, "m\\");
@@ -1425,9 +1442,7 @@ mod tests {
         let got = items(body);
         assert_eq!(got.len(), 5);
         assert_eq!(got[0].0, 1);
-        assert!(
-            matches!(&got[0].1, Ok(l) if l.fields[0].1 == FieldValue::String("one\ntwo\nthree".into()))
-        );
+        assert!(matches!(&got[0].1, Ok(l) if l.fields[0].1 == FieldValue::String("one\ntwo\nthree".into())));
         assert_eq!((got[1].0, got[2].0, got[3].0, got[4].0), (4, 5, 6, 8));
         assert_eq!(got[2].1, Err("missing fields".to_owned()));
         assert!(matches!(&got[4].1, Ok(l) if l.fields[0].1 == FieldValue::Float(2.0)));
@@ -1454,10 +1469,7 @@ mod tests {
             ("-1.234456e+78", -1.234456e78),
             ("0.1", 0.1),
             ("15.59", 15.59),
-            (
-                "123456789012345678901234567890",
-                123456789012345678901234567890.0,
-            ),
+            ("123456789012345678901234567890", 123456789012345678901234567890.0),
             ("0.000000000000000000000000000001", 1e-30),
             ("9007199254740993", 9007199254740993.0),
             ("1.7976931348623157e308", f64::MAX),
@@ -1478,15 +1490,12 @@ mod tests {
     #[test]
     fn invalid_floats() {
         for text in [
-            "inf", "-inf", "Infinity", "nan", "NaN", "+1", "1.2.3", "1e", "1e+", "e5", "-", ".",
-            "-.", "..5", "1..", "0x10", "1_000", "1f", "1.5.", "1e5.5", "--1", "1-", "١",
+            "inf", "-inf", "Infinity", "nan", "NaN", "+1", "1.2.3", "1e", "1e+", "e5", "-", ".", "-.", "..5", "1..",
+            "0x10", "1_000", "1f", "1.5.", "1e5.5", "--1", "1-", "١",
         ] {
             let reason = err(format!("m v={text}").as_bytes());
             let token = text.split(',').next().unwrap_or(text);
-            assert_eq!(
-                reason,
-                format!("invalid field value for \"v\" at column 5: {token:?}")
-            );
+            assert_eq!(reason, format!("invalid field value for \"v\" at column 5: {token:?}"));
         }
         assert_eq!(
             err(b"m v=1e309"),
@@ -1509,11 +1518,7 @@ mod tests {
             ("9223372036854775807i", i64::MAX),
             ("-9223372036854775808i", i64::MIN),
         ] {
-            assert_eq!(
-                value(&format!("m v={text}")),
-                FieldValue::Integer(want),
-                "{text}"
-            );
+            assert_eq!(value(&format!("m v={text}")), FieldValue::Integer(want), "{text}");
         }
         for text in [
             "9223372036854775808i",
@@ -1546,11 +1551,7 @@ mod tests {
     #[test]
     fn unsigned_integers() {
         for (text, want) in [("0u", 0), ("1u", 1), ("18446744073709551615u", u64::MAX)] {
-            assert_eq!(
-                value(&format!("m v={text}")),
-                FieldValue::Unsigned(want),
-                "{text}"
-            );
+            assert_eq!(value(&format!("m v={text}")), FieldValue::Unsigned(want), "{text}");
         }
         for text in ["18446744073709551616u", "-1u", "-0u"] {
             assert_eq!(
@@ -1569,18 +1570,10 @@ mod tests {
     #[test]
     fn booleans() {
         for text in ["t", "T", "true", "True", "TRUE"] {
-            assert_eq!(
-                value(&format!("m v={text}")),
-                FieldValue::Boolean(true),
-                "{text}"
-            );
+            assert_eq!(value(&format!("m v={text}")), FieldValue::Boolean(true), "{text}");
         }
         for text in ["f", "F", "false", "False", "FALSE"] {
-            assert_eq!(
-                value(&format!("m v={text}")),
-                FieldValue::Boolean(false),
-                "{text}"
-            );
+            assert_eq!(value(&format!("m v={text}")), FieldValue::Boolean(false), "{text}");
         }
         for text in ["tru", "TRue", "yes", "on", "1b", "falsey", "tt"] {
             assert_eq!(
@@ -1617,38 +1610,20 @@ mod tests {
             (b"cpu\r", "missing fields"),
             (b"cpu,a=b", "missing fields"),
             (b"cpu,a=b  ", "missing fields"),
-            (
-                b"cpu,host v=1",
-                r#"tag key "host" without value at column 5"#,
-            ),
-            (
-                b"cpu,host,a=b v=1",
-                r#"tag key "host" without value at column 5"#,
-            ),
+            (b"cpu,host v=1", r#"tag key "host" without value at column 5"#),
+            (b"cpu,host,a=b v=1", r#"tag key "host" without value at column 5"#),
             (b"cpu,=b v=1", "missing tag key at column 5"),
             (b"cpu, v=1", "missing tag key at column 5"),
             (b"cpu,a=b,,c=d v=1", "missing tag key at column 9"),
             (b"cpu,a= v=1", r#"missing value for tag "a" at column 7"#),
-            (
-                b"cpu,a=,b=c v=1",
-                r#"missing value for tag "a" at column 7"#,
-            ),
-            (
-                b"cpu,a=b=c v=1",
-                r#"unescaped '=' in the value of tag "a" at column 8"#,
-            ),
-            (
-                b"cpu,host=a,host=b v=1",
-                r#"duplicate tag key "host" at column 12"#,
-            ),
+            (b"cpu,a=,b=c v=1", r#"missing value for tag "a" at column 7"#),
+            (b"cpu,a=b=c v=1", r#"unescaped '=' in the value of tag "a" at column 8"#),
+            (b"cpu,host=a,host=b v=1", r#"duplicate tag key "host" at column 12"#),
             (b"cpu =1", "missing field key at column 5"),
             (b"cpu ,v=1", "missing field key at column 5"),
             (b"cpu v=1,", "missing field key at column 9"),
             (b"cpu v=1,,w=2", "missing field key at column 9"),
-            (
-                b"cpu value",
-                r#"field key "value" without value at column 5"#,
-            ),
+            (b"cpu value", r#"field key "value" without value at column 5"#),
             (b"cpu v=1,w 5", r#"field key "w" without value at column 9"#),
             (b"cpu v=", r#"missing value for field "v" at column 7"#),
             (b"cpu v= 5", r#"missing value for field "v" at column 7"#),
@@ -1711,20 +1686,11 @@ mod tests {
     #[test]
     fn invalid_utf8_fails_only_its_line() {
         for (text, want) in [
-            (
-                &b"m\xff v=1"[..],
-                "invalid UTF-8 in measurement at column 2",
-            ),
+            (&b"m\xff v=1"[..], "invalid UTF-8 in measurement at column 2"),
             (b"m,\xc3=b v=1", "invalid UTF-8 in tag key at column 3"),
-            (
-                b"m,a=\xe2\x82 v=1",
-                "invalid UTF-8 in tag value at column 5",
-            ),
+            (b"m,a=\xe2\x82 v=1", "invalid UTF-8 in tag value at column 5"),
             (b"m a\xf0=1", "invalid UTF-8 in field key at column 4"),
-            (
-                b"m s=\"ok \xed\xa0\x80\"",
-                "invalid UTF-8 in string value at column 9",
-            ),
+            (b"m s=\"ok \xed\xa0\x80\"", "invalid UTF-8 in string value at column 9"),
         ] {
             assert_eq!(err(text), want);
             let mut body = b"m v=1\n".to_vec();
@@ -1747,17 +1713,11 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(
             got[0],
-            (
-                6,
-                Ok(line("m", &[], vec![("v", FieldValue::Float(1.0))], None))
-            )
+            (6, Ok(line("m", &[], vec![("v", FieldValue::Float(1.0))], None)))
         );
         assert_eq!(
             got[1],
-            (
-                9,
-                Ok(line("m", &[], vec![("v", FieldValue::Float(3.0))], None))
-            )
+            (9, Ok(line("m", &[], vec![("v", FieldValue::Float(3.0))], None)))
         );
         assert!(items(b"").is_empty());
         assert!(items(b"\n\n# only\n   ").is_empty());
@@ -1857,12 +1817,7 @@ mod tests {
     fn write_line_escapes_minimally() {
         let cases = [
             (
-                line(
-                    "cpu",
-                    &[("host", "a")],
-                    vec![("v", FieldValue::Float(1.5))],
-                    Some(7),
-                ),
+                line("cpu", &[("host", "a")], vec![("v", FieldValue::Float(1.5))], Some(7)),
                 "cpu,host=a v=1.5 7",
             ),
             (
@@ -1900,10 +1855,7 @@ mod tests {
                 line(
                     "m",
                     &[],
-                    vec![
-                        ("v", FieldValue::Float(1e300)),
-                        ("w", FieldValue::Float(-0.0)),
-                    ],
+                    vec![("v", FieldValue::Float(1e300)), ("w", FieldValue::Float(-0.0))],
                     None,
                 ),
                 "m v=1e300,w=-0.0",
@@ -1975,10 +1927,7 @@ mod tests {
                         .filter(|(k, _)| seen.insert(k.clone()))
                         .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
                         .collect(),
-                    fields: fields
-                        .into_iter()
-                        .map(|(k, v)| (Cow::Owned(k), v))
-                        .collect(),
+                    fields: fields.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect(),
                     timestamp,
                 }
             })
