@@ -94,7 +94,7 @@ pub fn decode_timestamps(data: &[u8], out: &mut Vec<i64>) -> Result<usize, Codec
     let n = read_count(data, &mut pos)?;
     if n > 0 {
         out.reserve(n.min(data.len().saturating_mul(8)));
-        decode_ints(data, &mut pos, n, |x| out.push(x))?;
+        decode_ints(data, &mut pos, n, out)?;
     }
     Ok(pos)
 }
@@ -174,7 +174,12 @@ pub fn decode_values(data: &[u8], out: &mut Vec<f64>) -> Result<usize, CodecErro
             };
             out.reserve(n.min(data.len().saturating_mul(8)));
             let pow = POW10.get(scale).copied().unwrap_or(1.0);
-            decode_ints(data, &mut pos, n, |m| out.push(m as f64 / pow))?;
+            let mut sink = Scaled {
+                out: &mut *out,
+                pow,
+                ints: [0; 256],
+            };
+            decode_ints(data, &mut pos, n, &mut sink)?;
             for (index, bits) in patches {
                 if let Some(slot) = out.get_mut(base + index) {
                     *slot = f64::from_bits(bits);
@@ -259,7 +264,11 @@ fn scaled(v: f64, scale: usize) -> Option<i64> {
     if !fits_mantissa(s) {
         return None;
     }
-    let m = s.round() as i64;
+    // Round half away from zero without a libm call (`f64::round` is one on baseline x86-64):
+    // for |s| <= 2^53 the truncation and the fraction below are exact.
+    let t = s as i64;
+    let frac = s - t as f64;
+    let m = t + i64::from(frac >= 0.5) - i64::from(frac <= -0.5);
     // Rebuild from the integer (not from `s.round()`) so that -0.0 is rejected.
     ((m as f64 / pow).to_bits() == v.to_bits()).then_some(m)
 }
@@ -422,6 +431,7 @@ fn encode_float_fallback(values: &[f64], out: &mut Vec<u8>) {
 #[derive(Debug, Default)]
 struct Scratch {
     residuals: Vec<u64>,
+    best: Vec<u64>,
 }
 
 /// A candidate encoding of an integer sequence.
@@ -468,11 +478,12 @@ fn varint_len(v: u64) -> u64 {
     u64::from((64 - (v | 1).leading_zeros()).div_ceil(7))
 }
 
-/// Cheapest Rice parameter for `zs` and its cost in bits; `None` if every residual is zero.
+/// Estimated cheapest Rice parameter for `zs` and its estimated cost in bits; `None` if every
+/// residual is zero.
 ///
-/// A histogram of bit lengths gives an estimate of the cost of every `k` in one pass (so outliers
-/// do not drag `k` up as a mean would); the best estimate and its neighbours are then costed exactly.
-fn best_rice(zs: &[u64]) -> (Option<u32>, u64) {
+/// A histogram of bit lengths gives an estimate of the cost of every `k` in one pass over the data
+/// (outliers do not drag `k` up as they would drag a mean). [`refine_rice`] then makes it exact.
+fn estimate_rice(zs: &[u64]) -> (Option<u32>, u64) {
     let mut hist = [0u64; 65];
     for &z in zs {
         hist[(64 - z.leading_zeros()) as usize] += 1;
@@ -480,40 +491,60 @@ fn best_rice(zs: &[u64]) -> (Option<u32>, u64) {
     if hist[0] == zs.len() as u64 {
         return (None, 0);
     }
-    let estimate = |k: u32| -> u64 {
-        let mut bits = 0u64;
-        for (len, &count) in hist.iter().enumerate() {
-            let len = len as u32;
-            if count == 0 {
-                continue;
-            }
-            // Take a typical member of the bucket: 1.5 * 2^(len - 1).
-            let typical = if len == 0 { 0 } else { (3u64 << (len - 1)) >> 1 };
-            bits += count * BitWriter::rice_len(typical, k);
+    // Non-empty buckets as (typical member, count); a typical member of bit length `len` is
+    // 1.5 * 2^(len - 1).
+    let mut buckets = [(0u64, 0u64); 65];
+    let mut used = 0;
+    for (len, &count) in hist.iter().enumerate() {
+        if count > 0 {
+            let top = if len == 0 { 0 } else { 1u64 << (len - 1) };
+            buckets[used] = (top | (top >> 1), count);
+            used += 1;
         }
-        bits
+    }
+    let buckets = &buckets[..used];
+    let longest = 64 - buckets.last().map_or(0, |b| b.0.leading_zeros());
+    let estimate = |k: u32| -> u64 {
+        buckets
+            .iter()
+            .map(|&(z, count)| count * BitWriter::rice_len(z, k))
+            .sum()
     };
-    let guess = (0..=MAX_RICE_K).min_by_key(|&k| estimate(k)).unwrap_or(0);
-    let mut best = (None, u64::MAX);
+    (0..=longest.min(MAX_RICE_K))
+        .map(|k| (Some(k), estimate(k)))
+        .min_by_key(|&(_, bits)| bits)
+        .unwrap_or((None, 0))
+}
+
+/// The exact cheapest Rice parameter among `guess` and its neighbours.
+fn refine_rice(zs: &[u64], guess: u32) -> u32 {
+    let mut best = (guess, u64::MAX);
     for k in guess.saturating_sub(1)..=(guess + 1).min(MAX_RICE_K) {
         let bits: u64 = zs.iter().map(|&z| BitWriter::rice_len(z, k)).sum();
         if bits < best.1 {
-            best = (Some(k), bits);
+            best = (k, bits);
         }
     }
-    best
+    best.0
 }
 
 /// Median delta of `xs`, the bias of `MODE_DELTA_BIAS`.
-fn median_delta(xs: &[i64]) -> i64 {
-    let mut deltas: Vec<i64> = xs.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
-    let mid = deltas.len() / 2;
-    if deltas.is_empty() {
-        return 0;
+fn median_delta(xs: &[i64], scratch: &mut Vec<u64>) -> i64 {
+    scratch.clear();
+    scratch.extend(xs.windows(2).map(|w| w[1].wrapping_sub(w[0]) as u64));
+    let mid = scratch.len() / 2;
+    match scratch.get_mut(..) {
+        Some(deltas) if !deltas.is_empty() => {
+            // Order as i64 by flipping the sign bit.
+            deltas.select_nth_unstable_by_key(mid, |&d| d ^ (1 << 63));
+            deltas.get(mid).map_or(0, |&d| d as i64)
+        }
+        _ => 0,
     }
-    *deltas.select_nth_unstable(mid).1
 }
 
+/// Picks the residual mode and Rice parameter for `xs`; leaves the chosen residuals in
+/// `scratch.best`.
 fn plan_ints(xs: &[i64], scratch: &mut Scratch) -> IntPlan {
     let mut best = IntPlan {
         mode: MODE_RAW,
@@ -521,16 +552,26 @@ fn plan_ints(xs: &[i64], scratch: &mut Scratch) -> IntPlan {
         bias: 0,
         bits: u64::MAX,
     };
-    for mode in [MODE_DELTA2, MODE_DELTA, MODE_DELTA_BIAS, MODE_RAW] {
-        let bias = if mode == MODE_DELTA_BIAS { median_delta(xs) } else { 0 };
+    for mode in [MODE_DELTA, MODE_DELTA2, MODE_DELTA_BIAS, MODE_RAW] {
+        let bias = if mode == MODE_DELTA_BIAS {
+            median_delta(xs, &mut scratch.residuals)
+        } else {
+            0
+        };
         residuals(xs, mode, bias, &mut scratch.residuals);
-        let (k, rice_bits) = best_rice(&scratch.residuals);
+        let (k, rice_bits) = estimate_rice(&scratch.residuals);
         let lead_bits: u64 = lead_values(xs, mode, bias).map(|v| varint_len(zigzag(v)) * 8).sum();
         let bits = lead_bits + rice_bits.div_ceil(8) * 8;
         if bits < best.bits {
             best = IntPlan { mode, k, bias, bits };
+            std::mem::swap(&mut scratch.residuals, &mut scratch.best);
+            if k.is_none() {
+                // Nothing beats residuals that cost nothing.
+                break;
+            }
         }
     }
+    best.k = best.k.map(|k| refine_rice(&scratch.best, k));
     best
 }
 
@@ -557,18 +598,61 @@ fn encode_ints(xs: &[i64], out: &mut Vec<u8>, scratch: &mut Scratch) {
         put_varint(out, zigzag(v));
     }
     if let Some(k) = plan.k {
-        residuals(xs, plan.mode, plan.bias, &mut scratch.residuals);
         let mut w = BitWriter::new();
-        for &z in &scratch.residuals {
+        for &z in &scratch.best {
             w.write_rice(z, k);
         }
         out.extend_from_slice(w.as_bytes());
     }
 }
 
-/// Decodes `n >= 1` integers written by [`encode_ints`] starting at `data[*pos]`, feeding them to
+/// Where decoded integers go: timestamps as they are, scaled integers divided into floats.
+trait IntSink {
+    fn extend(&mut self, x: i64);
+    /// Appends `f(z)` for each `z`, in order.
+    fn extend_from(&mut self, zs: &[u64], f: impl FnMut(u64) -> i64);
+}
+
+impl IntSink for Vec<i64> {
+    #[inline]
+    fn extend(&mut self, x: i64) {
+        self.push(x);
+    }
+
+    #[inline]
+    fn extend_from(&mut self, zs: &[u64], f: impl FnMut(u64) -> i64) {
+        Extend::extend(self, zs.iter().copied().map(f));
+    }
+}
+
+/// Appends `m / 10^scale` for each decoded `m`.
+struct Scaled<'a> {
+    out: &'a mut Vec<f64>,
+    pow: f64,
+    ints: [i64; 256],
+}
+
+impl IntSink for Scaled<'_> {
+    #[inline]
+    fn extend(&mut self, x: i64) {
+        self.out.push(x as f64 / self.pow);
+    }
+
+    #[inline]
+    fn extend_from(&mut self, zs: &[u64], mut f: impl FnMut(u64) -> i64) {
+        // Two passes so that the divisions, independent of each other, run back to back.
+        for (slot, &z) in self.ints.iter_mut().zip(zs) {
+            *slot = f(z);
+        }
+        let pow = self.pow;
+        let len = zs.len().min(self.ints.len());
+        Extend::extend(self.out, self.ints[..len].iter().map(|&m| m as f64 / pow));
+    }
+}
+
+/// Decodes `n >= 1` integers written by [`encode_ints`] starting at `data[*pos]`, appending them to
 /// `sink` in order; advances `pos` past them.
-fn decode_ints(data: &[u8], pos: &mut usize, n: usize, mut sink: impl FnMut(i64)) -> Result<(), CodecError> {
+fn decode_ints<S: IntSink>(data: &[u8], pos: &mut usize, n: usize, sink: &mut S) -> Result<(), CodecError> {
     const WHAT: &str = "integer column";
     let header_offset = *pos;
     let header = *data.get(*pos).ok_or(CodecError::Truncated {
@@ -606,44 +690,38 @@ fn decode_ints(data: &[u8], pos: &mut usize, n: usize, mut sink: impl FnMut(i64)
             offset: data.len(),
         });
     }
-    let base = *pos;
-    let next = |r: &mut BitReader<'_>| -> Result<i64, CodecError> {
-        if code == 0 {
-            Ok(0)
-        } else {
-            r.read_rice(code - 1, WHAT)
-                .map(unzigzag)
-                .map_err(|e| shift_offset(e, base))
+    // Residuals are decoded in batches into a stack buffer, then summed in a tight loop.
+    let mut batch = [0u64; 256];
+    let mut x = first;
+    let mut delta = second;
+    if lead > 0 {
+        sink.extend(x);
+    }
+    if lead > 1 {
+        x = x.wrapping_add(delta);
+        sink.extend(x);
+    }
+    let mut left = rest;
+    while left > 0 {
+        let len = left.min(batch.len());
+        let zs = &mut batch[..len];
+        if code > 0 {
+            r.read_rice_batch(code - 1, zs, WHAT)
+                .map_err(|e| shift_offset(e, *pos))?;
         }
-    };
-    match mode {
-        MODE_RAW => {
-            for _ in 0..rest {
-                sink(next(&mut r)?);
-            }
-        }
-        MODE_DELTA | MODE_DELTA_BIAS => {
-            let mut x = first;
-            sink(x);
-            for _ in 0..rest {
-                x = x.wrapping_add(next(&mut r)?.wrapping_add(second));
-                sink(x);
-            }
-        }
-        _ => {
-            let mut x = first;
-            sink(x);
-            if lead > 1 {
-                let mut delta = second;
+        match mode {
+            MODE_RAW => sink.extend_from(zs, |z| unzigzag(z)),
+            MODE_DELTA | MODE_DELTA_BIAS => sink.extend_from(zs, |z| {
+                x = x.wrapping_add(unzigzag(z).wrapping_add(delta));
+                x
+            }),
+            _ => sink.extend_from(zs, |z| {
+                delta = delta.wrapping_add(unzigzag(z));
                 x = x.wrapping_add(delta);
-                sink(x);
-                for _ in 0..rest {
-                    delta = delta.wrapping_add(next(&mut r)?);
-                    x = x.wrapping_add(delta);
-                    sink(x);
-                }
-            }
+                x
+            }),
         }
+        left -= len;
     }
     *pos += r.byte_pos();
     Ok(())

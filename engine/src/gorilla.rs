@@ -290,6 +290,45 @@ impl<'a> BitReader<'a> {
         self.read_rice_slow(k, what)
     }
 
+    /// Fills `out` with Rice codes of parameter `k <= 62`: [`Self::read_rice`] in a loop that keeps
+    /// the reader's state in registers.
+    pub(crate) fn read_rice_batch(&mut self, k: u32, out: &mut [u64], what: &'static str) -> Result<(), CodecError> {
+        let low_mask = mask(k);
+        let mut i = 0;
+        while i < out.len() {
+            // Fast loop while 8 more bytes can be loaded unconditionally.
+            let (mut buf, mut avail, mut next) = (self.buf, self.avail, self.next);
+            while next + 8 <= self.data.len() {
+                let Some(slot) = out.get_mut(i) else {
+                    break;
+                };
+                if avail < 56 {
+                    buf |= load_le(self.data, next) << avail;
+                    let bytes = (63 - avail) >> 3;
+                    next += bytes as usize;
+                    avail += bytes * 8;
+                }
+                let ones = (!buf).trailing_zeros();
+                let total = ones + 1 + k;
+                if ones >= RICE_ESCAPE || total > avail {
+                    break;
+                }
+                *slot = (u64::from(ones) << k) | ((buf >> (ones + 1)) & low_mask);
+                // `total` may be 64: shift in two steps.
+                buf = (buf >> (total - 1)) >> 1;
+                avail -= total;
+                i += 1;
+            }
+            (self.buf, self.avail, self.next) = (buf, avail, next);
+            // Near the end of the input, or an escaped code: one at a time.
+            if let Some(slot) = out.get_mut(i) {
+                *slot = self.read_rice(k, what)?;
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
     #[cold]
     fn read_rice_slow(&mut self, k: u32, what: &'static str) -> Result<u64, CodecError> {
         let mut q = 0u64;
