@@ -25,9 +25,9 @@ fn fill(y: &[f64]) -> Vec<f64> {
     let mut last = first;
     for i in first..y.len() {
         if y[i].is_finite() {
-            for j in last + 1..i {
+            for (j, o) in out.iter_mut().enumerate().take(i).skip(last + 1) {
                 let w = (j - last) as f64 / (i - last) as f64;
-                out[j] = y[last] + w * (y[i] - y[last]);
+                *o = y[last] + w * (y[i] - y[last]);
             }
             out[i] = y[i];
             last = i;

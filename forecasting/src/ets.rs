@@ -255,13 +255,14 @@ pub(crate) struct P {
     phi: f64,
 }
 
-/// Filter state in normalised units; `season[t % m]` is the seasonal state used at time `t`.
+/// Filter state in normalised units; `season[phase]` is the seasonal state used by the next point.
 #[derive(Debug, Clone)]
 pub(crate) struct State {
     pub(crate) level: f64,
     pub(crate) trend: f64,
     pub(crate) season: Vec<f64>,
-    pub(crate) t: usize,
+    /// Phase of the next point, `t mod m` (kept incrementally: a division per step is costly).
+    pub(crate) phase: usize,
 }
 
 impl State {
@@ -270,7 +271,7 @@ impl State {
             level: 0.0,
             trend: 0.0,
             season: if seasonal { vec![0.0; m] } else { Vec::new() },
-            t: 0,
+            phase: 0,
         }
     }
 
@@ -293,7 +294,7 @@ fn predict(spec: ModelSpec, p: &P, st: &State) -> (f64, f64, f64, usize) {
     let trend = if spec.has_trend() { p.phi * st.trend } else { 0.0 };
     let base = st.level + trend;
     let m = st.season.len();
-    let idx = if m > 0 { st.t % m } else { 0 };
+    let idx = st.phase;
     match spec.seasonality {
         Seasonality::None => (base, base, 0.0, idx),
         Seasonality::Additive => {
@@ -313,7 +314,10 @@ fn predict(spec: ModelSpec, p: &P, st: &State) -> (f64, f64, f64, usize) {
 pub(crate) fn step(spec: ModelSpec, p: &P, st: &mut State, y: f64) -> (f64, f64) {
     let (f, base, s, idx) = predict(spec, p, st);
     let trend = if spec.has_trend() { p.phi * st.trend } else { 0.0 };
-    st.t += 1;
+    st.phase += 1;
+    if st.phase >= st.season.len() {
+        st.phase = 0;
+    }
     if !y.is_finite() {
         st.level = base;
         st.trend = trend;
@@ -373,7 +377,7 @@ impl GapWeight {
         if spec.has_trend() {
             c += p.beta * self.phi_j;
         }
-        if spec.is_seasonal() && m > 0 && self.j % m == 0 {
+        if spec.is_seasonal() && m > 0 && self.j.is_multiple_of(m) {
             c += p.gamma;
         }
         self.acc += c * c;
@@ -413,8 +417,85 @@ fn sse(spec: ModelSpec, p: &P, y: &[f64], init: &State) -> f64 {
 
 /// For linear models: runs the filter from `base` plus one zero-data filter per direction, and
 /// returns the least-squares shift of the initial state along those directions with the SSE it
-/// reaches. Cost O(n k^2) for k directions.
+/// reaches. Cost O(n k^2) for k directions; the per-evaluation sizes (1 or 2 directions) run a
+/// fixed-size version the compiler unrolls.
 fn profile_init(spec: ModelSpec, p: &P, y: &[f64], base: &State, dirs: &[State]) -> (Vec<f64>, f64) {
+    match dirs {
+        [a] => profile_fixed::<1>(spec, p, y, base, [a]),
+        [a, b] => profile_fixed::<2>(spec, p, y, base, [a, b]),
+        _ => profile_dyn(spec, p, y, base, dirs),
+    }
+}
+
+fn profile_fixed<const K: usize>(
+    spec: ModelSpec,
+    p: &P,
+    y: &[f64],
+    base: &State,
+    dirs: [&State; K],
+) -> (Vec<f64>, f64) {
+    let mut st = base.clone();
+    let mut ds: [State; K] = dirs.map(State::clone);
+    let mut g = [[0.0; K]; K];
+    let mut h = [0.0; K];
+    let mut ss = 0.0;
+    let mut gw = GapWeight::new();
+    let m = base.season.len();
+    for &v in y {
+        let (_, e0) = step(spec, p, &mut st, v);
+        if v.is_finite() {
+            let mut ej = [0.0; K];
+            for (d, slot) in ds.iter_mut().zip(ej.iter_mut()) {
+                *slot = step(spec, p, d, 0.0).1;
+            }
+            let w = gw.observed();
+            ss += w * e0 * e0;
+            for a in 0..K {
+                let wa = w * ej[a];
+                h[a] += wa * e0;
+                for b in 0..K {
+                    g[a][b] += wa * ej[b];
+                }
+            }
+        } else {
+            for d in ds.iter_mut() {
+                step(spec, p, d, f64::NAN);
+            }
+            gw.missing(spec, p, m);
+        }
+    }
+    let flat: Vec<f64> = g.iter().flatten().copied().collect();
+    finish_profile(&flat, &h, ss, K)
+}
+
+/// Solves the profile's normal equations; `(delta, SSE at base + delta)`.
+fn finish_profile(g: &[f64], h: &[f64], ss: f64, k: usize) -> (Vec<f64>, f64) {
+    if !ss.is_finite() {
+        return (vec![0.0; k], f64::INFINITY);
+    }
+    let rhs: Vec<f64> = h.iter().map(|v| -v).collect();
+    match solve_spd(g, &rhs, k) {
+        Some(delta) => {
+            // SSE(delta) = ss + 2 delta.h + delta' G delta
+            let mut q = ss;
+            for a in 0..k {
+                q += 2.0 * delta[a] * h[a];
+                for b in 0..k {
+                    q += delta[a] * g[a * k + b] * delta[b];
+                }
+            }
+            if q.is_finite() && q <= ss {
+                (delta, q.max(0.0))
+            } else {
+                (vec![0.0; k], ss)
+            }
+        }
+        None => (vec![0.0; k], ss),
+    }
+}
+
+/// [`profile_init`] for any number of directions.
+fn profile_dyn(spec: ModelSpec, p: &P, y: &[f64], base: &State, dirs: &[State]) -> (Vec<f64>, f64) {
     let k = dirs.len();
     let mut st = base.clone();
     let mut ds: Vec<State> = dirs.to_vec();
@@ -451,28 +532,7 @@ fn profile_init(spec: ModelSpec, p: &P, y: &[f64], base: &State, dirs: &[State])
             g[b * k + a] = g[a * k + b];
         }
     }
-    if !ss.is_finite() {
-        return (vec![0.0; k], f64::INFINITY);
-    }
-    let rhs: Vec<f64> = h.iter().map(|v| -v).collect();
-    match solve_spd(&g, &rhs, k) {
-        Some(delta) => {
-            // SSE(delta) = ss + 2 delta.h + delta' G delta
-            let mut q = ss;
-            for a in 0..k {
-                q += 2.0 * delta[a] * h[a];
-                for b in 0..k {
-                    q += delta[a] * g[a * k + b] * delta[b];
-                }
-            }
-            if q.is_finite() && q <= ss {
-                (delta, q.max(0.0))
-            } else {
-                (vec![0.0; k], ss)
-            }
-        }
-        None => (vec![0.0; k], ss),
-    }
+    finish_profile(&g, &h, ss, k)
 }
 
 /// Budget of `n * k^2` for re-estimating all `k` initial states by (Gauss-Newton) least squares.
@@ -486,7 +546,70 @@ const PER_EVAL_BUDGET: f64 = 5e4;
 /// with forward-difference Jacobians from filters run in lockstep. Returns the step and the SSE
 /// at `cur`.
 fn gauss_newton_step(spec: ModelSpec, p: &P, y: &[f64], cur: &State, dirs: &[State]) -> (Option<Vec<f64>>, f64) {
-    const H: f64 = 1e-6;
+    match dirs {
+        [a] => gn_fixed::<1>(spec, p, y, cur, [a]),
+        [a, b] => gn_fixed::<2>(spec, p, y, cur, [a, b]),
+        _ => gn_dyn(spec, p, y, cur, dirs),
+    }
+}
+
+/// Forward-difference step of the Gauss-Newton Jacobians (data are normalised to max |y| = 1).
+const GN_H: f64 = 1e-6;
+
+/// [`gauss_newton_step`] for the per-evaluation sizes, unrolled by the compiler.
+fn gn_fixed<const K: usize>(
+    spec: ModelSpec,
+    p: &P,
+    y: &[f64],
+    cur: &State,
+    dirs: [&State; K],
+) -> (Option<Vec<f64>>, f64) {
+    let mut st = cur.clone();
+    let mut ds: [State; K] = dirs.map(|d| {
+        let mut s = cur.clone();
+        s.add_scaled(d, GN_H);
+        s
+    });
+    let mut g = [[0.0; K]; K];
+    let mut h = [0.0; K];
+    let mut ss = 0.0;
+    let mut gw = GapWeight::new();
+    let m = cur.season.len();
+    for &v in y {
+        let (_, e0) = step(spec, p, &mut st, v);
+        let mut jac = [0.0; K];
+        for (d, slot) in ds.iter_mut().zip(jac.iter_mut()) {
+            let (_, e) = step(spec, p, d, v);
+            *slot = (e - e0) / GN_H;
+        }
+        if !v.is_finite() {
+            gw.missing(spec, p, m);
+            continue;
+        }
+        if !e0.is_finite() {
+            return (None, f64::INFINITY);
+        }
+        let w = gw.observed();
+        ss += w * e0 * e0;
+        if jac.iter().all(|j| j.is_finite()) {
+            for a in 0..K {
+                let wa = w * jac[a];
+                h[a] += wa * e0;
+                for b in 0..K {
+                    g[a][b] += wa * jac[b];
+                }
+            }
+        }
+    }
+    let flat: Vec<f64> = g.iter().flatten().copied().collect();
+    let rhs: Vec<f64> = h.iter().map(|v| -v).collect();
+    let ss = if ss.is_finite() { ss } else { f64::INFINITY };
+    (solve_spd(&flat, &rhs, K), ss)
+}
+
+/// [`gauss_newton_step`] for any number of directions.
+fn gn_dyn(spec: ModelSpec, p: &P, y: &[f64], cur: &State, dirs: &[State]) -> (Option<Vec<f64>>, f64) {
+    const H: f64 = GN_H;
     let k = dirs.len();
     let mut st = cur.clone();
     let mut ds: Vec<State> = dirs
