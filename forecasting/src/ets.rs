@@ -293,7 +293,6 @@ impl State {
 fn predict(spec: ModelSpec, p: &P, st: &State) -> (f64, f64, f64, usize) {
     let trend = if spec.has_trend() { p.phi * st.trend } else { 0.0 };
     let base = st.level + trend;
-    let m = st.season.len();
     let idx = st.phase;
     match spec.seasonality {
         Seasonality::None => (base, base, 0.0, idx),
