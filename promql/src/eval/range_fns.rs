@@ -421,9 +421,15 @@ fn quantile_sweep(samples: &[(i64, f64)], ends: &[i64], range: i64, qs: &[f64]) 
             sorted_valid = true;
             out.push(Some(quantile_keys(q, &sorted)));
         } else {
-            scratch.clear();
-            scratch.extend(win.iter().map(|p| key(p.1)));
-            out.push(Some(quantile_select_keys(q, &mut scratch)));
+            let v = match quantile_extreme_rank(q, win) {
+                Some(v) => v,
+                None => {
+                    scratch.clear();
+                    scratch.extend(win.iter().map(|p| key(p.1)));
+                    quantile_select_keys(q, &mut scratch)
+                }
+            };
+            out.push(Some(v));
             sorted_valid = false;
         }
         (lo, hi) = (nlo, nhi);
@@ -446,6 +452,76 @@ fn next_step_is_small(samples: &[(i64, f64)], hi: usize, end: i64, next: Option<
         .take_while(|p| p.0 <= next)
         .count();
     arriving <= INCREMENTAL_MAX_CHANGES / 2
+}
+
+/// Most order statistics kept by [`quantile_extreme_rank`].
+const EXTREME_RANKS: usize = 16;
+
+/// The quantile of a window whose ranks lie among the `EXTREME_RANKS` smallest or largest
+/// values (e.g. 0.99 or 0.01 of a few hundred samples), in one pass keeping just those:
+/// mostly one comparison per sample. `None` for ranks in the middle.
+fn quantile_extreme_rank(q: f64, w: &[(i64, f64)]) -> Option<f64> {
+    use super::mathx::{QuantilePlan, quantile_plan};
+    let n = w.len();
+    let (lower, upper, weight) = match quantile_plan(q, n) {
+        QuantilePlan::Done(v) => return Some(v),
+        QuantilePlan::Interpolate { lower, upper, weight } => (lower, upper, weight),
+    };
+    let mut buf = [0u64; EXTREME_RANKS];
+    let mut len = 0usize;
+    if n - lower <= EXTREME_RANKS {
+        // The n-lower largest keys, ascending: buf[0] has rank `lower`.
+        let m = n - lower;
+        for p in w {
+            let k = key(p.1);
+            if len < m {
+                let mut i = len;
+                while i > 0 && buf[i - 1] > k {
+                    buf[i] = buf[i - 1];
+                    i -= 1;
+                }
+                buf[i] = k;
+                len += 1;
+            } else if k > buf[0] {
+                let mut i = 0;
+                while i + 1 < m && buf[i + 1] < k {
+                    buf[i] = buf[i + 1];
+                    i += 1;
+                }
+                buf[i] = k;
+            }
+        }
+        let lo = unkey(*buf.first()?);
+        let hi = unkey(*buf.get(upper - lower)?);
+        return Some(lo * (1.0 - weight) + hi * weight);
+    }
+    if upper < EXTREME_RANKS {
+        // The upper+1 smallest keys, ascending.
+        let m = upper + 1;
+        for p in w {
+            let k = key(p.1);
+            if len < m {
+                let mut i = len;
+                while i > 0 && buf[i - 1] > k {
+                    buf[i] = buf[i - 1];
+                    i -= 1;
+                }
+                buf[i] = k;
+                len += 1;
+            } else if k < buf[m - 1] {
+                let mut i = m - 1;
+                while i > 0 && buf[i - 1] > k {
+                    buf[i] = buf[i - 1];
+                    i -= 1;
+                }
+                buf[i] = k;
+            }
+        }
+        let lo = unkey(*buf.get(lower)?);
+        let hi = unkey(*buf.get(upper)?);
+        return Some(lo * (1.0 - weight) + hi * weight);
+    }
+    None
 }
 
 /// Prometheus' quantile by selection over keys; reorders `keys`.
