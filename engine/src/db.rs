@@ -238,10 +238,11 @@ impl Db {
         };
         let newest = now_ms().saturating_add(inner.opts.future_window_ms);
         let mut batch_max = i64::MIN;
+        // Each distinct tag set of the body is resolved once: its labels checked and encoded, and
+        // each of its fields mapped to a series slot in its shard's batch.
+        let mut tagsets: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut sets: Vec<Tagset> = Vec::new();
         let mut key = Vec::with_capacity(256);
-        let mut prefix = Vec::with_capacity(256);
-        let mut suffix = Vec::with_capacity(256);
-        let mut name = String::new();
         let mut lines = lineproto::lines(body);
         while let Some(item) = lines.next() {
             let lineno = lines.line_number();
@@ -282,37 +283,23 @@ impl Db {
                 ));
                 continue;
             }
-            let mut tags: Vec<(&str, &str)> = Vec::with_capacity(line.tags.len());
-            tags.extend(
-                line.tags
-                    .iter()
-                    .filter(|(_, v)| !v.is_empty())
-                    .map(|(k, v)| (k.as_ref(), v.as_ref())),
-            );
-            tags.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            if tags.iter().any(|(k, _)| *k == METRIC_NAME) {
-                report
-                    .rejected
-                    .push(reject(lineno, "tag key __name__ is reserved for the metric name"));
+            let th = tagset_hash(&line);
+            let candidates = tagsets.entry(th).or_default();
+            let idx = match candidates.iter().copied().find(|&i| sets[i].is(&line)) {
+                Some(i) => i,
+                None => {
+                    sets.push(Tagset::new(&line));
+                    candidates.push(sets.len() - 1);
+                    sets.len() - 1
+                }
+            };
+            let set = &mut sets[idx];
+            if let Err(why) = &set.encoded {
+                report.rejected.push(reject(lineno, why));
                 continue;
-            }
-            if tags.windows(2).any(|w| w[0].0 == w[1].0) {
-                report.rejected.push(reject(lineno, "duplicate tag key"));
-                continue;
-            }
-            let pos = tags.partition_point(|(k, _)| *k < METRIC_NAME);
-            prefix.clear();
-            suffix.clear();
-            for (k, v) in &tags[..pos] {
-                put_bytes(&mut prefix, k.as_bytes());
-                put_bytes(&mut prefix, v.as_bytes());
-            }
-            for (k, v) in &tags[pos..] {
-                put_bytes(&mut suffix, k.as_bytes());
-                put_bytes(&mut suffix, v.as_bytes());
             }
             let mut stored = 0u64;
-            for (field, value) in &line.fields {
+            for (i, (field, value)) in line.fields.iter().enumerate() {
                 let v = match value {
                     FieldValue::Float(f) => *f,
                     FieldValue::Integer(i) => *i as f64,
@@ -323,26 +310,8 @@ impl Db {
                         continue;
                     }
                 };
-                name.clear();
-                name.push_str(&line.measurement);
-                name.push('_');
-                name.push_str(field);
-                key.clear();
-                key.extend_from_slice(&prefix);
-                put_bytes(&mut key, METRIC_NAME.as_bytes());
-                put_bytes(&mut key, name.as_bytes());
-                key.extend_from_slice(&suffix);
-                let hash = hash_key(&key);
-                let b = &mut batches[(hash % n as u64) as usize];
-                let key_off = b.keys.len() as u32;
-                b.keys.extend_from_slice(&key);
-                b.entries.push(Entry {
-                    hash,
-                    key_off,
-                    key_len: key.len() as u32,
-                    t,
-                    v,
-                });
+                let (shard, slot) = set.slot(i, field, &line.measurement, &mut key, &mut batches);
+                batches[shard].entries.push(Entry { slot, t, v });
                 stored += 1;
             }
             if stored > 0 {
@@ -548,6 +517,101 @@ impl Drop for Db {
         if let Err(e) = self.shutdown() {
             tracing::error!(error = %e, "closing the database failed");
         }
+    }
+}
+
+/// One distinct tag set (measurement + tags) of a write body, with its fields' series slots.
+struct Tagset {
+    measurement: String,
+    tags: Vec<(String, String)>,
+    /// The encoded label pairs before and after `__name__`, or why the tag set is unacceptable.
+    encoded: std::result::Result<(Vec<u8>, Vec<u8>), &'static str>,
+    /// Field name -> (shard, slot in that shard's batch).
+    fields: Vec<(String, usize, u32)>,
+}
+
+fn tagset_hash(line: &lineproto::Line<'_>) -> u64 {
+    let mut h = hash_key(line.measurement.as_bytes());
+    for (k, v) in &line.tags {
+        h = (h ^ hash_key(k.as_bytes()))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(17)
+            ^ hash_key(v.as_bytes());
+    }
+    h
+}
+
+impl Tagset {
+    fn new(line: &lineproto::Line<'_>) -> Tagset {
+        let mut tags: Vec<(&str, &str)> = line
+            .tags
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        tags.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let encoded = if tags.iter().any(|(k, _)| *k == METRIC_NAME) {
+            Err("tag key __name__ is reserved for the metric name")
+        } else if tags.windows(2).any(|w| w[0].0 == w[1].0) {
+            Err("duplicate tag key")
+        } else {
+            let pos = tags.partition_point(|(k, _)| *k < METRIC_NAME);
+            let (mut prefix, mut suffix) = (Vec::new(), Vec::new());
+            for (k, v) in &tags[..pos] {
+                put_bytes(&mut prefix, k.as_bytes());
+                put_bytes(&mut prefix, v.as_bytes());
+            }
+            for (k, v) in &tags[pos..] {
+                put_bytes(&mut suffix, k.as_bytes());
+                put_bytes(&mut suffix, v.as_bytes());
+            }
+            Ok((prefix, suffix))
+        };
+        Tagset {
+            measurement: line.measurement.to_string(),
+            tags: line.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            encoded,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Whether `line` has exactly this measurement and tags (in the same order).
+    fn is(&self, line: &lineproto::Line<'_>) -> bool {
+        self.measurement == line.measurement
+            && self.tags.len() == line.tags.len()
+            && self.tags.iter().zip(&line.tags).all(|(a, b)| a.0 == b.0 && a.1 == b.1)
+    }
+
+    /// The (shard, slot) of field `field` (the `i`-th of its line), adding the series to its
+    /// shard's batch the first time.
+    fn slot(
+        &mut self,
+        i: usize,
+        field: &str,
+        measurement: &str,
+        key: &mut Vec<u8>,
+        batches: &mut [ShardBatch],
+    ) -> (usize, u32) {
+        if let Some(f) = self.fields.get(i).filter(|f| f.0 == field) {
+            return (f.1, f.2);
+        }
+        if let Some(f) = self.fields.iter().find(|f| f.0 == field) {
+            return (f.1, f.2);
+        }
+        let Ok((prefix, suffix)) = &self.encoded else {
+            return (0, 0);
+        };
+        let name = format!("{measurement}_{field}");
+        key.clear();
+        key.extend_from_slice(prefix);
+        put_bytes(key, METRIC_NAME.as_bytes());
+        put_bytes(key, name.as_bytes());
+        key.extend_from_slice(suffix);
+        let hash = hash_key(key);
+        let shard = (hash % batches.len() as u64) as usize;
+        let slot = batches[shard].add_series(hash, key);
+        self.fields.push((field.to_owned(), shard, slot));
+        (shard, slot)
     }
 }
 

@@ -21,26 +21,30 @@ use crate::options::Durability;
 use crate::postings::Postings;
 use crate::wal::{self, Wal, WalDamage};
 
-/// Samples routed to one shard: series keys in one arena, entries pointing into it.
+/// Samples routed to one shard: the batch's distinct series (keys in one arena), then the samples,
+/// each naming its series by position in that table.
 #[derive(Debug, Default)]
 pub(crate) struct ShardBatch {
     pub(crate) keys: Vec<u8>,
+    /// (hash, offset, length) of each distinct series key.
+    pub(crate) series: Vec<(u64, u32, u32)>,
     pub(crate) entries: Vec<Entry>,
 }
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
-    pub(crate) hash: u64,
-    pub(crate) key_off: u32,
-    pub(crate) key_len: u32,
+    pub(crate) slot: u32,
     pub(crate) t: i64,
     pub(crate) v: f64,
 }
 
 impl ShardBatch {
-    fn key(&self, e: &Entry) -> &[u8] {
-        let s = e.key_off as usize;
-        self.keys.get(s..s + e.key_len as usize).unwrap_or_default()
+    /// Adds a distinct series; returns its slot.
+    pub(crate) fn add_series(&mut self, hash: u64, key: &[u8]) -> u32 {
+        let off = self.keys.len() as u32;
+        self.keys.extend_from_slice(key);
+        self.series.push((hash, off, key.len() as u32));
+        (self.series.len() - 1) as u32
     }
 }
 
@@ -350,18 +354,12 @@ impl Writer {
     /// Appends one batch's WAL records and applies it to the head.
     fn apply(&mut self, batch: &ShardBatch) -> Result<()> {
         let seg = self.wal.seq();
-        let mut rec = std::mem::take(&mut self.rec);
-        rec.clear();
-        rec.push(WAL_SAMPLES);
-        put_uvarint(&mut rec, batch.entries.len() as u64);
-        let mut prev_t = 0i64;
-        let mut last_part = None;
-        for e in &batch.entries {
-            let key = batch.key(e);
-            let id = match self.series_id(e.hash, key) {
-                Ok(id) => id,
-                Err(why) => return Err(Error::InvalidArgument(format!("bad series key in batch: {why}"))),
-            };
+        let mut ids = Vec::with_capacity(batch.series.len());
+        for &(hash, off, len) in &batch.series {
+            let key = batch.keys.get(off as usize..(off + len) as usize).unwrap_or_default();
+            let id = self
+                .series_id(hash, key)
+                .map_err(|why| Error::InvalidArgument(format!("bad series key in batch: {why}")))?;
             if self.defined_in[id as usize] != seg {
                 let mut def = Vec::with_capacity(key.len() + 8);
                 def.push(WAL_SERIES);
@@ -370,6 +368,17 @@ impl Writer {
                 self.wal.add_record(&def);
                 self.defined_in[id as usize] = seg;
             }
+            ids.push(id);
+        }
+        let mut rec = std::mem::take(&mut self.rec);
+        rec.clear();
+        rec.reserve(batch.entries.len() * 12 + 16);
+        rec.push(WAL_SAMPLES);
+        put_uvarint(&mut rec, batch.entries.len() as u64);
+        let mut prev_t = 0i64;
+        let mut last_part = None;
+        for e in &batch.entries {
+            let Some(&id) = ids.get(e.slot as usize) else { continue };
             put_uvarint(&mut rec, u64::from(id));
             put_ivarint(&mut rec, e.t.wrapping_sub(prev_t));
             rec.extend_from_slice(&e.v.to_bits().to_le_bytes());

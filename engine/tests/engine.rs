@@ -452,3 +452,36 @@ fn crash_kill_loop() {
     }
     assert!(next_batch > 24, "the child made progress");
 }
+
+#[test]
+fn write_path_maps_lines_to_series_consistently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let body = concat!(
+        "m,a=1,b=2 x=1,y=2 1000\n",
+        "m,b=2,a=1 y=3,x=4 2000\n",    // tags and fields in another order: same series
+        "m,a=1,b=2 z=5 3000\n",        // a new field of a known tag set
+        "m\\ x,a=1 x=1 4000\n",        // escaped measurement
+        "m,a=1,__name__=q x=1 5000\n", // reserved tag
+        "m,a=1,a=2 x=1 6000\n",        // duplicate tag key
+        "m,a=1,b= x=7 7000\n",         // empty tag value: the label is absent
+        "m,a=1,b=2 x=9 1000\n",        // same timestamp again: replaces
+    );
+    let r = db.write_lines(body.as_bytes(), Precision::Milliseconds).unwrap();
+    let bad: Vec<usize> = r.rejected.iter().map(|e| e.line).collect();
+    assert!(
+        bad.contains(&5) && !bad.contains(&1) && !bad.contains(&2),
+        "{:?}",
+        r.rejected
+    );
+    let got = as_map(&all(&db));
+    let mut want: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    want.insert("m_x{a=\"1\", b=\"2\"}".into(), vec![(1_000, 9.0), (2_000, 4.0)]);
+    want.insert("m_y{a=\"1\", b=\"2\"}".into(), vec![(1_000, 2.0), (2_000, 3.0)]);
+    want.insert("m_z{a=\"1\", b=\"2\"}".into(), vec![(3_000, 5.0)]);
+    want.insert("m x_x{a=\"1\"}".into(), vec![(4_000, 1.0)]);
+    if !bad.contains(&7) {
+        want.insert("m_x{a=\"1\"}".into(), vec![(7_000, 7.0)]);
+    }
+    assert_eq!(got, want);
+}
