@@ -294,11 +294,59 @@ pub trait Storage: Sync {
     /// inclusive), ascending by time. Series with no sample in the range may be left out.
     /// The order of the returned series does not matter.
     fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>, StorageError>;
+
+    /// Sorted, distinct label names of the series matching `matchers` (all series when empty)
+    /// with samples in `[mint, maxt]`. The default derives them from [`Storage::select`];
+    /// a backend with an index should answer from it.
+    fn label_names(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
+        let mut names: Vec<String> = self
+            .select(matchers, mint, maxt)?
+            .iter()
+            .flat_map(|s| s.labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Sorted, distinct values of label `name` over the series matching `matchers` (all series
+    /// when empty) with samples in `[mint, maxt]`. The default derives them from
+    /// [`Storage::select`]; a backend with an index should answer from it.
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut values: Vec<String> = self
+            .select(matchers, mint, maxt)?
+            .iter()
+            .filter_map(|s| s.labels.get(name).map(str::to_string))
+            .collect();
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
 }
 
 impl<S: Storage + ?Sized> Storage for &S {
     fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>, StorageError> {
         (**self).select(matchers, mint, maxt)
+    }
+
+    fn label_names(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<String>, StorageError> {
+        (**self).label_names(matchers, mint, maxt)
+    }
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        (**self).label_values(name, matchers, mint, maxt)
     }
 }
 
@@ -421,6 +469,8 @@ mod tests {
         let got = s.select(&[LabelMatcher::equal("__name__", "x")], 15, 30).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].samples, vec![(20, 2.0), (30, 4.0)]);
+        assert_eq!(s.label_names(&[], 0, 100).unwrap(), vec!["__name__".to_string()]);
+        assert_eq!(s.label_values("__name__", &[], 0, 100).unwrap(), vec!["x".to_string()]);
         let none = s.select(&[LabelMatcher::equal("job", "y")], 0, 100).unwrap();
         assert!(none.is_empty());
         let missing_is_empty = s.select(&[LabelMatcher::equal("job", "")], 0, 100).unwrap();

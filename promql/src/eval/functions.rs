@@ -54,7 +54,7 @@ impl Evaluator<'_> {
             };
             let arg = self.eval_range_arg(self.arg(c, range_idx)?, g)?;
             let times = g.times();
-            let out = range_fns::apply(f, arg, param.as_deref(), &times);
+            let out = range_fns::apply(f, arg, param.as_deref(), &times, &|| self.expired());
             self.check_deadline()?;
             check_unique_labels(&out)?;
             return Ok(Val::Vector(out));

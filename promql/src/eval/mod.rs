@@ -152,6 +152,11 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Whether the query's deadline has passed (cheap enough to ask once per series).
+    pub(crate) fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
     /// Fails once the query's deadline has passed.
     pub(crate) fn check_deadline(&self) -> Result<()> {
         match self.deadline {
@@ -345,6 +350,9 @@ impl<'a> Evaluator<'a> {
         let out: Vec<StepSeries> = series
             .into_par_iter()
             .filter_map(|s| {
+                if self.expired() {
+                    return None;
+                }
                 let mut vals = lookback_sweep(&s.samples, &times, lookback, timestamps);
                 if vals.len() == 1 && n != 1 {
                     vals = vec![vals[0]; n];

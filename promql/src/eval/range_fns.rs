@@ -66,7 +66,13 @@ impl RangeFn {
 
 /// Evaluates `f` over every series of `arg`. `param` is the per-step scalar argument
 /// (`q` of quantile_over_time, `t` of predict_linear); `eval_times` are the step times.
-pub(crate) fn apply(f: RangeFn, arg: RangeArg, param: Option<&[f64]>, eval_times: &[i64]) -> Vec<StepSeries> {
+pub(crate) fn apply(
+    f: RangeFn,
+    arg: RangeArg,
+    param: Option<&[f64]>,
+    eval_times: &[i64],
+    expired: &(dyn Fn() -> bool + Sync),
+) -> Vec<StepSeries> {
     let range = arg.range;
     let ends = &arg.ends;
     let steps = arg.steps;
@@ -74,6 +80,10 @@ pub(crate) fn apply(f: RangeFn, arg: RangeArg, param: Option<&[f64]>, eval_times
     arg.series
         .into_par_iter()
         .filter_map(|s| {
+            // Past the deadline, skip the remaining work; the caller reports the timeout.
+            if expired() {
+                return None;
+            }
             let labels = if f.keeps_name() {
                 s.labels
             } else {
