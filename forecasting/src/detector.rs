@@ -7,13 +7,15 @@ use crate::ets::{FitOptions, FittedModel, ModelChoice, Season, State, fit, step}
 use crate::features::{N_FEATURES, feature_row};
 use crate::iforest::{IsolationForest, IsolationForestConfig};
 use crate::math::normal_quantile;
+use crate::season::detect_season;
 
 /// Options of a [`Detector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectorConfig {
     /// Seasonal period, given or detected at each refit.
     pub season: Season,
-    /// Model variant, or `Auto`: chosen by AICc at the first fit and every 8th refit.
+    /// Model variant, or `Auto`: chosen by AICc at the first fit, every 8th refit and whenever
+    /// the period changes.
     pub model: ModelChoice,
     /// Coverage of the prediction interval the residual is measured against (default 0.99).
     pub level: f64,
@@ -184,15 +186,27 @@ impl Detector {
     fn refit(&mut self) {
         self.since_fit = 0;
         let clean: Vec<f64> = self.clean.iter().copied().collect();
-        // Auto selection fits every variant: do it on the first fit and every 8th refit, and
-        // refit the chosen variant in between.
+        // The period is settled here (detected on the history when automatic) so that a change
+        // of period re-runs the model selection.
+        let season = match self.config.season {
+            Season::Auto => detect_season(&clean, None).map_or(Season::None, Season::Period),
+            s => s,
+        };
+        let period = match season {
+            Season::Period(m) => m.max(1),
+            _ => 1,
+        };
+        // Auto selection fits every variant: do it on the first fit, every 8th refit and when the
+        // period changed, and refit the chosen variant in between.
         let model_choice = match (&self.model, self.config.model) {
-            (Some(m), ModelChoice::Auto) if !self.fits.is_multiple_of(8) => ModelChoice::Fixed(m.spec()),
+            (Some(m), ModelChoice::Auto) if !self.fits.is_multiple_of(8) && m.period() == period => {
+                ModelChoice::Fixed(m.spec())
+            }
             (_, choice) => choice,
         };
         let options = FitOptions {
             model: model_choice,
-            season: self.config.season,
+            season,
             max_evaluations: 600,
         };
         let Ok(model) = fit(&clean, &options) else {

@@ -322,19 +322,25 @@ pub(crate) fn step(spec: ModelSpec, p: &P, st: &mut State, y: f64) -> (f64, f64)
         st.trend = trend;
         return (f, f64::NAN);
     }
-    let e = y - f;
     match spec.seasonality {
-        Seasonality::None => {
-            st.level = base + p.alpha * e;
-            st.trend = trend + p.beta * e;
-        }
-        Seasonality::Additive => {
-            st.level = base + p.alpha * e;
-            st.trend = trend + p.beta * e;
+        Seasonality::None | Seasonality::Additive => {
+            // Written so the loop-carried chain (level/trend -> base -> next level/trend) is two
+            // operations long: `ys` and the `* ys` terms do not depend on the previous state.
+            // Same values as `base + alpha e` and `trend + beta e` with `e = ys - base`.
+            let ys = y - s;
+            let e = ys - base;
+            st.level = (1.0 - p.alpha) * base + p.alpha * ys;
+            st.trend = (trend + p.beta * ys) - p.beta * base;
             if let Some(v) = st.season.get_mut(idx) {
                 *v = s + p.gamma * e;
             }
+            return (f, e);
         }
+        Seasonality::Multiplicative => {}
+    }
+    let e = y - f;
+    match spec.seasonality {
+        Seasonality::None | Seasonality::Additive => {}
         Seasonality::Multiplicative => {
             st.level = base + p.alpha * e / s;
             st.trend = trend + p.beta * e / s;

@@ -10,7 +10,9 @@ if [ ! -x "$venv/bin/python" ]; then
     "$venv/bin/pip" install -q statsmodels scikit-learn
 fi
 cd "$here/../../.."
-echo "== foresight (criterion, median of samples) =="
+echo "== foresight, single thread, CPU and wall time per operation =="
+cargo run --release -q -p foresight-forecasting --example timing
+echo "== foresight (criterion, wall clock) =="
 cargo bench -p foresight-forecasting --bench forecast -- --noplot 2>&1 \
     | grep -E "^(hw|iforest|detector)/|time:|n(2016|10000)_m" || true
 echo "== statsmodels / scikit-learn =="
