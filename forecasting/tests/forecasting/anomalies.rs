@@ -115,7 +115,12 @@ fn planted_anomalies_are_found() {
         let scores = score_series(&ts, &p.values, &DetectorConfig::default()).unwrap();
         auto.add(&p, &scores, |s| s.is_anomaly);
     }
-    for (name, q) in [("combined", &combined), ("residual", &residual), ("iforest", &forest), ("auto", &auto)] {
+    for (name, q) in [
+        ("combined", &combined),
+        ("residual", &residual),
+        ("iforest", &forest),
+        ("auto", &auto),
+    ] {
         println!("{name}: precision {:.3} recall {:.3} {q:?}", q.precision(), q.recall());
     }
     assert!(combined.precision() >= 0.8 && combined.recall() >= 0.8, "{combined:?}");
