@@ -66,6 +66,20 @@ pub(crate) fn average_path_length(n: usize) -> f64 {
     }
 }
 
+/// `k` distinct indices below `n`, uniformly: Floyd's algorithm, O(k log k) whatever `n` (so a
+/// forest over millions of rows costs no more to grow than one over thousands).
+fn sample_without_replacement(rng: &mut SplitMix64, n: usize, k: usize) -> Vec<usize> {
+    let k = k.min(n);
+    let mut chosen = std::collections::BTreeSet::new();
+    for j in n - k..n {
+        let t = rng.below(j + 1);
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
+    }
+    chosen.into_iter().collect()
+}
+
 struct Builder<'a> {
     data: &'a [f64],
     nf: usize,
@@ -280,13 +294,7 @@ impl IsolationForest {
             .into_par_iter()
             .map(|i| {
                 let mut rng = SplitMix64::stream(config.seed, i as u64);
-                // Partial Fisher-Yates: the first max_samples entries are a uniform sample.
-                let mut all: Vec<usize> = (0..n).collect();
-                for j in 0..max_samples {
-                    let k = j + rng.below(n - j);
-                    all.swap(j, k);
-                }
-                all.truncate(max_samples);
+                let mut sample = sample_without_replacement(&mut rng, n, max_samples);
                 let mut b = Builder {
                     data: &data,
                     nf: n_features,
@@ -300,7 +308,7 @@ impl IsolationForest {
                     features: (0..n_features).collect(),
                 };
                 b.nodes.reserve(2 * max_samples);
-                b.grow(0, &mut all, 0);
+                b.grow(0, &mut sample, 0);
                 Tree::from_grown(b.nodes, max_depth)
             })
             .collect();
@@ -407,6 +415,23 @@ mod tests {
     fn blob(n: usize, seed: u64) -> Vec<f64> {
         let mut g = SplitMix64::new(seed);
         (0..n * 2).map(|_| g.normal()).collect()
+    }
+
+    #[test]
+    fn sampling_is_uniform_and_distinct() {
+        let mut g = SplitMix64::new(5);
+        let mut counts = [0usize; 10];
+        for _ in 0..20_000 {
+            let s = sample_without_replacement(&mut g, 10, 3);
+            assert_eq!(s.len(), 3);
+            assert!(s.windows(2).all(|w| w[0] < w[1]));
+            for i in s {
+                counts[i] += 1;
+            }
+        }
+        // Each index is drawn with probability 3/10: 6,000 expected.
+        assert!(counts.iter().all(|&c| (5_700..6_300).contains(&c)), "{counts:?}");
+        assert_eq!(sample_without_replacement(&mut g, 4, 10), vec![0, 1, 2, 3]);
     }
 
     #[test]
