@@ -15,13 +15,15 @@
 //! `0 <= gamma <= 1 - alpha`, `0.8 <= phi <= 0.98`, reached by mapping a Nelder-Mead search over
 //! the unit box. (Holt-Winters' textbook `beta*` equals `beta / alpha` here.)
 //!
-//! For the linear models (no or additive season) the initial level and trend are profiled out
-//! exactly inside every objective evaluation: the one-step errors are affine in the initial
-//! state, so two extra "sensitivity" filters give the least-squares initial level and trend at
-//! O(n) cost. After the search, all initial states including the seasonal ones are re-estimated
-//! by least squares when that is affordable (`n * (m + 2)^2` bounded), and the search is repeated
-//! once from there. Multiplicative models search the initial level and trend with the
-//! parameters. Every objective evaluation is O(n) whatever the season length.
+//! Initial states are profiled out inside every objective evaluation: for the linear models (no
+//! or additive season) the one-step errors are affine in the initial state, so one extra
+//! zero-data "sensitivity" filter per state gives the exact least-squares initial states; for
+//! multiplicative ones a Gauss-Newton step does the same approximately. Inside the search this
+//! covers the level and trend (all states when `n k^2` is tiny, i.e. short seasons). Between two
+//! searches every initial state, seasonal ones included, is re-estimated when `n (m + 2)^2` is
+//! affordable; otherwise the seasonal states keep the decomposition estimate. Every objective
+//! evaluation is O(n) for long seasons (m = 288), and the first error after a gap is weighted
+//! by its multi-step variance.
 
 use std::fmt;
 

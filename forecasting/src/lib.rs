@@ -5,7 +5,7 @@
 //! - **Holt-Winters / ETS** ([`fit`]): level, trend (none, additive, damped) and seasonality
 //!   (none, additive, multiplicative) with additive errors. Smoothing parameters and initial
 //!   states minimise the one-step-ahead squared error (bounded, deterministic Nelder-Mead with
-//!   the initial level and trend profiled out exactly); a variant that cannot be fitted falls back
+//!   the initial states profiled out by least squares); a variant that cannot be fitted falls back
 //!   to a simpler one and says so. `Auto` picks the variant by AICc. Gaps (NaN) are skipped and
 //!   forecast through. Each objective evaluation is O(n), also for long seasons (m = 288).
 //! - **Seasonal period detection** ([`detect_season`]): autocorrelation peaks checked by
@@ -17,6 +17,9 @@
 //!   [`build_features`] / [`series_features`].
 //! - **Online anomaly scoring** ([`Detector`], [`score_series`]): each point is scored from earlier
 //!   points only, against the forecast interval and by the isolation forest, combined in [0, 1].
+//!
+//! Missing points are NaN (any non-finite value). Nothing panics on any input; everything random
+//! takes a seed.
 //!
 //! ```
 //! use foresight_forecasting::{fit, score_series, DetectorConfig, FitOptions, Season};
