@@ -46,6 +46,11 @@ pub struct BlockInfo {
     pub sealed: bool,
 }
 
+thread_local! {
+    /// Per-thread column decode buffers.
+    static SCRATCH: std::cell::RefCell<(Vec<i64>, Vec<f64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 #[derive(Debug)]
 struct BlockSeries {
     labels: Labels,
@@ -321,6 +326,20 @@ impl Block {
     /// Decodes series `id`'s samples in `[mint, maxt]` into `out` (cleared first).
     pub(crate) fn read(&self, id: u32, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) -> Result<()> {
         out.clear();
+        SCRATCH.with_borrow_mut(|(ts, vs)| self.read_append(id, mint, maxt, out, ts, vs))
+    }
+
+    /// Appends series `id`'s samples in `[mint, maxt]` to `out`, decoding through the scratch
+    /// buffers `ts` and `vs` (reused across calls to avoid allocation).
+    pub(crate) fn read_append(
+        &self,
+        id: u32,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<(i64, f64)>,
+        ts: &mut Vec<i64>,
+        vs: &mut Vec<f64>,
+    ) -> Result<()> {
         let Some(s) = self.series.get(id as usize) else {
             return Ok(());
         };
@@ -330,10 +349,10 @@ impl Block {
         let start = self.data_start + s.offset;
         let bytes = &self.map[start..start + s.len];
         let corrupt = |e: crate::gorilla::CodecError| Error::corrupted(&self.info.path, start as u64, e.to_string());
-        let mut ts = Vec::new();
-        let used = column::decode_timestamps(bytes, &mut ts).map_err(corrupt)?;
-        let mut vs = Vec::with_capacity(ts.len());
-        column::decode_values(bytes.get(used..).unwrap_or_default(), &mut vs).map_err(corrupt)?;
+        ts.clear();
+        vs.clear();
+        let used = column::decode_timestamps(bytes, ts).map_err(corrupt)?;
+        column::decode_values(bytes.get(used..).unwrap_or_default(), vs).map_err(corrupt)?;
         if ts.len() != vs.len() {
             return Err(Error::corrupted(
                 &self.info.path,
@@ -345,6 +364,14 @@ impl Block {
         let hi = ts.partition_point(|&t| t <= maxt);
         out.extend(ts[lo..hi].iter().copied().zip(vs[lo..hi].iter().copied()));
         Ok(())
+    }
+
+    pub(crate) fn partition(&self) -> i64 {
+        self.info.partition
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.info.seq
     }
 
     /// Every series with all its samples (for compaction).

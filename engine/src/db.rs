@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
 
 use crate::block::{self, Block, BlockInfo};
 use crate::error::{Error, Result};
@@ -360,21 +361,21 @@ impl Db {
         // Take the block set before reading the head: a flush publishes its block before it
         // drops the head's copy, and waits for readers of older block sets to finish.
         let blocks = inner.blocks.read().clone();
-        let mut acc: HashMap<Labels, Vec<Run>> = HashMap::new();
-        let mut buf = Vec::new();
+        // Group the matching block series by labels, then decode each series' blocks (in time
+        // order) straight into one buffer, series in parallel.
+        let mut groups: HashMap<Labels, Vec<(&Arc<Block>, u32)>> = HashMap::new();
         for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
             for id in b.select(matchers) {
-                b.read(id, mint, maxt, &mut buf)?;
-                if buf.is_empty() {
-                    continue;
-                }
                 if let Some(l) = b.labels(id) {
-                    acc.entry(l.clone())
-                        .or_default()
-                        .push((b.info().seq, std::mem::take(&mut buf)));
+                    groups.entry(l.clone()).or_default().push((b, id));
                 }
             }
         }
+        let decoded: Vec<(Labels, Vec<Run>)> = groups
+            .into_par_iter()
+            .map(|(labels, parts)| read_block_series(parts, mint, maxt).map(|runs| (labels, runs)))
+            .collect::<Result<_>>()?;
+        let mut acc: HashMap<Labels, Vec<Run>> = decoded.into_iter().filter(|(_, r)| !r.is_empty()).collect();
         for h in &inner.heads {
             h.collect(matchers, mint, maxt, &mut acc);
         }
@@ -678,6 +679,37 @@ fn load_blocks(dir: &Path, report: &mut OpenReport) -> Result<Vec<Arc<Block>>> {
     blocks.sort_by_key(|b| (b.info().partition, b.info().seq));
     report.blocks_loaded = blocks.len();
     Ok(blocks)
+}
+
+/// Decodes one series from its blocks (sorted by partition, then sequence). Blocks of distinct
+/// partitions cannot overlap, so they are decoded into one run; blocks sharing a partition keep
+/// their own runs, merged later by precedence.
+fn read_block_series(mut parts: Vec<(&Arc<Block>, u32)>, mint: i64, maxt: i64) -> Result<Vec<Run>> {
+    parts.sort_by_key(|(b, _)| (b.partition(), b.seq()));
+    let disjoint = parts.windows(2).all(|w| w[0].0.partition() != w[1].0.partition());
+    SCRATCH_RUN.with_borrow_mut(|(ts, vs)| {
+        if disjoint {
+            let mut out = Vec::new();
+            let prec = parts.iter().map(|(b, _)| b.seq()).min().unwrap_or(0);
+            for (b, id) in &parts {
+                b.read_append(*id, mint, maxt, &mut out, ts, vs)?;
+            }
+            return Ok(if out.is_empty() { Vec::new() } else { vec![(prec, out)] });
+        }
+        let mut runs = Vec::with_capacity(parts.len());
+        for (b, id) in &parts {
+            let mut out = Vec::new();
+            b.read_append(*id, mint, maxt, &mut out, ts, vs)?;
+            if !out.is_empty() {
+                runs.push((b.seq(), out));
+            }
+        }
+        Ok(runs)
+    })
+}
+
+thread_local! {
+    static SCRATCH_RUN: std::cell::RefCell<(Vec<i64>, Vec<f64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Merges the runs of one series: ascending, unique timestamps, the higher precedence winning.
