@@ -5,6 +5,9 @@
 
 use std::time::Instant;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use foresight_engine::promql::{Engine, EngineOptions, Value};
 use foresight_engine::{Db, Options};
 

@@ -691,8 +691,12 @@ fn read_block_series(mut parts: Vec<(&Arc<Block>, u32)>, mint: i64, maxt: i64) -
         if disjoint {
             let mut out = Vec::new();
             let prec = parts.iter().map(|(b, _)| b.seq()).min().unwrap_or(0);
-            for (b, id) in &parts {
+            for (i, (b, id)) in parts.iter().enumerate() {
                 b.read_append(*id, mint, maxt, &mut out, ts, vs)?;
+                if i == 0 {
+                    // Blocks of one series hold similar counts: size the buffer once.
+                    out.reserve(ts.len() * (parts.len() - 1) + 16);
+                }
             }
             return Ok(if out.is_empty() { Vec::new() } else { vec![(prec, out)] });
         }
