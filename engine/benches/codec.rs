@@ -91,7 +91,22 @@ fn gorilla(c: &mut Criterion) {
             black_box(bytes)
         })
     });
-    g.bench_function("decode", |b| {
+    g.bench_function("decode_into", |b| {
+        let (mut ts, mut values) = (Vec::new(), Vec::new());
+        b.iter(|| {
+            for enc in &chunks {
+                ts.clear();
+                values.clear();
+                black_box(
+                    GorillaDecoder::new(enc.as_bytes(), enc.len())
+                        .decode_into(&mut ts, &mut values)
+                        .ok(),
+                );
+            }
+            black_box(ts.len())
+        })
+    });
+    g.bench_function("decode_iter", |b| {
         b.iter(|| {
             let mut sum = 0u64;
             for enc in &chunks {

@@ -151,9 +151,12 @@ fn main() -> Result<()> {
     let g_enc = t.elapsed();
     let t = Instant::now();
     let mut check = 0u64;
+    let (mut ts_out, mut values_out) = (Vec::new(), Vec::new());
     for enc in &chunks {
-        for sample in GorillaDecoder::new(enc.as_bytes(), enc.len()) {
-            let (t, v) = sample?;
+        ts_out.clear();
+        values_out.clear();
+        GorillaDecoder::new(enc.as_bytes(), enc.len()).decode_into(&mut ts_out, &mut values_out)?;
+        for (&t, v) in ts_out.iter().zip(&values_out) {
             check = check.wrapping_add(t as u64 ^ v.to_bits());
         }
     }
@@ -169,7 +172,6 @@ fn main() -> Result<()> {
     }
     let c_enc = t.elapsed();
     let t = Instant::now();
-    let (mut ts_out, mut values_out) = (Vec::new(), Vec::new());
     let mut decoded = 0;
     for (buf, &(ts, values)) in columns.iter().zip(&parts) {
         ts_out.clear();

@@ -847,10 +847,15 @@ pub(crate) mod testkit {
             let got: Vec<_> = GorillaDecoder::new(&bytes[..cut], samples.len()).collect();
             assert!(matches!(got.last(), Some(Err(_))), "cut at {cut} of {}", bytes.len());
             assert!(got[..got.len() - 1].iter().all(Result::is_ok));
+            let (mut ts, mut values) = (vec![], vec![]);
+            let result = GorillaDecoder::new(&bytes[..cut], samples.len()).decode_into(&mut ts, &mut values);
+            assert!(result.is_err());
+            assert_eq!((ts.len(), values.len()), (got.len() - 1, got.len() - 1));
         }
         for (i, corrupt) in corruptions(&bytes).enumerate() {
             let got: Vec<_> = GorillaDecoder::new(&corrupt, samples.len() + i % 3).collect();
             assert!(got.len() <= samples.len() + i % 3);
+            let _ = GorillaDecoder::new(&corrupt, samples.len()).decode_into(&mut vec![], &mut vec![]);
         }
         // Sealing a chunk keeps it readable and appendable.
         let mut sealed = enc.clone();
@@ -866,6 +871,12 @@ pub(crate) mod testkit {
             .collect::<Result<_, _>>()
             .expect("decodes");
         let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(got, want);
+        let (mut ts, mut values) = (vec![], vec![]);
+        GorillaDecoder::new(bytes, samples.len())
+            .decode_into(&mut ts, &mut values)
+            .expect("decodes");
+        let got: Vec<(i64, u64)> = ts.into_iter().zip(bits(&values)).collect();
         assert_eq!(got, want);
     }
 

@@ -394,7 +394,21 @@ fn write_dod(w: &mut BitWriter, dod: i64) {
     w.write(dod as u64, 64);
 }
 
+#[inline(always)]
 fn read_dod(r: &mut BitReader<'_>) -> Result<i64, CodecError> {
+    if r.avail < 56 {
+        r.refill();
+    }
+    // Regular samples: a single 0 bit.
+    if r.buf & 1 == 0 && r.avail > 0 {
+        r.skip(1);
+        return Ok(0);
+    }
+    read_dod_bucket(r)
+}
+
+#[inline(never)]
+fn read_dod_bucket(r: &mut BitReader<'_>) -> Result<i64, CodecError> {
     const WHAT: &str = "gorilla timestamp";
     let ones = (!r.peek(5)).trailing_zeros().min(5);
     match ones {
@@ -444,12 +458,14 @@ impl XorState {
         }
         let lead = xor.leading_zeros().min(31);
         let trail = xor.trailing_zeros();
-        if self.len != 0 && lead >= self.lead && trail >= 64 - self.lead - self.len {
+        let len = 64 - lead - trail;
+        // Reuse the open window when the value fits in it, unless a new, tighter window is
+        // cheaper even with its 11-bit header (the paper always reuses; decoders cannot tell).
+        if self.len != 0 && lead >= self.lead && trail >= 64 - self.lead - self.len && self.len <= len + 11 {
             let shift = 64 - self.lead - self.len;
             w.write(0b01, 2);
             w.write(xor >> shift, self.len);
         } else {
-            let len = 64 - lead - trail;
             w.write(0b11 | (u64::from(lead) << 2) | (u64::from(len - 1) << 7), 13);
             w.write(xor >> trail, len);
             self.lead = lead;
@@ -457,10 +473,13 @@ impl XorState {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn decode(&mut self, r: &mut BitReader<'_>) -> Result<u64, CodecError> {
         const WHAT: &str = "gorilla value";
-        let control = r.peek(2);
+        if r.avail < 56 {
+            r.refill();
+        }
+        let control = r.buf & mask(r.avail.min(2));
         if control & 1 == 0 {
             r.ensure(1, WHAT)?;
             r.skip(1);
@@ -609,18 +628,43 @@ impl<'a> GorillaDecoder<'a> {
         }
     }
 
-    #[inline]
+    /// Decodes every remaining sample, appending timestamps to `ts` and values to `values`: the
+    /// fast way to read a whole chunk. On error, the samples before the bad one have been appended.
+    pub fn decode_into(mut self, ts: &mut Vec<i64>, values: &mut Vec<f64>) -> Result<(), CodecError> {
+        if self.failed {
+            return Ok(());
+        }
+        let left = self.count - self.done;
+        // Each sample takes at least two bits: do not trust `count` further than the input.
+        let hint = left.min(self.r.data.len().saturating_mul(4));
+        ts.reserve(hint);
+        values.reserve(hint);
+        while self.done < self.count {
+            let (t, v) = self.decode_next()?;
+            ts.push(t);
+            values.push(v);
+            self.done += 1;
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn decode_first(&mut self) -> Result<(i64, f64), CodecError> {
+        const WHAT: &str = "gorilla first sample";
+        let len = self.r.read(7, WHAT)? as u32;
+        if len > 64 {
+            return Err(self.r.invalid(WHAT, "timestamp longer than 64 bits"));
+        }
+        self.ts = unzigzag(self.r.read_long(len, WHAT)?);
+        let bits = self.r.read_long(64, WHAT)?;
+        self.xor = XorState::new(bits);
+        Ok((self.ts, f64::from_bits(bits)))
+    }
+
+    #[inline(always)]
     fn decode_next(&mut self) -> Result<(i64, f64), CodecError> {
         if self.done == 0 {
-            const WHAT: &str = "gorilla first sample";
-            let len = self.r.read(7, WHAT)? as u32;
-            if len > 64 {
-                return Err(self.r.invalid(WHAT, "timestamp longer than 64 bits"));
-            }
-            self.ts = unzigzag(self.r.read_long(len, WHAT)?);
-            let bits = self.r.read_long(64, WHAT)?;
-            self.xor = XorState::new(bits);
-            return Ok((self.ts, f64::from_bits(bits)));
+            return self.decode_first();
         }
         let dod = read_dod(&mut self.r)?;
         self.delta = self.delta.wrapping_add(dod);
