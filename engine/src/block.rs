@@ -74,6 +74,9 @@ pub(crate) fn file_name(seq: u64) -> String {
     format!("{seq:010}.block")
 }
 
+/// One series' labels and samples, as blocks are written from and read back into.
+pub(crate) type SeriesData = (Labels, Vec<(i64, f64)>);
+
 /// Writes a block. `series` must be sorted by labels, with samples ascending and unique.
 pub(crate) fn write(
     dir: &Path,
@@ -375,7 +378,7 @@ impl Block {
     }
 
     /// Every series with all its samples (for compaction).
-    pub(crate) fn read_all(&self) -> Result<Vec<(Labels, Vec<(i64, f64)>)>> {
+    pub(crate) fn read_all(&self) -> Result<Vec<SeriesData>> {
         let mut out = Vec::with_capacity(self.series.len());
         for (i, s) in self.series.iter().enumerate() {
             let mut v = Vec::new();

@@ -402,10 +402,10 @@ impl Db {
             let ids = h.postings.read().select(matchers);
             let all = h.series.read();
             for id in ids {
-                if let Some(s) = all.get(id as usize) {
-                    if !s.snapshot(mint, maxt).is_empty() {
-                        set.insert(s.labels.clone());
-                    }
+                if let Some(s) = all.get(id as usize)
+                    && !s.snapshot(mint, maxt).is_empty()
+                {
+                    set.insert(s.labels.clone());
                 }
             }
         }
@@ -768,7 +768,7 @@ fn swap_blocks(inner: &Inner, f: impl FnOnce(&mut Vec<Arc<Block>>)) {
     while Arc::strong_count(&old) > 1 {
         std::thread::sleep(Duration::from_micros(200));
         waited += 1;
-        if waited % 50_000 == 0 {
+        if waited.is_multiple_of(50_000) {
             tracing::warn!("a reader has held an old block set for over 10 s");
         }
     }

@@ -462,10 +462,13 @@ impl SeriesLookup {
     fn insert(&mut self, hash: u64, key: &[u8], id: u32) {
         debug_assert_eq!(self.keys.len(), id as usize);
         self.keys.push(key.into());
-        if self.by_hash.contains_key(&hash) {
-            self.collided.insert(key.into(), id);
-        } else {
-            self.by_hash.insert(hash, id);
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(key.into(), id);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(id);
+            }
         }
     }
 }
