@@ -1,1 +1,61 @@
-//! The HTTP API of foresight (being written; see issue 4).
+//! # foresight-server
+//!
+//! The HTTP API of foresight (`foresight serve`), on axum and tokio:
+//!
+//! - **Writes** in InfluxDB line protocol: `POST /write` (1.x: `db`, `precision` ns/u/ms/s/m/h)
+//!   and `POST /api/v2/write` (2.x: `org`, `bucket`, `precision` ns/us/ms/s), plain or
+//!   `Content-Encoding: gzip`. 204 when every line is stored; otherwise the good lines are
+//!   stored and the answer is 400 with InfluxDB's `{"code":"invalid","message":..}` extended
+//!   with `"errors":[{"line":N,"reason":..}]`. Bodies over `max-body-bytes` (also after
+//!   decompression) get 413; beyond `max-inflight-write-bytes` held in memory, 503 with
+//!   `Retry-After`. A write is answered after the engine acknowledges it, i.e. after the WAL
+//!   fsync in the default durability mode.
+//! - **Queries** through the Prometheus HTTP API with its exact JSON envelopes:
+//!   `/api/v1/query`, `/api/v1/query_range`, `/api/v1/series`, `/api/v1/labels`,
+//!   `/api/v1/label/<name>/values`, `/api/v1/metadata`, `/api/v1/status/buildinfo`, and
+//!   `/api/v1/stream` (Server-Sent Events with a query's value every interval).
+//! - **Operations**: `/-/healthy`, `/-/ready` (200 only once the WAL is replayed: the database
+//!   opens in the background), `/metrics` (Prometheus text format), `POST /api/v1/admin/flush`,
+//!   and `self-monitor`, which stores the `/metrics` content through the engine.
+//!
+//! Query evaluation, body decompression and parsing run on blocking threads, never on the
+//! async workers. Shutdown stops accepting, ends streams, lets requests finish, then closes the
+//! database.
+//!
+//! ```
+//! use foresight_server::{Config, Server};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let mut config = Config::default();
+//! config.set("data-dir", &dir.path().display().to_string())?;
+//! config.set("listen", "127.0.0.1:0")?; // the OS picks the port
+//!
+//! let rt = tokio::runtime::Runtime::new()?;
+//! rt.block_on(async {
+//!     let server = Server::start(config).await?;
+//!     println!("listening on {}", server.local_addr());
+//!     while !server.is_ready() {
+//!         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+//!     }
+//!     server.shutdown();
+//!     server.wait().await // closes the database
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod error;
+mod json;
+mod metrics;
+mod ops;
+mod query;
+mod server;
+mod stream;
+mod time;
+mod write;
+
+pub use config::{Config, ConfigError, DEFAULT_SELF_MONITOR_INTERVAL, KEYS, Limits};
+pub use error::Error;
+pub use server::{Server, run};

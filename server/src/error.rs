@@ -1,0 +1,277 @@
+//! Errors and how they become HTTP responses, in one place: the Prometheus error envelope for
+//! the query API, InfluxDB's `{"code","message"}` for the write API, and the crate's own error.
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use foresight_engine::promql;
+
+use crate::json;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The settings are not usable.
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or closed.
+    #[error(transparent)]
+    Engine(#[from] foresight_engine::Error),
+    /// Any other I/O failure of the server itself (the runtime, serving connections).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// Prometheus' `errorType`, which also decides the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorType {
+    BadData,
+    Execution,
+    Timeout,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorType {
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::BadData => "bad_data",
+            ErrorType::Execution => "execution",
+            ErrorType::Timeout => "timeout",
+            ErrorType::Internal => "internal",
+            ErrorType::Unavailable => "unavailable",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            ErrorType::BadData => StatusCode::BAD_REQUEST,
+            ErrorType::Execution => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorType::Timeout | ErrorType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error of the Prometheus query API: `{"status":"error","errorType":..,"error":..}`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PromError {
+    pub(crate) kind: ErrorType,
+    pub(crate) message: String,
+}
+
+impl PromError {
+    pub(crate) fn bad_data(message: impl Into<String>) -> Self {
+        PromError {
+            kind: ErrorType::BadData,
+            message: message.into(),
+        }
+    }
+
+    /// Prometheus' wording for a parameter that does not parse.
+    pub(crate) fn bad_param(param: &str, reason: impl std::fmt::Display) -> Self {
+        Self::bad_data(format!("invalid parameter \"{param}\": {reason}"))
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        PromError {
+            kind: ErrorType::Internal,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        PromError {
+            kind: ErrorType::Unavailable,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn timeout() -> Self {
+        PromError {
+            kind: ErrorType::Timeout,
+            message: "query timed out in query execution".into(),
+        }
+    }
+
+    /// The JSON body.
+    pub(crate) fn body(&self) -> String {
+        let mut out = String::with_capacity(64 + self.message.len());
+        out.push_str("{\"status\":\"error\",\"errorType\":\"");
+        out.push_str(self.kind.as_str());
+        out.push_str("\",\"error\":");
+        json::push_str(&mut out, &self.message);
+        out.push('}');
+        out
+    }
+}
+
+/// How a query's error maps to Prometheus' error types: what the query text or parameters got
+/// wrong is `bad_data` (400), a failure while evaluating is `execution` (422), the time limit is
+/// `timeout` (503) and a storage failure is `internal` (500), as Prometheus' API does.
+impl From<promql::Error> for PromError {
+    fn from(e: promql::Error) -> Self {
+        match e {
+            promql::Error::Parse { .. }
+            | promql::Error::UnknownFunction(_)
+            | promql::Error::UnsupportedFunction(_)
+            | promql::Error::BadQuery(_) => PromError::bad_param("query", e),
+            promql::Error::Timeout => PromError::timeout(),
+            promql::Error::Storage(_) => PromError::internal(e.to_string()),
+            _ => PromError {
+                kind: ErrorType::Execution,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<foresight_engine::Error> for PromError {
+    fn from(e: foresight_engine::Error) -> Self {
+        match e {
+            foresight_engine::Error::InvalidArgument(m) => PromError::bad_data(m),
+            foresight_engine::Error::Closed => PromError::unavailable("the database is shutting down"),
+            other => PromError::internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for PromError {
+    fn into_response(self) -> Response {
+        let mut r = (self.kind.status(), json_body(self.body())).into_response();
+        if self.kind == ErrorType::Unavailable {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+/// An error of the InfluxDB write API: `{"code":..,"message":..}` with an HTTP status.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WriteError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    /// Seconds for `Retry-After` (503 answers).
+    pub(crate) retry_after: Option<u32>,
+}
+
+impl WriteError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        WriteError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        WriteError {
+            retry_after: Some(1),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        }
+    }
+
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "request too large", message)
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid", message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", message)
+    }
+
+    /// The JSON body; `error` repeats the message for InfluxDB 1.x clients, which read that key.
+    pub(crate) fn body(&self) -> String {
+        let mut out = String::with_capacity(64 + 2 * self.message.len());
+        out.push_str("{\"code\":");
+        json::push_str(&mut out, self.code);
+        out.push_str(",\"message\":");
+        json::push_str(&mut out, &self.message);
+        out.push_str(",\"error\":");
+        json::push_str(&mut out, &self.message);
+        out.push('}');
+        out
+    }
+}
+
+impl From<foresight_engine::Error> for WriteError {
+    fn from(e: foresight_engine::Error) -> Self {
+        match e {
+            foresight_engine::Error::Closed => WriteError::unavailable("the database is shutting down"),
+            foresight_engine::Error::InvalidArgument(m) => WriteError::invalid(m),
+            other => WriteError::internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for WriteError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, json_body(self.body())).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+/// A response body with `Content-Type: application/json`.
+pub(crate) fn json_body(body: String) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_envelopes() {
+        let e = PromError::from(promql::Error::Parse {
+            message: "unexpected end of input".into(),
+            line: 1,
+            column: 5,
+        });
+        assert_eq!(
+            e.body(),
+            r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error: unexpected end of input"}"#
+        );
+        assert_eq!(e.kind.status(), StatusCode::BAD_REQUEST);
+        let e = PromError::from(promql::Error::Execution("many-to-many matching not allowed".into()));
+        assert_eq!(e.kind.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(PromError::from(promql::Error::Timeout).kind, ErrorType::Timeout);
+        let e = PromError::from(promql::Error::TooManySamples { limit: 5 });
+        assert_eq!(e.kind, ErrorType::Execution);
+    }
+
+    #[test]
+    fn influx_envelope() {
+        let e = WriteError::too_large("body larger than 10 bytes");
+        assert_eq!(
+            e.body(),
+            r#"{"code":"request too large","message":"body larger than 10 bytes","error":"body larger than 10 bytes"}"#
+        );
+    }
+}

@@ -1,0 +1,403 @@
+//! The server's life: bind, open the database in the background, route, serve, and shut down
+//! cleanly (stop accepting, finish the requests in flight, close the database).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use foresight_engine::Db;
+use foresight_engine::promql::EngineOptions;
+use parking_lot::RwLock;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::error::{Error, PromError, WriteError};
+use crate::metrics::{Metrics, WriteRefusal};
+use crate::{ops, query, stream, write};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) config: Config,
+    /// The database once it is open (None while the WAL replays and after shutdown began).
+    db: RwLock<Option<Arc<Db>>>,
+    pub(crate) engine_opts: EngineOptions,
+    pub(crate) metrics: Metrics,
+    pub(crate) query_slots: Arc<Semaphore>,
+    /// Turns true when shutdown begins; streams and background tasks watch it.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// The address actually listened on.
+    pub(crate) addr: SocketAddr,
+}
+
+impl AppState {
+    /// The open database, if the server is ready.
+    pub(crate) fn db(&self) -> Option<Arc<Db>> {
+        self.db.read().clone()
+    }
+
+    pub(crate) fn db_for_query(&self) -> Result<Arc<Db>, PromError> {
+        self.db().ok_or_else(|| PromError::unavailable(self.not_ready_reason()))
+    }
+
+    pub(crate) fn db_for_write(&self) -> Result<Arc<Db>, WriteError> {
+        self.db().ok_or_else(|| {
+            self.metrics.refused(WriteRefusal::NotReady);
+            WriteError::unavailable(self.not_ready_reason())
+        })
+    }
+
+    fn not_ready_reason(&self) -> &'static str {
+        if *self.shutdown.borrow() {
+            "foresight is shutting down"
+        } else {
+            "foresight is starting: the database is opening (replaying the WAL)"
+        }
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
+/// [`Server::wait`].
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    serving: JoinHandle<std::io::Result<()>>,
+    opening: JoinHandle<Result<(), Error>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds the listening socket, starts opening the database in the background (`/-/ready`
+    /// and the data endpoints answer 503 until the WAL is replayed) and starts serving.
+    /// Must be called inside a multi-threaded tokio runtime.
+    pub async fn start(config: Config) -> Result<Server, Error> {
+        config.validate()?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (stop, shutdown) = watch::channel(false);
+        let engine_opts = EngineOptions {
+            max_samples: config.limits.max_samples,
+            timeout: Some(config.limits.query_timeout),
+            ..EngineOptions::default()
+        };
+        let state = Arc::new(AppState {
+            query_slots: Arc::new(Semaphore::new(config.limits.max_concurrent_queries)),
+            config,
+            db: RwLock::new(None),
+            engine_opts,
+            metrics: Metrics::default(),
+            shutdown: shutdown.clone(),
+            addr,
+        });
+
+        let opening = {
+            let state = state.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let dir = state.config.data_dir.clone();
+                let opts = state.config.engine_options();
+                let started = Instant::now();
+                let opened = tokio::task::spawn_blocking(move || Db::open(&dir, opts)).await;
+                let db = match opened {
+                    Ok(Ok(db)) => db,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot open the database");
+                        let _ = stop.send(true);
+                        return Err(Error::Engine(e));
+                    }
+                    Err(_) => {
+                        let _ = stop.send(true);
+                        return Err(Error::Engine(foresight_engine::Error::Closed));
+                    }
+                };
+                let r = db.open_report();
+                tracing::info!(
+                    dir = %state.config.data_dir.display(),
+                    blocks = r.blocks_loaded,
+                    wal_samples_replayed = r.wal_samples_replayed,
+                    quarantined = r.quarantined.len(),
+                    wal_damage = r.wal_damage.len(),
+                    secs = started.elapsed().as_secs_f64(),
+                    "database open; ready"
+                );
+                if state.is_shutting_down() {
+                    // Shutdown began while opening: close right away.
+                    return tokio::task::spawn_blocking(move || db.close())
+                        .await
+                        .map_err(|_| Error::Engine(foresight_engine::Error::Closed))?
+                        .map_err(Error::Engine);
+                }
+                *state.db.write() = Some(Arc::new(db));
+                Ok(())
+            })
+        };
+
+        let app = router(state.clone());
+        let serving = {
+            let mut shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = shutdown.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        };
+        let mut background = Vec::new();
+        if let Some(every) = state.config.self_monitor {
+            background.push(tokio::spawn(ops::self_monitor(state.clone(), every)));
+        }
+        tracing::info!(
+            "listening on http://{addr} (data directory {})",
+            state.config.data_dir.display()
+        );
+        Ok(Server {
+            addr,
+            state,
+            stop,
+            serving,
+            opening,
+            background,
+        })
+    }
+
+    /// The address the server listens on (with the port the OS chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether the database is open and the server answers queries and writes.
+    pub fn is_ready(&self) -> bool {
+        self.state.db().is_some()
+    }
+
+    /// Begins a graceful shutdown: stop accepting connections, end streams, let requests in
+    /// flight finish. [`Server::wait`] completes it.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits until the server stops (after [`Server::shutdown`], or because the database failed
+    /// to open), then closes the database, making every acknowledged write durable.
+    pub async fn wait(self) -> Result<(), Error> {
+        let mut stopped = self.stop.subscribe();
+        let _ = stopped.wait_for(|s| *s).await;
+        let limit = self.state.config.limits.shutdown_timeout;
+        let deadline = Instant::now() + limit;
+        let mut serving = self.serving;
+        let served = match tokio::time::timeout(limit, &mut serving).await {
+            Ok(Ok(r)) => r.map_err(|source| Error::Io {
+                what: "serving HTTP",
+                source,
+            }),
+            Ok(Err(_)) => Ok(()),
+            Err(_) => {
+                tracing::warn!(
+                    secs = limit.as_secs_f64(),
+                    "requests still running at the shutdown timeout; stopping anyway"
+                );
+                serving.abort();
+                Ok(())
+            }
+        };
+        for h in self.background {
+            h.abort();
+        }
+        let opened = match self.opening.await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Engine(foresight_engine::Error::Closed)),
+        };
+        let db = self.state.db.write().take();
+        let closed = match db {
+            Some(db) => close_db(db, deadline).await,
+            None => Ok(()),
+        };
+        opened?;
+        served?;
+        closed?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Closes the database once no request task holds it any more (or lets the last holder close
+/// it when the deadline passes: acknowledged writes are durable either way).
+async fn close_db(mut db: Arc<Db>, deadline: Instant) -> Result<(), Error> {
+    loop {
+        match Arc::try_unwrap(db) {
+            Ok(owned) => {
+                return tokio::task::spawn_blocking(move || owned.close())
+                    .await
+                    .map_err(|_| Error::Engine(foresight_engine::Error::Closed))?
+                    .map_err(Error::Engine);
+            }
+            Err(shared) => {
+                if Instant::now() >= deadline {
+                    tracing::warn!("a request still holds the database; it closes when that request ends");
+                    drop(shared);
+                    return Ok(());
+                }
+                db = shared;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Every route.
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/write", post(write::write_v1))
+        .route("/api/v2/write", post(write::write_v2))
+        .route("/ping", get(ops::ping).head(ops::ping))
+        .route("/health", get(ops::influx_health))
+        .route("/api/v1/query", get(query::instant).post(query::instant))
+        .route("/api/v1/query_range", get(query::range).post(query::range))
+        .route("/api/v1/series", get(query::series).post(query::series))
+        .route("/api/v1/labels", get(query::labels).post(query::labels))
+        .route("/api/v1/label/{name}/values", get(query::label_values))
+        .route("/api/v1/metadata", get(query::metadata))
+        .route("/api/v1/query_exemplars", get(query::exemplars).post(query::exemplars))
+        .route("/api/v1/status/buildinfo", get(query::buildinfo))
+        .route("/api/v1/stream", get(stream::stream))
+        .route("/api/v1/admin/flush", post(ops::flush))
+        .route("/-/healthy", get(ops::healthy).head(ops::healthy))
+        .route("/-/ready", get(ops::ready).head(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Counts every routed request and times it until its response head.
+async fn track(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let handler = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    st.metrics
+        .observe_request(&handler, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+/// Runs `foresight serve`: a multi-threaded runtime, the server, and a clean shutdown on
+/// SIGINT or SIGTERM. Returns when the server has stopped and the database is closed.
+pub fn run(config: Config) -> Result<(), Error> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("foresight-http")
+        .build()
+        .map_err(|source| Error::Io {
+            what: "starting the async runtime",
+            source,
+        })?;
+    rt.block_on(async move {
+        let server = Server::start(config).await?;
+        let stop = server.stop.clone();
+        tokio::spawn(async move {
+            let signal = wait_for_signal().await;
+            tracing::info!("{signal}: shutting down (finishing requests in flight, closing the database)");
+            let _ = stop.send(true);
+        });
+        server.wait().await
+    })
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+                "interrupt"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
+}
+
+/// Whether the in-flight write budget allows `n` more bytes; reserves them if so.
+pub(crate) fn try_reserve(st: &AppState, n: u64) -> bool {
+    let limit = st.config.limits.max_inflight_write_bytes;
+    let c = &st.metrics.inflight_write_bytes;
+    let mut cur = c.load(Ordering::Relaxed);
+    loop {
+        let Some(next) = cur.checked_add(n).filter(|v| *v <= limit) else {
+            return false;
+        };
+        match c.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => cur = now,
+        }
+    }
+}
+
+/// Write bytes reserved against `max-inflight-write-bytes`, released on drop.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    state: Arc<AppState>,
+    bytes: u64,
+}
+
+impl Reservation {
+    pub(crate) fn new(state: Arc<AppState>) -> Self {
+        Reservation { state, bytes: 0 }
+    }
+
+    /// Reserves `n` more bytes, or returns false (and reserves nothing) over the limit.
+    pub(crate) fn grow(&mut self, n: u64) -> bool {
+        if try_reserve(&self.state, n) {
+            self.bytes += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Gives back up to `n` bytes.
+    pub(crate) fn shrink(&mut self, n: u64) {
+        let n = n.min(self.bytes);
+        self.bytes -= n;
+        self.state.metrics.inflight_write_bytes.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let n = self.bytes;
+        self.shrink(n);
+    }
+}

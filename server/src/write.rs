@@ -1,0 +1,342 @@
+//! The InfluxDB write endpoints: `POST /write` (1.x) and `POST /api/v2/write` (2.x).
+//!
+//! A body is read up to `max-body-bytes` (compressed and, for gzip, decompressed), counted
+//! against `max-inflight-write-bytes` while it is in memory (503 with `Retry-After` beyond), and
+//! parsed and written on a blocking thread. 204 when every line was stored; otherwise the good
+//! lines are stored and the answer is 400 with every bad line's number and reason.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use foresight_engine::WriteReport;
+use foresight_engine::lineproto::{self, LineError, Precision};
+use http_body_util::BodyExt;
+
+use crate::error::{WriteError, json_body};
+use crate::json;
+use crate::metrics::WriteRefusal;
+use crate::server::{AppState, Reservation};
+
+/// Most rejected lines listed one by one in a 400 answer (the count is always complete).
+const MAX_LISTED_ERRORS: usize = 10_000;
+/// Rejected lines quoted in the `message` itself, for clients that show only that.
+const MAX_QUOTED_ERRORS: usize = 5;
+
+/// `POST /write?db=..&precision=ns|u|ms|s|m|h` (InfluxDB 1.x).
+pub(crate) async fn write_v1(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let params = query_pairs(req.uri().query());
+    let precision = match param(&params, "precision") {
+        None | Some("") => Ok(Precision::Nanoseconds),
+        Some(p) => Precision::from_param(p).ok_or_else(|| {
+            WriteError::invalid(format!(
+                "invalid precision {p:?}: expected one of n, ns, u, us, ms, s, m, h"
+            ))
+        }),
+    };
+    let db = param(&params, "db").map(str::to_owned);
+    match precision {
+        Ok(p) => respond(write(st, req, p, db).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /api/v2/write?org=..&bucket=..&precision=ns|us|ms|s` (InfluxDB 2.x).
+pub(crate) async fn write_v2(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let params = query_pairs(req.uri().query());
+    let precision = match param(&params, "precision") {
+        None | Some("") => Ok(Precision::Nanoseconds),
+        Some(p @ ("ns" | "us" | "ms" | "s")) => {
+            Precision::from_param(p).ok_or_else(|| WriteError::invalid(format!("invalid precision {p:?}")))
+        }
+        Some(p) => Err(WriteError::invalid(format!(
+            "invalid precision {p:?}: expected one of ns, us, ms, s"
+        ))),
+    };
+    let bucket = param(&params, "bucket").map(str::to_owned);
+    match precision {
+        Ok(p) => respond(write(st, req, p, bucket).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
+    q.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn respond(r: Result<WriteReport, WriteError>) -> Response {
+    match r {
+        Ok(report) if report.rejected.is_empty() => StatusCode::NO_CONTENT.into_response(),
+        Ok(report) => (StatusCode::BAD_REQUEST, json_body(rejected_body(&report))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// InfluxDB's `{"code":"invalid","message":..}` extended with `rejected` (the count) and
+/// `errors` (each bad line's number and reason).
+pub(crate) fn rejected_body(report: &WriteReport) -> String {
+    let rejected = report.rejected.len();
+    let total = report.lines_accepted + rejected as u64;
+    let mut message = format!("partial write: {rejected} of {total} lines rejected, the other lines were written");
+    for e in report.rejected.iter().take(MAX_QUOTED_ERRORS) {
+        let _ = write!(message, "; line {}: {}", e.line, e.reason);
+    }
+    if rejected > MAX_QUOTED_ERRORS {
+        let _ = write!(message, "; and {} more", rejected - MAX_QUOTED_ERRORS);
+    }
+    let mut out = String::with_capacity(256 + rejected.min(MAX_LISTED_ERRORS) * 64);
+    out.push_str("{\"code\":\"invalid\",\"message\":");
+    json::push_str(&mut out, &message);
+    out.push_str(",\"error\":");
+    json::push_str(&mut out, &message);
+    let _ = write!(out, ",\"rejected\":{rejected},\"errors\":[");
+    for (i, e) in report.rejected.iter().take(MAX_LISTED_ERRORS).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"line\":{},\"reason\":", e.line);
+        json::push_str(&mut out, &e.reason);
+        out.push('}');
+    }
+    out.push_str("]}");
+    out
+}
+
+fn is_gzip(headers: &HeaderMap) -> Result<bool, WriteError> {
+    let Some(v) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(false);
+    };
+    let v = v.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    match v.as_str() {
+        "gzip" | "x-gzip" => Ok(true),
+        "" | "identity" => Ok(false),
+        other => Err(WriteError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported media type",
+            format!("unsupported Content-Encoding {other:?}: send gzip or identity"),
+        )),
+    }
+}
+
+fn too_large(st: &AppState, what: &str) -> WriteError {
+    st.metrics.refused(WriteRefusal::TooLarge);
+    WriteError::too_large(format!(
+        "{what} is larger than the limit of {} bytes (max-body-bytes); split the write into smaller batches",
+        st.config.limits.max_body_bytes
+    ))
+}
+
+fn busy(st: &AppState) -> WriteError {
+    st.metrics.refused(WriteRefusal::Backpressure);
+    WriteError::unavailable(format!(
+        "too many write bytes in flight (limit {} bytes, max-inflight-write-bytes): the database is behind; retry later",
+        st.config.limits.max_inflight_write_bytes
+    ))
+}
+
+async fn write(
+    st: Arc<AppState>,
+    req: Request,
+    precision: Precision,
+    db_value: Option<String>,
+) -> Result<WriteReport, WriteError> {
+    let db = st.db_for_write()?;
+    let limit = st.config.limits.max_body_bytes;
+    let (parts, body) = req.into_parts();
+    let gzip = is_gzip(&parts.headers)?;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(&st, "the request body"));
+    }
+    let mut reservation = Reservation::new(st.clone());
+    if let Some(n) = declared
+        && !reservation.grow(n)
+    {
+        return Err(busy(&st));
+    }
+    let buf = read_body(&st, body, declared, &mut reservation).await?;
+
+    let label = st.config.db_label.clone();
+    let task_state = st.clone();
+    let outcome = tokio::task::spawn_blocking(move || -> Result<(WriteReport, u64), WriteError> {
+        let mut reservation = reservation;
+        let st = task_state;
+        let body = if gzip {
+            let compressed = buf.len() as u64;
+            let out = gunzip(&buf, limit).map_err(|e| match e {
+                GunzipError::TooLarge => too_large(&st, "the decompressed request body"),
+                GunzipError::Bad(m) => WriteError::invalid(format!("bad gzip body: {m}")),
+            })?;
+            drop(buf);
+            reservation.shrink(compressed);
+            if !reservation.grow(out.len() as u64) {
+                return Err(busy(&st));
+            }
+            out
+        } else {
+            buf
+        };
+        let bytes = body.len() as u64;
+        let report = match (label.as_deref(), db_value.as_deref()) {
+            (Some(name), Some(value)) if !value.is_empty() => {
+                let (rewritten, mut early) = with_tag(&body, name, value);
+                drop(body);
+                let mut report = db.write_lines(rewritten.as_bytes(), precision)?;
+                if !early.is_empty() {
+                    early.append(&mut report.rejected);
+                    early.sort_by_key(|e| e.line);
+                    report.rejected = early;
+                }
+                report
+            }
+            _ => db.write_lines(&body, precision)?,
+        };
+        Ok((report, bytes))
+    })
+    .await
+    .map_err(|_| WriteError::internal("the write task failed"))?;
+    let (report, bytes) = outcome?;
+    st.metrics.observe_write(bytes, report.rejected.len() as u64);
+    Ok(report)
+}
+
+async fn read_body(
+    st: &AppState,
+    mut body: Body,
+    declared: Option<u64>,
+    reservation: &mut Reservation,
+) -> Result<Vec<u8>, WriteError> {
+    let limit = st.config.limits.max_body_bytes;
+    let initial = declared.unwrap_or(64 * 1024).min(limit);
+    let mut buf = Vec::with_capacity(usize::try_from(initial).unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| WriteError::invalid(format!("error reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let n = data.len() as u64;
+        if buf.len() as u64 + n > limit {
+            return Err(too_large(st, "the request body"));
+        }
+        if declared.is_none() && !reservation.grow(n) {
+            return Err(busy(st));
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf)
+}
+
+#[derive(Debug)]
+enum GunzipError {
+    TooLarge,
+    Bad(String),
+}
+
+/// Decompresses a gzip body (concatenated members too), refusing to produce more than `limit`
+/// bytes, so a small bomb cannot fill memory.
+fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, GunzipError> {
+    let mut out = Vec::with_capacity(
+        data.len()
+            .saturating_mul(4)
+            .min(usize::try_from(limit).unwrap_or(usize::MAX)),
+    );
+    let mut dec = flate2::read::MultiGzDecoder::new(data).take(limit.saturating_add(1));
+    dec.read_to_end(&mut out).map_err(|e| GunzipError::Bad(e.to_string()))?;
+    if out.len() as u64 > limit {
+        return Err(GunzipError::TooLarge);
+    }
+    Ok(out)
+}
+
+/// Adds the tag `name=value` to every line that lacks it. The output keeps each line at its
+/// physical line number (so the engine reports the same numbers); lines that do not parse are
+/// left out and returned as errors.
+fn with_tag(body: &[u8], name: &str, value: &str) -> (String, Vec<LineError>) {
+    let mut out = String::with_capacity(body.len() + body.len() / 8);
+    let mut errors = Vec::new();
+    let mut out_line = 1usize;
+    let mut lines = lineproto::lines(body);
+    while let Some(item) = lines.next() {
+        match item {
+            Ok(mut line) => {
+                let at = lines.line_number();
+                while out_line < at {
+                    out.push('\n');
+                    out_line += 1;
+                }
+                if !line.tags.iter().any(|(k, _)| k == name) {
+                    line.tags.push((name.into(), value.into()));
+                }
+                let start = out.len();
+                lineproto::write_line(&line, &mut out);
+                out_line += out[start..].matches('\n').count();
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (out, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_rewrite_keeps_line_numbers() {
+        let body = b"cpu,host=a v=1 10\n\nbad line\n# comment\ncpu v=2 20\ncpu,db=x v=3 30\n";
+        let (out, errs) = with_tag(body, "db", "bench");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, 3);
+        let lines: Vec<&str> = out.split('\n').collect();
+        assert_eq!(lines[0], "cpu,host=a,db=bench v=1.0 10");
+        assert_eq!(lines[4], "cpu,db=bench v=2.0 20");
+        assert_eq!(lines[5], "cpu,db=x v=3.0 30");
+    }
+
+    #[test]
+    fn gzip_limits() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b'a'; 100_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(gunzip(&gz, 100_000).unwrap().len(), 100_000);
+        assert!(matches!(gunzip(&gz, 99_999), Err(GunzipError::TooLarge)));
+        assert!(matches!(gunzip(b"not gzip", 10), Err(GunzipError::Bad(_))));
+    }
+
+    #[test]
+    fn rejected_body_lists_every_line() {
+        let report = WriteReport {
+            lines_accepted: 2,
+            samples_accepted: 2,
+            string_fields_skipped: 0,
+            rejected: vec![
+                LineError {
+                    line: 2,
+                    reason: "missing fields".into(),
+                },
+                LineError {
+                    line: 4,
+                    reason: "bad \"value\"".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            rejected_body(&report),
+            r#"{"code":"invalid","message":"partial write: 2 of 4 lines rejected, the other lines were written; line 2: missing fields; line 4: bad \"value\"","error":"partial write: 2 of 4 lines rejected, the other lines were written; line 2: missing fields; line 4: bad \"value\"","rejected":2,"errors":[{"line":2,"reason":"missing fields"},{"line":4,"reason":"bad \"value\""}]}"#
+        );
+    }
+}
