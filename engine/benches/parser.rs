@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! cargo bench -p foresight-engine --bench parser
+//! LP_CPU=3 cargo bench -p foresight-engine --bench parser   # CPU-time figures, see `cpu_time`
 //! ```
 
 use std::fs::File;
@@ -122,29 +123,8 @@ fn bench_parser(c: &mut Criterion) {
     assert_eq!(count, LINES, "every bench line parses");
     eprintln!("parser bench: {LINES} lines, {} bytes, from {source}", body.len());
 
-    if let Some(passes) = std::env::var("LP_CPU").ok().and_then(|v| v.parse::<u32>().ok()) {
-        let cpu = || -> u64 {
-            std::fs::read_to_string("/proc/thread-self/schedstat")
-                .ok()
-                .and_then(|s| s.split_whitespace().next().and_then(|t| t.parse().ok()))
-                .unwrap_or(0)
-        };
-        for _ in 0..passes {
-            let t0 = cpu();
-            for _ in 0..10 {
-                black_box(parse_all(black_box(&body)));
-            }
-            let ns = (cpu() - t0) as f64 / 10.0;
-            eprintln!(
-                "CPU time per pass: {:.1} ms = {:.0} MB/s, {:.0} lines/s",
-                ns / 1e6,
-                body.len() as f64 / ns * 1e3,
-                LINES as f64 / ns * 1e9
-            );
-        }
-        if passes == 0 {
-            black_box(parse_all(black_box(&body)));
-        }
+    if let Some(rounds) = std::env::var("LP_CPU").ok().and_then(|v| v.parse::<u32>().ok()) {
+        cpu_time(&body, rounds);
         return;
     }
     let mut group = c.benchmark_group("lineproto");
@@ -154,6 +134,34 @@ fn bench_parser(c: &mut Criterion) {
     group.throughput(Throughput::Elements(LINES as u64));
     group.bench_function("parse/lines", |b| b.iter(|| parse_all(black_box(&body))));
     group.finish();
+}
+
+/// `LP_CPU=<rounds>`: instead of criterion's wall-clock figures, which swing on a busy shared
+/// machine, print the parser's throughput per second of this thread's CPU time (Linux), ten
+/// passes per round. `LP_CPU=0` parses once, for a profiler such as callgrind.
+fn cpu_time(body: &[u8], rounds: u32) {
+    let cpu_ns = || -> u64 {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|t| t.parse().ok()))
+            .unwrap_or(0)
+    };
+    if rounds == 0 {
+        black_box(parse_all(black_box(body)));
+    }
+    for _ in 0..rounds {
+        let start = cpu_ns();
+        for _ in 0..10 {
+            black_box(parse_all(black_box(body)));
+        }
+        let ns = cpu_ns().saturating_sub(start).max(1) as f64 / 10.0;
+        eprintln!(
+            "CPU time per pass: {:.1} ms = {:.0} MB/s, {:.0} lines/s",
+            ns / 1e6,
+            body.len() as f64 / ns * 1e3,
+            LINES as f64 / ns * 1e9
+        );
+    }
 }
 
 criterion_group!(benches, bench_parser);

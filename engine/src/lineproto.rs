@@ -509,10 +509,7 @@ fn skip_until(buf: &[u8], mut pos: usize, class: u8) -> usize {
     };
     // High bit set in each byte below `!`, with the same caveat.
     let control = |w: u64| w.wrapping_sub(LO * 0x21) & !w & HI;
-    loop {
-        let Some(word) = buf.get(pos..pos + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
-            break;
-        };
+    while let Some(word) = buf.get(pos..pos + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
         let w = u64::from_le_bytes(word);
         let flagged = control(w)
             | match class {
@@ -815,6 +812,7 @@ impl<'a> Parser<'a> {
 
     /// Advances `pos` to the first unescaped byte of class `stop` (or the end of the buffer).
     /// Returns that position and whether an escape sequence was seen.
+    #[inline(always)]
     fn scan_name(&mut self, stop: u8, escapes: &[u8]) -> (usize, bool) {
         let buf = self.buf;
         let mut pos = self.pos;
@@ -1098,12 +1096,11 @@ fn float(token: &[u8]) -> Result<f64, Problem> {
                 if in_fraction {
                     fraction_digits += 1;
                 }
-                match mantissa
-                    .checked_mul(10)
-                    .and_then(|m| m.checked_add(u64::from(b - b'0')))
-                {
-                    Some(m) => mantissa = m,
-                    None => exact = false,
+                // 19 digits always fit in a u64; beyond that the slow path takes over.
+                if digits <= 19 {
+                    mantissa = mantissa * 10 + u64::from(b - b'0');
+                } else {
+                    exact = false;
                 }
             }
             b'.' if !in_fraction => in_fraction = true,
