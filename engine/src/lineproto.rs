@@ -21,11 +21,15 @@
 //!   `u64`), booleans (`t T true True TRUE f F false False FALSE`) and strings in double quotes
 //!   where `\"` is a quote and `\\` a backslash. A newline inside a string belongs to the string
 //!   (InfluxDB's parser allows it); line numbers keep counting physical lines.
-//! - The timestamp is an optional signed 64-bit integer in the request's [`Precision`].
+//! - The timestamp is an optional signed 64-bit integer in the request's [`Precision`]; the whole
+//!   `i64` range is accepted here, and range limits after conversion are the caller's
+//!   ([`Precision::to_millis`] reports overflow).
 //! - Sections are separated by spaces; spaces, tabs and carriage returns may follow the field set
-//!   and the timestamp, so `\r\n` line endings work. Leading spaces and tabs before the
-//!   measurement are skipped.
+//!   and the timestamp, so `\r\n` line endings work. Whitespace before the measurement is
+//!   skipped, and a line that is only whitespace is blank.
 //! - Everything must be UTF-8; invalid UTF-8 fails the line it is in, not its neighbours.
+//! - Policy is left to the caller: names beginning with `_`, string values longer than
+//!   InfluxDB's 64 KiB and reserved label names all parse.
 //!
 //! A quoted string that runs over a newline is kept only if its line then parses. If the line
 //! fails after such a string, the opening quote was most likely never closed (the "string" ran
