@@ -485,3 +485,81 @@ fn write_path_maps_lines_to_series_consistently() {
     }
     assert_eq!(got, want);
 }
+
+// ---- model-based test -------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Lines (series, time offset, value) written in one call.
+    Write(Vec<(u8, i64, i32)>),
+    Flush,
+    Reopen,
+}
+
+fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => proptest::collection::vec((0u8..3, 0i64..400, -50i32..50), 1..12).prop_map(Op::Write),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Random writes (overwrites, late and too-late samples), flushes (with compaction) and
+    /// reopens, checked after every step against a BTreeMap that applies "last write wins" and
+    /// the out-of-order window the same way.
+    #[test]
+    fn database_matches_a_btreemap(ops in proptest::collection::vec(op_strategy(), 1..40)) {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = Options {
+            shards: 2,
+            partition_ms: 1_000,
+            out_of_order_window_ms: 2_500,
+            background_flush: false,
+            chunk_samples: 4,
+            ..Options::default()
+        };
+        let mut db = Db::open(tmp.path(), o.clone()).unwrap();
+        let mut model: BTreeMap<(u8, i64), f64> = BTreeMap::new();
+        let mut max_t = i64::MIN;
+        for op in ops {
+            match op {
+                Op::Write(lines) => {
+                    let body: String = lines
+                        .iter()
+                        .map(|(s, off, v)| format!("m,s=s{s} v={v} {}\n", T0 + off * 10))
+                        .collect();
+                    let r = db.write_lines(body.as_bytes(), Precision::Milliseconds).unwrap();
+                    let oldest = if max_t == i64::MIN { i64::MIN } else { max_t - o.out_of_order_window_ms };
+                    let mut rejected = Vec::new();
+                    let mut batch_max = max_t;
+                    for (i, (s, off, v)) in lines.iter().enumerate() {
+                        let t = T0 + off * 10;
+                        if t < oldest {
+                            rejected.push(i + 1);
+                        } else {
+                            model.insert((*s, t), f64::from(*v));
+                            batch_max = batch_max.max(t);
+                        }
+                    }
+                    max_t = batch_max;
+                    let got: Vec<usize> = r.rejected.iter().map(|e| e.line).collect();
+                    proptest::prop_assert_eq!(got, rejected);
+                }
+                Op::Flush => db.flush().unwrap(),
+                Op::Reopen => {
+                    db.close().unwrap();
+                    db = Db::open(tmp.path(), o.clone()).unwrap();
+                }
+            }
+            let mut want: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+            for ((s, t), v) in &model {
+                want.entry(format!("m_v{{s=\"s{s}\"}}")).or_default().push((*t, *v));
+            }
+            proptest::prop_assert_eq!(as_map(&all(&db)), want);
+        }
+    }
+}
