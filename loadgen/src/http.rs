@@ -1,0 +1,79 @@
+//! A blocking HTTP/1.1 client (ureq) with the settings a load driver needs: keep-alive, no proxy
+//! (traffic must go straight to the target), no redirects (they could lead off loopback), every
+//! status returned as a value, and bounded response bodies.
+
+use std::time::Duration;
+
+/// Largest response body read (query answers); the rest of a larger one is an error.
+const MAX_BODY: u64 = 512 << 20;
+
+/// A server's answer.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+/// One connection pool; give each thread its own so requests never wait for each other.
+#[derive(Debug)]
+pub(crate) struct Client {
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .max_redirects(0)
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+            .user_agent("foresight-bench")
+            .build();
+        Client {
+            agent: ureq::Agent::new_with_config(config),
+        }
+    }
+
+    /// POSTs `body`; a transport failure (refused, reset, timed out) is an `Err` with its text.
+    pub(crate) fn post(&self, url: &str, content_type: &str, body: &[u8]) -> Result<Reply, String> {
+        let resp = self
+            .agent
+            .post(url)
+            .header("Content-Type", content_type)
+            .send(body)
+            .map_err(|e| e.to_string())?;
+        read(resp)
+    }
+
+    /// GETs `url` with the query parameters `params` (URL-encoded here).
+    pub(crate) fn get(&self, url: &str, params: &[(&str, &str)]) -> Result<Reply, String> {
+        let mut req = self.agent.get(url);
+        for (k, v) in params {
+            req = req.query(*k, *v);
+        }
+        let resp = req.call().map_err(|e| e.to_string())?;
+        read(resp)
+    }
+}
+
+fn read(mut resp: ureq::http::Response<ureq::Body>) -> Result<Reply, String> {
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec()
+        .map_err(|e| e.to_string())?;
+    Ok(Reply { status, body })
+}
+
+/// The first `max` bytes of a body as text, for error reports.
+pub(crate) fn snippet(body: &[u8], max: usize) -> String {
+    let cut = &body[..body.len().min(max)];
+    let mut s = String::from_utf8_lossy(cut).trim().replace('\n', " ");
+    if body.len() > max {
+        s.push_str(" ...");
+    }
+    s
+}

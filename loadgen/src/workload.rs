@@ -1,0 +1,971 @@
+//! The seeded workload: TSBS-like "cpu-only" hosts, optionally with "devops" counters and classic
+//! histograms, rendered as InfluxDB line protocol batches on the fly.
+//!
+//! Shape (the same as `../shared/peers/gen.py`): measurement `cpu`, tags `hostname, region,
+//! datacenter, rack, os, arch, service`, up to 10 float fields `usage_*`, each a Gaussian random
+//! walk clamped to [0, 100] and kept at 2 decimals. One row per host every `interval`. Each
+//! (host, field) walk has its own random stream, so values never depend on batching, on the
+//! number of writers, or on the churn and out-of-order settings of other hosts.
+//!
+//! The stream is time-major (every host at tick 0, then every host at tick 1, ...), like a fleet of
+//! agents flushing together. Out-of-order host rows are held back a few ticks and sent after newer
+//! rows of the same series; churn replaces a fraction of the hosts by new ones at fixed intervals.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::rng::Rng;
+
+/// The 10 TSBS cpu fields, in order; `--fields N` uses the first N.
+pub const CPU_FIELDS: [&str; 10] = [
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
+];
+
+const REGIONS: [(&str, &[&str]); 4] = [
+    ("ap-southeast-1", &["ap-southeast-1a", "ap-southeast-1b"]),
+    ("eu-central-1", &["eu-central-1a", "eu-central-1b"]),
+    ("us-east-1", &["us-east-1a", "us-east-1b", "us-east-1c"]),
+    ("us-west-1", &["us-west-1a", "us-west-1b"]),
+];
+const OSES: [&str; 3] = ["Ubuntu16.10", "Ubuntu16.04LTS", "Ubuntu15.10"];
+const ARCHES: [&str; 2] = ["x64", "x86"];
+const RACKS: u64 = 10;
+const SERVICES: u64 = 20;
+
+/// Upper bounds (`le`) of the devops latency histogram, in seconds, as written in the tag.
+pub const HISTOGRAM_BUCKETS: [&str; 12] = [
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
+];
+/// Cumulative probability of a request falling at or below each bucket bound (a long-tailed
+/// latency distribution with a median near 90 ms).
+const BUCKET_CDF: [f64; 12] = [
+    0.01, 0.03, 0.10, 0.25, 0.55, 0.85, 0.95, 0.985, 0.995, 0.998, 0.999, 1.0,
+];
+/// Milliseconds credited to `_sum` for a request in each bucket (about the bucket's middle).
+const BUCKET_MS: [u64; 12] = [3, 8, 18, 38, 75, 175, 375, 750, 1750, 3750, 7500, 15000];
+/// Counter fields of the devops `net` measurement.
+const NET_FIELDS: [&str; 4] = ["bytes_recv", "bytes_sent", "packets_recv", "packets_sent"];
+
+// Stream identifiers, so that every purpose draws from its own random stream.
+const STREAM_TAGS: u64 = 1;
+const STREAM_WALK: u64 = 2;
+const STREAM_DEVOPS: u64 = 3;
+const STREAM_OOO: u64 = 4;
+
+/// Which series each host writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// One `cpu` row per host and tick with `fields` gauges (TSBS cpu-only).
+    Cpu,
+    /// `cpu` plus a `net` row of 4 counters and a 12-bucket `http_request_duration_seconds`
+    /// histogram (`_bucket` with `le`, `_sum`, `_count`), so `rate` and `histogram_quantile` have
+    /// something to work on.
+    Devops,
+}
+
+impl FromStr for WorkloadKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "cpu" | "cpu-only" => Ok(Self::Cpu),
+            "devops" => Ok(Self::Devops),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown workload {s:?} (cpu or devops)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Devops => "devops",
+        })
+    }
+}
+
+/// Timestamp unit of the generated lines (the `precision` write parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Seconds.
+    S,
+    /// Milliseconds.
+    Ms,
+    /// Microseconds.
+    Us,
+    /// Nanoseconds.
+    Ns,
+}
+
+impl Precision {
+    /// The value of the `precision` query parameter.
+    pub fn as_param(self) -> &'static str {
+        match self {
+            Self::S => "s",
+            Self::Ms => "ms",
+            Self::Us => "us",
+            Self::Ns => "ns",
+        }
+    }
+}
+
+impl FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "s" => Ok(Self::S),
+            "ms" => Ok(Self::Ms),
+            "us" | "u" => Ok(Self::Us),
+            "ns" | "n" => Ok(Self::Ns),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown precision {s:?} (s, ms, us, ns)"
+            ))),
+        }
+    }
+}
+
+/// Everything that determines the generated bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    /// Which series each host writes.
+    pub kind: WorkloadKind,
+    /// Hosts writing at any moment.
+    pub hosts: u32,
+    /// Number of `usage_*` fields per cpu row (1 to 10).
+    pub fields: u32,
+    /// Time between two rows of one host, in milliseconds.
+    pub interval_ms: u64,
+    /// Span of data time covered, in milliseconds (rows = duration / interval per host).
+    pub duration_ms: u64,
+    /// Timestamp of the first row, unix milliseconds.
+    pub start_ms: i64,
+    /// Seed of every random stream.
+    pub seed: u64,
+    /// Fraction of the hosts replaced by new hosts at every churn boundary (0 = none).
+    pub churn: f64,
+    /// Time between churn boundaries, in milliseconds.
+    pub churn_every_ms: u64,
+    /// Fraction of host rows sent late, after newer rows of the same series (0 = none).
+    pub out_of_order: f64,
+    /// Largest delay of a late row, in milliseconds (at least one interval).
+    pub out_of_order_max_delay_ms: u64,
+    /// Timestamp unit of the lines.
+    pub precision: Precision,
+}
+
+impl Default for WorkloadSpec {
+    /// The peers' data set: 100 hosts x 10 fields x 24 h at 10 s from 2023-11-14T00:00:00Z, seed 42.
+    fn default() -> Self {
+        WorkloadSpec {
+            kind: WorkloadKind::Cpu,
+            hosts: 100,
+            fields: 10,
+            interval_ms: 10_000,
+            duration_ms: 24 * 3_600_000,
+            start_ms: 1_699_920_000_000,
+            seed: 42,
+            churn: 0.0,
+            churn_every_ms: 3_600_000,
+            out_of_order: 0.0,
+            out_of_order_max_delay_ms: 60_000,
+            precision: Precision::S,
+        }
+    }
+}
+
+/// Sizes of a workload, known before generating it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSummary {
+    /// Ticks (rows per host slot).
+    pub ticks: u64,
+    /// Lines of line protocol in the whole stream.
+    pub lines: u64,
+    /// Samples (numeric fields) in the whole stream.
+    pub samples: u64,
+    /// Samples of the `cpu_usage_*` series only.
+    pub cpu_samples: u64,
+    /// Series written at any one time (hosts x series per host).
+    pub active_series: u64,
+    /// Distinct series over the whole run (more than active when hosts churn).
+    pub total_series: u64,
+    /// Distinct hosts over the whole run.
+    pub total_hosts: u64,
+    /// Hosts replaced at each churn boundary.
+    pub hosts_replaced_per_churn: u64,
+    /// First timestamp, unix ms.
+    pub first_ms: i64,
+    /// Last timestamp, unix ms.
+    pub last_ms: i64,
+}
+
+impl WorkloadSpec {
+    /// Checks the settings; every generator built from a valid spec terminates.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        if self.hosts == 0 {
+            return bad("hosts must be at least 1".into());
+        }
+        if self.fields == 0 || self.fields as usize > CPU_FIELDS.len() {
+            return bad(format!("fields must be 1 to {}", CPU_FIELDS.len()));
+        }
+        if self.interval_ms == 0 {
+            return bad("interval must be positive".into());
+        }
+        if self.precision == Precision::S && !self.interval_ms.is_multiple_of(1000) {
+            return bad("with precision s the interval must be whole seconds".into());
+        }
+        if self.precision == Precision::S && self.start_ms % 1000 != 0 {
+            return bad("with precision s the start must be whole seconds".into());
+        }
+        if self.duration_ms < self.interval_ms {
+            return bad("duration must be at least one interval".into());
+        }
+        if !(0.0..=1.0).contains(&self.churn) {
+            return bad("churn must be a fraction in [0, 1]".into());
+        }
+        if self.churn > 0.0 && self.churn_every_ms < self.interval_ms {
+            return bad("churn period must be at least one interval".into());
+        }
+        if !(0.0..1.0).contains(&self.out_of_order) {
+            return bad("out-of-order must be a fraction in [0, 1)".into());
+        }
+        if self.out_of_order > 0.0 && self.out_of_order_max_delay_ms < self.interval_ms {
+            return bad("out-of-order max delay must be at least one interval".into());
+        }
+        let s = self.summary();
+        if s.lines > 1 << 40 {
+            return bad(format!("{} lines is more than this tool will generate", s.lines));
+        }
+        // Timestamps must fit in i64 nanoseconds.
+        if s.last_ms.checked_mul(1_000_000).is_none() || self.start_ms < 0 {
+            return bad("timestamps out of range".into());
+        }
+        Ok(())
+    }
+
+    fn ticks(&self) -> u64 {
+        // Rounded like gen.py: points = round(duration / interval).
+        ((self.duration_ms + self.interval_ms / 2) / self.interval_ms).max(1)
+    }
+
+    /// Lines and samples one host writes per tick.
+    fn per_host(&self) -> (u64, u64) {
+        let f = u64::from(self.fields);
+        match self.kind {
+            WorkloadKind::Cpu => (1, f),
+            // cpu row, net row, 12 bucket rows, one sum+count row
+            WorkloadKind::Devops => (1 + 1 + HISTOGRAM_BUCKETS.len() as u64 + 1, f + 4 + 12 + 2),
+        }
+    }
+
+    fn churn_ticks(&self) -> u64 {
+        ((self.churn_every_ms + self.interval_ms / 2) / self.interval_ms).max(1)
+    }
+
+    fn replaced_per_churn(&self) -> u64 {
+        ((self.churn * f64::from(self.hosts)).round() as u64).min(u64::from(self.hosts))
+    }
+
+    /// Sizes of the whole stream.
+    pub fn summary(&self) -> WorkloadSummary {
+        let ticks = self.ticks();
+        let (lines_ph, samples_ph) = self.per_host();
+        let host_ticks = ticks * u64::from(self.hosts);
+        let replaced = self.replaced_per_churn();
+        let boundaries = if replaced > 0 {
+            (ticks - 1) / self.churn_ticks()
+        } else {
+            0
+        };
+        let total_hosts = u64::from(self.hosts) + replaced * boundaries;
+        WorkloadSummary {
+            ticks,
+            lines: host_ticks * lines_ph,
+            samples: host_ticks * samples_ph,
+            cpu_samples: host_ticks * u64::from(self.fields),
+            active_series: u64::from(self.hosts) * samples_ph,
+            total_series: total_hosts * samples_ph,
+            total_hosts,
+            hosts_replaced_per_churn: replaced,
+            first_ms: self.start_ms,
+            last_ms: self
+                .start_ms
+                .saturating_add(i64::try_from((ticks - 1).saturating_mul(self.interval_ms)).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+/// What one call to [`Generator::fill`] appended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// Lines appended.
+    pub lines: u64,
+    /// Samples (numeric fields) in those lines.
+    pub samples: u64,
+}
+
+/// A random walk in hundredths, clamped to [0, 10000] (0.00 to 100.00).
+#[derive(Debug, Clone)]
+struct Walk {
+    v: i32,
+    rng: Rng,
+}
+
+impl Walk {
+    fn new(seed: u64, host: u64, field: u64) -> Self {
+        let mut rng = Rng::stream(seed, &[STREAM_WALK, host, field]);
+        let v = (rng.f64() * 10_000.0).round() as i32;
+        Walk { v, rng }
+    }
+
+    fn next(&mut self) -> i32 {
+        let step = (self.rng.gauss() * 100.0).round() as i32;
+        self.v = (self.v + step).clamp(0, 10_000);
+        self.v
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Host {
+    /// `hostname=host_7,region=..,service=..`
+    tags: Vec<u8>,
+    walks: Vec<Walk>,
+    devops: Option<Devops>,
+}
+
+#[derive(Debug, Clone)]
+struct Devops {
+    rng: Rng,
+    net: [u64; 4],
+    buckets: [u64; 12],
+    sum_ms: u64,
+}
+
+impl Host {
+    fn new(spec: &WorkloadSpec, id: u64) -> Self {
+        let mut rng = Rng::stream(spec.seed, &[STREAM_TAGS, id]);
+        let (region, dcs) = REGIONS[rng.below(REGIONS.len() as u64) as usize];
+        let dc = dcs[rng.below(dcs.len() as u64) as usize];
+        let rack = rng.below(RACKS);
+        let os = OSES[rng.below(OSES.len() as u64) as usize];
+        let arch = ARCHES[rng.below(ARCHES.len() as u64) as usize];
+        let service = rng.below(SERVICES);
+        let tags = format!(
+            "hostname=host_{id},region={region},datacenter={dc},rack={rack},os={os},arch={arch},service={service}"
+        )
+        .into_bytes();
+        let walks = (0..u64::from(spec.fields))
+            .map(|f| Walk::new(spec.seed, id, f))
+            .collect();
+        let devops = (spec.kind == WorkloadKind::Devops).then(|| Devops {
+            rng: Rng::stream(spec.seed, &[STREAM_DEVOPS, id]),
+            net: [0; 4],
+            buckets: [0; 12],
+            sum_ms: 0,
+        });
+        Host { tags, walks, devops }
+    }
+
+    /// Appends this host's lines for one tick; `ts` is `" <timestamp>\n"`.
+    fn render(&mut self, out: &mut Vec<u8>, ts: &[u8]) {
+        out.extend_from_slice(b"cpu,");
+        out.extend_from_slice(&self.tags);
+        out.push(b' ');
+        for (j, w) in self.walks.iter_mut().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(CPU_FIELDS[j].as_bytes());
+            out.push(b'=');
+            push_hundredths(out, w.next());
+        }
+        out.extend_from_slice(ts);
+        let Some(d) = &mut self.devops else {
+            return;
+        };
+        // Counters: bytes grow by a random amount per tick, packets follow bytes.
+        let recv = 10_000 + d.rng.below(1_000_000);
+        let sent = 5_000 + d.rng.below(500_000);
+        d.net[0] += recv;
+        d.net[1] += sent;
+        d.net[2] += recv / 1400 + 1;
+        d.net[3] += sent / 1400 + 1;
+        out.extend_from_slice(b"net,");
+        out.extend_from_slice(&self.tags);
+        out.extend_from_slice(b",interface=eth0 ");
+        for (k, name) in NET_FIELDS.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            push_u64(out, d.net[k]);
+            out.push(b'i');
+        }
+        out.extend_from_slice(ts);
+        // Histogram: 20 to 79 requests per tick, each falling in a bucket by the fixed CDF.
+        let requests = 20 + d.rng.below(60);
+        for _ in 0..requests {
+            let u = d.rng.f64();
+            let k = BUCKET_CDF.iter().position(|&c| u < c).unwrap_or(BUCKET_CDF.len() - 1);
+            d.buckets[k] += 1;
+            d.sum_ms += BUCKET_MS[k];
+        }
+        let mut cumulative = 0u64;
+        for (k, le) in HISTOGRAM_BUCKETS.iter().enumerate() {
+            cumulative += d.buckets[k];
+            out.extend_from_slice(b"http_request_duration_seconds,");
+            out.extend_from_slice(&self.tags);
+            out.extend_from_slice(b",le=");
+            out.extend_from_slice(le.as_bytes());
+            out.extend_from_slice(b" bucket=");
+            push_u64(out, cumulative);
+            out.push(b'i');
+            out.extend_from_slice(ts);
+        }
+        out.extend_from_slice(b"http_request_duration_seconds,");
+        out.extend_from_slice(&self.tags);
+        out.extend_from_slice(b" sum=");
+        push_u64(out, d.sum_ms / 1000);
+        out.push(b'.');
+        let ms = d.sum_ms % 1000;
+        out.push(b'0' + (ms / 100) as u8);
+        out.push(b'0' + (ms / 10 % 10) as u8);
+        out.push(b'0' + (ms % 10) as u8);
+        out.extend_from_slice(b",count=");
+        push_u64(out, cumulative);
+        out.push(b'i');
+        out.extend_from_slice(ts);
+    }
+}
+
+/// A host row held back to be sent late.
+#[derive(Debug)]
+struct Late {
+    bytes: Vec<u8>,
+    lines: u64,
+    samples: u64,
+}
+
+/// Produces the workload's line protocol, batch by batch. Deterministic: the concatenation of all
+/// batches depends only on the [`WorkloadSpec`], never on the batch sizes asked for.
+#[derive(Debug)]
+pub struct Generator {
+    spec: WorkloadSpec,
+    summary: WorkloadSummary,
+    per_host: (u64, u64),
+    hosts: Vec<Host>,
+    next_host_id: u64,
+    churn_ticks: u64,
+    replaced_per_churn: u64,
+    churn_cursor: u64,
+    tick: u64,
+    slot: usize,
+    tick_started: bool,
+    ts: Vec<u8>,
+    /// Late rows by due tick, `ring[due % ring.len()]`.
+    ring: Vec<Vec<Late>>,
+    ooo_rng: Rng,
+    max_delay_ticks: u64,
+    /// Delay drawn for the current host row, kept while the row waits for the next batch.
+    pending_delay: Option<u64>,
+    /// Late rows due now, sent before the current tick's hosts.
+    ready: VecDeque<Late>,
+    /// Position while draining late rows after the last tick.
+    tail_tick: u64,
+    emitted: BatchInfo,
+}
+
+impl Generator {
+    /// A generator at the start of the stream.
+    pub fn new(spec: &WorkloadSpec) -> Result<Self, Error> {
+        spec.validate()?;
+        let summary = spec.summary();
+        let hosts = (0..u64::from(spec.hosts)).map(|id| Host::new(spec, id)).collect();
+        let max_delay_ticks = if spec.out_of_order > 0.0 {
+            (spec.out_of_order_max_delay_ms / spec.interval_ms).max(1)
+        } else {
+            0
+        };
+        Ok(Generator {
+            per_host: spec.per_host(),
+            churn_ticks: spec.churn_ticks(),
+            replaced_per_churn: spec.replaced_per_churn(),
+            spec: spec.clone(),
+            summary,
+            hosts,
+            next_host_id: u64::from(spec.hosts),
+            churn_cursor: 0,
+            tick: 0,
+            slot: 0,
+            tick_started: false,
+            ts: Vec::with_capacity(24),
+            ring: (0..=max_delay_ticks).map(|_| Vec::new()).collect(),
+            ooo_rng: Rng::stream(spec.seed, &[STREAM_OOO]),
+            max_delay_ticks,
+            pending_delay: None,
+            ready: VecDeque::new(),
+            tail_tick: 0,
+            emitted: BatchInfo::default(),
+        })
+    }
+
+    /// The sizes of the whole stream.
+    pub fn summary(&self) -> &WorkloadSummary {
+        &self.summary
+    }
+
+    /// Lines and samples produced so far.
+    pub fn emitted(&self) -> BatchInfo {
+        self.emitted
+    }
+
+    /// True once every line has been produced.
+    pub fn is_done(&self) -> bool {
+        self.tick >= self.summary.ticks && self.ready.is_empty() && self.ring.iter().all(Vec::is_empty)
+    }
+
+    /// Appends up to `max_lines` lines (at least one host's rows, whole rows of a host only) to
+    /// `out`. Returns zeros once the stream is exhausted.
+    pub fn fill(&mut self, out: &mut Vec<u8>, max_lines: usize) -> BatchInfo {
+        let max = max_lines.max(1) as u64;
+        let mut got = BatchInfo::default();
+        loop {
+            if let Some(late) = self.ready.front() {
+                if got.lines > 0 && got.lines + late.lines > max {
+                    break;
+                }
+                if let Some(late) = self.ready.pop_front() {
+                    out.extend_from_slice(&late.bytes);
+                    got.lines += late.lines;
+                    got.samples += late.samples;
+                }
+                continue;
+            }
+            if got.lines >= max {
+                break;
+            }
+            if self.tick >= self.summary.ticks {
+                // After the last tick: late rows still waiting, in due order.
+                if self.max_delay_ticks == 0 || self.tail_tick > self.tick + self.max_delay_ticks {
+                    break;
+                }
+                let idx = (self.tail_tick % self.ring.len() as u64) as usize;
+                self.ready.extend(self.ring[idx].drain(..));
+                self.tail_tick += 1;
+                continue;
+            }
+            if !self.tick_started {
+                self.start_tick();
+                continue;
+            }
+            if self.slot >= self.hosts.len() {
+                self.tick += 1;
+                self.slot = 0;
+                self.tick_started = false;
+                self.tail_tick = self.tick;
+                continue;
+            }
+            let (lines, samples) = self.per_host;
+            // Drawn once per host row, even if the row waits for the next batch.
+            let delay = match self.pending_delay {
+                Some(d) => d,
+                None => {
+                    let d = self.draw_delay();
+                    self.pending_delay = Some(d);
+                    d
+                }
+            };
+            if delay == 0 {
+                if got.lines > 0 && got.lines + lines > max {
+                    break;
+                }
+                self.hosts[self.slot].render(out, &self.ts);
+                got.lines += lines;
+                got.samples += samples;
+            } else {
+                let mut bytes = Vec::with_capacity(256 * lines as usize);
+                self.hosts[self.slot].render(&mut bytes, &self.ts);
+                let due = self.tick + delay;
+                let idx = (due % self.ring.len() as u64) as usize;
+                self.ring[idx].push(Late { bytes, lines, samples });
+            }
+            self.pending_delay = None;
+            self.slot += 1;
+        }
+        self.emitted.lines += got.lines;
+        self.emitted.samples += got.samples;
+        got
+    }
+
+    /// Ticks to hold the current host row back (0: send now).
+    fn draw_delay(&mut self) -> u64 {
+        if self.max_delay_ticks == 0 || self.ooo_rng.f64() >= self.spec.out_of_order {
+            return 0;
+        }
+        1 + self.ooo_rng.below(self.max_delay_ticks)
+    }
+
+    fn start_tick(&mut self) {
+        let t = self.tick;
+        if self.replaced_per_churn > 0 && t > 0 && t.is_multiple_of(self.churn_ticks) {
+            // Replace the next `replaced_per_churn` slots (round robin) with brand-new hosts.
+            for _ in 0..self.replaced_per_churn {
+                let slot = (self.churn_cursor % self.hosts.len() as u64) as usize;
+                self.churn_cursor += 1;
+                self.hosts[slot] = Host::new(&self.spec, self.next_host_id);
+                self.next_host_id += 1;
+            }
+        }
+        let ts_ms = self.spec.start_ms + (t * self.spec.interval_ms) as i64;
+        let ts = match self.spec.precision {
+            Precision::S => ts_ms / 1000,
+            Precision::Ms => ts_ms,
+            Precision::Us => ts_ms * 1000,
+            Precision::Ns => ts_ms * 1_000_000,
+        };
+        self.ts.clear();
+        self.ts.push(b' ');
+        push_u64(&mut self.ts, ts.unsigned_abs());
+        self.ts.push(b'\n');
+        let idx = (t % self.ring.len() as u64) as usize;
+        self.ready.extend(self.ring[idx].drain(..));
+        self.tick_started = true;
+    }
+}
+
+/// Writes `v` hundredths as a decimal with exactly two fraction digits (`1234` -> `12.34`).
+fn push_hundredths(out: &mut Vec<u8>, v: i32) {
+    let v = v.unsigned_abs();
+    push_u64(out, u64::from(v / 100));
+    out.push(b'.');
+    out.push(b'0' + (v / 10 % 10) as u8);
+    out.push(b'0' + (v % 10) as u8);
+}
+
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    fn all(spec: &WorkloadSpec, batch: usize) -> (Vec<u8>, Vec<BatchInfo>) {
+        let mut g = Generator::new(spec).unwrap();
+        let mut out = Vec::new();
+        let mut infos = Vec::new();
+        loop {
+            let before = out.len();
+            let info = g.fill(&mut out, batch);
+            if info.lines == 0 {
+                assert_eq!(out.len(), before);
+                break;
+            }
+            infos.push(info);
+        }
+        assert!(g.is_done());
+        (out, infos)
+    }
+
+    fn small(kind: WorkloadKind) -> WorkloadSpec {
+        WorkloadSpec {
+            kind,
+            hosts: 7,
+            duration_ms: 3 * 3_600_000,
+            ..WorkloadSpec::default()
+        }
+    }
+
+    /// (measurement+tags, fields, timestamp) of each line.
+    type Line = (String, Vec<(String, String)>, i64);
+
+    fn parse(body: &[u8]) -> Vec<Line> {
+        std::str::from_utf8(body)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut parts = l.split(' ');
+                let key = parts.next().unwrap().to_owned();
+                let fields = parts
+                    .next()
+                    .unwrap()
+                    .split(',')
+                    .map(|kv| {
+                        let (k, v) = kv.split_once('=').unwrap();
+                        (k.to_owned(), v.to_owned())
+                    })
+                    .collect();
+                let ts = parts.next().unwrap().parse().unwrap();
+                assert!(parts.next().is_none());
+                (key, fields, ts)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_bytes_whatever_the_batch_size() {
+        for kind in [WorkloadKind::Cpu, WorkloadKind::Devops] {
+            let spec = WorkloadSpec {
+                churn: 0.3,
+                out_of_order: 0.1,
+                ..small(kind)
+            };
+            let (a, _) = all(&spec, 5000);
+            let (b, infos) = all(&spec, 7);
+            assert!(a == b, "{kind}: batch size changed the stream");
+            let per_host = spec.per_host().0;
+            assert!(infos.iter().all(|i| i.lines <= 7.max(per_host)));
+            let (c, _) = all(
+                &WorkloadSpec {
+                    seed: 43,
+                    ..spec.clone()
+                },
+                5000,
+            );
+            assert!(a != c);
+        }
+    }
+
+    #[test]
+    fn cpu_shape_and_bounds() {
+        let spec = small(WorkloadKind::Cpu);
+        let (body, infos) = all(&spec, 100);
+        let s = spec.summary();
+        let lines = parse(&body);
+        assert_eq!(lines.len() as u64, s.lines);
+        assert_eq!(s.lines, 7 * 1080);
+        assert_eq!(infos.iter().map(|i| i.samples).sum::<u64>(), s.samples);
+        assert_eq!(s.samples, 7 * 1080 * 10);
+        let first = &lines[0];
+        assert!(first.0.starts_with("cpu,hostname=host_0,region="));
+        let tag_names: Vec<&str> = first
+            .0
+            .split(',')
+            .skip(1)
+            .map(|kv| kv.split('=').next().unwrap())
+            .collect();
+        assert_eq!(
+            tag_names,
+            ["hostname", "region", "datacenter", "rack", "os", "arch", "service"]
+        );
+        assert_eq!(first.2, 1_699_920_000);
+        for (_, fields, ts) in &lines {
+            assert_eq!(fields.len(), 10);
+            for (j, (k, v)) in fields.iter().enumerate() {
+                assert_eq!(k, CPU_FIELDS[j]);
+                let (int, frac) = v.split_once('.').unwrap();
+                assert_eq!(frac.len(), 2, "{v}");
+                assert!(!int.is_empty());
+                let x: f64 = v.parse().unwrap();
+                assert!((0.0..=100.0).contains(&x), "{v}");
+            }
+            assert!((*ts - 1_699_920_000) % 10 == 0 && *ts <= 1_699_920_000 + 3 * 3600 - 10);
+        }
+        // A walk moves: consecutive values of one series differ by about one unit.
+        let user: Vec<f64> = lines
+            .iter()
+            .filter(|l| l.0.starts_with("cpu,hostname=host_3,"))
+            .map(|l| l.1[0].1.parse().unwrap())
+            .collect();
+        assert_eq!(user.len(), 1080);
+        let mean_step = user.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / 1079.0;
+        assert!((0.5..1.2).contains(&mean_step), "{mean_step}");
+    }
+
+    #[test]
+    fn fewer_fields_and_precision() {
+        let spec = WorkloadSpec {
+            fields: 3,
+            precision: Precision::Ns,
+            ..small(WorkloadKind::Cpu)
+        };
+        let (body, _) = all(&spec, 1000);
+        let lines = parse(&body);
+        assert!(lines.iter().all(|l| l.1.len() == 3));
+        assert_eq!(lines[0].2, 1_699_920_000_000_000_000);
+    }
+
+    #[test]
+    fn churn_replaces_hosts_and_keeps_the_active_count() {
+        let spec = WorkloadSpec {
+            hosts: 10,
+            churn: 0.2,
+            churn_every_ms: 3_600_000,
+            ..small(WorkloadKind::Cpu)
+        };
+        let s = spec.summary();
+        // 3 h: boundaries at 1 h and 2 h, 2 hosts each.
+        assert_eq!(s.total_hosts, 14);
+        assert_eq!(s.total_series, 140);
+        assert_eq!(s.active_series, 100);
+        let (body, _) = all(&spec, 333);
+        let lines = parse(&body);
+        let mut per_ts: HashMap<i64, HashSet<String>> = HashMap::new();
+        let mut all_hosts = HashSet::new();
+        for (key, _, ts) in &lines {
+            let host = key.split(',').nth(1).unwrap().to_owned();
+            per_ts.entry(*ts).or_default().insert(host.clone());
+            all_hosts.insert(host);
+        }
+        assert_eq!(all_hosts.len(), 14);
+        assert!(per_ts.values().all(|h| h.len() == 10));
+        // host_0 and host_1 leave at the first boundary; host_10 and host_11 arrive there.
+        let t1 = 1_699_920_000 + 3600;
+        assert!(per_ts[&(t1 - 10)].contains("hostname=host_0"));
+        assert!(!per_ts[&t1].contains("hostname=host_0"));
+        assert!(per_ts[&t1].contains("hostname=host_10"));
+        assert!(!per_ts[&(t1 - 10)].contains("hostname=host_10"));
+    }
+
+    #[test]
+    fn out_of_order_fraction_is_honoured() {
+        for kind in [WorkloadKind::Cpu, WorkloadKind::Devops] {
+            let spec = WorkloadSpec {
+                hosts: 20,
+                out_of_order: 0.1,
+                out_of_order_max_delay_ms: 60_000,
+                ..small(kind)
+            };
+            let (body, _) = all(&spec, 500);
+            let lines = parse(&body);
+            let s = spec.summary();
+            assert_eq!(lines.len() as u64, s.lines, "late rows are all sent");
+            let mut newest: HashMap<&str, i64> = HashMap::new();
+            let mut late = 0usize;
+            let mut max_lag = 0;
+            for (key, _, ts) in &lines {
+                let n = newest.entry(key.as_str()).or_insert(i64::MIN);
+                if *ts < *n {
+                    late += 1;
+                    max_lag = max_lag.max(*n - *ts);
+                } else {
+                    *n = *ts;
+                }
+            }
+            let frac = late as f64 / lines.len() as f64;
+            // A late row overtaken by an even later row of its series is not out of order, so the
+            // observed fraction is a little under the asked one.
+            assert!((0.08..=0.105).contains(&frac), "{kind}: {frac}");
+            assert!(max_lag <= 60, "{max_lag}");
+            // No duplicates: every (series, ts) once.
+            let distinct: HashSet<(&str, i64)> = lines.iter().map(|l| (l.0.as_str(), l.2)).collect();
+            assert_eq!(distinct.len(), lines.len());
+        }
+    }
+
+    #[test]
+    fn devops_counters_grow_and_histograms_are_monotone() {
+        let spec = small(WorkloadKind::Devops);
+        let (body, infos) = all(&spec, 1000);
+        let s = spec.summary();
+        assert_eq!(infos.iter().map(|i| i.samples).sum::<u64>(), s.samples);
+        assert_eq!(s.active_series, 7 * (10 + 18));
+        let lines = parse(&body);
+        assert_eq!(lines.len() as u64, s.lines);
+        let mut last_counter: HashMap<(String, String), i64> = HashMap::new();
+        let mut buckets: HashMap<(String, i64), Vec<(String, i64)>> = HashMap::new();
+        let mut counts: HashMap<(String, i64), i64> = HashMap::new();
+        for (key, fields, ts) in &lines {
+            if key.starts_with("net,") {
+                for (k, v) in fields {
+                    let n: i64 = v.strip_suffix('i').unwrap().parse().unwrap();
+                    let prev = last_counter.insert((key.clone(), k.clone()), n).unwrap_or(0);
+                    assert!(n > prev);
+                }
+            } else if key.starts_with("http_request_duration_seconds,") {
+                let host = key.split(',').nth(1).unwrap().to_owned();
+                if let Some(le) = key.split(",le=").nth(1) {
+                    let n: i64 = fields[0].1.strip_suffix('i').unwrap().parse().unwrap();
+                    buckets.entry((host, *ts)).or_default().push((le.to_owned(), n));
+                } else {
+                    assert_eq!(fields[0].0, "sum");
+                    let n: i64 = fields[1].1.strip_suffix('i').unwrap().parse().unwrap();
+                    counts.insert((host, *ts), n);
+                }
+            }
+        }
+        assert_eq!(buckets.len() as u64, 7 * s.ticks);
+        for (k, b) in &buckets {
+            let les: Vec<&str> = b.iter().map(|x| x.0.as_str()).collect();
+            assert_eq!(les, HISTOGRAM_BUCKETS);
+            assert!(b.windows(2).all(|w| w[0].1 <= w[1].1), "not monotone: {b:?}");
+            assert_eq!(b[11].1, counts[k], "+Inf bucket equals _count");
+        }
+    }
+
+    #[test]
+    fn invalid_specs_are_refused() {
+        let ok = WorkloadSpec::default();
+        assert!(ok.validate().is_ok());
+        for bad in [
+            WorkloadSpec { hosts: 0, ..ok.clone() },
+            WorkloadSpec {
+                fields: 11,
+                ..ok.clone()
+            },
+            WorkloadSpec {
+                interval_ms: 0,
+                ..ok.clone()
+            },
+            WorkloadSpec {
+                interval_ms: 1500,
+                ..ok.clone()
+            },
+            WorkloadSpec {
+                churn: 1.5,
+                ..ok.clone()
+            },
+            WorkloadSpec {
+                out_of_order: 1.0,
+                ..ok.clone()
+            },
+            WorkloadSpec {
+                duration_ms: 1,
+                ..ok.clone()
+            },
+        ] {
+            assert!(Generator::new(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_render() {
+        let mut v = Vec::new();
+        push_hundredths(&mut v, 5);
+        v.push(b' ');
+        push_hundredths(&mut v, 10_000);
+        v.push(b' ');
+        push_u64(&mut v, 0);
+        v.push(b' ');
+        push_u64(&mut v, u64::MAX);
+        assert_eq!(std::str::from_utf8(&v).unwrap(), "0.05 100.00 0 18446744073709551615");
+    }
+}
