@@ -710,7 +710,7 @@ fn decode_ints<S: IntSink>(data: &[u8], pos: &mut usize, n: usize, sink: &mut S)
                 .map_err(|e| shift_offset(e, *pos))?;
         }
         match mode {
-            MODE_RAW => sink.extend_from(zs, |z| unzigzag(z)),
+            MODE_RAW => sink.extend_from(zs, unzigzag),
             MODE_DELTA | MODE_DELTA_BIAS => sink.extend_from(zs, |z| {
                 x = x.wrapping_add(unzigzag(z).wrapping_add(delta));
                 x
