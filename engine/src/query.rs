@@ -61,3 +61,36 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod negative_regex {
+    use crate::lineproto::Precision;
+    use crate::{Db, LabelMatcher, MatchOp, Options};
+
+    #[test]
+    fn not_regex_excludes_matching_values() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            tmp.path(),
+            Options {
+                shards: 2,
+                background_flush: false,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let body = "m,src=v1s value=1 1700000000\nm,src=v1m value=2 1699999980\nm,src=v1h value=3 1699999200\nm,src=v2ms value=5 1700000000\n";
+        db.write_lines(body.as_bytes(), Precision::Seconds).unwrap();
+        let ms = [
+            LabelMatcher::equal("__name__", "m_value"),
+            LabelMatcher::new(MatchOp::RegexNoMatch, "src", "v1m|v1h").unwrap(),
+        ];
+        let got: Vec<String> = db
+            .select(&ms, i64::MIN, i64::MAX)
+            .unwrap()
+            .iter()
+            .map(|s| s.labels.to_string())
+            .collect();
+        assert_eq!(got, vec!["m_value{src=\"v1s\"}", "m_value{src=\"v2ms\"}"]);
+    }
+}
