@@ -1,5 +1,10 @@
 //! The `foresight` command line: argument parsing and wiring only.
 
+// mimalloc keeps freed memory for reuse instead of returning big blocks to the OS after every
+// query (glibc's mmap threshold made page faults a fifth of query time).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,12 +18,12 @@ use foresight_engine::{Db, Durability, Options, parse_selector};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Data directory.
-    #[arg(long, global = true, env = "FORESIGHT_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
-    /// WAL durability: fsync (acknowledge after fsync), interval[:ms], or none.
-    #[arg(long, global = true, env = "FORESIGHT_DURABILITY", default_value = "fsync")]
-    durability: Durability,
+    /// Data directory [default: ./data].
+    #[arg(long, global = true, env = "FORESIGHT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// WAL durability: fsync (acknowledge after fsync), interval[:ms], or none [default: fsync].
+    #[arg(long, global = true, env = "FORESIGHT_DURABILITY")]
+    durability: Option<Durability>,
     /// Writer shards (threads); default: number of cores. Fixed when the data directory is created.
     #[arg(long, global = true, env = "FORESIGHT_SHARDS")]
     shards: Option<usize>,
@@ -28,6 +33,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Runs the HTTP server: InfluxDB line-protocol writes, the Prometheus query API, /metrics.
+    /// Settings: defaults < `--config` file < environment variables < flags.
+    Serve(Box<ServeArgs>),
     /// Imports line-protocol files (or `-` for standard input).
     Import {
         /// Files to import.
@@ -59,6 +67,97 @@ enum Cmd {
     Flush,
     /// Prints sizes and counts of the data directory.
     Stats,
+    /// Drives a server with a seeded line-protocol workload and reports what it cost
+    /// (the global `--data-dir` names the server's data directory to measure).
+    Bench(Box<foresight_loadgen::BenchArgs>),
+    /// Estimates disk, memory and cores for a workload from the constants `bench` measured.
+    Plan(foresight_loadgen::PlanArgs),
+}
+
+/// `foresight serve` settings; each is also a key of the `--config` TOML file.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// TOML file with settings (keys as the flags' names, e.g. `listen = "127.0.0.1:8086"`).
+    #[arg(long, env = "FORESIGHT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8086].
+    #[arg(long, env = "FORESIGHT_LISTEN")]
+    listen: Option<String>,
+    /// Delete data older than this before the newest sample, e.g. 30d [default: keep all].
+    #[arg(long, env = "FORESIGHT_RETENTION")]
+    retention: Option<String>,
+    /// How far behind the newest sample late samples are accepted [default: 1h].
+    #[arg(long, env = "FORESIGHT_OUT_OF_ORDER_WINDOW")]
+    out_of_order_window: Option<String>,
+    /// Store the `db` (1.x) / `bucket` (2.x) write parameter as this label [default: ignore it].
+    #[arg(long, env = "FORESIGHT_DB_LABEL")]
+    db_label: Option<String>,
+    /// Store foresight's own /metrics every interval, queryable with PromQL [default interval: 15s].
+    #[arg(long, env = "FORESIGHT_SELF_MONITOR", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    self_monitor: Option<String>,
+    /// Largest write body, compressed and decompressed; larger gets 413 [default: 32MiB].
+    #[arg(long, env = "FORESIGHT_MAX_BODY_BYTES")]
+    max_body_bytes: Option<String>,
+    /// Write bytes in memory at once before writes get 503 + Retry-After [default: 256MiB].
+    #[arg(long, env = "FORESIGHT_MAX_INFLIGHT_WRITE_BYTES")]
+    max_inflight_write_bytes: Option<String>,
+    /// Longest a query may run [default: 2m].
+    #[arg(long, env = "FORESIGHT_QUERY_TIMEOUT")]
+    query_timeout: Option<String>,
+    /// Most samples one query may hold in memory [default: 50000000].
+    #[arg(long, env = "FORESIGHT_MAX_SAMPLES")]
+    max_samples: Option<String>,
+    /// Queries evaluated at once; more wait [default: number of cores].
+    #[arg(long, env = "FORESIGHT_MAX_CONCURRENT_QUERIES")]
+    max_concurrent_queries: Option<String>,
+    /// Shortest interval of /api/v1/stream [default: 1s].
+    #[arg(long, env = "FORESIGHT_STREAM_MIN_INTERVAL")]
+    stream_min_interval: Option<String>,
+    /// Longest life of one /api/v1/stream connection [default: 1h].
+    #[arg(long, env = "FORESIGHT_STREAM_MAX_LIFETIME")]
+    stream_max_lifetime: Option<String>,
+    /// How long shutdown waits for requests in flight [default: 30s].
+    #[arg(long, env = "FORESIGHT_SHUTDOWN_TIMEOUT")]
+    shutdown_timeout: Option<String>,
+}
+
+/// The server's settings: defaults, then the TOML file, then environment variables and flags.
+fn serve_config(cli: &Cli, args: &ServeArgs) -> Result<foresight_server::Config> {
+    let mut config = match &args.config {
+        Some(path) => foresight_server::Config::from_toml_file(path)?,
+        None => foresight_server::Config::default(),
+    };
+    if let Some(d) = &cli.data_dir {
+        config.data_dir = d.clone();
+    }
+    if let Some(d) = cli.durability {
+        config.durability = d;
+    }
+    if let Some(n) = cli.shards {
+        config.shards = Some(n);
+    }
+    let given = [
+        ("listen", &args.listen),
+        ("retention", &args.retention),
+        ("out-of-order-window", &args.out_of_order_window),
+        ("db-label", &args.db_label),
+        ("self-monitor", &args.self_monitor),
+        ("max-body-bytes", &args.max_body_bytes),
+        ("max-inflight-write-bytes", &args.max_inflight_write_bytes),
+        ("query-timeout", &args.query_timeout),
+        ("max-samples", &args.max_samples),
+        ("max-concurrent-queries", &args.max_concurrent_queries),
+        ("stream-min-interval", &args.stream_min_interval),
+        ("stream-max-lifetime", &args.stream_max_lifetime),
+        ("shutdown-timeout", &args.shutdown_timeout),
+    ];
+    for (key, value) in given {
+        if let Some(v) = value {
+            config.set(key, v)?;
+        }
+    }
+    config.validate()?;
+    Ok(config)
 }
 
 fn main() {
@@ -77,17 +176,23 @@ fn main() {
 
 fn open(cli: &Cli) -> Result<Db> {
     let mut opts = Options {
-        durability: cli.durability,
+        durability: cli.durability.unwrap_or_default(),
         ..Options::default()
     };
     if let Some(n) = cli.shards {
         opts.shards = n;
     }
-    Db::open(&cli.data_dir, opts).with_context(|| format!("opening {}", cli.data_dir.display()))
+    let dir = cli.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
+    Db::open(&dir, opts).with_context(|| format!("opening {}", dir.display()))
 }
 
 fn run(cli: Cli) -> Result<()> {
     match &cli.cmd {
+        Cmd::Serve(args) => {
+            let config = serve_config(&cli, args)?;
+            foresight_server::run(config)?;
+            Ok(())
+        }
         Cmd::Import {
             files,
             precision,
@@ -148,6 +253,13 @@ fn run(cli: Cli) -> Result<()> {
             db.close()?;
             Ok(())
         }
+        Cmd::Bench(args) => {
+            if !foresight_loadgen::bench_command(args, cli.data_dir.clone())? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::Plan(args) => Ok(foresight_loadgen::plan_command(args)?),
         Cmd::Flush => {
             let db = open(&cli)?;
             db.flush()?;

@@ -1,0 +1,294 @@
+//! The Prometheus query API, checked byte for byte against the JSON Prometheus writes.
+
+use crate::with_fixture;
+
+const VECTOR_AT_10: &str = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"cpu_usage_user","dc":"eu","host":"a"},"value":[1700000010,"2.5"]},{"metric":{"__name__":"cpu_usage_user","dc":"us","host":"b"},"value":[1700000010,"3"]}]}}"#;
+
+#[test]
+fn instant_queries_byte_for_byte() {
+    let (_dir, s) = with_fixture(&[]);
+
+    let r = s.get_params("/api/v1/query", &[("query", "cpu_usage_user"), ("time", "1700000010")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.body, VECTOR_AT_10);
+
+    // RFC 3339 time; fractional seconds in the answer.
+    let r = s.get_params(
+        "/api/v1/query",
+        &[
+            ("query", "cpu_usage_user{host=\"a\"}"),
+            ("time", "2023-11-14T22:13:30.5Z"),
+        ],
+    );
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"cpu_usage_user","dc":"eu","host":"a"},"value":[1700000010.5,"2.5"]}]}}"#
+    );
+
+    // Aggregation drops the name; special values are strings.
+    let r = s.get_params(
+        "/api/v1/query",
+        &[("query", "sum by (dc) (cpu_usage_system) / 0"), ("time", "1700000020")],
+    );
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"dc":"eu"},"value":[1700000020,"+Inf"]},{"metric":{"dc":"us"},"value":[1700000020,"+Inf"]}]}}"#
+    );
+
+    let scalar = |q: &str| {
+        s.get_params("/api/v1/query", &[("query", q), ("time", "1700000000")])
+            .body
+    };
+    assert_eq!(
+        scalar("1 + 1"),
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"2"]}}"#
+    );
+    assert_eq!(
+        scalar("0 / 0"),
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"NaN"]}}"#
+    );
+    assert_eq!(
+        scalar("-1 / 0"),
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"-Inf"]}}"#
+    );
+    assert_eq!(
+        scalar("0.1 * 3"),
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"0.30000000000000004"]}}"#
+    );
+    assert_eq!(
+        scalar("\"hello <world>\""),
+        r#"{"status":"success","data":{"resultType":"string","result":[1700000000,"hello \u003cworld\u003e"]}}"#
+    );
+
+    // A range vector from an instant query is a matrix of the raw samples.
+    let r = s.get_params(
+        "/api/v1/query",
+        &[("query", "cpu_usage_user{host=\"b\"}[20s]"), ("time", "1700000020")],
+    );
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"cpu_usage_user","dc":"us","host":"b"},"values":[[1700000010,"3"],[1700000020,"4"]]}]}}"#
+    );
+
+    // Nothing matches: an empty result, not an error.
+    let r = s.get_params("/api/v1/query", &[("query", "nope"), ("time", "1700000010")]);
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+    );
+
+    // Form POST, as promtool and Grafana send it.
+    let r = s.post_form("/api/v1/query", &[("query", "cpu_usage_user"), ("time", "1700000010")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, VECTOR_AT_10);
+    s.stop();
+}
+
+#[test]
+fn range_queries_byte_for_byte() {
+    let (_dir, s) = with_fixture(&[]);
+    let r = s.get_params(
+        "/api/v1/query_range",
+        &[
+            ("query", "cpu_usage_user{host=\"a\"}"),
+            ("start", "1700000000"),
+            ("end", "1700000020"),
+            ("step", "10"),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"cpu_usage_user","dc":"eu","host":"a"},"values":[[1700000000,"1.5"],[1700000010,"2.5"],[1700000020,"3.5"]]}]}}"#
+    );
+
+    let expected_sum = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"3.5"],[1700000005,"3.5"],[1700000010,"5.5"],[1700000015,"5.5"],[1700000020,"7.5"]]}]}}"#;
+    let params = [
+        ("query", "sum(cpu_usage_user)"),
+        ("start", "2023-11-14T22:13:20Z"),
+        ("end", "1700000020"),
+        ("step", "5s"),
+    ];
+    assert_eq!(s.get_params("/api/v1/query_range", &params).body, expected_sum);
+    assert_eq!(s.post_form("/api/v1/query_range", &params).body, expected_sum);
+
+    // A scalar over a range.
+    let r = s.get_params(
+        "/api/v1/query_range",
+        &[
+            ("query", "2"),
+            ("start", "1700000000"),
+            ("end", "1700000001"),
+            ("step", "0.5"),
+        ],
+    );
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"2"],[1700000000.5,"2"],[1700000001,"2"]]}]}}"#
+    );
+    s.stop();
+}
+
+#[test]
+fn errors_use_prometheus_envelopes_and_codes() {
+    let (_dir, s) = with_fixture(&["--max-samples", "3"]);
+    let check = |path: &str, params: &[(&str, &str)], status: u16, body: &str| {
+        let r = s.get_params(path, params);
+        assert_eq!(r.status, status, "{path} {params:?}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.body, body, "{path} {params:?}");
+    };
+    check(
+        "/api/v1/query",
+        &[("query", "sum(")],
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis"}"#,
+    );
+    check(
+        "/api/v1/query",
+        &[("query", "up"), ("time", "yesterday")],
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp"}"#,
+    );
+    let range = |q: &str, start: &str, end: &str, step: &str, status: u16, body: &str| {
+        check(
+            "/api/v1/query_range",
+            &[("query", q), ("start", start), ("end", end), ("step", step)],
+            status,
+            body,
+        );
+    };
+    range(
+        "up",
+        "1700000000",
+        "1700000010",
+        "0",
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"zero or negative query resolution step widths are not accepted. Try a positive integer"}"#,
+    );
+    range(
+        "up",
+        "1700000010",
+        "1700000000",
+        "10",
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"end timestamp must not be before start time"}"#,
+    );
+    range(
+        "up",
+        "1700000000",
+        "1700011001",
+        "1",
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"}"#,
+    );
+    range(
+        "up",
+        "1700000000",
+        "1700000010",
+        "5x",
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"step\": cannot parse \"5x\" to a valid duration"}"#,
+    );
+    range(
+        "up",
+        "",
+        "1700000010",
+        "5",
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"start\": cannot parse \"\" to a valid timestamp"}"#,
+    );
+    range(
+        "up[5m]",
+        "1700000000",
+        "1700000010",
+        "5",
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"}"#,
+    );
+    range(
+        "cpu_usage_user",
+        "1700000000",
+        "1700000020",
+        "10",
+        422,
+        r#"{"status":"error","errorType":"execution","error":"query processing would load too many samples into memory in query execution (limit 3)"}"#,
+    );
+    check(
+        "/api/v1/series",
+        &[],
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#,
+    );
+    check(
+        "/api/v1/series",
+        &[("match[]", "{host=~\".*\"}")],
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"match[] must contain at least one non-empty matcher"}"#,
+    );
+    check(
+        "/api/v1/label/bad-name/values",
+        &[],
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid label name: \"bad-name\""}"#,
+    );
+    s.stop();
+}
+
+#[test]
+fn metadata_endpoints() {
+    let (_dir, s) = with_fixture(&[]);
+    let r = s.get_params(
+        "/api/v1/series",
+        &[
+            ("match[]", "cpu_usage_user{host=\"a\"}"),
+            ("match[]", "cpu_usage_system"),
+        ],
+    );
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":[{"__name__":"cpu_usage_system","dc":"eu","host":"a"},{"__name__":"cpu_usage_system","dc":"us","host":"b"},{"__name__":"cpu_usage_user","dc":"eu","host":"a"}]}"#
+    );
+    let r = s.post_form(
+        "/api/v1/series",
+        &[
+            ("match[]", "{dc=\"us\"}"),
+            ("start", "1700000000"),
+            ("end", "1700000020"),
+        ],
+    );
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":[{"__name__":"cpu_usage_system","dc":"us","host":"b"},{"__name__":"cpu_usage_user","dc":"us","host":"b"}]}"#
+    );
+    // A time range without data.
+    let r = s.get_params(
+        "/api/v1/series",
+        &[("match[]", "cpu_usage_user"), ("start", "1800000000")],
+    );
+    assert_eq!(r.body, r#"{"status":"success","data":[]}"#);
+
+    assert_eq!(
+        s.get("/api/v1/labels").body,
+        r#"{"status":"success","data":["__name__","dc","host"]}"#
+    );
+    assert_eq!(
+        s.get("/api/v1/label/__name__/values").body,
+        r#"{"status":"success","data":["cpu_usage_system","cpu_usage_user"]}"#
+    );
+    assert_eq!(
+        s.get_params("/api/v1/label/host/values", &[("match[]", "{dc=\"eu\"}")])
+            .body,
+        r#"{"status":"success","data":["a"]}"#
+    );
+    assert_eq!(s.get("/api/v1/metadata").body, r#"{"status":"success","data":{}}"#);
+    let r = s.get("/api/v1/status/buildinfo");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.starts_with(r#"{"status":"success","data":{"version":""#),
+        "{}",
+        r.body
+    );
+    s.stop();
+}
