@@ -289,9 +289,11 @@ impl BenchArgs {
     }
 }
 
-/// Runs `foresight bench`. Returns false when something failed (write or query errors, or a
-/// stored count that does not match), so the caller can exit non-zero.
-pub fn bench_command(args: &BenchArgs, data_dir: Option<PathBuf>) -> Result<bool, Error> {
+/// Runs `foresight bench`; `data_dir` is the server's data directory to measure, if known.
+/// Returns false when something failed (write or query errors, or a stored count that does not
+/// match), so the caller can exit non-zero.
+pub fn bench_command(args: &BenchArgs, data_dir: impl Into<Option<PathBuf>>) -> Result<bool, Error> {
+    let data_dir = data_dir.into();
     if !args.compare.is_empty() {
         let mut reports = Vec::new();
         for p in &args.compare {
