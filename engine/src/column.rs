@@ -69,7 +69,10 @@ const MODE_DELTA2: u8 = 2;
 const MODE_DELTA_BIAS: u8 = 3;
 
 /// Largest Rice parameter; the header byte stores `k + 1` in 6 bits, 0 meaning "all residuals zero".
-const MAX_RICE_K: u32 = 62;
+const MAX_RICE_K: u32 = 61;
+
+/// Header code reserved for residual coders added later (the Rice codes use 1..=62).
+const CODE_RESERVED: u32 = 63;
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -112,6 +115,12 @@ pub fn encode_values(values: &[f64], out: &mut Vec<u8>) {
     };
     let n = values.len();
     let start = out.len();
+    // A constant that is not a short decimal (a stale marker, say): 9 bytes for the column.
+    if min_scale(*first, 0).is_none() && values.iter().all(|v| v.to_bits() == first.to_bits()) {
+        out.push(KIND_CONST);
+        out.extend_from_slice(&first.to_bits().to_le_bytes());
+        return;
+    }
     if let Some(dec) = Decimal::detect(values) {
         dec.write(out);
         // Scaled integers nearly always win; only when they are expensive try the float coders.
@@ -124,11 +133,6 @@ pub fn encode_values(values: &[f64], out: &mut Vec<u8>) {
             out.truncate(start);
             out.extend_from_slice(&alt);
         }
-        return;
-    }
-    if values.iter().all(|v| v.to_bits() == first.to_bits()) {
-        out.push(KIND_CONST);
-        out.extend_from_slice(&first.to_bits().to_le_bytes());
         return;
     }
     encode_float_fallback(values, out);
@@ -662,11 +666,18 @@ fn decode_ints<S: IntSink>(data: &[u8], pos: &mut usize, n: usize, sink: &mut S)
     *pos += 1;
     let mode = header & 3;
     let code = u32::from(header >> 2);
+    if code == CODE_RESERVED {
+        return Err(CodecError::Invalid {
+            what: WHAT,
+            offset: header_offset,
+            reason: "reserved residual coder",
+        });
+    }
     if code > MAX_RICE_K + 1 {
         return Err(CodecError::Invalid {
             what: WHAT,
             offset: header_offset,
-            reason: "rice parameter above 62",
+            reason: "rice parameter above 61",
         });
     }
     let lead = leading(mode, n);
@@ -1146,6 +1157,84 @@ mod tests {
         assert!(matches!(
             decode_timestamps(&huge, &mut Vec::new()),
             Err(CodecError::Invalid { .. })
+        ));
+    }
+
+    /// Columns of every kind, for the format fixture: two timestamps columns, then values columns.
+    fn fixture_columns() -> (Vec<Vec<i64>>, Vec<Vec<f64>>) {
+        let ts = vec![
+            vec![
+                1_700_000_000_000,
+                1_700_000_010_000,
+                1_700_000_020_000,
+                1_700_000_030_001,
+            ],
+            vec![-3, 5, 4, 100],
+        ];
+        let values = vec![
+            vec![12.5, 12.75, 12.25, 13.0, 13.0, -1.5],
+            vec![1.5, f64::NAN, 2.5, -0.0, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5],
+            vec![f64::NAN; 3],
+            vec![1.0 / 3.0, 1.0 / 3.0, 2.0 / 3.0],
+            vec![
+                f64::from_bits(0x0123_4567_89ab_cdef),
+                f64::from_bits(0xfedc_ba98_7654_3210),
+            ],
+            vec![],
+        ];
+        (ts, values)
+    }
+
+    /// Blocks written today must be read by every later build: these bytes may only change together
+    /// with the block format version.
+    #[test]
+    fn format_is_stable() {
+        const FIXTURE: &str = concat!(
+            "040680a0abfef962a09c0106041905a0f003061029c4136418c31200df540c090201000000000000f87f010000000000",
+            "0000800e1e001fef0f0000000302000000000000f87f0303555555555555d53f56c10204efcdab896745230110325476",
+            "98badcfe00",
+        );
+        let (ts, values) = fixture_columns();
+        let mut bytes = Vec::new();
+        ts.iter().for_each(|c| encode_timestamps(c, &mut bytes));
+        values.iter().for_each(|c| encode_values(c, &mut bytes));
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, FIXTURE);
+
+        let fixture: Vec<u8> = (0..FIXTURE.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&FIXTURE[i..i + 2], 16).expect("hex"))
+            .collect();
+        let mut pos = 0;
+        for want in &ts {
+            let mut got = Vec::new();
+            pos += decode_timestamps(&fixture[pos..], &mut got).expect("fixture decodes");
+            assert_eq!(&got, want);
+        }
+        for want in &values {
+            let mut got = Vec::new();
+            pos += decode_values(&fixture[pos..], &mut got).expect("fixture decodes");
+            assert_eq!(bits(&got), bits(want));
+        }
+        assert_eq!(pos, fixture.len());
+        // One column of each values kind.
+        let kinds = [KIND_DECIMAL, KIND_DECIMAL_PATCHED, KIND_CONST, KIND_XOR, KIND_RAW];
+        for (column, kind) in values.iter().zip(kinds) {
+            let mut out = Vec::new();
+            encode_values(column, &mut out);
+            assert_eq!(out[1] & 7, kind, "{column:?}");
+        }
+    }
+
+    #[test]
+    fn reserved_residual_coder_is_rejected() {
+        let column = [2u8, 0x01 | (63 << 2), 0x00, 0xff];
+        assert!(matches!(
+            decode_timestamps(&column, &mut Vec::new()),
+            Err(CodecError::Invalid {
+                reason: "reserved residual coder",
+                ..
+            })
         ));
     }
 
