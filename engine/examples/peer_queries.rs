@@ -11,6 +11,9 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use foresight_engine::promql::{Engine, EngineOptions, Value};
 use foresight_engine::{Db, Options};
 
+/// (start, end, step) of a range query, in ms.
+type Range = (i64, i64, i64);
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let dir = args.get(1).ok_or("usage: peer_queries DATA_DIR [REPS]")?;
@@ -27,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let h = 3_600_000;
     let hosts8 = (1..=8).map(|i| format!("host_{i}")).collect::<Vec<_>>().join("|");
     // Range queries are evaluated 5 s after the 10 s grid, as bench.py does.
-    let queries: Vec<(&str, String, Option<(i64, i64, i64)>)> = vec![
+    let queries: Vec<(&str, String, Option<Range>)> = vec![
         (
             "q1-max-1host-1h",
             r#"max_over_time(cpu_usage_user{hostname="host_7"}[1m])"#.into(),

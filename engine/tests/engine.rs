@@ -1,6 +1,9 @@
 //! Integration tests of the storage engine through its public API: round trips through the head
 //! and blocks, recovery from torn WALs and corrupted blocks, and crashes at random moments.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
