@@ -277,26 +277,67 @@ fn scaled(v: f64, scale: usize) -> Option<i64> {
     ((m as f64 / pow).to_bits() == v.to_bits()).then_some(m)
 }
 
-/// Smallest scale at which `v` is a decimal, if any; `guess` (the previous value's) is tried first.
+/// Smallest scale at which `v` is a decimal, with the mantissa at that scale; `guess` (the previous
+/// value's scale) is tried first.
 #[inline]
-fn min_scale(v: f64, guess: usize) -> Option<usize> {
-    if scaled(v, guess).is_some() {
+fn min_scale(v: f64, guess: usize) -> Option<(usize, i64)> {
+    if let Some(mut m) = scaled(v, guess) {
         // Valid at `guess`: walk down while the next smaller scale still works (usually 1 step).
         let mut e = guess;
-        while e > 0 && scaled(v, e - 1).is_some() {
-            e -= 1;
+        while e > 0 {
+            match scaled(v, e - 1) {
+                Some(smaller) => {
+                    e -= 1;
+                    m = smaller;
+                }
+                None => break,
+            }
         }
-        return Some(e);
+        return Some((e, m));
     }
     for (e, pow) in POW10.iter().enumerate() {
         if !fits_mantissa(v * pow) {
             return None;
         }
-        if scaled(v, e).is_some() {
-            return Some(e);
+        if let Some(m) = scaled(v, e) {
+            return Some((e, m));
         }
     }
     None
+}
+
+/// `m * 10^digits` if it stays within ±2^53.
+///
+/// If `v` is `m / 10^e` (as [`scaled`] checks), it is also `(m * 10^d) / 10^(e + d)`: both divisions
+/// round the same real number, and every operand is exact.
+#[inline]
+fn rescale(m: i64, digits: usize) -> Option<i64> {
+    const POW10_INT: [i64; 19] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        1_000_000_000,
+        10_000_000_000,
+        100_000_000_000,
+        1_000_000_000_000,
+        10_000_000_000_000,
+        100_000_000_000_000,
+        1_000_000_000_000_000,
+        10_000_000_000_000_000,
+        100_000_000_000_000_000,
+        1_000_000_000_000_000_000,
+    ];
+    if m == 0 {
+        return Some(0);
+    }
+    let r = m.checked_mul(*POW10_INT.get(digits)?)?;
+    (r.unsigned_abs() <= 1 << 53).then_some(r)
 }
 
 impl Decimal {
@@ -306,16 +347,25 @@ impl Decimal {
         let n = values.len();
         // Histogram of each value's smallest scale; the last bucket counts non-decimals.
         let mut hist = [0usize; MAX_SCALE + 2];
+        // Each value's smallest scale (`NOT_DECIMAL` if none) and its mantissa at that scale.
+        const NOT_DECIMAL: u8 = u8::MAX;
+        let mut scales = Vec::with_capacity(n);
+        let mut mantissas = Vec::with_capacity(n);
         let mut guess = 0;
         for (i, &v) in values.iter().enumerate() {
-            let e = match min_scale(v, guess) {
-                Some(e) => {
+            match min_scale(v, guess) {
+                Some((e, m)) => {
                     guess = e;
-                    e
+                    hist[e] += 1;
+                    scales.push(e as u8);
+                    mantissas.push(m);
                 }
-                None => MAX_SCALE + 1,
-            };
-            hist[e] += 1;
+                None => {
+                    hist[MAX_SCALE + 1] += 1;
+                    scales.push(NOT_DECIMAL);
+                    mantissas.push(0);
+                }
+            }
             // Give up early on columns of arbitrary doubles.
             if hist[MAX_SCALE + 1] * 4 > i + 32 {
                 return None;
@@ -332,18 +382,20 @@ impl Decimal {
             exceptions += hist[e];
         }
         let scale = best.1;
-        let mut mantissas = Vec::with_capacity(n);
         let mut patches = Vec::new();
         let mut prev = 0;
-        for (i, &v) in values.iter().enumerate() {
-            match scaled(v, scale) {
-                Some(m) => {
-                    mantissas.push(m);
-                    prev = m;
+        for (i, (m, &e)) in mantissas.iter_mut().zip(&scales).enumerate() {
+            let rescaled = (usize::from(e) <= scale)
+                .then(|| rescale(*m, scale - usize::from(e)))
+                .flatten();
+            match rescaled {
+                Some(r) => {
+                    *m = r;
+                    prev = r;
                 }
                 None => {
-                    mantissas.push(prev);
-                    patches.push((i, v.to_bits()));
+                    *m = prev;
+                    patches.push((i, values.get(i).map_or(0, |v| v.to_bits())));
                 }
             }
         }
@@ -460,22 +512,27 @@ fn leading(mode: u8, n: usize) -> usize {
     lead.min(n)
 }
 
-/// Zigzagged residuals of `xs` under `mode` (after its leading values).
-fn residuals(xs: &[i64], mode: u8, bias: i64, out: &mut Vec<u64>) {
+/// Zigzagged residuals of `xs` under `mode` (after its leading values), and the histogram of their
+/// bit lengths.
+fn residuals(xs: &[i64], mode: u8, bias: i64, out: &mut Vec<u64>) -> [u64; 65] {
+    let mut hist = [0u64; 65];
     out.clear();
+    let mut push = |z: u64| {
+        hist[(64 - z.leading_zeros()) as usize] += 1;
+        out.push(z);
+    };
     match mode {
-        MODE_RAW => out.extend(xs.iter().map(|&x| zigzag(x))),
-        MODE_DELTA => out.extend(xs.windows(2).map(|w| zigzag(w[1].wrapping_sub(w[0])))),
-        MODE_DELTA_BIAS => out.extend(
-            xs.windows(2)
-                .map(|w| zigzag(w[1].wrapping_sub(w[0]).wrapping_sub(bias))),
-        ),
-        _ => out.extend(xs.windows(3).map(|w| {
+        MODE_RAW => xs.iter().for_each(|&x| push(zigzag(x))),
+        MODE_DELTA | MODE_DELTA_BIAS => xs
+            .windows(2)
+            .for_each(|w| push(zigzag(w[1].wrapping_sub(w[0]).wrapping_sub(bias)))),
+        _ => xs.windows(3).for_each(|w| {
             let d1 = w[1].wrapping_sub(w[0]);
             let d2 = w[2].wrapping_sub(w[1]);
-            zigzag(d2.wrapping_sub(d1))
-        })),
+            push(zigzag(d2.wrapping_sub(d1)));
+        }),
     }
+    hist
 }
 
 fn varint_len(v: u64) -> u64 {
@@ -485,14 +542,11 @@ fn varint_len(v: u64) -> u64 {
 /// Estimated cheapest Rice parameter for `zs` and its estimated cost in bits; `None` if every
 /// residual is zero.
 ///
-/// A histogram of bit lengths gives an estimate of the cost of every `k` in one pass over the data
-/// (outliers do not drag `k` up as they would drag a mean). [`refine_rice`] then makes it exact.
-fn estimate_rice(zs: &[u64]) -> (Option<u32>, u64) {
-    let mut hist = [0u64; 65];
-    for &z in zs {
-        hist[(64 - z.leading_zeros()) as usize] += 1;
-    }
-    if hist[0] == zs.len() as u64 {
+/// The histogram of residual bit lengths gives an estimate of the cost of every `k` without another
+/// pass over the data (outliers do not drag `k` up as they would drag a mean). [`refine_rice`] then
+/// makes it exact.
+fn estimate_rice(hist: &[u64; 65]) -> (Option<u32>, u64) {
+    if hist[1..].iter().all(|&count| count == 0) {
         return (None, 0);
     }
     // Non-empty buckets as (typical member, count); a typical member of bit length `len` is
@@ -558,12 +612,16 @@ fn plan_ints(xs: &[i64], scratch: &mut Scratch) -> IntPlan {
     };
     for mode in [MODE_DELTA, MODE_DELTA2, MODE_DELTA_BIAS, MODE_RAW] {
         let bias = if mode == MODE_DELTA_BIAS {
-            median_delta(xs, &mut scratch.residuals)
+            match median_delta(xs, &mut scratch.residuals) {
+                // Same residuals as MODE_DELTA, plus a byte.
+                0 => continue,
+                bias => bias,
+            }
         } else {
             0
         };
-        residuals(xs, mode, bias, &mut scratch.residuals);
-        let (k, rice_bits) = estimate_rice(&scratch.residuals);
+        let hist = residuals(xs, mode, bias, &mut scratch.residuals);
+        let (k, rice_bits) = estimate_rice(&hist);
         let lead_bits: u64 = lead_values(xs, mode, bias).map(|v| varint_len(zigzag(v)) * 8).sum();
         let bits = lead_bits + rice_bits.div_ceil(8) * 8;
         if bits < best.bits {

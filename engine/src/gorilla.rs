@@ -48,12 +48,19 @@ pub enum CodecError {
     },
 }
 
-/// Appends bits LSB-first to a byte vector that always holds at least 8 zero bytes past the last
-/// written bit, so each write is one unaligned read-modify-write of a little-endian word.
+/// Appends bits LSB-first to a byte vector.
+///
+/// The word being filled lives in a register-sized accumulator and is stored (never loaded back) at
+/// its aligned place in the vector after each write, so the bytes are always readable and writes do
+/// not stall on store-to-load forwarding.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BitWriter {
     buf: Vec<u8>,
-    bits: usize,
+    /// Bits of the 64-bit word being filled (bits at `acc_bits` and above are zero).
+    acc: u64,
+    acc_bits: u32,
+    /// Complete words before the accumulator's.
+    words: usize,
 }
 
 /// Unary quotients of Rice codes stop at this many ones; larger values are written with their length.
@@ -82,34 +89,39 @@ impl BitWriter {
 
     /// Number of bits written.
     pub(crate) fn bit_len(&self) -> usize {
-        self.bits
+        self.words * 64 + self.acc_bits as usize
     }
 
     /// Writes the low `n` bits of `value` (`n <= 64`).
     #[inline]
     pub(crate) fn write(&mut self, value: u64, n: u32) {
-        if n == 0 {
-            return;
-        }
         let value = value & mask(n);
-        let pos = self.bits >> 3;
-        let shift = (self.bits & 7) as u32;
-        if self.buf.len() < pos + 9 {
-            // Grow in steps so the zero-fill is amortised; `Vec` doubles its capacity underneath.
-            self.buf.resize(pos + 16, 0);
+        let total = self.acc_bits + n;
+        // `acc_bits < 64`, so the shift is in range.
+        self.acc |= value << self.acc_bits;
+        if total >= 64 {
+            self.store();
+            self.words += 1;
+            let used = 64 - self.acc_bits;
+            self.acc = value.checked_shr(used).unwrap_or(0);
+            self.acc_bits = total - 64;
+        } else {
+            self.acc_bits = total;
+        }
+        self.store();
+    }
+
+    /// Stores the accumulator at its word's place, growing the vector when needed.
+    #[inline]
+    fn store(&mut self) {
+        let pos = self.words * 8;
+        if self.buf.len() < pos + 8 {
+            // `resize` zero-fills; `Vec` doubles its capacity underneath.
+            self.buf.resize(pos + 8, 0);
         }
         if let Some(slot) = self.buf.get_mut(pos..pos + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(slot);
-            let merged = u64::from_le_bytes(word) | (value << shift);
-            slot.copy_from_slice(&merged.to_le_bytes());
+            slot.copy_from_slice(&self.acc.to_le_bytes());
         }
-        if shift + n > 64
-            && let Some(byte) = self.buf.get_mut(pos + 8)
-        {
-            *byte |= (value >> (64 - shift)) as u8;
-        }
-        self.bits += n as usize;
     }
 
     /// Writes `z` as a Rice code with parameter `k <= 62`: the quotient `z >> k` in unary (ones
@@ -147,7 +159,7 @@ impl BitWriter {
 
     /// The bytes holding the bits written so far; the last byte is zero-padded.
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        let len = self.bits.div_ceil(8);
+        let len = self.bit_len().div_ceil(8);
         self.buf.get(..len).unwrap_or(&[])
     }
 
@@ -156,8 +168,8 @@ impl BitWriter {
     }
 
     fn shrink_to_fit(&mut self) {
-        // The next write restores the zeroed slack it needs.
-        self.buf.truncate(self.bits.div_ceil(8));
+        // The next write stores the whole accumulator word again.
+        self.buf.truncate(self.bit_len().div_ceil(8));
         self.buf.shrink_to_fit();
     }
 }
