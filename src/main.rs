@@ -364,69 +364,9 @@ fn import(db: &Db, path: &PathBuf, precision: Precision) -> Result<(u64, u64, u6
     })
 }
 
-/// RFC 3339 (`2023-11-14T00:00:00Z`) or unix seconds (fractions allowed), to milliseconds.
+/// RFC 3339 or unix seconds (fractions allowed), to milliseconds: the same parser as the HTTP API.
 fn parse_time(s: &str) -> Result<i64> {
-    if let Ok(secs) = s.parse::<f64>() {
-        if !secs.is_finite() {
-            bail!("invalid time {s:?}");
-        }
-        return Ok((secs * 1000.0).round() as i64);
-    }
-    parse_rfc3339(s).with_context(|| format!("invalid time {s:?}: expected RFC 3339 or unix seconds"))
-}
-
-fn parse_rfc3339(s: &str) -> Result<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || (b[10] != b'T' && b[10] != b't')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        bail!("not RFC 3339");
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<i64> { Ok(s.get(r).context("short")?.parse::<i64>()?) };
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    let mut i = 19;
-    let mut ms = 0i64;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        let frac = &s[start..i];
-        let digits: String = frac.chars().chain("000".chars()).take(3).collect();
-        ms = digits.parse()?;
-    }
-    let offset_min = match b.get(i) {
-        Some(b'Z' | b'z') => 0,
-        Some(c @ (b'+' | b'-')) => {
-            let sign = if *c == b'+' { 1 } else { -1 };
-            sign * (num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?)
-        }
-        _ => bail!("missing time zone"),
-    };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        bail!("field out of range");
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(((days * 86_400 + h * 3600 + mi * 60 + se - offset_min * 60) * 1000) + ms)
+    foresight_server::parse_time(s).map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]

@@ -59,3 +59,4 @@ mod write;
 pub use config::{Config, ConfigError, DEFAULT_SELF_MONITOR_INTERVAL, KEYS, Limits};
 pub use error::Error;
 pub use server::{Server, run};
+pub use time::parse_time;

@@ -16,7 +16,7 @@ const MAX_TIME_RFC3339: &str = "292277025-12-04T15:30:07.999999999Z";
 
 /// A `time`/`start`/`end` parameter: unix seconds (fractions allowed, rounded to the
 /// millisecond) or RFC 3339, to milliseconds. The error is Prometheus' message.
-pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
+pub fn parse_time(s: &str) -> Result<i64, String> {
     let err = || format!("cannot parse {s:?} to a valid timestamp");
     if let Ok(secs) = s.parse::<f64>() {
         if secs.is_nan() {
@@ -168,10 +168,14 @@ pub(crate) fn parse_prom_duration(s: &str) -> Option<Duration> {
 /// A duration setting: a Prometheus duration (`30d`, `1h30m`) or plain seconds (`2.5`).
 pub(crate) fn parse_setting_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    parse_prom_duration(s)
+    // Longer than any sensible setting, and far from where `Instant + Duration` overflows.
+    const MAX: Duration = Duration::from_secs(100 * 365 * 86_400);
+    let d = match s.parse::<f64>() {
+        Ok(secs) if secs >= 0.0 => Duration::try_from_secs_f64(secs).ok()?,
+        Ok(_) => return None,
+        Err(_) => parse_prom_duration(s)?,
+    };
+    (d <= MAX).then_some(d)
 }
 
 /// A byte size setting: a number with an optional unit `B`, `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`
@@ -247,5 +251,8 @@ mod tests {
         assert_eq!(parse_size("lots"), None);
         assert_eq!(parse_setting_duration("2.5"), Some(Duration::from_millis(2500)));
         assert_eq!(parse_setting_duration("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_setting_duration("1e300"), None);
+        assert_eq!(parse_setting_duration("1000y"), None);
+        assert_eq!(parse_setting_duration("-1"), None);
     }
 }
