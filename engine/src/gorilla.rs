@@ -651,11 +651,23 @@ impl<'a> GorillaDecoder<'a> {
         let hint = left.min(self.r.data.len().saturating_mul(4));
         ts.reserve(hint);
         values.reserve(hint);
-        while self.done < self.count {
-            let (t, v) = self.decode_next()?;
+        if self.done == 0 && self.count > 0 {
+            let (t, v) = self.decode_first()?;
             ts.push(t);
             values.push(v);
-            self.done += 1;
+            self.done = 1;
+        }
+        // Work on locals so that the reader's state stays in registers.
+        let mut r = self.r.clone();
+        let mut xor = self.xor;
+        let (mut t, mut delta) = (self.ts, self.delta);
+        for _ in self.done..self.count {
+            let dod = read_dod(&mut r)?;
+            delta = delta.wrapping_add(dod);
+            t = t.wrapping_add(delta);
+            let bits = xor.decode(&mut r)?;
+            ts.push(t);
+            values.push(f64::from_bits(bits));
         }
         Ok(())
     }
