@@ -67,14 +67,15 @@ fn start(st: Arc<AppState>, p: &Params) -> Result<Response, PromError> {
                     format!("must be at least {} seconds (stream-min-interval)", min.as_secs_f64()),
                 ));
             }
-            d
+            // Never longer than a connection lives (also keeps `Instant` arithmetic far from overflow).
+            d.min(st.config.limits.stream_max_lifetime)
         }
     };
     st.metrics.streams_open.fetch_add(1, Ordering::Relaxed);
     let now = Instant::now();
     let state = StreamState {
         _open: OpenGuard(st.clone()),
-        deadline: now + st.config.limits.stream_max_lifetime,
+        deadline: now.checked_add(st.config.limits.stream_max_lifetime).unwrap_or(now),
         st,
         query,
         interval,
@@ -98,7 +99,7 @@ fn start(st: Arc<AppState>, p: &Params) -> Result<Response, PromError> {
                 .data("stream-max-lifetime reached; reconnect to continue");
             return Some((Ok::<Event, Infallible>(ev), s));
         }
-        s.next += s.interval;
+        s.next = s.next.checked_add(s.interval).unwrap_or(s.deadline);
         let query = s.query.clone();
         let t = now_ms();
         let limit =
