@@ -179,16 +179,13 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     };
     let mut query_errors = ErrorTally::default();
     query_errors.merge(&outcome.concurrent_query_errors);
-    let queries_during_ingest: Vec<QueryReport> = outcome
-        .concurrent_queries
+    // In the standard set's order.
+    let queries_during_ingest: Vec<QueryReport> = std_queries
         .iter()
-        .map(|(id, lat)| QueryReport {
-            id: id.clone(),
-            expr: std_queries
-                .iter()
-                .find(|q| &q.id == id)
-                .map(|q| q.promql.clone())
-                .unwrap_or_default(),
+        .filter_map(|q| outcome.concurrent_queries.get(&q.id).map(|lat| (q, lat)))
+        .map(|(q, lat)| QueryReport {
+            id: q.id.clone(),
+            expr: q.promql.clone(),
             first_ms: None,
             latency: LatencySummary::from_secs(lat),
             series: 0,

@@ -67,8 +67,11 @@ pub fn standard_queries(spec: &WorkloadSpec) -> Vec<StdQuery> {
     let h = 3600.0;
     let since = |secs: f64| (t1 - secs).max(t0);
     let hosts = spec.hosts.max(1);
-    let h1 = format!("host_{}", 7.min(hosts - 1));
-    let mut hosts8: Vec<String> = (1..=8).filter(|i| *i < hosts).map(|i| format!("host_{i}")).collect();
+    let h1 = format!("host_{}", host_at_end(spec, 7.min(hosts - 1)));
+    let mut hosts8: Vec<String> = (1..=8)
+        .filter(|i| *i < hosts)
+        .map(|i| format!("host_{}", host_at_end(spec, i)))
+        .collect();
     if hosts8.is_empty() {
         hosts8.push("host_0".into());
     }
@@ -171,6 +174,19 @@ pub fn standard_queries(spec: &WorkloadSpec) -> Vec<StdQuery> {
         });
     }
     q
+}
+
+/// The host id writing in host slot `slot` at the end of the workload: with churn, slots are
+/// handed to new hosts round robin, the n-th replacement getting id `hosts + n`.
+fn host_at_end(spec: &WorkloadSpec, slot: u32) -> u64 {
+    let hosts = u64::from(spec.hosts.max(1));
+    let slot = u64::from(slot);
+    let replacements = spec.summary().total_hosts.saturating_sub(hosts);
+    if replacements <= slot {
+        return slot;
+    }
+    let times = (replacements - slot - 1) / hosts + 1;
+    hosts + slot + hosts * (times - 1)
 }
 
 /// PromQL instant queries whose answers sum to the number of stored `cpu_usage_*` samples (one per
@@ -338,6 +354,38 @@ mod tests {
         });
         assert_eq!(devops.len(), 10);
         assert!(devops[9].promql.starts_with("histogram_quantile(0.99,"));
+    }
+
+    #[test]
+    fn host_queries_name_hosts_that_still_write_at_the_end() {
+        use crate::workload::Generator;
+        let spec = WorkloadSpec {
+            hosts: 10,
+            churn: 0.3,
+            duration_ms: 5 * 3_600_000,
+            ..WorkloadSpec::default()
+        };
+        // 3 hosts replaced at each of 4 boundaries: 12 replacements, slots 0 and 1 twice.
+        assert_eq!((host_at_end(&spec, 0), host_at_end(&spec, 1)), (20, 21));
+        assert_eq!((host_at_end(&spec, 2), host_at_end(&spec, 7)), (12, 17));
+        let mut g = Generator::new(&spec).unwrap();
+        let mut body = Vec::new();
+        while g.fill(&mut body, 100_000).lines > 0 {}
+        let text = String::from_utf8(body).unwrap();
+        let last_ts = format!(" {}\n", spec.summary().last_ms / 1000);
+        let q = standard_queries(&spec);
+        for host in ["host_17", "host_21", "host_12"] {
+            assert!(
+                q[0].promql.contains("host_17") && q[1].promql.contains(host),
+                "{}",
+                q[1].promql
+            );
+            let line = format!("cpu,hostname={host},");
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&line) && format!(" {}\n", l.rsplit(' ').next().unwrap()) == last_ts)
+            );
+        }
     }
 
     #[test]
