@@ -401,3 +401,41 @@ impl Drop for Reservation {
         self.shrink(n);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &std::path::Path) -> Config {
+        let mut c = Config::default();
+        c.set("data-dir", &dir.display().to_string()).unwrap();
+        c.set("listen", "127.0.0.1:0").unwrap();
+        c
+    }
+
+    #[test]
+    fn a_database_that_cannot_open_stops_the_server_with_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let _holder = Db::open(dir.path(), foresight_engine::Options::default()).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let r = rt.block_on(async {
+            let server = Server::start(config(dir.path())).await?;
+            assert!(server.local_addr().port() != 0);
+            server.wait().await
+        });
+        assert!(
+            matches!(r, Err(Error::Engine(foresight_engine::Error::Locked(_)))),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn inconsistent_limits_are_refused_before_binding() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.set("max-inflight-write-bytes", "1KiB").unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let r = rt.block_on(Server::start(c));
+        assert!(matches!(r, Err(Error::Config(_))), "{r:?}");
+    }
+}
