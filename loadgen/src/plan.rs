@@ -38,6 +38,10 @@ pub struct Constants {
     pub bench_interval_s: f64,
     /// Active series of the run that measured the memory.
     pub bench_active_series: u64,
+    /// Active series of the run that measured `cpu_s_per_query` (0: unknown, no scaling). The
+    /// standard queries aggregate over every host, so their cost grows with the series count.
+    #[serde(default)]
+    pub query_bench_series: u64,
 }
 
 impl Constants {
@@ -61,6 +65,7 @@ impl Constants {
             cpu_s_per_query: 0.011,
             bench_interval_s: 10.0,
             bench_active_series: 100_000,
+            query_bench_series: 1000,
         }
     }
 
@@ -111,6 +116,7 @@ impl Constants {
             cpu_s_per_query: server.cpu_s_per_query.unwrap_or(builtin.cpu_s_per_query),
             bench_interval_s: w.interval_ms as f64 / 1000.0,
             bench_active_series: r.workload_summary.active_series,
+            query_bench_series: r.workload_summary.active_series,
         })
     }
 
@@ -230,7 +236,14 @@ pub fn plan(input: &PlanInput, c: &Constants, m: &Margins) -> Result<Plan, Error
     let ram_needed_bytes = c.ram_baseline_bytes + series * per_series;
     let ram_bytes = ram_needed_bytes * m.ram;
     let ingest_cores = samples_per_s * c.cpu_s_per_million_samples / 1e6;
-    let query_cores = input.queries_per_sec * c.cpu_s_per_query;
+    // The standard queries touch every series: scale their cost from the measuring run's count.
+    let query_scale = if c.query_bench_series > 0 {
+        series / c.query_bench_series as f64
+    } else {
+        1.0
+    };
+    let cpu_per_query = c.cpu_s_per_query * query_scale;
+    let query_cores = input.queries_per_sec * cpu_per_query;
     let cores_busy = ingest_cores + query_cores;
     let cores = ((cores_busy / m.cpu_utilisation).ceil() as u64).max(1);
 
@@ -274,10 +287,18 @@ pub fn plan(input: &PlanInput, c: &Constants, m: &Margins) -> Result<Plan, Error
         ),
         format!(
             "cores: ingest {ingest_cores:.3} ({:.3} CPU-s per million samples) + queries {query_cores:.3} \
-             ({} q/s x {:.4} CPU-s per standard query) = {cores_busy:.3} busy, sized for {:.0}% utilisation",
+             ({} q/s x {cpu_per_query:.4} CPU-s per standard query{}) = {cores_busy:.3} busy, sized for {:.0}% \
+             utilisation",
             c.cpu_s_per_million_samples,
             input.queries_per_sec,
-            c.cpu_s_per_query,
+            if c.query_bench_series > 0 {
+                format!(
+                    ": {:.4} measured over {} series, scaled to {}",
+                    c.cpu_s_per_query, c.query_bench_series, input.series
+                )
+            } else {
+                String::new()
+            },
             m.cpu_utilisation * 100.0
         ),
     ];
@@ -332,6 +353,7 @@ mod tests {
             cpu_s_per_query: 0.05,
             bench_interval_s: 10.0,
             bench_active_series: 1000,
+            query_bench_series: 0,
         }
     }
 
@@ -358,6 +380,14 @@ mod tests {
         assert!(text.contains("cores  2"));
         assert!(text.contains("constants: test (measured 2026-01-01)"));
         assert!(!text.contains("warning"));
+        // Measured over 1,000 series: 100x the series, 100x the cost per query.
+        let scaled = Constants {
+            query_bench_series: 1000,
+            ..constants()
+        };
+        let p = plan(&input, &scaled, &Margins::default()).unwrap();
+        assert!((p.cores_busy - (0.02 + 10.0 * 0.05 * 100.0)).abs() < 1e-9);
+        assert_eq!(p.cores, 101);
     }
 
     #[test]
