@@ -848,9 +848,10 @@ fn closed_before(inner: &Inner) -> i64 {
 fn compact_and_expire(inner: &Inner) -> Result<()> {
     let _guard = inner.flush_lock.lock();
     let cutoff = closed_before(inner);
-    let blocks = inner.blocks.read().clone();
+    // Group the blocks without keeping the set itself: `swap_blocks` waits until nobody holds
+    // the old set, and that would include us.
     let mut by_part: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
-    for b in blocks.iter() {
+    for b in inner.blocks.read().iter() {
         by_part.entry(b.info().partition).or_default().push(b.clone());
     }
     let bdir = inner.dir.join("blocks");

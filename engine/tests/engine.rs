@@ -132,6 +132,17 @@ fn blocks_and_head_merge_with_last_write_winning() {
     drop(db);
     let db = Db::open(tmp.path(), opts()).unwrap();
     assert_eq!(all(&db)[0].samples, want);
+    // A sample far ahead closes the first partition: the next flush compacts its two blocks
+    // into one (this once deadlocked, waiting on the block set the compactor itself held).
+    db.write_lines(lp(4.0, T0 + 4 * HOUR).as_bytes(), Precision::Milliseconds)
+        .unwrap();
+    db.flush().unwrap();
+    let first: Vec<_> = db.blocks().into_iter().filter(|b| b.maxt < T0 + HOUR).collect();
+    assert_eq!(first.len(), 1, "the closed partition's blocks were merged: {first:?}");
+    assert_eq!(first[0].samples, 3);
+    let mut with_late = want.clone();
+    with_late.push((T0 + 4 * HOUR, 4.0));
+    assert_eq!(all(&db)[0].samples, with_late);
 }
 
 #[test]
