@@ -1,10 +1,10 @@
 //! The InfluxDB Python clients (`influxdb-client` for the 2.x API, `influxdb` for 1.x) write to
 //! foresight unchanged; `clients.py` beside this file drives them. Skipped with a notice when
-//! python3 or the packages are missing (CI installs them).
+//! python3 or the packages are missing, failed when `FORESIGHT_REQUIRE_TOOLS` is set (CI).
 
 use std::process::Command;
 
-use crate::harness::{TestServer, tempdir};
+use crate::harness::{TestServer, tempdir, tool_missing};
 
 fn packages_present() -> bool {
     Command::new("python3")
@@ -16,10 +16,7 @@ fn packages_present() -> bool {
 #[test]
 fn influxdb_python_clients() {
     if !packages_present() {
-        eprintln!(
-            "NOTICE: python3 with influxdb-client and influxdb not found; skipping the Python client test \
-             (pip install influxdb-client influxdb)"
-        );
+        tool_missing("python3 with influxdb-client and influxdb not found (pip install influxdb-client influxdb)");
         return;
     }
     let dir = tempdir();

@@ -1,8 +1,10 @@
 //! `promtool query instant|range|series|labels` (Prometheus' own client) against foresight.
-//! Skipped with a notice when promtool is not installed (CI installs Debian's `prometheus`).
+//! Skipped with a notice when promtool is missing; CI installs Debian's `prometheus` and sets
+//! `FORESIGHT_REQUIRE_TOOLS`, which turns the skip into a failure.
 
 use std::process::Command;
 
+use crate::harness::tool_missing;
 use crate::with_fixture;
 
 fn promtool_present() -> bool {
@@ -15,7 +17,7 @@ fn promtool_present() -> bool {
 #[test]
 fn promtool_queries() {
     if !promtool_present() {
-        eprintln!("NOTICE: promtool not found; skipping the promtool test (apt-get install prometheus)");
+        tool_missing("promtool not found (apt-get install prometheus)");
         return;
     }
     let (_dir, s) = with_fixture(&[]);
