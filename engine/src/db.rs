@@ -16,6 +16,7 @@ use crate::block::{self, Block, BlockInfo};
 use crate::error::{Error, Result};
 use crate::format::put_bytes;
 use crate::head::merge_override;
+use crate::latency::{LatencyHistogram, LatencySnapshot};
 use crate::lineproto::{self, FieldValue, LineError, Precision};
 use crate::model::{LabelMatcher, Labels, METRIC_NAME, Series, hash_key};
 use crate::options::Options;
@@ -49,7 +50,7 @@ pub struct OpenReport {
 }
 
 /// Counters and sizes, for monitoring.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
     /// Samples accepted since open.
     pub samples_ingested: u64,
@@ -67,6 +68,8 @@ pub struct Stats {
     pub wal_bytes: u64,
     /// Newest sample timestamp (ms), if any.
     pub max_time: Option<i64>,
+    /// Time taken by each WAL fsync since open (replay and every shard included).
+    pub wal_fsync: LatencySnapshot,
 }
 
 type BlockSet = Arc<Vec<Arc<Block>>>;
@@ -84,6 +87,8 @@ struct Inner {
     flush_lock: Mutex<()>,
     samples_ingested: AtomicU64,
     lines_rejected: AtomicU64,
+    /// Time of each WAL fsync, all shards.
+    wal_fsync: Arc<LatencyHistogram>,
 }
 
 /// An open database. Cheap to share across threads (`&Db` is all readers and writers need).
@@ -148,6 +153,7 @@ impl Db {
         let mut heads = Vec::with_capacity(shards);
         let mut writers = Vec::with_capacity(shards);
         let mut pending = Vec::with_capacity(shards);
+        let wal_fsync = Arc::new(LatencyHistogram::default());
         for i in 0..shards {
             let wdir = dir.join("wal").join(format!("shard-{i:03}"));
             let (writer, rep) = Writer::open(
@@ -157,6 +163,7 @@ impl Db {
                 opts.durability,
                 opts.wal_segment_bytes,
                 &sealed,
+                wal_fsync.clone(),
             )?;
             report.wal_samples_replayed += rep.samples;
             report.wal_damage.extend(rep.damage);
@@ -186,6 +193,7 @@ impl Db {
             flush_lock: Mutex::new(()),
             samples_ingested: AtomicU64::new(0),
             lines_rejected: AtomicU64::new(0),
+            wal_fsync,
         });
         let flusher = if opts.background_flush {
             let (stop_tx, stop_rx) = bounded::<()>(1);
@@ -479,6 +487,7 @@ impl Db {
             block_bytes: blocks.iter().map(|b| b.info().bytes).sum(),
             wal_bytes: dir_bytes(&inner.dir.join("wal")),
             max_time: (max != i64::MIN).then_some(max),
+            wal_fsync: inner.wal_fsync.snapshot(),
         }
     }
 

@@ -16,6 +16,7 @@ use parking_lot::RwLock;
 use crate::error::{Error, Result};
 use crate::format::{Reader, WAL_SAMPLES, WAL_SERIES, put_bytes, put_ivarint, put_uvarint};
 use crate::head::{Frozen, MemSeries};
+use crate::latency::LatencyHistogram;
 use crate::model::{LabelMatcher, Labels, hash_key, labels_from_key};
 use crate::options::Durability;
 use crate::postings::Postings;
@@ -186,6 +187,7 @@ impl Writer {
         durability: Durability,
         segment_bytes: u64,
         sealed: &BTreeSet<i64>,
+        fsync: Arc<LatencyHistogram>,
     ) -> Result<(Writer, Replayed)> {
         let head = Arc::new(ShardHead::default());
         let mut lookup = SeriesLookup::default();
@@ -223,7 +225,7 @@ impl Writer {
                 reason: format!("{bad_records} records had a valid checksum but could not be decoded"),
             });
         }
-        let wal = Wal::open(dir, segment_bytes, seg_parts)?;
+        let wal = Wal::open(dir, segment_bytes, seg_parts, fsync)?;
         let n = head.series_count();
         let series = head.series.read().clone();
         Ok((

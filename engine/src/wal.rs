@@ -10,9 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::format::{WAL_HEADER_LEN, WAL_MAX_RECORD};
+use crate::latency::LatencyHistogram;
 
 /// What replay found wrong in one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,12 +122,19 @@ pub(crate) struct Wal {
     buf: Vec<u8>,
     /// Partitions touched by each segment, closed segments and the current one.
     parts: BTreeMap<u64, BTreeSet<i64>>,
+    /// Time of each fsync of a segment.
+    fsync: Arc<LatencyHistogram>,
 }
 
 impl Wal {
     /// Starts a fresh segment after the existing ones. `existing` maps each existing segment to the
     /// partitions its records touch (from replay), so they can be deleted once flushed.
-    pub(crate) fn open(dir: &Path, segment_bytes: u64, existing: BTreeMap<u64, BTreeSet<i64>>) -> Result<Wal> {
+    pub(crate) fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        existing: BTreeMap<u64, BTreeSet<i64>>,
+        fsync: Arc<LatencyHistogram>,
+    ) -> Result<Wal> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let last = list_segments(dir)?.last().copied().unwrap_or(0);
         let seq = last + 1;
@@ -150,6 +160,7 @@ impl Wal {
             unsynced: false,
             buf: Vec::new(),
             parts,
+            fsync,
         })
     }
 
@@ -194,9 +205,11 @@ impl Wal {
     /// Makes everything written so far durable.
     pub(crate) fn sync(&mut self) -> Result<()> {
         if self.unsynced {
+            let started = Instant::now();
             self.file
                 .sync_data()
                 .map_err(|e| Error::io(segment_path(&self.dir, self.seq), e))?;
+            self.fsync.observe(started.elapsed());
             self.unsynced = false;
         }
         Ok(())
@@ -277,7 +290,7 @@ mod tests {
     fn append_replay_and_torn_tail() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("wal");
-        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new()).unwrap();
+        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new(), Arc::default()).unwrap();
         for i in 0..10u8 {
             w.add_record(&[i; 100]);
         }
@@ -310,7 +323,7 @@ mod tests {
     fn corrupted_byte_stops_segment_but_not_the_next() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("wal");
-        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new()).unwrap();
+        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new(), Arc::default()).unwrap();
         w.note_partition(0);
         w.add_record(b"first");
         w.add_record(b"second");
@@ -336,7 +349,7 @@ mod tests {
     fn release_deletes_only_fully_flushed_segments() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("wal");
-        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new()).unwrap();
+        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new(), Arc::default()).unwrap();
         w.note_partition(0);
         w.note_partition(7200);
         w.add_record(b"a");

@@ -7,34 +7,14 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use foresight_engine::{Db, OpenReport};
+use foresight_engine::{Db, LATENCY_BUCKETS, LatencySnapshot, OpenReport};
 use parking_lot::Mutex;
 
 use crate::json::push_float;
 
-/// Upper bounds (seconds) of the latency histograms.
-const BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
-];
-
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    /// Non-cumulative counts per bucket; the last one is `+Inf`.
-    counts: [u64; BUCKETS.len() + 1],
-    sum: f64,
-}
-
-impl Histogram {
-    fn observe(&mut self, secs: f64) {
-        let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
-        self.counts[i] += 1;
-        self.sum += secs;
-    }
-}
-
 #[derive(Debug, Default, Clone)]
 struct HandlerStats {
-    latency: Histogram,
+    latency: LatencySnapshot,
     codes: BTreeMap<u16, u64>,
 }
 
@@ -115,6 +95,24 @@ impl Family {
 
     fn push(&mut self, suffix: &'static str, labels: Vec<(&'static str, String)>, value: f64) {
         self.samples.push(Sample { suffix, labels, value });
+    }
+
+    /// The `_bucket` (cumulative, with `le`), `_sum` and `_count` samples of one histogram.
+    fn push_histogram(&mut self, labels: Vec<(&'static str, String)>, h: &LatencySnapshot) {
+        let mut cumulative = 0u64;
+        for (i, n) in h.counts.iter().enumerate() {
+            cumulative += n;
+            let mut le = String::new();
+            match LATENCY_BUCKETS.get(i) {
+                Some(b) => push_float(&mut le, *b),
+                None => le.push_str("+Inf"),
+            }
+            let mut with_le = labels.clone();
+            with_le.push(("le", le));
+            self.push("_bucket", with_le, cumulative as f64);
+        }
+        self.push("_sum", labels.clone(), h.sum_secs);
+        self.push("_count", labels, cumulative as f64);
     }
 }
 
@@ -223,6 +221,13 @@ impl Metrics {
                 ),
             ];
             out.extend(items.into_iter().map(|(n, k, h, v)| Family::one(n, k, h, v)));
+            let mut fsync = Family::new(
+                "foresight_wal_fsync_duration_seconds",
+                "histogram",
+                "Time of each WAL fsync (one serves every write batch that waited for it).",
+            );
+            fsync.push_histogram(Vec::new(), &s.wal_fsync);
+            out.push(fsync);
         }
         out.push(Family::one(
             "foresight_write_bytes_total",
@@ -291,26 +296,19 @@ impl Metrics {
                     *n as f64,
                 );
             }
-            let mut cumulative = 0u64;
-            for (i, n) in s.latency.counts.iter().enumerate() {
-                cumulative += n;
-                let mut le = String::new();
-                match BUCKETS.get(i) {
-                    Some(b) => push_float(&mut le, *b),
-                    None => le.push_str("+Inf"),
-                }
-                latency.push(
-                    "_bucket",
-                    vec![("handler", handler.clone()), ("le", le)],
-                    cumulative as f64,
-                );
-            }
-            latency.push("_sum", vec![("handler", handler.clone())], s.latency.sum);
-            latency.push("_count", vec![("handler", handler.clone())], cumulative as f64);
+            latency.push_histogram(vec![("handler", handler.clone())], &s.latency);
         }
         out.push(requests);
         out.push(latency);
 
+        if let Some(cpu) = process_cpu_seconds() {
+            out.push(Family::one(
+                "process_cpu_seconds_total",
+                "counter",
+                "Total user and system CPU time spent in seconds.",
+                cpu,
+            ));
+        }
         let (rss, hwm) = process_memory();
         out.push(Family::one(
             "process_resident_memory_bytes",
@@ -332,6 +330,19 @@ impl Metrics {
         ));
         out
     }
+}
+
+/// User + system CPU seconds of this process from `/proc/self/stat` (fields 14 and 15, in clock
+/// ticks of 1/100 s, the value of `sysconf(_SC_CLK_TCK)` on Linux); `None` where it cannot be read.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    // After the name come field 3 (state) onwards: utime is field 14, the 12th after the name.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// (VmRSS, VmHWM) in bytes from `/proc/self/status`; zeros where that file does not exist.

@@ -43,6 +43,18 @@ fn health_readiness_and_metrics() {
         assert!(m.contains(needle), "missing {needle:?} in\n{m}");
     }
     assert!(m.lines().any(|l| l.starts_with("process_resident_memory_bytes ")));
+    // The fixture's write was fsynced (durable mode) at least once, and the process used CPU.
+    let value = |name: &str| -> f64 {
+        let line = m
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in\n{m}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(m.contains("# TYPE foresight_wal_fsync_duration_seconds histogram\n"));
+    assert!(value("foresight_wal_fsync_duration_seconds_count ") >= 1.0);
+    assert!(value("foresight_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} ") >= 1.0);
+    assert!(value("process_cpu_seconds_total ") > 0.0);
     s.stop();
 }
 
