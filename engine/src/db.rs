@@ -407,8 +407,9 @@ impl Db {
             set.extend(b.select(matchers).into_iter().filter_map(|id| b.labels(id).cloned()));
         }
         for h in &self.inner.heads {
-            let ids = h.postings.read().select(matchers);
+            // Series list first, then postings (the order the writer renumbers them in).
             let all = h.series.read();
+            let ids = h.postings.read().select(matchers);
             for id in ids {
                 if let Some(s) = all.get(id as usize)
                     && !s.snapshot(mint, maxt).is_empty()

@@ -243,6 +243,11 @@ impl MemSeries {
         !parts.is_empty()
     }
 
+    /// Whether the series holds no samples.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.parts.lock().is_empty()
+    }
+
     /// Starts of the partitions held.
     #[cfg(test)]
     pub(crate) fn partitions(&self) -> Vec<i64> {

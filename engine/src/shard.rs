@@ -70,16 +70,18 @@ pub(crate) type Run = (u64, Vec<(i64, f64)>);
 impl ShardHead {
     /// Appends, per matching series, its in-memory samples in `[mint, maxt]`.
     pub(crate) fn collect(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64, out: &mut HashMap<Labels, Vec<Run>>) {
-        let ids = self.postings.read().select(matchers);
-        if ids.is_empty() {
-            return;
-        }
         let series: Vec<(u32, Arc<MemSeries>)> = {
+            // Series list, then postings, both held: ids stay consistent if the writer renumbers
+            // the series meanwhile (`Writer::collect_garbage` takes the locks in the same order).
             let all = self.series.read();
+            let ids = self.postings.read().select(matchers);
             ids.iter()
                 .filter_map(|&id| all.get(id as usize).map(|s| (id, s.clone())))
                 .collect()
         };
+        if series.is_empty() {
+            return;
+        }
         // Live data first, then flushing data: a flush copies into `flushing` before it removes
         // from the live series, so this order never misses a sample.
         for (_, s) in &series {
@@ -228,21 +230,21 @@ impl Writer {
         let wal = Wal::open(dir, segment_bytes, seg_parts, fsync)?;
         let n = head.series_count();
         let series = head.series.read().clone();
-        Ok((
-            Writer {
-                head,
-                wal,
-                lookup,
-                series,
-                defined_in: vec![0; n],
-                partition_ms,
-                chunk_samples,
-                durability,
-                rec: Vec::new(),
-                frozen_at: BTreeMap::new(),
-            },
-            rep,
-        ))
+        let mut writer = Writer {
+            head,
+            wal,
+            lookup,
+            series,
+            defined_in: vec![0; n],
+            partition_ms,
+            chunk_samples,
+            durability,
+            rec: Vec::new(),
+            frozen_at: BTreeMap::new(),
+        };
+        // Series defined in the WAL whose samples are all in blocks already.
+        writer.collect_garbage();
+        Ok((writer, rep))
     }
 
     pub(crate) fn head(&self) -> Arc<ShardHead> {
@@ -434,11 +436,58 @@ impl Writer {
     }
 
     fn release(&mut self, seq: u64) -> Result<()> {
-        self.head.flushing.write().retain(|f| f.seq != seq);
+        let idle = {
+            let mut flushing = self.head.flushing.write();
+            flushing.retain(|f| f.seq != seq);
+            flushing.is_empty()
+        };
         if let Some((cut, parts)) = self.frozen_at.remove(&seq) {
             self.wal.release(cut, &parts)?;
         }
+        // Flushing sets name series by id: renumber only when none is left.
+        if idle {
+            self.collect_garbage();
+        }
         Ok(())
+    }
+
+    /// Forgets the series that hold no data any more (all their partitions are in blocks), once
+    /// they are a quarter of the shard's series, so the head does not grow with series churn.
+    /// The live series are renumbered; each is defined again in the WAL before its next sample
+    /// (replay maps ids per segment and a later definition of an id replaces the earlier one).
+    fn collect_garbage(&mut self) {
+        let dead = self.series.iter().filter(|s| s.is_empty()).count();
+        if dead == 0 || dead * 4 < self.series.len() {
+            return;
+        }
+        let mut all = self.head.series.write();
+        let mut postings = self.head.postings.write();
+        let mut live: Vec<Arc<MemSeries>> = Vec::with_capacity(self.series.len() - dead);
+        let mut index = Postings::new();
+        let mut lookup = SeriesLookup::default();
+        for (old, s) in self.series.iter().enumerate() {
+            if s.is_empty() {
+                continue;
+            }
+            let Some(key) = self.lookup.keys.get(old) else { continue };
+            let id = live.len() as u32;
+            index.add(id, &s.labels);
+            lookup.insert(hash_key(key), key, id);
+            live.push(s.clone());
+        }
+        tracing::debug!(
+            dropped = dead,
+            kept = live.len(),
+            "dropped series without data from the head"
+        );
+        index.set_len(live.len() as u32);
+        *all = live.clone();
+        *postings = index;
+        drop(postings);
+        drop(all);
+        self.defined_in = vec![0; live.len()];
+        self.series = live;
+        self.lookup = lookup;
     }
 }
 

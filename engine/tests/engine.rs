@@ -302,6 +302,43 @@ fn corrupted_block_is_quarantined_and_the_rest_served() {
 }
 
 #[test]
+fn series_that_stopped_leave_the_head_after_a_flush() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    let lp = |k: &str, v: i64, t: i64| format!("m,k={k} f={v} {t}\n");
+    // 40 series in the first partition; later only 10 of them (and 5 new ones) go on.
+    let early: String = (0..40).map(|i| lp(&format!("s{i}"), i, T0)).collect();
+    db.write_lines(early.as_bytes(), Precision::Milliseconds).unwrap();
+    let late: String = (30..45).map(|i| lp(&format!("s{i}"), i, T0 + 3 * HOUR)).collect();
+    db.write_lines(late.as_bytes(), Precision::Milliseconds).unwrap();
+    assert_eq!(db.stats().head_series, 45);
+    let mut want = as_map(&all(&db));
+    assert_eq!(want.len(), 45);
+    // Flushing everything empties the head: every series goes (their data is in blocks).
+    db.flush().unwrap();
+    assert_eq!(db.stats().head_series, 0, "the head forgets series without data");
+    assert_eq!(as_map(&all(&db)), want);
+    // A forgotten series can be written again; new and old samples read back together.
+    let again: String = [lp("s0", 100, T0 + 3 * HOUR), lp("s44", 144, T0 + 3 * HOUR + 10)].concat();
+    db.write_lines(again.as_bytes(), Precision::Milliseconds).unwrap();
+    want.get_mut("m_f{k=\"s0\"}").unwrap().push((T0 + 3 * HOUR, 100.0));
+    want.get_mut("m_f{k=\"s44\"}")
+        .unwrap()
+        .push((T0 + 3 * HOUR + 10, 144.0));
+    assert_eq!(db.stats().head_series, 2);
+    assert_eq!(as_map(&all(&db)), want);
+    let sel = db
+        .series(&[matcher(MatchOp::Equal, "k", "s0").unwrap()], i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(sel.len(), 1);
+    // The renumbered series are defined again in the WAL: replay maps each sample right.
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(db.stats().head_series, 2);
+    assert_eq!(as_map(&all(&db)), want);
+}
+
+#[test]
 fn second_open_of_a_directory_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let _db = Db::open(tmp.path(), opts()).unwrap();
