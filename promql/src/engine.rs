@@ -159,7 +159,8 @@ impl Engine {
         if end < start {
             return Err(Error::BadQuery("end timestamp must not be before start time".into()));
         }
-        if (end - start) / step >= MAX_POINTS_PER_SERIES {
+        // As Prometheus: (end - start) / step may be 11,000 (11,001 points), not more.
+        if (i128::from(end) - i128::from(start)) / i128::from(step) > i128::from(MAX_POINTS_PER_SERIES) {
             return Err(Error::BadQuery(
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
             ));

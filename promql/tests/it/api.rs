@@ -38,6 +38,21 @@ fn too_many_samples_is_a_clear_error() {
 }
 
 #[test]
+fn resolution_limit_is_prometheus_one() {
+    let engine = Engine::default();
+    // (end - start) / step = 11,000 is allowed (11,001 points), one step more is not.
+    let ok = engine.range_query(&db(), "x", 0, 11_000 * 10, 10).unwrap();
+    assert!(matches!(ok.value, Value::Matrix(ref m) if m.len() == 3));
+    let err = engine.range_query(&db(), "x", 0, 11_001 * 10, 10).unwrap_err();
+    assert!(
+        err.to_string().contains("exceeded maximum resolution of 11,000 points"),
+        "{err}"
+    );
+    // Extreme bounds do not overflow.
+    assert!(engine.range_query(&db(), "x", i64::MIN, i64::MAX, 1).is_err());
+}
+
+#[test]
 fn timeout_is_a_clear_error() {
     let engine = Engine::new(EngineOptions {
         timeout: Some(Duration::ZERO),
