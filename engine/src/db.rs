@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::block::{self, Block, BlockInfo};
 use crate::error::{Error, Result};
 use crate::format::put_bytes;
-use crate::head::merge_override;
+use crate::head::{Frozen, merge_override};
 use crate::latency::{LatencyHistogram, LatencySnapshot};
 use crate::lineproto::{self, FieldValue, LineError, Precision};
 use crate::model::{LabelMatcher, Labels, METRIC_NAME, Series, hash_key};
@@ -789,17 +789,12 @@ fn flush(inner: &Inner, before: i64) -> Result<Vec<BlockInfo>> {
     let _guard = inner.flush_lock.lock();
     let seq = inner.next_seq.load(Ordering::Acquire);
     let frozen: Vec<FreezeOut> = send_all(inner, |reply| Cmd::Freeze { before, seq, reply })?;
-    let mut parts: BTreeMap<i64, HashMap<Labels, Vec<Run>>> = BTreeMap::new();
+    // Partitions stay compressed until their turn: only one is decoded at a time, so a flush of
+    // many partitions (a backfill, a shutdown) needs memory for one, not for all.
+    let mut parts: BTreeMap<i64, Vec<(Labels, Frozen)>> = BTreeMap::new();
     for out in frozen {
         for (p, list) in out.parts {
-            let m = parts.entry(p).or_default();
-            for (labels, f) in list {
-                let mut v = Vec::new();
-                f.decode_into(i64::MIN, i64::MAX, &mut v);
-                if !v.is_empty() {
-                    m.entry(labels).or_default().push((0, v));
-                }
-            }
+            parts.entry(p).or_default().extend(list);
         }
     }
     let cutoff = closed_before(inner);
@@ -808,7 +803,15 @@ fn flush(inner: &Inner, before: i64) -> Result<Vec<BlockInfo>> {
     let mut opened = Vec::new();
     let mut next = seq;
     let result: Result<()> = (|| {
-        for (p, series) in parts {
+        for (p, frozen) in parts {
+            let mut series: HashMap<Labels, Vec<Run>> = HashMap::with_capacity(frozen.len());
+            for (labels, f) in frozen {
+                let mut v = Vec::new();
+                f.decode_into(i64::MIN, i64::MAX, &mut v);
+                if !v.is_empty() {
+                    series.entry(labels).or_default().push((0, v));
+                }
+            }
             let mut list: Vec<(Labels, Vec<(i64, f64)>)> =
                 series.into_iter().map(|(l, runs)| (l, merge_runs(runs))).collect();
             list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
