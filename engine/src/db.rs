@@ -125,8 +125,15 @@ impl Db {
         fs::create_dir_all(dir.join("wal")).map_err(|e| Error::io(&dir, e))?;
         let lock_path = dir.join("LOCK");
         let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-        if lock.try_lock().is_err() {
-            return Err(Error::Locked(dir));
+        // A few short retries: a child process forked by this one (between fork and exec) holds
+        // a copy of the lock of a database that was just closed, for a moment.
+        let mut tries = 0;
+        while lock.try_lock().is_err() {
+            tries += 1;
+            if tries > 10 {
+                return Err(Error::Locked(dir));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         let mut report = OpenReport::default();
         let blocks = load_blocks(&dir, &mut report)?;
