@@ -119,6 +119,12 @@ struct ServeArgs {
     /// How long shutdown waits for requests in flight [default: 30s].
     #[arg(long, env = "FORESIGHT_SHUTDOWN_TIMEOUT")]
     shutdown_timeout: Option<String>,
+    /// Most points /api/v1/forecast forecasts per series [default: 10000].
+    #[arg(long, env = "FORESIGHT_MAX_FORECAST_HORIZON")]
+    max_forecast_horizon: Option<String>,
+    /// Most series one /api/v1/forecast or /api/v1/anomalies request models [default: 1000].
+    #[arg(long, env = "FORESIGHT_MAX_FORECAST_SERIES")]
+    max_forecast_series: Option<String>,
 }
 
 /// The server's settings: defaults, then the TOML file, then environment variables and flags.
@@ -150,6 +156,8 @@ fn serve_config(cli: &Cli, args: &ServeArgs) -> Result<foresight_server::Config>
         ("stream-min-interval", &args.stream_min_interval),
         ("stream-max-lifetime", &args.stream_max_lifetime),
         ("shutdown-timeout", &args.shutdown_timeout),
+        ("max-forecast-horizon", &args.max_forecast_horizon),
+        ("max-forecast-series", &args.max_forecast_series),
     ];
     for (key, value) in given {
         if let Some(v) = value {

@@ -59,6 +59,12 @@ pub struct Limits {
     pub stream_max_lifetime: Duration,
     /// How long shutdown waits for requests in flight (`shutdown-timeout`, default 30s).
     pub shutdown_timeout: Duration,
+    /// Most points one `/api/v1/forecast` may forecast per series (`max-forecast-horizon`,
+    /// default 10,000).
+    pub max_forecast_horizon: usize,
+    /// Most series one `/api/v1/forecast` or `/api/v1/anomalies` request may model
+    /// (`max-forecast-series`, default 1,000).
+    pub max_forecast_series: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +78,8 @@ impl Default for Limits {
             stream_min_interval: Duration::from_secs(1),
             stream_max_lifetime: Duration::from_secs(3600),
             shutdown_timeout: Duration::from_secs(30),
+            max_forecast_horizon: 10_000,
+            max_forecast_series: 1_000,
         }
     }
 }
@@ -135,6 +143,8 @@ pub const KEYS: &[&str] = &[
     "stream-min-interval",
     "stream-max-lifetime",
     "shutdown-timeout",
+    "max-forecast-horizon",
+    "max-forecast-series",
 ];
 
 /// Default interval of `self-monitor` when it is switched on without one.
@@ -260,6 +270,17 @@ impl Config {
             "stream-min-interval" => self.limits.stream_min_interval = duration()?,
             "stream-max-lifetime" => self.limits.stream_max_lifetime = duration()?,
             "shutdown-timeout" => self.limits.shutdown_timeout = duration()?,
+            "max-forecast-horizon" | "max-forecast-series" => {
+                let n = usize::try_from(count()?).map_err(|_| bad("too large"))?;
+                if n == 0 {
+                    return Err(bad("must be at least 1"));
+                }
+                if key_norm == "max-forecast-horizon" {
+                    self.limits.max_forecast_horizon = n;
+                } else {
+                    self.limits.max_forecast_series = n;
+                }
+            }
             _ => return Err(ConfigError::UnknownKey(key.to_owned())),
         }
         Ok(())
@@ -328,6 +349,8 @@ mod tests {
             ("stream-min-interval", "500ms"),
             ("stream-max-lifetime", "10m"),
             ("shutdown-timeout", "5s"),
+            ("max-forecast-horizon", "500"),
+            ("max-forecast-series", "20"),
         ];
         assert_eq!(samples.len(), KEYS.len());
         let mut c = Config::default();
@@ -339,6 +362,8 @@ mod tests {
         assert_eq!(c.limits.max_body_bytes, 1 << 20);
         assert_eq!(c.limits.max_samples, 1_000_000);
         assert_eq!(c.self_monitor, Some(Duration::from_secs(10)));
+        assert_eq!((c.limits.max_forecast_horizon, c.limits.max_forecast_series), (500, 20));
+        assert!(c.set("max-forecast-series", "0").is_err());
         c.validate().unwrap();
     }
 

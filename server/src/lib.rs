@@ -47,6 +47,7 @@
 
 mod config;
 mod error;
+mod forecast;
 mod json;
 mod metrics;
 mod ops;

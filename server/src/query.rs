@@ -29,12 +29,17 @@ use crate::time::{now_ms, parse_duration_ms, parse_time};
 pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
+    #[cfg(test)]
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Params(pairs)
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// A parameter that is present and not empty.
-    fn non_empty(&self, name: &str) -> Option<&str> {
+    pub(crate) fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())
     }
 
@@ -75,7 +80,7 @@ fn ok_json(body: String) -> Response {
     json_body(body).into_response()
 }
 
-fn respond(r: Result<String, PromError>) -> Response {
+pub(crate) fn respond(r: Result<String, PromError>) -> Response {
     match r {
         Ok(body) => ok_json(body),
         Err(e) => e.into_response(),
@@ -83,7 +88,7 @@ fn respond(r: Result<String, PromError>) -> Response {
 }
 
 /// The query timeout: the `timeout` parameter if smaller than the configured one.
-fn timeout(st: &AppState, p: &Params) -> Result<Duration, PromError> {
+pub(crate) fn timeout(st: &AppState, p: &Params) -> Result<Duration, PromError> {
     let limit = st.config.limits.query_timeout;
     match p.non_empty("timeout") {
         None => Ok(limit),
@@ -150,6 +155,18 @@ pub(crate) async fn range(State(st): State<Arc<AppState>>, p: Params) -> Respons
 }
 
 async fn range_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError> {
+    let (start, end, step) = range_params(p)?;
+    let limit = timeout(st, p)?;
+    let query = p.get("query").unwrap_or("").to_owned();
+    evaluate(st, limit, move |db, engine| {
+        let r = engine.range_query(db, &query, start, end, step)?;
+        Ok(json::success(|out| json::push_query_data(out, &r.value)))
+    })
+    .await
+}
+
+/// `start`, `end` and `step` of a range query (ms), checked as Prometheus checks them.
+pub(crate) fn range_params(p: &Params) -> Result<(i64, i64, i64), PromError> {
     let start = parse_time(p.get("start").unwrap_or("")).map_err(|e| PromError::bad_param("start", e))?;
     let end = parse_time(p.get("end").unwrap_or("")).map_err(|e| PromError::bad_param("end", e))?;
     if end < start {
@@ -166,13 +183,7 @@ async fn range_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let limit = timeout(st, p)?;
-    let query = p.get("query").unwrap_or("").to_owned();
-    evaluate(st, limit, move |db, engine| {
-        let r = engine.range_query(db, &query, start, end, step)?;
-        Ok(json::success(|out| json::push_query_data(out, &r.value)))
-    })
-    .await
+    Ok((start, end, step))
 }
 
 /// `start`/`end` of the metadata endpoints: optional, unbounded by default.

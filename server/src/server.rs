@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::error::{Error, PromError, WriteError};
 use crate::metrics::{Metrics, WriteRefusal};
-use crate::{ops, query, stream, write};
+use crate::{forecast, ops, query, stream, write};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -281,6 +281,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/query_exemplars", get(query::exemplars).post(query::exemplars))
         .route("/api/v1/status/buildinfo", get(query::buildinfo))
         .route("/api/v1/stream", get(stream::stream))
+        .route("/api/v1/forecast", get(forecast::forecast).post(forecast::forecast))
+        .route("/api/v1/anomalies", get(forecast::anomalies).post(forecast::anomalies))
         .route("/api/v1/admin/flush", post(ops::flush))
         .route("/-/healthy", get(ops::healthy).head(ops::healthy))
         .route("/-/ready", get(ops::ready).head(ops::ready))

@@ -2,6 +2,7 @@
 //! over HTTP, by promtool and by the InfluxDB Python clients.
 
 mod clients;
+mod forecast;
 mod harness;
 mod ops;
 mod promtool;

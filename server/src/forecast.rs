@@ -1,0 +1,719 @@
+//! `/api/v1/forecast` and `/api/v1/anomalies`: Holt-Winters forecasts with prediction intervals
+//! and online anomaly scores of the series a PromQL range query returns.
+//!
+//! Both evaluate `query` over `start`, `end`, `step` exactly as `/api/v1/query_range` does, put
+//! each resulting series on that step grid (missing steps are gaps), and model the series in
+//! parallel on a blocking thread, inside the same query slot and timeout as any query.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::Response;
+use foresight_engine::Labels;
+use foresight_engine::promql::Value;
+use foresight_forecasting::{
+    AnomalyScore, DetectorConfig, FitOptions, FittedModel, ForecastError, IntervalMethod, ModelChoice, ModelSpec,
+    Season, Seasonality, Trend, fit, score_series,
+};
+use rayon::prelude::*;
+
+use crate::error::PromError;
+use crate::json;
+use crate::query::{Params, evaluate, range_params, respond, timeout};
+use crate::server::AppState;
+use crate::time::parse_duration_ms;
+
+/// Default coverage of the forecast intervals.
+const DEFAULT_LEVEL: f64 = 0.95;
+
+/// Fewest observed points a forecast is made from: below this the fitted parameters (and the
+/// interval widths, with AICc undefined) say little. Seasonal models need more; the fit says how
+/// many.
+const MIN_HISTORY: usize = 10;
+
+/// The step grid of a range query: `start, start + step, ..., end`.
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    start: i64,
+    end: i64,
+    step: i64,
+}
+
+impl Grid {
+    fn len(self) -> usize {
+        usize::try_from((self.end - self.start) / self.step).unwrap_or(0) + 1
+    }
+
+    fn time(self, i: usize) -> i64 {
+        self.start + i as i64 * self.step
+    }
+
+    /// The series' values on the grid, NaN where a step has no sample.
+    fn values(self, samples: &[(i64, f64)]) -> Vec<f64> {
+        let mut v = vec![f64::NAN; self.len()];
+        for &(t, x) in samples {
+            if t >= self.start
+                && (t - self.start) % self.step == 0
+                && let Some(slot) = usize::try_from((t - self.start) / self.step)
+                    .ok()
+                    .and_then(|i| v.get_mut(i))
+            {
+                *slot = x;
+            }
+        }
+        v
+    }
+}
+
+/// How `season` was given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SeasonParam {
+    Auto,
+    None,
+    Steps(usize),
+}
+
+/// `season`: `auto` (default), `none`, a number of steps, or a duration (a whole number of steps).
+fn season_param(p: &Params, step: i64) -> Result<SeasonParam, PromError> {
+    let Some(s) = p.non_empty("season") else {
+        return Ok(SeasonParam::Auto);
+    };
+    let bad = |why: String| PromError::bad_param("season", why);
+    match s.trim() {
+        "auto" => Ok(SeasonParam::Auto),
+        "none" | "0" | "1" => Ok(SeasonParam::None),
+        t => {
+            let steps = if let Ok(n) = t.parse::<u64>() {
+                n
+            } else if t.parse::<f64>().is_ok() {
+                return Err(bad(format!("{t} is not a whole number of steps")));
+            } else {
+                let ms = parse_duration_ms(t).map_err(|_| {
+                    bad(format!(
+                        "{t:?} is neither auto, none, a number of steps nor a duration like 1d"
+                    ))
+                })?;
+                if ms <= 0 || ms % step != 0 {
+                    return Err(bad(format!("{t} is not a whole number of steps of {step} ms")));
+                }
+                u64::try_from(ms / step).unwrap_or(0)
+            };
+            if steps < 2 {
+                return Ok(SeasonParam::None);
+            }
+            Ok(SeasonParam::Steps(
+                usize::try_from(steps).map_err(|_| bad("too large".into()))?,
+            ))
+        }
+    }
+}
+
+impl SeasonParam {
+    fn season(self) -> Season {
+        match self {
+            SeasonParam::Auto => Season::Auto,
+            SeasonParam::None => Season::None,
+            SeasonParam::Steps(n) => Season::Period(n),
+        }
+    }
+}
+
+/// `model`: `auto` (lowest AICc) or one variant, by name or ETS code.
+fn model_param(p: &Params) -> Result<ModelChoice, PromError> {
+    let Some(s) = p.non_empty("model") else {
+        return Ok(ModelChoice::Auto);
+    };
+    use Seasonality as S;
+    use Trend as T;
+    let spec = match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => return Ok(ModelChoice::Auto),
+        "simple" | "ses" | "ann" => ModelSpec::new(T::None, S::None),
+        "holt" | "aan" => ModelSpec::new(T::Additive, S::None),
+        "damped" | "aadn" => ModelSpec::new(T::Damped, S::None),
+        "seasonal" | "ana" => ModelSpec::new(T::None, S::Additive),
+        "additive" | "holt-winters" | "aaa" => ModelSpec::new(T::Additive, S::Additive),
+        "damped-additive" | "aada" => ModelSpec::new(T::Damped, S::Additive),
+        "seasonal-multiplicative" | "anm" => ModelSpec::new(T::None, S::Multiplicative),
+        "multiplicative" | "aam" => ModelSpec::new(T::Additive, S::Multiplicative),
+        "damped-multiplicative" | "aadm" => ModelSpec::new(T::Damped, S::Multiplicative),
+        other => {
+            return Err(PromError::bad_param(
+                "model",
+                format!(
+                    "unknown model {other:?}; use auto, simple, holt, damped, seasonal, additive, damped-additive, \
+                     seasonal-multiplicative, multiplicative, damped-multiplicative or an ETS code like AAdA"
+                ),
+            ));
+        }
+    };
+    Ok(ModelChoice::Fixed(spec))
+}
+
+/// A number parameter in an open or closed range.
+fn number_param(p: &Params, name: &str, default: f64, ok: impl Fn(f64) -> bool, range: &str) -> Result<f64, PromError> {
+    let Some(s) = p.non_empty(name) else {
+        return Ok(default);
+    };
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && ok(v) => Ok(v),
+        Ok(_) => Err(PromError::bad_param(name, format!("{s} is outside {range}"))),
+        Err(_) => Err(PromError::bad_param(name, format!("cannot parse {s:?} as a number"))),
+    }
+}
+
+/// `horizon`: a number of steps, or a duration (rounded up to whole steps). Default: a quarter of
+/// the history's steps (at least one).
+fn horizon_param(p: &Params, grid: Grid, max: usize) -> Result<usize, PromError> {
+    let bad = |why: String| PromError::bad_param("horizon", why);
+    let h = match p.non_empty("horizon") {
+        None => (grid.len() / 4).max(1),
+        Some(s) => {
+            let s = s.trim();
+            if let Ok(n) = s.parse::<u64>() {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            } else if s.parse::<f64>().is_ok() {
+                return Err(bad(format!(
+                    "{s} is not a whole number of steps; give steps (12) or a duration with its unit (6h)"
+                )));
+            } else {
+                let ms = parse_duration_ms(s)
+                    .map_err(|_| bad(format!("{s:?} is neither a number of steps nor a duration like 6h")))?;
+                if ms <= 0 {
+                    return Err(bad(format!("{s} is not positive")));
+                }
+                usize::try_from(ms / grid.step + i64::from(ms % grid.step != 0)).unwrap_or(usize::MAX)
+            }
+        }
+    };
+    if h == 0 {
+        return Err(bad("must be at least one step".into()));
+    }
+    if h > max {
+        return Err(bad(format!(
+            "{h} steps is more than the limit of {max} (max-forecast-horizon); use a larger step or a shorter horizon"
+        )));
+    }
+    Ok(h)
+}
+
+/// The series of `query` over the grid; errors if there are more than the limit.
+fn select(
+    db: &foresight_engine::Db,
+    engine: &foresight_engine::promql::Engine,
+    query: &str,
+    grid: Grid,
+    max_series: usize,
+) -> Result<Vec<(Labels, Vec<f64>)>, PromError> {
+    let r = engine.range_query(db, query, grid.start, grid.end, grid.step)?;
+    let Value::Matrix(m) = r.value else {
+        return Err(PromError::bad_data(
+            "the query must return a range vector or instant vector",
+        ));
+    };
+    if m.len() > max_series {
+        return Err(PromError::bad_data(format!(
+            "the query returned {} series, more than the limit of {max_series} (max-forecast-series); \
+             narrow the selector or aggregate",
+            m.len()
+        )));
+    }
+    Ok(m.into_iter().map(|s| (s.labels, grid.values(&s.samples))).collect())
+}
+
+/// Per-series errors become a 400 when no series could be modelled at all (the history is too
+/// short for every one of them); otherwise they are reported beside the results as warnings.
+fn all_failed(errors: &[(Labels, String)], total: usize) -> Option<PromError> {
+    (total > 0 && errors.len() == total).then(|| {
+        let (labels, why) = &errors[0];
+        PromError::bad_data(format!(
+            "no series could be modelled: {labels}: {why}{}",
+            if total > 1 {
+                format!(" (and {} more)", total - 1)
+            } else {
+                String::new()
+            }
+        ))
+    })
+}
+
+fn explain(e: &ForecastError, grid: Grid) -> String {
+    match e {
+        ForecastError::NotEnoughData { needed, got } => format!(
+            "too little history: {got} points in range at step {} s, at least {needed} needed; widen start..end or use a smaller step",
+            grid.step as f64 / 1000.0
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn push_warnings(out: &mut String, errors: &[(Labels, String)]) {
+    if errors.is_empty() {
+        return;
+    }
+    out.push_str(",\"warnings\":[");
+    for (i, (labels, why)) in errors.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json::push_str(out, &format!("{labels}: {why}"));
+    }
+    out.push(']');
+}
+
+fn push_opt(out: &mut String, v: Option<f64>) {
+    match v {
+        Some(x) => json::push_value(out, x),
+        None => out.push_str("null"),
+    }
+}
+
+fn trend_name(t: Trend) -> &'static str {
+    match t {
+        Trend::None => "none",
+        Trend::Additive => "additive",
+        Trend::Damped => "damped",
+    }
+}
+
+fn season_name(s: Seasonality) -> &'static str {
+    match s {
+        Seasonality::None => "none",
+        Seasonality::Additive => "additive",
+        Seasonality::Multiplicative => "multiplicative",
+    }
+}
+
+fn push_model(out: &mut String, m: &FittedModel) {
+    let spec = m.spec();
+    let params = m.params();
+    out.push_str("{\"type\":");
+    json::push_str(out, &spec.to_string());
+    out.push_str(",\"trend\":");
+    json::push_str(out, trend_name(spec.trend));
+    out.push_str(",\"seasonality\":");
+    json::push_str(out, season_name(spec.seasonality));
+    let _ = write!(out, ",\"season\":{}", m.period());
+    out.push_str(",\"alpha\":");
+    json::push_value(out, params.alpha);
+    out.push_str(",\"beta\":");
+    push_opt(out, params.beta);
+    out.push_str(",\"gamma\":");
+    push_opt(out, params.gamma);
+    out.push_str(",\"phi\":");
+    push_opt(out, params.phi);
+    out.push_str(",\"aicc\":");
+    json::push_value(out, m.aicc());
+    out.push_str(",\"sigma\":");
+    json::push_value(out, m.sigma());
+    let _ = write!(out, ",\"observations\":{}", m.n_obs());
+    out.push_str(",\"fallback\":");
+    match m.fallback() {
+        Some(f) => {
+            out.push_str("{\"requested\":");
+            json::push_str(out, &f.requested.to_string());
+            out.push_str(",\"reason\":");
+            json::push_str(out, &f.reason);
+            out.push('}');
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
+}
+
+/// `[t,"v"]` pairs of the observed (finite) values on the grid.
+fn push_history(out: &mut String, grid: Grid, values: &[f64]) {
+    out.push('[');
+    let mut first = true;
+    for (i, v) in values.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push('[');
+        json::push_timestamp(out, grid.time(i));
+        out.push(',');
+        json::push_value(out, *v);
+        out.push(']');
+    }
+    out.push(']');
+}
+
+/// `GET|POST /api/v1/forecast?query=&start=&end=&step=&horizon=&level=&model=&season=`
+pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Response {
+    respond(forecast_inner(&st, &p).await)
+}
+
+async fn forecast_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError> {
+    let (start, end, step) = range_params(p)?;
+    let grid = Grid { start, end, step };
+    let limits = &st.config.limits;
+    let horizon = horizon_param(p, grid, limits.max_forecast_horizon)?;
+    let level = number_param(p, "level", DEFAULT_LEVEL, |v| v > 0.0 && v < 1.0, "(0, 1), e.g. 0.95")?;
+    let options = FitOptions {
+        model: model_param(p)?,
+        season: season_param(p, step)?.season(),
+        ..FitOptions::default()
+    };
+    let max_series = limits.max_forecast_series;
+    let limit = timeout(st, p)?;
+    let query = p.get("query").unwrap_or("").to_owned();
+    evaluate(st, limit, move |db, engine| {
+        let series = select(db, engine, &query, grid, max_series)?;
+        let total = series.len();
+        let fitted: Vec<(Labels, Vec<f64>, Result<_, String>)> = series
+            .into_par_iter()
+            .map(|(labels, values)| {
+                let observed = values.iter().filter(|v| v.is_finite()).count();
+                let r = if observed < MIN_HISTORY {
+                    Err(ForecastError::NotEnoughData {
+                        needed: MIN_HISTORY,
+                        got: observed,
+                    })
+                } else {
+                    fit(&values, &options).and_then(|m| m.forecast(horizon, level).map(|f| (m, f)))
+                }
+                .map_err(|e| explain(&e, grid));
+                (labels, values, r)
+            })
+            .collect();
+        let errors: Vec<(Labels, String)> = fitted
+            .iter()
+            .filter_map(|(l, _, r)| r.as_ref().err().map(|e| (l.clone(), e.clone())))
+            .collect();
+        if let Some(e) = all_failed(&errors, total) {
+            return Err(e);
+        }
+        let mut out = String::with_capacity(256 + total * (horizon + grid.len()) * 40);
+        out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"forecast\",\"result\":[");
+        let mut first = true;
+        for (labels, values, r) in &fitted {
+            let Ok((model, fc)) = r else { continue };
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str("{\"metric\":");
+            json::push_labels(&mut out, labels);
+            out.push_str(",\"model\":");
+            push_model(&mut out, model);
+            out.push_str(",\"level\":");
+            json::push_value(&mut out, fc.level);
+            out.push_str(",\"interval\":");
+            json::push_str(
+                &mut out,
+                match fc.method {
+                    IntervalMethod::Analytical => "analytical",
+                    IntervalMethod::Simulated { .. } => "simulated",
+                },
+            );
+            out.push_str(",\"history\":");
+            push_history(&mut out, grid, values);
+            out.push_str(",\"forecast\":[");
+            for k in 0..fc.mean.len() {
+                if k > 0 {
+                    out.push(',');
+                }
+                out.push('[');
+                json::push_timestamp(&mut out, grid.end + (k as i64 + 1) * grid.step);
+                for v in [fc.mean[k], fc.lower[k], fc.upper[k]] {
+                    out.push(',');
+                    json::push_value(&mut out, v);
+                }
+                out.push(']');
+            }
+            out.push_str("]}");
+        }
+        out.push_str("]}");
+        push_warnings(&mut out, &errors);
+        out.push('}');
+        Ok(out)
+    })
+    .await
+}
+
+/// Which score `/api/v1/anomalies` thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Method {
+    Residual,
+    Iforest,
+    Combined,
+}
+
+impl Method {
+    /// The score of a point under this method, in [0, 1].
+    fn score(self, s: &AnomalyScore) -> f64 {
+        match self {
+            // r / (1 + r): 0.5 on the edge of the interval.
+            Method::Residual => s.residual_score / (1.0 + s.residual_score),
+            Method::Iforest => s.iforest_score.unwrap_or(0.0),
+            Method::Combined => s.score,
+        }
+    }
+
+    /// Default threshold: outside the interval (residual), the combined detector's own (0.6),
+    /// and for the forest alone the usual 0.6 (scores near 0.5 are ordinary points).
+    fn default_threshold(self) -> f64 {
+        match self {
+            Method::Residual => 0.5,
+            Method::Iforest | Method::Combined => DetectorConfig::default().threshold,
+        }
+    }
+}
+
+fn method_param(p: &Params) -> Result<Method, PromError> {
+    match p.non_empty("method").map(str::trim) {
+        None | Some("combined") => Ok(Method::Combined),
+        Some("residual") => Ok(Method::Residual),
+        Some("iforest") => Ok(Method::Iforest),
+        Some(other) => Err(PromError::bad_param(
+            "method",
+            format!("unknown method {other:?}; use residual, iforest or combined"),
+        )),
+    }
+}
+
+/// `GET|POST /api/v1/anomalies?query=&start=&end=&step=&method=&threshold=&level=&season=`
+pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Response {
+    respond(anomalies_inner(&st, &p).await)
+}
+
+async fn anomalies_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError> {
+    let (start, end, step) = range_params(p)?;
+    let grid = Grid { start, end, step };
+    let method = method_param(p)?;
+    let threshold = number_param(
+        p,
+        "threshold",
+        method.default_threshold(),
+        |v| (0.0..=1.0).contains(&v),
+        "[0, 1]",
+    )?;
+    let defaults = DetectorConfig::default();
+    let config = DetectorConfig {
+        season: season_param(p, step)?.season(),
+        model: model_param(p)?,
+        level: number_param(p, "level", defaults.level, |v| v > 0.0 && v < 1.0, "(0, 1), e.g. 0.99")?,
+        iforest: if method == Method::Residual {
+            None
+        } else {
+            defaults.iforest
+        },
+        step: Some(step),
+        ..defaults
+    };
+    let max_series = st.config.limits.max_forecast_series;
+    let limit = timeout(st, p)?;
+    let query = p.get("query").unwrap_or("").to_owned();
+    evaluate(st, limit, move |db, engine| {
+        let series = select(db, engine, &query, grid, max_series)?;
+        let total = series.len();
+        let scored: Vec<(Labels, Result<Vec<AnomalyScore>, String>)> = series
+            .into_par_iter()
+            .map(|(labels, values)| {
+                let (ts, vs): (Vec<i64>, Vec<f64>) = values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(i, v)| (grid.time(i), *v))
+                    .unzip();
+                let r = score_series(&ts, &vs, &config)
+                    .map_err(|e| explain(&e, grid))
+                    .and_then(|scores| {
+                        let scores: Vec<AnomalyScore> = scores.into_iter().flatten().collect();
+                        if scores.is_empty() {
+                            Err(format!(
+                                "too little history: {} points in range, all used to learn the series before the first score; \
+                                 widen start..end or use a smaller step",
+                                ts.len()
+                            ))
+                        } else {
+                            Ok(scores)
+                        }
+                    });
+                (labels, r)
+            })
+            .collect();
+        let errors: Vec<(Labels, String)> = scored
+            .iter()
+            .filter_map(|(l, r)| r.as_ref().err().map(|e| (l.clone(), e.clone())))
+            .collect();
+        if let Some(e) = all_failed(&errors, total) {
+            return Err(e);
+        }
+        let mut out = String::with_capacity(256 + total * grid.len() * 30);
+        out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"anomalies\",\"method\":");
+        json::push_str(&mut out, &format!("{method:?}").to_ascii_lowercase());
+        out.push_str(",\"threshold\":");
+        json::push_value(&mut out, threshold);
+        out.push_str(",\"result\":[");
+        let mut first = true;
+        for (labels, r) in &scored {
+            let Ok(scores) = r else { continue };
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            push_anomaly_series(&mut out, labels, scores, method, threshold, grid.step);
+        }
+        out.push_str("]}");
+        push_warnings(&mut out, &errors);
+        out.push('}');
+        Ok(out)
+    })
+    .await
+}
+
+/// One series: every scored step, the anomalous points, and runs of them merged into intervals
+/// (points at most one step apart).
+fn push_anomaly_series(
+    out: &mut String,
+    labels: &Labels,
+    scores: &[AnomalyScore],
+    method: Method,
+    threshold: f64,
+    step: i64,
+) {
+    out.push_str("{\"metric\":");
+    json::push_labels(out, labels);
+    out.push_str(",\"scores\":[");
+    for (i, s) in scores.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        json::push_timestamp(out, s.timestamp);
+        out.push(',');
+        json::push_value(out, method.score(s));
+        out.push(']');
+    }
+    out.push_str("],\"anomalies\":[");
+    let flagged: Vec<&AnomalyScore> = scores.iter().filter(|s| method.score(s) >= threshold).collect();
+    for (i, s) in flagged.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"time\":");
+        json::push_timestamp(out, s.timestamp);
+        for (name, v) in [
+            ("value", s.value),
+            ("score", method.score(s)),
+            ("expected", s.expected),
+            ("lower", s.lower),
+            ("upper", s.upper),
+        ] {
+            let _ = write!(out, ",\"{name}\":");
+            json::push_value(out, v);
+        }
+        out.push('}');
+    }
+    out.push_str("],\"intervals\":[");
+    let mut runs: Vec<(i64, i64, f64, usize)> = Vec::new();
+    for s in &flagged {
+        let score = method.score(s);
+        match runs.last_mut() {
+            Some(run) if s.timestamp - run.1 <= step => {
+                run.1 = s.timestamp;
+                run.2 = run.2.max(score);
+                run.3 += 1;
+            }
+            _ => runs.push((s.timestamp, s.timestamp, score, 1)),
+        }
+    }
+    for (i, (from, to, max, n)) in runs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"start\":");
+        json::push_timestamp(out, *from);
+        out.push_str(",\"end\":");
+        json::push_timestamp(out, *to);
+        out.push_str(",\"max_score\":");
+        json::push_value(out, *max);
+        let _ = write!(out, ",\"points\":{n}}}");
+    }
+    out.push_str("]}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
+    const GRID: Grid = Grid {
+        start: 0,
+        end: 99 * 60_000,
+        step: 60_000,
+    };
+
+    #[test]
+    fn horizon_in_steps_or_duration_within_the_limit() {
+        assert_eq!(horizon_param(&params(&[]), GRID, 1000).unwrap(), 25);
+        assert_eq!(horizon_param(&params(&[("horizon", "12")]), GRID, 1000).unwrap(), 12);
+        assert_eq!(horizon_param(&params(&[("horizon", "1h")]), GRID, 1000).unwrap(), 60);
+        assert_eq!(horizon_param(&params(&[("horizon", "90s")]), GRID, 1000).unwrap(), 2);
+        for bad in ["0", "-3", "abc", "1.5"] {
+            let e = horizon_param(&params(&[("horizon", bad)]), GRID, 1000).unwrap_err();
+            assert!(e.message.contains("horizon"), "{bad}: {}", e.message);
+        }
+        let e = horizon_param(&params(&[("horizon", "2000")]), GRID, 1000).unwrap_err();
+        assert!(e.message.contains("max-forecast-horizon"), "{}", e.message);
+    }
+
+    #[test]
+    fn season_model_level_and_method() {
+        let season = |s: &str| season_param(&params(&[("season", s)]), 60_000);
+        assert_eq!(season("auto").unwrap(), SeasonParam::Auto);
+        assert_eq!(season("none").unwrap(), SeasonParam::None);
+        assert_eq!(season("24").unwrap(), SeasonParam::Steps(24));
+        assert_eq!(season("1d").unwrap(), SeasonParam::Steps(1440));
+        assert!(season("90s").is_err(), "not a whole number of steps");
+        assert!(season("weekly").is_err());
+        let model = |s: &str| model_param(&params(&[("model", s)]));
+        assert_eq!(model("auto").unwrap(), ModelChoice::Auto);
+        assert_eq!(
+            model("AAdA").unwrap(),
+            ModelChoice::Fixed(ModelSpec::new(Trend::Damped, Seasonality::Additive))
+        );
+        assert_eq!(
+            model("additive").unwrap(),
+            ModelChoice::Fixed(ModelSpec::new(Trend::Additive, Seasonality::Additive))
+        );
+        assert!(model("arima").unwrap_err().message.contains("unknown model"));
+        let level = |s: &str| {
+            number_param(
+                &params(&[("level", s)]),
+                "level",
+                0.95,
+                |v| v > 0.0 && v < 1.0,
+                "(0, 1)",
+            )
+        };
+        assert_eq!(level("0.8").unwrap(), 0.8);
+        for bad in ["95", "0", "1", "NaN", "x"] {
+            assert!(level(bad).is_err(), "{bad}");
+        }
+        assert_eq!(method_param(&params(&[])).unwrap(), Method::Combined);
+        assert_eq!(
+            method_param(&params(&[("method", "iforest")])).unwrap(),
+            Method::Iforest
+        );
+        assert!(method_param(&params(&[("method", "zscore")])).is_err());
+    }
+
+    #[test]
+    fn grid_places_samples_and_leaves_gaps() {
+        let g = Grid {
+            start: 1000,
+            end: 5000,
+            step: 1000,
+        };
+        let v = g.values(&[(1000, 1.0), (3000, 3.0), (3500, 9.0), (5000, 5.0), (9000, 7.0)]);
+        assert_eq!(v.len(), 5);
+        assert_eq!((v[0], v[2], v[4]), (1.0, 3.0, 5.0));
+        assert!(v[1].is_nan() && v[3].is_nan());
+    }
+}

@@ -1,0 +1,215 @@
+//! `/api/v1/forecast` and `/api/v1/anomalies` on a seasonal series written as line protocol.
+
+use serde_json::Value;
+
+use crate::harness::{TestServer, tempdir};
+
+const STEP: i64 = 300; // 5 minutes
+const DAY: i64 = 86_400;
+const T0: i64 = 1_700_006_400; // a whole day in unix seconds
+const SPIKE: i64 = T0 + 3 * DAY + 13 * 3600; // one point on day 4, 13:00 (after the warm-up)
+
+/// A daily cycle on a slow trend with deterministic noise.
+fn truth(t: i64) -> f64 {
+    let day = (t - T0) as f64 / DAY as f64;
+    let noise = (((t / STEP) * 7919) % 13) as f64 / 13.0 - 0.5;
+    100.0 + 2.0 * day + 20.0 * (day * std::f64::consts::TAU).sin() + noise
+}
+
+/// Five days at 5 minutes of `temp,room=a c=...`, a spike planted on day 4.
+fn seasonal_server() -> (tempfile::TempDir, TestServer) {
+    let dir = tempdir();
+    let s = TestServer::start(dir.path(), &[]);
+    let mut body = String::new();
+    let mut t = T0;
+    while t < T0 + 5 * DAY {
+        let v = if t == SPIKE { truth(t) + 80.0 } else { truth(t) };
+        body.push_str(&format!("temp,room=a c={v} {t}\n"));
+        t += STEP;
+    }
+    s.write("s", &body);
+    (dir, s)
+}
+
+fn json(s: &TestServer, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    let r = s.get_params(path, params);
+    let v: Value = serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body));
+    (r.status, v)
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a number string: {v}"))
+}
+
+#[test]
+fn forecast_follows_the_daily_cycle() {
+    let (_dir, s) = seasonal_server();
+    let (start, end) = ((T0 + DAY).to_string(), (T0 + 5 * DAY - STEP).to_string());
+    let (status, v) = json(
+        &s,
+        "/api/v1/forecast",
+        &[
+            ("query", "temp_c"),
+            ("start", &start),
+            ("end", &end),
+            ("step", "5m"),
+            ("horizon", "12h"),
+            ("season", "1d"),
+        ],
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["data"]["resultType"], "forecast");
+    let r = &v["data"]["result"][0];
+    assert_eq!(r["metric"]["room"], "a");
+    assert_eq!(r["model"]["season"], 288);
+    assert!(
+        r["model"]["aicc"].is_string() && r["model"]["alpha"].is_string(),
+        "{}",
+        r["model"]
+    );
+    assert_eq!(r["history"].as_array().unwrap().len(), 4 * 288);
+    let fc = r["forecast"].as_array().unwrap();
+    assert_eq!(fc.len(), 144, "12 h at 5 min");
+    // Each point: time, mean, lower, upper; the continuation of the truth mostly inside.
+    let mut inside = 0;
+    let mut err = 0.0;
+    for (k, p) in fc.iter().enumerate() {
+        let t = p[0].as_i64().unwrap();
+        assert_eq!(t, T0 + 5 * DAY - STEP + (k as i64 + 1) * STEP);
+        let (mean, lo, hi) = (num(&p[1]), num(&p[2]), num(&p[3]));
+        assert!(lo <= mean && mean <= hi);
+        let want = truth(t);
+        inside += usize::from(lo <= want && want <= hi);
+        err += (mean - want).abs();
+    }
+    let mae = err / fc.len() as f64;
+    // The cycle's amplitude is 20: a flat forecast would be off by ~13 on average.
+    assert!(mae < 3.0, "mean absolute error {mae}");
+    assert!(inside >= 130, "{inside} of 144 truth points inside the 95% interval");
+    // Asking for an explicit model and level is honoured.
+    let (status, v) = json(
+        &s,
+        "/api/v1/forecast",
+        &[
+            ("query", "temp_c"),
+            ("start", &start),
+            ("end", &end),
+            ("step", "300"),
+            ("horizon", "6"),
+            ("model", "AAA"),
+            ("season", "288"),
+            ("level", "0.8"),
+        ],
+    );
+    assert_eq!(status, 200, "{v}");
+    let r = &v["data"]["result"][0];
+    assert_eq!(r["model"]["type"], "ETS(A,A,A)");
+    assert_eq!(r["level"], "0.8");
+    assert_eq!(r["forecast"].as_array().unwrap().len(), 6);
+    s.stop();
+}
+
+#[test]
+fn anomalies_flag_the_spike_only() {
+    let (_dir, s) = seasonal_server();
+    let (start, end) = (T0.to_string(), (T0 + 5 * DAY - STEP).to_string());
+    for method in ["combined", "residual"] {
+        let (status, v) = json(
+            &s,
+            "/api/v1/anomalies",
+            &[
+                ("query", "temp_c"),
+                ("start", &start),
+                ("end", &end),
+                ("step", "5m"),
+                ("season", "1d"),
+                ("method", method),
+            ],
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["data"]["resultType"], "anomalies");
+        let r = &v["data"]["result"][0];
+        let scores = r["scores"].as_array().unwrap();
+        // Three seasons learn the series; the last two days are scored.
+        assert!(
+            scores.len() >= 2 * 288 - 2,
+            "scores after the warm-up: {}",
+            scores.len()
+        );
+        let flagged: Vec<i64> = r["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["time"].as_i64().unwrap())
+            .collect();
+        assert!(flagged.contains(&SPIKE), "{method}: spike not flagged: {flagged:?}");
+        // A handful of false alarms at most among ~576 ordinary points.
+        assert!(flagged.len() <= 8, "{method}: {} flagged: {flagged:?}", flagged.len());
+        let intervals = r["intervals"].as_array().unwrap();
+        assert!(
+            intervals
+                .iter()
+                .any(|i| i["start"].as_i64() <= Some(SPIKE) && i["end"].as_i64() >= Some(SPIKE))
+        );
+        let spike = r["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["time"].as_i64() == Some(SPIKE))
+            .unwrap();
+        assert!(num(&spike["value"]) > num(&spike["upper"]), "{spike}");
+    }
+    s.stop();
+}
+
+#[test]
+fn bad_parameters_and_short_history_are_clear_400s() {
+    let (_dir, s) = seasonal_server();
+    let expect_400 = |path: &str, query: &str, start: &str, end: &str, extra: &[(&str, &str)], needle: &str| {
+        let mut params = vec![("query", query), ("start", start), ("end", end), ("step", "5m")];
+        params.extend_from_slice(extra);
+        let (status, v) = json(&s, path, &params);
+        assert_eq!(status, 400, "{path} {params:?}: {v}");
+        assert_eq!((&v["status"], &v["errorType"]), (&"error".into(), &"bad_data".into()));
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(needle), "{path} {params:?}: {msg:?} lacks {needle:?}");
+    };
+    let fc = "/api/v1/forecast";
+    let an = "/api/v1/anomalies";
+    let (a, b) = ("1700092800", "1700178900");
+    // Messages name the parameter as Prometheus does: `invalid parameter "horizon": ...`.
+    expect_400(fc, "temp_c", a, b, &[("horizon", "abc")], "\"horizon\"");
+    expect_400(fc, "temp_c", a, b, &[("horizon", "20000")], "max-forecast-horizon");
+    expect_400(fc, "temp_c", a, b, &[("level", "95")], "\"level\"");
+    expect_400(fc, "temp_c", a, b, &[("model", "arima")], "unknown model");
+    expect_400(fc, "temp_c", a, b, &[("season", "weekly")], "\"season\"");
+    expect_400(fc, "temp_c", "x", b, &[], "\"start\"");
+    expect_400(fc, "rate(temp_c[5m]", a, b, &[], "parse error");
+    expect_400(an, "temp_c", a, b, &[("method", "zscore")], "unknown method");
+    expect_400(an, "temp_c", a, b, &[("threshold", "2")], "\"threshold\"");
+    // Three points of history: too little to model.
+    expect_400(fc, "temp_c", a, "1700093400", &[], "too little history");
+    expect_400(an, "temp_c", a, "1700093400", &[], "too little history");
+    s.stop();
+    // The series limit.
+    let dir = tempdir();
+    let s = TestServer::start(dir.path(), &["--max-forecast-series", "2"]);
+    let body: String = (0..3).map(|i| format!("m,k={i} v=1 1700000000\n")).collect();
+    s.write("s", &body);
+    let (status, v) = json(
+        &s,
+        "/api/v1/forecast",
+        &[
+            ("query", "m_v"),
+            ("start", "1700000000"),
+            ("end", "1700000000"),
+            ("step", "10s"),
+        ],
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("max-forecast-series"), "{v}");
+    s.stop();
+}
