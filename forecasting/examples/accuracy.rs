@@ -1,5 +1,5 @@
 //! Forecast accuracy of foresight on the real series and splits written by
-//! `tests/reference/accuracy_peers.py`, printed next to statsmodels' figures from that file.
+//! `benches/forecast_vs_python/accuracy_peers.py`, printed next to statsmodels' figures from that file.
 //!
 //! ```sh
 //! cargo run --release -p foresight-forecasting --example accuracy
@@ -93,7 +93,10 @@ fn evaluate(y: &[f64], origins: &[usize], h: usize, m: usize, season: Season) ->
 }
 
 fn main() {
-    let path = format!("{}/tests/reference/accuracy_series.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../benches/forecast_vs_python/accuracy_series.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     println!(
         "{:18} {:>7} | {:>8} {:>6} | {:>8} {:>6} {:>10} | {:>8} {:>6} {:>8} | {:>8} {:>6}  models (given period)",

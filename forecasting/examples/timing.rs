@@ -1,6 +1,6 @@
 //! Single-thread CPU time per operation of the benchmark workloads, robust to a busy machine:
 //! thread CPU time (from `/proc/thread-self/schedstat`, Linux) counts only while the thread runs,
-//! unlike criterion's wall clock. `tests/reference/bench_peers.py` reports statsmodels' and
+//! unlike criterion's wall clock. `benches/forecast_vs_python/bench_peers.py` reports statsmodels' and
 //! scikit-learn's CPU time (`time.process_time`) on the same inputs.
 //!
 //! ```sh

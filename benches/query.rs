@@ -10,26 +10,12 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use foresight_promql::{Engine, Labels, MemStorage};
 
+mod common;
+use common::Rng;
+
 const SEED: u64 = 42;
 const DAY_MS: i64 = 86_400_000;
 const INTERVAL_MS: i64 = 10_000;
-
-/// splitmix64: a tiny deterministic generator (no global randomness).
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 fn build(seed: u64) -> MemStorage {
     let mut rng = Rng(seed);

@@ -3,7 +3,7 @@
 //! is a Gaussian random walk (sigma 1) clamped to [0, 100] and rounded to 2 decimals, sampled every
 //! 10 s, cut into 2 h partitions of 720 samples.
 //!
-//! `cargo bench -p foresight-engine --bench codec`
+//! `cargo bench --bench codec`
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -12,33 +12,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use foresight_engine::column::{decode_timestamps, decode_values, encode_timestamps, encode_values};
 use foresight_engine::gorilla::{GorillaDecoder, GorillaEncoder};
 
+mod common;
+use common::Rng;
+
 const SEED: u64 = 42;
 const SERIES: usize = 20;
 const PARTITION: usize = 720;
-
-/// SplitMix64: enough randomness for benchmark data, and no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box-Muller).
-    fn gauss(&mut self) -> f64 {
-        let u = self.unit().max(f64::MIN_POSITIVE);
-        let v = self.unit();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
 
 /// Partitions of (timestamps in ms, values) shaped like the peers' dataset.
 fn dataset() -> Vec<(Vec<i64>, Vec<f64>)> {

@@ -8,7 +8,7 @@ thread, n_jobs=1). Prints one line per measurement: the minimum CPU time (proces
 a busy machine) and wall time over `--reps` runs.
 
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install statsmodels scikit-learn
-    OMP_NUM_THREADS=1 /tmp/venv/bin/python forecasting/tests/reference/bench_peers.py
+    OMP_NUM_THREADS=1 /tmp/venv/bin/python benches/forecast_vs_python/bench_peers.py
 """
 import argparse
 import os

@@ -10,8 +10,8 @@
 //!   in a one-thread pool (per-point cost vs scikit-learn).
 //! - `detector/stream/n2016_m288`: the online detector over 7 days of 5-minute data.
 //!
-//! `tests/reference/bench_peers.py` times statsmodels and scikit-learn on the same inputs, and
-//! `tests/reference/compare_timings.sh` runs both sides in one go.
+//! `benches/forecast_vs_python/bench_peers.py` times statsmodels and scikit-learn on the same inputs, and
+//! `benches/forecast_vs_python/compare_timings.sh` runs both sides in one go.
 
 use std::hint::black_box;
 use std::time::Duration;

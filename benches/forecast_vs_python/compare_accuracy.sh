@@ -2,7 +2,7 @@
 # Forecast accuracy, foresight vs statsmodels, on real series shipped inside statsmodels.
 # Re-runs the statsmodels side (about 4 minutes: co2 weekly is slow there), rewriting
 # accuracy_series.json, then scores foresight on the same splits and prints both.
-#   bash forecasting/tests/reference/compare_accuracy.sh [--rust-only]
+#   bash benches/forecast_vs_python/compare_accuracy.sh [--rust-only]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${VENV:-/tmp/foresight-peers-venv}"
@@ -13,5 +13,5 @@ if [ "${1:-}" != "--rust-only" ]; then
     fi
     OMP_NUM_THREADS=1 "$venv/bin/python" "$here/accuracy_peers.py"
 fi
-cd "$here/../../.."
+cd "$here/../.."
 cargo run --release -q -p foresight-forecasting --example accuracy

@@ -5,8 +5,8 @@
 //! lines of the same shape generated here with a fixed seed, so the bench never depends on /tmp.
 //!
 //! ```text
-//! cargo bench -p foresight-engine --bench parser
-//! LP_CPU=3 cargo bench -p foresight-engine --bench parser   # CPU-time figures, see `cpu_time`
+//! cargo bench --bench parser
+//! LP_CPU=3 cargo bench --bench parser   # CPU-time figures, see `cpu_time`
 //! ```
 
 use std::fs::File;
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use foresight_engine::lineproto::lines;
+use foresight_loadgen::{Generator, WorkloadSpec};
 
 const LINES: usize = 50_000;
 const DATA: &str = "/tmp/peers/data/cpu-100x24h.lp";
@@ -32,76 +33,13 @@ fn read_data() -> Option<Vec<u8>> {
     Some(body)
 }
 
-/// splitmix64: a fixed-seed source of numbers for the generated lines.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Lines shaped like gen.py's: 100 hosts with 7 tags, 10 two-decimal float fields, timestamps
-/// in seconds every 10 s.
+/// The first `LINES` lines of `foresight bench`'s default workload (gen.py's shape: 100 hosts
+/// with 7 tags, 10 two-decimal fields, seed 42).
 fn generate() -> Vec<u8> {
-    use std::fmt::Write as _;
-    const FIELDS: [&str; 10] = [
-        "usage_user",
-        "usage_system",
-        "usage_idle",
-        "usage_nice",
-        "usage_iowait",
-        "usage_irq",
-        "usage_softirq",
-        "usage_steal",
-        "usage_guest",
-        "usage_guest_nice",
-    ];
-    const REGIONS: [(&str, &[&str]); 4] = [
-        ("ap-southeast-1", &["ap-southeast-1a", "ap-southeast-1b"]),
-        ("eu-central-1", &["eu-central-1a", "eu-central-1b"]),
-        ("us-east-1", &["us-east-1a", "us-east-1b", "us-east-1c"]),
-        ("us-west-1", &["us-west-1a", "us-west-1b"]),
-    ];
-    const OSES: [&str; 3] = ["Ubuntu16.10", "Ubuntu16.04LTS", "Ubuntu15.10"];
-    const HOSTS: usize = 100;
-    let mut rng = Rng(42);
-    let prefixes: Vec<String> = (0..HOSTS)
-        .map(|h| {
-            let (region, dcs) = REGIONS[rng.below(4) as usize];
-            let dc = dcs[rng.below(dcs.len() as u64) as usize];
-            format!(
-                "cpu,hostname=host_{h},region={region},datacenter={dc},rack={},os={},arch={},service={} ",
-                rng.below(10),
-                OSES[rng.below(3) as usize],
-                if rng.below(2) == 0 { "x64" } else { "x86" },
-                rng.below(20),
-            )
-        })
-        .collect();
-    let mut walks: Vec<[i64; 10]> = (0..HOSTS).map(|_| [0; 10].map(|_| rng.below(10_001) as i64)).collect();
-    let mut text = String::with_capacity(LINES * 360);
-    for i in 0..LINES {
-        let h = i % HOSTS;
-        text.push_str(&prefixes[h]);
-        for (j, field) in FIELDS.iter().enumerate() {
-            // A clamped random walk in hundredths, printed with two decimals.
-            let v = &mut walks[h][j];
-            *v = (*v + rng.below(201) as i64 - 100).clamp(0, 10_000);
-            let sep = if j == 0 { "" } else { "," };
-            let _ = write!(text, "{sep}{field}={}.{:02}", *v / 100, *v % 100);
-        }
-        let _ = writeln!(text, " {}", 1_699_920_000 + (i / HOSTS) * 10);
-    }
-    text.into_bytes()
+    let mut generator = Generator::new(&WorkloadSpec::default()).expect("the default workload is valid");
+    let mut body = Vec::with_capacity(LINES * 360);
+    generator.fill(&mut body, LINES);
+    body
 }
 
 fn parse_all(body: &[u8]) -> usize {
