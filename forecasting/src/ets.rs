@@ -997,6 +997,7 @@ pub struct FittedModel {
     aicc: f64,
     fitted: Vec<f64>,
     fallback: Option<Fallback>,
+    calibration: Option<IntervalCalibration>,
 }
 
 fn finish(y_norm: &[f64], lead: usize, scale: f64, spec: ModelSpec, period: usize, raw: RawFit) -> FittedModel {
@@ -1036,6 +1037,7 @@ fn finish(y_norm: &[f64], lead: usize, scale: f64, spec: ModelSpec, period: usiz
         aicc,
         fitted,
         fallback: None,
+        calibration: None,
     }
 }
 
@@ -1046,7 +1048,10 @@ fn finish(y_norm: &[f64], lead: usize, scale: f64, spec: ModelSpec, period: usiz
 /// so huge magnitudes fit like small ones. With [`ModelChoice::Fixed`], a variant that cannot be
 /// fitted falls back to simpler ones and [`FittedModel::fallback`] says why; with
 /// [`ModelChoice::Auto`] every admissible variant is fitted and the lowest AICc wins (only the
-/// seasonal variants when a period is given or detected, only the non-seasonal ones otherwise).
+/// seasonal variants when a period is given or detected, only the non-seasonal ones otherwise);
+/// the winner is then checked out of sample against the (seasonal) naive forecast from three
+/// recent origins, and replaced by it (as ETS(A,N,A) with alpha 0 and gamma 1, or ETS(A,N,N) with
+/// alpha 1) when that was closer, which [`FittedModel::fallback`] reports.
 ///
 /// # Errors
 /// [`ForecastError::NotEnoughData`] when even simple exponential smoothing cannot be fitted
@@ -1128,6 +1133,7 @@ pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
         }
         ModelChoice::Auto => {
             let mut best: Option<FittedModel> = None;
+            let mut candidates = Vec::new();
             let mut last_err = None;
             for spec in ModelSpec::all() {
                 // With a known period only seasonal variants compete: on one-step errors a
@@ -1141,15 +1147,263 @@ pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
                         let m = finish(&y, lead, scale, spec, period, raw);
                         // Strictly better only: ties keep the simpler, earlier variant.
                         if best.as_ref().is_none_or(|b| m.aicc < b.aicc) {
-                            best = Some(m);
+                            if let Some(old) = best.replace(m) {
+                                candidates.push(old);
+                            }
+                        } else {
+                            candidates.push(m);
                         }
                     }
                     Err(e) => last_err = Some(e),
                 }
             }
-            best.ok_or_else(|| last_err.unwrap_or_else(|| ForecastError::FitFailed("no admissible model".into())))
+            let best =
+                best.ok_or_else(|| last_err.unwrap_or_else(|| ForecastError::FitFailed("no admissible model".into())))?;
+            Ok(select_by_backtest(&y, lead, scale, best, candidates, evals))
         }
     }
+}
+
+/// The (seasonal) naive forecast as an ETS limit: the value one season earlier is ETS(A,N,A) with
+/// alpha = 0 and gamma = 1 (the level stays put, each seasonal state becomes the last deviation
+/// seen in its phase); the last value is ETS(A,N,N) with alpha = 1. Interval variances follow
+/// from the same formula: `sigma^2 (1 + floor((h-1)/m))` and `sigma^2 h`.
+fn naive_fit(y: &[f64], m: usize) -> Option<(ModelSpec, RawFit)> {
+    let seasonal = m >= 2 && y.len() >= 2 * m;
+    let first: &[f64] = if seasonal { &y[..m] } else { &y[..1.min(y.len())] };
+    let observed: Vec<f64> = first.iter().copied().filter(|v| v.is_finite()).collect();
+    if observed.is_empty() {
+        return None;
+    }
+    let level = observed.iter().sum::<f64>() / observed.len() as f64;
+    let (spec, p, init) = if seasonal {
+        let mut init = State::zero(m, true);
+        init.level = level;
+        for (s, v) in init.season.iter_mut().zip(first) {
+            *s = if v.is_finite() { v - level } else { 0.0 };
+        }
+        let p = P {
+            alpha: 0.0,
+            beta: 0.0,
+            gamma: 1.0,
+            phi: 1.0,
+        };
+        (ModelSpec::new(Trend::None, Seasonality::Additive), p, init)
+    } else {
+        let mut init = State::zero(1, false);
+        init.level = level;
+        let p = P {
+            alpha: 1.0,
+            beta: 0.0,
+            gamma: 0.0,
+            phi: 1.0,
+        };
+        (ModelSpec::SIMPLE, p, init)
+    };
+    let sse = sse(spec, &p, y, &init);
+    sse.is_finite().then_some((spec, RawFit { p, init, sse }))
+}
+
+/// Most forecast origins of a backtest: bounds its cost at `MAX_ORIGINS * horizon` steps per model.
+const MAX_ORIGINS: usize = 200;
+/// Horizon buckets of the interval calibration.
+const CAL_BUCKETS: usize = 4;
+/// Fewest scaled errors a bucket needs before it may widen intervals.
+const CAL_MIN_ERRORS: usize = 30;
+/// Variants (by AICc rank) the backtest chooses among, besides the (seasonal) naive forecast.
+const BACKTEST_TOP: usize = 3;
+
+/// Rolling forecast origins on the tail of `n` points for `horizon`-step forecasts: one every
+/// `stride` points over the last `min(n / 2, max(8 horizon, 240))` points, at most
+/// [`MAX_ORIGINS`]. Empty when the series is too short to spare that tail (less than
+/// `2 horizon + warmup` points).
+fn backtest_origins(n: usize, horizon: usize, warmup: usize) -> Vec<usize> {
+    if horizon == 0 || n < 2 * horizon + warmup {
+        return Vec::new();
+    }
+    let window = (n / 2).min((8 * horizon).max(240)).max(horizon + 1);
+    let first = (n - window).max(warmup);
+    let last = n - horizon;
+    if last <= first {
+        return Vec::new();
+    }
+    let stride = (last - first).div_ceil(MAX_ORIGINS).max(1);
+    (first..last).step_by(stride).collect()
+}
+
+/// The `horizon`-step forecast errors of `model` from each origin (ascending), `errors[o * horizon
+/// + k]` for step `k + 1` (NaN where the point is missing), in normalised units. The states are
+/// filtered forward once with the parameters fitted on the whole history, so the forecasts are
+/// out of sample for the states but not for the parameters.
+fn backtest_errors(model: &FittedModel, y: &[f64], origins: &[usize], horizon: usize) -> Vec<f64> {
+    let mut errors = Vec::with_capacity(origins.len() * horizon);
+    let mut st = model.init.clone();
+    let mut t = 0;
+    for &o in origins {
+        while t < o {
+            step(model.spec, &model.p, &mut st, y[t]);
+            t += 1;
+        }
+        let mut ahead = st.clone();
+        for &v in &y[o..o + horizon] {
+            let (f, _) = step(model.spec, &model.p, &mut ahead, f64::NAN);
+            errors.push(v - f);
+        }
+    }
+    errors
+}
+
+fn mean_abs(errors: &[f64]) -> f64 {
+    let (sum, n) = errors
+        .iter()
+        .filter(|e| e.is_finite())
+        .fold((0.0, 0usize), |(s, n), e| (s + e.abs(), n + 1));
+    if n == 0 { f64::INFINITY } else { sum / n as f64 }
+}
+
+/// Standard deviation of the 1..=`horizon`-step errors by the linear formula
+/// `sigma sqrt(1 + sum_{j<h} c_j^2)`, `c_j = alpha + beta phi_j + gamma [j mod m = 0]` (exact for
+/// the linear models, a first-order guide for the multiplicative season).
+fn linear_sd(spec: ModelSpec, p: &P, period: usize, sigma: f64, horizon: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(horizon);
+    let (mut sum_c2, mut phi_j, mut phi_pow) = (0.0f64, 0.0f64, 1.0f64);
+    for j in 1..=horizon {
+        out.push(sigma * (1.0 + sum_c2).sqrt());
+        phi_pow *= p.phi;
+        phi_j += phi_pow;
+        let seasonal_hit = spec.is_seasonal() && j % period.max(1) == 0;
+        let c =
+            p.alpha + if spec.has_trend() { p.beta * phi_j } else { 0.0 } + if seasonal_hit { p.gamma } else { 0.0 };
+        sum_c2 += c * c;
+    }
+    out
+}
+
+/// Empirical interval calibration: rolling-origin forecast errors on the tail of the history,
+/// each divided by the model's own standard deviation for its horizon, sorted per horizon bucket.
+/// Model intervals ignore the uncertainty of the parameters and of the model choice, so they
+/// under-cover on real data; [`FittedModel::forecast_with`] widens an interval to the empirical
+/// quantile of these scaled errors whenever that is wider (split-conformal style).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalCalibration {
+    /// Forecast origins the errors come from.
+    pub origins: usize,
+    /// Steps ahead forecast from each origin; longer horizons use the last bucket.
+    pub horizon: usize,
+    /// Sorted |error| / model standard deviation, one vector per horizon bucket.
+    scaled: Vec<Vec<f64>>,
+}
+
+impl IntervalCalibration {
+    fn new(model: &FittedModel, errors: &[f64], origins: usize, horizon: usize) -> Option<Self> {
+        let sd = linear_sd(model.spec, &model.p, model.period, model.sigma2.sqrt(), horizon);
+        let buckets = CAL_BUCKETS.min(horizon);
+        let mut scaled = vec![Vec::new(); buckets];
+        for (i, e) in errors.iter().enumerate() {
+            let k = i % horizon;
+            if e.is_finite() && sd[k] > 0.0 {
+                scaled[k * buckets / horizon].push(e.abs() / sd[k]);
+            }
+        }
+        for b in &mut scaled {
+            b.sort_by(f64::total_cmp);
+        }
+        scaled.iter().all(|b| b.len() >= CAL_MIN_ERRORS).then_some(Self {
+            origins,
+            horizon,
+            scaled,
+        })
+    }
+
+    /// Empirical quantile at `level` of the scaled error `step` steps ahead (1-based).
+    pub fn scaled_quantile(&self, step: usize, level: f64) -> f64 {
+        let k = step.saturating_sub(1).min(self.horizon - 1);
+        let b = &self.scaled[k * self.scaled.len() / self.horizon];
+        quantile_sorted(b, level)
+    }
+}
+
+/// The automatic choice, checked out of sample. The [`BACKTEST_TOP`] variants with the lowest
+/// AICc and the (seasonal) naive forecast are backtested from rolling origins on the tail of the
+/// history (one season ahead, 10 steps without a season); the lowest mean absolute error wins,
+/// so a model that forecasts worse than seasonal naive on the recent history is not returned (its
+/// `fallback` says so). The winner's backtest errors calibrate its intervals. Too short a series
+/// keeps the AICc choice with model intervals.
+fn select_by_backtest(
+    y: &[f64],
+    lead: usize,
+    scale: f64,
+    best: FittedModel,
+    mut others: Vec<FittedModel>,
+    evals: usize,
+) -> FittedModel {
+    let m = best.period;
+    let n = y.len();
+    let horizon = if m >= 2 { m } else { (n / 5).min(10) };
+    let origins = backtest_origins(n, horizon, if m >= 2 { 3 * m } else { 10 });
+    let Some(&first) = origins.first() else {
+        return best;
+    };
+    others.sort_by(|a, b| a.aicc.total_cmp(&b.aicc));
+    others.truncate(BACKTEST_TOP - 1);
+    let train = &y[..first];
+    // (model on everything, model on the history before the first origin, its errors, their MAE)
+    let mut scored: Vec<(FittedModel, Option<FittedModel>, Vec<f64>, f64)> = Vec::new();
+    for model in std::iter::once(best).chain(others) {
+        // A variant that cannot be fitted on the shorter history is kept but never preferred.
+        let past = fit_variant(train, model.spec, m, evals)
+            .ok()
+            .map(|raw| finish(train, lead, scale, model.spec, m, raw));
+        let errors = past
+            .as_ref()
+            .map(|p| backtest_errors(p, y, &origins, horizon))
+            .unwrap_or_default();
+        let mae = mean_abs(&errors);
+        scored.push((model, past, errors, mae));
+    }
+    let (aicc_choice, aicc_mae) = (scored[0].0.spec, scored[0].3);
+    let mut naive_at = None;
+    if let (Some((nspec, nraw)), Some((_, past_raw))) = (naive_fit(y, m), naive_fit(train, m)) {
+        naive_at = Some(scored.len());
+        let naive = finish(y, lead, scale, nspec, m, nraw);
+        let past = finish(train, lead, scale, nspec, m, past_raw);
+        let errors = backtest_errors(&past, y, &origins, horizon);
+        let mae = mean_abs(&errors);
+        scored.push((naive, Some(past), errors, mae));
+    }
+    // Strictly better only: ties keep the earlier (lower AICc) model.
+    let mut win = 0;
+    for (i, s) in scored.iter().enumerate() {
+        if s.3 < scored[win].3 {
+            win = i;
+        }
+    }
+    let is_naive = naive_at == Some(win);
+    let (mut model, past, errors, mae) = scored.swap_remove(win);
+    if model.spec != aicc_choice || is_naive {
+        let what = if is_naive {
+            if m >= 2 {
+                "seasonal naive (alpha 0, gamma 1)"
+            } else {
+                "naive (alpha 1)"
+            }
+        } else {
+            "the next AICc-ranked variant"
+        };
+        model.fallback = Some(Fallback {
+            requested: aicc_choice,
+            reason: format!(
+                "{what} forecast closer than {aicc_choice} (lowest AICc) from {} rolling origins, {horizon} steps ahead, \
+                 on the last {} points (mean absolute error {:.4} vs {:.4})",
+                origins.len(),
+                n - first,
+                mae * scale,
+                aicc_mae * scale
+            ),
+        });
+    }
+    model.calibration = past.and_then(|p| IntervalCalibration::new(&p, &errors, origins.len(), horizon));
+    model
 }
 
 impl FittedModel {
@@ -1237,6 +1491,13 @@ impl FittedModel {
         self.fallback.as_ref()
     }
 
+    /// The empirical interval calibration, when the model was chosen by [`ModelChoice::Auto`] on a
+    /// series long enough to backtest: its intervals are widened to the empirical quantile of
+    /// rolling-origin forecast errors wherever the model's own interval is narrower.
+    pub fn interval_calibration(&self) -> Option<&IntervalCalibration> {
+        self.calibration.as_ref()
+    }
+
     pub(crate) fn internals(&self) -> (ModelSpec, P, f64, f64) {
         (self.spec, self.p, self.scale, self.sigma2)
     }
@@ -1284,30 +1545,10 @@ impl FittedModel {
             mean.push(f);
         }
         let sigma = self.sigma2.sqrt();
-        let (lower, upper, method) = if self.spec.is_linear() {
-            let mut lower = Vec::with_capacity(horizon);
-            let mut upper = Vec::with_capacity(horizon);
-            let mut sum_c2: f64 = 0.0;
-            let mut phi_j: f64 = 0.0;
-            let mut phi_pow: f64 = 1.0;
-            for (h, f) in mean.iter().enumerate() {
-                // Variance of the (h+1)-step error: sigma^2 (1 + sum_{j=1}^{h} c_j^2).
-                let sd = sigma * (1.0 + sum_c2).sqrt();
-                lower.push(f - z * sd);
-                upper.push(f + z * sd);
-                let j = h + 1;
-                phi_pow *= self.p.phi;
-                phi_j += phi_pow;
-                let seasonal_hit = self.spec.is_seasonal() && j % self.period == 0;
-                let c = self.p.alpha
-                    + if self.spec.has_trend() {
-                        self.p.beta * phi_j
-                    } else {
-                        0.0
-                    }
-                    + if seasonal_hit { self.p.gamma } else { 0.0 };
-                sum_c2 += c * c;
-            }
+        let sd = linear_sd(self.spec, &self.p, self.period, sigma, horizon);
+        let (mut lower, mut upper, method) = if self.spec.is_linear() {
+            let lower = mean.iter().zip(&sd).map(|(f, s)| f - z * s).collect();
+            let upper = mean.iter().zip(&sd).map(|(f, s)| f + z * s).collect();
             (lower, upper, IntervalMethod::Analytical)
         } else {
             if options.paths == 0 {
@@ -1337,6 +1578,20 @@ impl FittedModel {
             }
             (lower, upper, IntervalMethod::Simulated { paths })
         };
+        if let Some(cal) = &self.calibration {
+            for (k, ((f, s), (lo, hi))) in mean
+                .iter()
+                .zip(&sd)
+                .zip(lower.iter_mut().zip(upper.iter_mut()))
+                .enumerate()
+            {
+                let half = cal.scaled_quantile(k + 1, level) * s;
+                if half.is_finite() {
+                    *lo = lo.min(f - half);
+                    *hi = hi.max(f + half);
+                }
+            }
+        }
         let s = self.scale;
         let scale_all = |v: Vec<f64>| v.into_iter().map(|x| x * s).collect::<Vec<_>>();
         Ok(Forecast {

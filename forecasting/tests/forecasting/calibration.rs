@@ -144,3 +144,50 @@ fn intervals_are_calibrated() {
     assert!((0.90..=0.99).contains(&results[4].1), "{}", results[4].1);
     assert!((0.90..=0.99).contains(&results[5].1), "{}", results[5].1);
 }
+
+/// The season's shape changed five seasons ago and has repeated exactly since: the seasonal naive
+/// forecast is exact on every recent origin, an ETS model still carries some of the old shape, so
+/// the automatic choice must be seasonal naive (and say so), forecasting the new shape exactly.
+#[test]
+fn automatic_choice_is_never_worse_than_seasonal_naive_on_recent_data() {
+    let m = 12;
+    let old: Vec<f64> = (0..m)
+        .map(|i| 50.0 + 10.0 * (i as f64 * std::f64::consts::TAU / 12.0).sin())
+        .collect();
+    let new: Vec<f64> = [3.0, 41.0, 17.0, 29.0, 8.0, 35.0, 22.0, 13.0, 47.0, 5.0, 26.0, 38.0].to_vec();
+    let mut y = Vec::new();
+    for _ in 0..6 {
+        y.extend(&old);
+    }
+    for _ in 0..5 {
+        y.extend(&new);
+    }
+    let model = fit(
+        &y,
+        &FitOptions {
+            season: Season::Period(m),
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    let note = model.fallback().map(|f| f.reason.clone()).unwrap_or_default();
+    assert!(note.contains("seasonal naive"), "{:?} {note:?}", model.spec());
+    let fc = model.forecast(2 * m, 0.95).unwrap();
+    for (k, v) in fc.mean.iter().enumerate() {
+        assert!((v - new[k % m]).abs() < 1e-9, "step {k}: {v} vs {}", new[k % m]);
+    }
+    // Intervals widen by season, as the seasonal naive model's do.
+    assert!(fc.upper[m] - fc.lower[m] > fc.upper[m - 1] - fc.lower[m - 1]);
+    // A clean seasonal series with a trend keeps its ETS model.
+    let trend: Vec<f64> = (0..11 * m).map(|t| 100.0 + 0.5 * t as f64 + old[t % m]).collect();
+    let model = fit(
+        &trend,
+        &FitOptions {
+            season: Season::Period(m),
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(model.fallback().is_none(), "{:?}", model.fallback());
+    assert_ne!(model.spec().trend, Trend::None, "{:?}", model.spec());
+}
