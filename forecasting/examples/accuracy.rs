@@ -77,6 +77,9 @@ fn evaluate(y: &[f64], origins: &[usize], h: usize, m: usize, season: Season) ->
         let fc = model.forecast(h, 0.95).unwrap();
         s.seconds += start.elapsed().as_secs_f64();
         s.models.push(format!("{} m={}", model.spec(), model.period()));
+        if std::env::var("VERBOSE").is_ok() {
+            eprintln!("  origin {o}: {} {:?}", model.spec(), model.fallback().map(|f| &f.reason));
+        }
         let (mut abs, mut n) = (0.0, 0);
         for i in 0..h {
             let v = y[o + i];

@@ -998,6 +998,8 @@ pub struct FittedModel {
     fitted: Vec<f64>,
     fallback: Option<Fallback>,
     calibration: Option<IntervalCalibration>,
+    /// Models whose point forecasts are averaged with this one's (fitted on the same data).
+    members: Vec<FittedModel>,
 }
 
 fn finish(y_norm: &[f64], lead: usize, scale: f64, spec: ModelSpec, period: usize, raw: RawFit) -> FittedModel {
@@ -1038,6 +1040,7 @@ fn finish(y_norm: &[f64], lead: usize, scale: f64, spec: ModelSpec, period: usiz
         fitted,
         fallback: None,
         calibration: None,
+        members: Vec::new(),
     }
 }
 
@@ -1210,6 +1213,10 @@ const MAX_ORIGINS: usize = 200;
 const CAL_BUCKETS: usize = 4;
 /// Fewest scaled errors a bucket needs before it may widen intervals.
 const CAL_MIN_ERRORS: usize = 30;
+/// Relative backtest improvement an option needs to displace the one before it (lowest AICc
+/// first): differences of a few percent over a few hundred overlapping errors are noise, and the
+/// AICc choice should not be traded for noise.
+const SELECTION_MARGIN: f64 = 0.02;
 /// Variants (by AICc rank) the backtest chooses among, besides the (seasonal) naive forecast.
 const BACKTEST_TOP: usize = 3;
 
@@ -1231,10 +1238,10 @@ fn backtest_origins(n: usize, horizon: usize, warmup: usize) -> Vec<usize> {
     (first..last).step_by(stride).collect()
 }
 
-/// The `horizon`-step forecast errors of `model` from each origin (ascending), `errors[o * horizon
-/// + k]` for step `k + 1` (NaN where the point is missing), in normalised units. The states are
-/// filtered forward once with the parameters fitted on the whole history, so the forecasts are
-/// out of sample for the states but not for the parameters.
+/// The `horizon`-step forecast errors of `model` from each origin (ascending): entry
+/// `o * horizon + k` is the error `k + 1` steps after origin `o` (NaN where the point is missing),
+/// in normalised units. The states are filtered forward once with `model`'s parameters; the
+/// caller fits `model` on the history before the first origin, so every forecast is out of sample.
 fn backtest_errors(model: &FittedModel, y: &[f64], origins: &[usize], horizon: usize) -> Vec<f64> {
     let mut errors = Vec::with_capacity(origins.len() * horizon);
     let mut st = model.init.clone();
@@ -1347,6 +1354,7 @@ fn select_by_backtest(
     others.sort_by(|a, b| a.aicc.total_cmp(&b.aicc));
     others.truncate(BACKTEST_TOP - 1);
     let train = &y[..first];
+    let aicc_best = best.clone();
     // (model on everything, model on the history before the first origin, its errors, their MAE)
     let mut scored: Vec<(FittedModel, Option<FittedModel>, Vec<f64>, f64)> = Vec::new();
     for model in std::iter::once(best).chain(others) {
@@ -1362,33 +1370,74 @@ fn select_by_backtest(
         scored.push((model, past, errors, mae));
     }
     let (aicc_choice, aicc_mae) = (scored[0].0.spec, scored[0].3);
-    let mut naive_at = None;
+    let n_ets = scored.len();
     if let (Some((nspec, nraw)), Some((_, past_raw))) = (naive_fit(y, m), naive_fit(train, m)) {
-        naive_at = Some(scored.len());
         let naive = finish(y, lead, scale, nspec, m, nraw);
         let past = finish(train, lead, scale, nspec, m, past_raw);
         let errors = backtest_errors(&past, y, &origins, horizon);
         let mae = mean_abs(&errors);
         scored.push((naive, Some(past), errors, mae));
     }
-    // Strictly better only: ties keep the earlier (lower AICc) model.
+    // The options: each model alone (lowest AICc first, the naive one last), then the equal-weight
+    // average of the backtested ETS variants. An option must beat the best before it by
+    // SELECTION_MARGIN: near-ties keep the earlier, simpler option.
+    let mut options: Vec<Vec<usize>> = (0..scored.len()).map(|i| vec![i]).collect();
+    let ets: Vec<usize> = (0..n_ets).filter(|&i| scored[i].1.is_some()).collect();
+    if ets.len() >= 2 {
+        options.push(ets);
+    }
+    let len = origins.len() * horizon;
+    let combined = |members: &[usize]| -> Vec<f64> {
+        let k = members.len() as f64;
+        (0..len)
+            .map(|j| {
+                members
+                    .iter()
+                    .map(|&i| scored[i].2.get(j).copied().unwrap_or(f64::NAN))
+                    .sum::<f64>()
+                    / k
+            })
+            .collect()
+    };
     let mut win = 0;
-    for (i, s) in scored.iter().enumerate() {
-        if s.3 < scored[win].3 {
-            win = i;
+    let mut win_errors = combined(&options[0]);
+    let mut win_mae = mean_abs(&win_errors);
+    for (o, members) in options.iter().enumerate().skip(1) {
+        let errors = combined(members);
+        let mae = mean_abs(&errors);
+        if mae < win_mae * (1.0 - SELECTION_MARGIN) {
+            (win, win_errors, win_mae) = (o, errors, mae);
         }
     }
-    let is_naive = naive_at == Some(win);
-    let (mut model, past, errors, mae) = scored.swap_remove(win);
-    if model.spec != aicc_choice || is_naive {
+    let chosen = &options[win];
+    let is_naive = chosen == &[n_ets];
+    // Options list their members in ascending order: the first is the lowest-AICc member.
+    let mut picked = Vec::with_capacity(chosen.len());
+    for (i, (model, past, _, _)) in scored.into_iter().enumerate() {
+        if chosen.contains(&i) {
+            picked.push((model, past));
+        }
+    }
+    let mut picked = picked.into_iter();
+    let Some((mut model, past)) = picked.next() else {
+        return aicc_best;
+    };
+    model.members = picked.map(|(m, _)| m).collect();
+    if model.spec != aicc_choice || is_naive || !model.members.is_empty() {
         let what = if is_naive {
             if m >= 2 {
-                "seasonal naive (alpha 0, gamma 1)"
+                "the seasonal naive forecast (alpha 0, gamma 1)".to_string()
             } else {
-                "naive (alpha 1)"
+                "the naive forecast (alpha 1)".to_string()
             }
+        } else if model.members.is_empty() {
+            format!("{}", model.spec)
         } else {
-            "the next AICc-ranked variant"
+            let names: Vec<String> = std::iter::once(model.spec)
+                .chain(model.members.iter().map(|m| m.spec))
+                .map(|s| s.to_string())
+                .collect();
+            format!("the average of {}", names.join(", "))
         };
         model.fallback = Some(Fallback {
             requested: aicc_choice,
@@ -1397,12 +1446,12 @@ fn select_by_backtest(
                  on the last {} points (mean absolute error {:.4} vs {:.4})",
                 origins.len(),
                 n - first,
-                mae * scale,
+                win_mae * scale,
                 aicc_mae * scale
             ),
         });
     }
-    model.calibration = past.and_then(|p| IntervalCalibration::new(&p, &errors, origins.len(), horizon));
+    model.calibration = past.and_then(|p| IntervalCalibration::new(&p, &win_errors, origins.len(), horizon));
     model
 }
 
@@ -1544,11 +1593,22 @@ impl FittedModel {
             let (f, _) = step(self.spec, &self.p, &mut st, f64::NAN);
             mean.push(f);
         }
+        let own = mean.clone();
+        if !self.members.is_empty() {
+            for member in &self.members {
+                let mut st = member.last.clone();
+                for f in &mut mean {
+                    *f += step(member.spec, &member.p, &mut st, f64::NAN).0;
+                }
+            }
+            let k = (self.members.len() + 1) as f64;
+            mean.iter_mut().for_each(|f| *f /= k);
+        }
         let sigma = self.sigma2.sqrt();
         let sd = linear_sd(self.spec, &self.p, self.period, sigma, horizon);
         let (mut lower, mut upper, method) = if self.spec.is_linear() {
-            let lower = mean.iter().zip(&sd).map(|(f, s)| f - z * s).collect();
-            let upper = mean.iter().zip(&sd).map(|(f, s)| f + z * s).collect();
+            let lower = own.iter().zip(&sd).map(|(f, s)| f - z * s).collect();
+            let upper = own.iter().zip(&sd).map(|(f, s)| f + z * s).collect();
             (lower, upper, IntervalMethod::Analytical)
         } else {
             if options.paths == 0 {
@@ -1578,6 +1638,11 @@ impl FittedModel {
             }
             (lower, upper, IntervalMethod::Simulated { paths })
         };
+        // A combined forecast moves the intervals with it.
+        for (k, (o, f)) in own.iter().zip(&mean).enumerate() {
+            lower[k] += f - o;
+            upper[k] += f - o;
+        }
         if let Some(cal) = &self.calibration {
             for (k, ((f, s), (lo, hi))) in mean
                 .iter()

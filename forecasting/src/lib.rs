@@ -57,8 +57,8 @@ mod season;
 pub use detector::{AnomalyScore, Detector, DetectorConfig, score_series};
 pub use error::{ForecastError, Result};
 pub use ets::{
-    Fallback, FitOptions, FittedModel, Forecast, ForecastOptions, IntervalMethod, ModelChoice, ModelSpec, Params,
-    Season, Seasonality, Trend, fit,
+    Fallback, FitOptions, FittedModel, Forecast, ForecastOptions, IntervalCalibration, IntervalMethod, ModelChoice,
+    ModelSpec, Params, Season, Seasonality, Trend, fit,
 };
 pub use features::{FEATURE_NAMES, N_FEATURES, build_features, series_features};
 pub use iforest::{IsolationForest, IsolationForestConfig};
