@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The same `foresight bench` workload against foresight, VictoriaMetrics and InfluxDB 1.x, each
-# started here on 127.0.0.1 with a fresh data directory and stopped by its PID; then one table of
-# foresight/peer ratios. Not part of `cargo test`; takes ~10 minutes for the default workload.
+# The same `foresight bench` workload against foresight, VictoriaMetrics, InfluxDB 1.x and
+# Prometheus (backfilled offline by promtool: disk, memory and queries only), each started here on
+# 127.0.0.1 with a fresh data directory and stopped by its PID; then one table of foresight/peer
+# ratios. Not part of `cargo test`; takes ~15 minutes for the default workload.
 #
-#   bash benches/peers.sh                      # foresight vm influx (prom is listed as n/a)
+#   bash benches/peers.sh                      # foresight vm influx prom
 #   bash benches/peers.sh foresight vm         # a subset, in this order (foresight first: it is
 #                                              # the reference of the ratio columns)
 #
@@ -22,7 +23,7 @@ WRITERS=${WRITERS:-4}; BATCH=${BATCH:-5000}; REPS=${REPS:-5}; WORKLOAD=${WORKLOA
 SETTLE=${SETTLE:-300s}; EXTRA=${EXTRA:-}
 FORESIGHT=${FORESIGHT:-}
 # Ports on loopback, away from the packaged defaults.
-P_FS=18086; P_VM=18428; P_IX=18087; P_IX_RPC=18088
+P_FS=18086; P_VM=18428; P_IX=18087; P_IX_RPC=18088; P_PR=18090
 
 mkdir -p "$OUT/logs"
 STARTED=()
@@ -57,12 +58,13 @@ fi
 [ -x "$FORESIGHT" ] || { echo "no foresight binary at $FORESIGHT"; exit 1; }
 
 need_peers() {
-  command -v victoria-metrics >/dev/null && command -v influxd >/dev/null && return 0
+  command -v victoria-metrics >/dev/null && command -v influxd >/dev/null && command -v prometheus >/dev/null \
+    && command -v promtool >/dev/null && return 0
   if [ "${INSTALL:-1}" = 1 ] && [ "$(id -u)" = 0 ]; then
     echo "-- installing the peers from Debian packages"
     apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus victoria-metrics influxdb >/dev/null
   fi
-  command -v victoria-metrics >/dev/null && command -v influxd >/dev/null
+  command -v victoria-metrics >/dev/null && command -v influxd >/dev/null && command -v prometheus >/dev/null
 }
 
 BENCH=("$FORESIGHT" bench --workload "$WORKLOAD" --hosts "$HOSTS" --fields "$FIELDS" --duration "$DURATION"
@@ -121,8 +123,39 @@ run_influx() {
   stop_pid "$pid"
 }
 
+# ---------------------------------------------------------------- Prometheus
+# No line-protocol ingest: the same workload is written as OpenMetrics (`bench --emit`), backfilled
+# offline by promtool (timed, reported separately: not comparable with HTTP ingestion), served by
+# prometheus from that directory, and measured with `bench --preloaded` (disk, memory, queries).
+run_prom() {
+  local d=$OUT/prometheus t0 t1
+  rm -rf "$d"; mkdir -p "$d/data"
+  # shellcheck disable=SC2086
+  "$FORESIGHT" bench --workload "$WORKLOAD" --hosts "$HOSTS" --fields "$FIELDS" --duration "$DURATION" \
+    --interval "$INTERVAL" --emit "$d/workload.om" --emit-format openmetrics || return 1
+  local timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -v)  # GNU time: peak RSS of promtool
+  t0=$(date +%s%N)
+  "${timer[@]}" promtool tsdb create-blocks-from openmetrics "$d/workload.om" "$d/data" \
+    > "$OUT/logs/promtool.log" 2>&1 || { tail "$OUT/logs/promtool.log"; return 1; }
+  t1=$(date +%s%N)
+  echo "promtool backfill (offline, one core; not comparable with HTTP ingestion): $(( (t1 - t0) / 1000000 )) ms," \
+    "peak RSS $(grep 'Maximum resident' "$OUT/logs/promtool.log" | awk '{print $NF " KiB"}')" | tee "$OUT/promtool.txt"
+  rm -f "$d/workload.om"
+  printf 'global:\n  scrape_interval: 1h\n' > "$d/prometheus.yml"
+  prometheus --config.file="$d/prometheus.yml" --storage.tsdb.path="$d/data" \
+    --storage.tsdb.retention.time=100y --web.listen-address=127.0.0.1:$P_PR \
+    > "$OUT/logs/prometheus.log" 2>&1 &
+  local pid=$!; STARTED+=("$pid")
+  wait_http http://127.0.0.1:$P_PR/-/ready 120 || { stop_pid "$pid"; return 1; }
+  # shellcheck disable=SC2086
+  "${BENCH[@]}" --target http://127.0.0.1:$P_PR --label prometheus --preloaded --pid "$pid" \
+    --data-dir "$d/data" --flush none --report "$OUT/prometheus.json" --no-constants $EXTRA
+  REPORTS+=("$OUT/prometheus.json")
+  stop_pid "$pid"
+}
+
 PEERS=("$@"); [ ${#PEERS[@]} -eq 0 ] && PEERS=(foresight vm influx prom)
-case " ${PEERS[*]} " in *" vm "*|*" influx "*) need_peers || { echo "peers not installed (INSTALL=1 as root installs them)"; exit 1; };; esac
+case " ${PEERS[*]} " in *" vm "*|*" influx "*|*" prom "*) need_peers || { echo "peers not installed (INSTALL=1 as root installs them)"; exit 1; };; esac
 echo "== $(date -u +%FT%TZ) $WORKLOAD: $HOSTS hosts x $FIELDS fields x $DURATION at $INTERVAL, $WRITERS writers x $BATCH lines"
 for p in "${PEERS[@]}"; do
   echo; echo "================ $p  $(date -u +%T)"
@@ -130,7 +163,7 @@ for p in "${PEERS[@]}"; do
     foresight) run_foresight ;;
     vm) run_vm ;;
     influx) run_influx ;;
-    prom) echo "prometheus: n/a (no line-protocol ingest; promtool backfill is an offline loader, not comparable)" ;;
+    prom) run_prom ;;
     *) echo "unknown peer $p (foresight, vm, influx, prom)" ;;
   esac
 done

@@ -18,7 +18,7 @@ use crate::report::{
 };
 use crate::stats::{ErrorTally, LatencySummary};
 use crate::target::Target;
-use crate::workload::{Generator, WorkloadSpec};
+use crate::workload::{BatchInfo, Generator, WorkloadSpec};
 
 /// Metrics copied from the target's `/metrics` into the report when present.
 const REPORTED_METRICS: [&str; 9] = [
@@ -77,6 +77,8 @@ pub struct BenchOptions {
     pub settle_stable: Duration,
     /// Read the stored sample count back through PromQL.
     pub verify: bool,
+    /// The target already holds the workload: send nothing (see `--preloaded`).
+    pub preloaded: bool,
     /// Longest wait for the target to answer before the load.
     pub wait_ready: Duration,
     /// Draw a progress bar on a terminal.
@@ -125,19 +127,39 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     } else {
         ProgressBar::hidden()
     };
-    let generator = Generator::new(&opts.workload)?;
-    let outcome = driver::ingest(
-        &opts.target,
-        &opts.write,
-        &opts.load,
-        generator,
-        &driver::ConcurrentQueries {
-            queries: &std_queries,
-            api: opts.query_api,
-            db: &opts.write.db,
-        },
-        &progress,
-    )?;
+    let outcome = if opts.preloaded {
+        notes.push("preloaded: the workload was loaded offline; ingestion not measured".into());
+        let all = BatchInfo {
+            lines: summary.lines,
+            samples: summary.samples,
+        };
+        driver::IngestOutcome {
+            wall_s: 0.0,
+            pregenerate_s: 0.0,
+            batches_sent: 0,
+            batches_ok: 0,
+            sent: all,
+            acked: all,
+            latencies_s: Vec::new(),
+            errors: ErrorTally::default(),
+            stopped_by: driver::StopReason::Complete,
+            concurrent_queries: BTreeMap::new(),
+            concurrent_query_errors: ErrorTally::default(),
+        }
+    } else {
+        driver::ingest(
+            &opts.target,
+            &opts.write,
+            &opts.load,
+            Generator::new(&opts.workload)?,
+            &driver::ConcurrentQueries {
+                queries: &std_queries,
+                api: opts.query_api,
+                db: &opts.write.db,
+            },
+            &progress,
+        )?
+    };
     progress.finish_and_clear();
     let after_ingest = server_proc(&client);
     let busy1 = probe::machine_busy_s();
@@ -146,7 +168,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     let ingest_cpu_s = before
         .zip(after_ingest)
         .map(|(a, b)| round3(b.cpu_s - a.cpu_s))
-        .filter(|c| c.is_finite());
+        .filter(|c| c.is_finite() && !opts.preloaded);
     let machine = MachineReport {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         busy_cpu_s: busy0.zip(busy1).map(|(a, b)| round3(b - a)),

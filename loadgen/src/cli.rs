@@ -119,6 +119,11 @@ pub struct BenchArgs {
     /// Do not read the stored sample count back.
     #[arg(long)]
     pub no_verify: bool,
+    /// The target already holds this workload (loaded offline, e.g. written with `--emit` and
+    /// backfilled by `promtool tsdb create-blocks-from openmetrics`): send nothing, then flush,
+    /// measure, verify and query as usual. Ingestion figures are reported as not measured.
+    #[arg(long)]
+    pub preloaded: bool,
 
     /// Server process id: CPU seconds and peak memory from /proc/<pid>.
     #[arg(long)]
@@ -155,6 +160,10 @@ pub struct BenchArgs {
     /// and print the generator's speed.
     #[arg(long, conflicts_with = "compare")]
     pub emit: Option<PathBuf>,
+    /// Format of `--emit`: lp (InfluxDB line protocol) or openmetrics (metric-major, as
+    /// `promtool tsdb create-blocks-from openmetrics` reads it; one metric per field).
+    #[arg(long, default_value = "lp", value_parser = ["lp", "openmetrics"])]
+    pub emit_format: String,
     /// Print one table comparing these reports (the first is the reference) and exit.
     #[arg(long, num_args = 1..)]
     pub compare: Vec<PathBuf>,
@@ -283,6 +292,7 @@ impl BenchArgs {
             settle_max: dur("settle", &self.settle)?,
             settle_stable: dur("settle-stable", &self.settle_stable)?,
             verify: !self.no_verify,
+            preloaded: self.preloaded,
             wait_ready: dur("wait-ready", &self.wait_ready)?,
             progress: !self.quiet,
         })
@@ -309,6 +319,9 @@ pub fn bench_command(args: &BenchArgs, data_dir: impl Into<Option<PathBuf>>) -> 
         return Ok(true);
     }
     if let Some(path) = &args.emit {
+        if args.emit_format == "openmetrics" {
+            return emit_openmetrics(&args.workload()?, path).map(|()| true);
+        }
         return emit(&args.workload()?, path, args.batch).map(|()| true);
     }
     let opts = args.options(data_dir)?;
@@ -388,6 +401,103 @@ fn emit(spec: &WorkloadSpec, path: &Path, batch: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Writes the whole workload as OpenMetrics text: `<measurement>_<field>{tags} value seconds`,
+/// each metric family together (OpenMetrics forbids interleaving them) and each series in time
+/// order, ending with `# EOF`. The generator runs once per field, so memory holds one field's
+/// samples at a time, not the whole workload.
+fn emit_openmetrics(spec: &WorkloadSpec, path: &Path) -> Result<(), Error> {
+    use std::collections::BTreeMap;
+    let io = |e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
+    let mut out: Box<dyn std::io::Write> = if path.as_os_str() == "-" {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?))
+    };
+    let divisor = match spec.precision {
+        Precision::S => 1.0,
+        Precision::Ms => 1e3,
+        Precision::Us => 1e6,
+        Precision::Ns => 1e9,
+    };
+    // Metric names first: one pass over the stream finds every (measurement, field).
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut buf = Vec::new();
+    let mut g = Generator::new(spec)?;
+    while g.fill(&mut buf, 5000).lines > 0 {
+        for line in String::from_utf8_lossy(&buf).lines() {
+            let Some((series, fields, _)) = split_line(line) else {
+                continue;
+            };
+            let measurement = series.split(',').next().unwrap_or(series);
+            for f in fields.split(',') {
+                let field = f.split('=').next().unwrap_or(f);
+                let key = (measurement.to_owned(), field.to_owned());
+                if !names.contains(&key) {
+                    names.push(key);
+                }
+            }
+        }
+        buf.clear();
+    }
+    let mut samples = 0u64;
+    for (measurement, field) in &names {
+        let name = format!("{measurement}_{field}");
+        writeln!(out, "# TYPE {name} gauge").map_err(io)?;
+        // series labels -> (seconds, value), in the stream's (time) order.
+        let mut series: BTreeMap<String, Vec<(f64, String)>> = BTreeMap::new();
+        let mut g = Generator::new(spec)?;
+        while g.fill(&mut buf, 5000).lines > 0 {
+            for line in String::from_utf8_lossy(&buf).lines() {
+                let Some((key, fields, ts)) = split_line(line) else {
+                    continue;
+                };
+                let mut parts = key.split(',');
+                if parts.next() != Some(measurement.as_str()) {
+                    continue;
+                }
+                let Some(value) = fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(field.as_str())?.strip_prefix('='))
+                else {
+                    continue;
+                };
+                let labels: Vec<String> = parts
+                    .filter_map(|t| t.split_once('='))
+                    .map(|(k, v)| format!("{k}=\"{v}\""))
+                    .collect();
+                let t = ts.parse::<f64>().unwrap_or(0.0) / divisor;
+                series
+                    .entry(labels.join(","))
+                    .or_default()
+                    .push((t, value.trim_end_matches('i').to_owned()));
+            }
+            buf.clear();
+        }
+        for (labels, points) in &mut series {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            points.dedup_by(|b, a| a.0 == b.0);
+            for (t, v) in points.iter() {
+                writeln!(out, "{name}{{{labels}}} {v} {t}").map_err(io)?;
+                samples += 1;
+            }
+        }
+    }
+    writeln!(out, "# EOF").map_err(io)?;
+    out.flush().map_err(io)?;
+    eprintln!("{samples} samples in {} metrics (OpenMetrics)", names.len());
+    Ok(())
+}
+
+/// `(measurement and tags, fields, timestamp)` of one generated line (the generator writes no
+/// escaped spaces), or None for a blank line.
+fn split_line(line: &str) -> Option<(&str, &str, &str)> {
+    let mut it = line.splitn(3, ' ');
+    Some((it.next()?, it.next()?, it.next()?))
+}
+
 /// Today's date (UTC) as `YYYY-MM-DD`.
 fn today() -> String {
     let secs = std::time::SystemTime::now()
@@ -452,6 +562,47 @@ pub fn plan_command(args: &PlanArgs) -> Result<(), Error> {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn openmetrics_emission_is_metric_major_and_complete() {
+        let spec = WorkloadSpec {
+            hosts: 3,
+            fields: 2,
+            duration_ms: 60_000,
+            ..WorkloadSpec::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.om");
+        emit_openmetrics(&spec, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.last(), Some(&"# EOF"));
+        // Two families, each announced once and contiguous; 3 hosts x 6 rows each.
+        let types: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with("# TYPE")).collect();
+        assert_eq!(types.len(), 2);
+        assert_eq!(lines[types[0]], "# TYPE cpu_usage_user gauge");
+        assert_eq!(types[1] - types[0] - 1, 18);
+        assert_eq!(lines.len(), 2 + 2 * 18 + 1);
+        let first = lines[types[0] + 1];
+        assert!(first.starts_with("cpu_usage_user{hostname=\"host_"), "{first}");
+        assert!(first.ends_with(" 1699920000"), "{first}");
+        // Each series in time order, whole: timestamps 0..50 s for the first host.
+        let ts: Vec<&str> = lines[types[0] + 1..types[0] + 7]
+            .iter()
+            .map(|l| l.rsplit(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            ts,
+            [
+                "1699920000",
+                "1699920010",
+                "1699920020",
+                "1699920030",
+                "1699920040",
+                "1699920050"
+            ]
+        );
+    }
 
     #[derive(Debug, Parser)]
     struct T {

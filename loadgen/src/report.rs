@@ -370,7 +370,7 @@ pub fn compare(reports: &[Report]) -> String {
     let mut rows: Vec<Row> = vec![
         (
             "ingest samples/s".into(),
-            Box::new(|r: &Report| (r.ingest.samples_ok > 0).then_some(r.ingest.samples_per_s)),
+            Box::new(|r: &Report| (r.ingest.samples_ok > 0 && r.ingest.wall_s > 0.0).then_some(r.ingest.samples_per_s)),
             format_count,
         ),
         (

@@ -358,6 +358,7 @@ fn the_whole_bench_against_a_fake_foresight() {
         settle_max: Duration::ZERO,
         settle_stable: Duration::from_secs(1),
         verify: true,
+        preloaded: false,
         wait_ready: Duration::from_secs(5),
         progress: false,
     };
