@@ -78,7 +78,11 @@ fn evaluate(y: &[f64], origins: &[usize], h: usize, m: usize, season: Season) ->
         s.seconds += start.elapsed().as_secs_f64();
         s.models.push(format!("{} m={}", model.spec(), model.period()));
         if std::env::var("VERBOSE").is_ok() {
-            eprintln!("  origin {o}: {} {:?}", model.spec(), model.fallback().map(|f| &f.reason));
+            eprintln!(
+                "  origin {o}: {} {:?}",
+                model.spec(),
+                model.fallback().map(|f| &f.reason)
+            );
         }
         let (mut abs, mut n) = (0.0, 0);
         for i in 0..h {

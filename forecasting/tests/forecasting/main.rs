@@ -9,3 +9,4 @@ mod calibration;
 mod common;
 mod reference;
 mod robustness;
+mod selection;
