@@ -1052,9 +1052,11 @@ fn finish(y_norm: &[f64], lead: usize, scale: f64, spec: ModelSpec, period: usiz
 /// fitted falls back to simpler ones and [`FittedModel::fallback`] says why; with
 /// [`ModelChoice::Auto`] every admissible variant is fitted and the lowest AICc wins (only the
 /// seasonal variants when a period is given or detected, only the non-seasonal ones otherwise);
-/// the winner is then checked out of sample against the (seasonal) naive forecast from three
-/// recent origins, and replaced by it (as ETS(A,N,A) with alpha 0 and gamma 1, or ETS(A,N,N) with
-/// alpha 1) when that was closer, which [`FittedModel::fallback`] reports.
+/// the winner is then checked out of sample, on the tail of the history, against the next two
+/// variants, the average of the three and the (seasonal) naive forecast (as ETS(A,N,A) with
+/// alpha 0 and gamma 1, or ETS(A,N,N) with alpha 1), which replaces it only when clearly closer
+/// ([`FittedModel::fallback`] reports it); the same backtest calibrates the intervals
+/// ([`FittedModel::interval_calibration`]).
 ///
 /// # Errors
 /// [`ForecastError::NotEnoughData`] when even simple exponential smoothing cannot be fitted
