@@ -1424,7 +1424,13 @@ fn select_by_backtest(
     let Some((mut model, past)) = picked.next() else {
         return aicc_best;
     };
-    model.members = picked.map(|(m, _)| m).collect();
+    // Members only forecast: their in-sample fitted values would be dead weight.
+    model.members = picked
+        .map(|(mut m, _)| {
+            m.fitted = Vec::new();
+            m
+        })
+        .collect();
     if model.spec != aicc_choice || is_naive || !model.members.is_empty() {
         let what = if is_naive {
             if m >= 2 {
@@ -1851,5 +1857,40 @@ mod tests {
         let c = fit(&[5.0; 100], &FitOptions::default()).unwrap();
         let fc = c.forecast(3, 0.95).unwrap();
         assert!(fc.mean.iter().all(|v| (v - 5.0).abs() < 1e-9));
+    }
+
+    /// The calibration only ever widens, the members' average moves the intervals with the mean,
+    /// and too short a series is not backtested (the AICc choice and its model intervals stand).
+    #[test]
+    fn calibration_widens_and_combination_recentres() {
+        let y = series(24 * 12, 24, 3, 1.0);
+        let auto = FitOptions {
+            season: Season::Period(24),
+            ..FitOptions::default()
+        };
+        let model = fit(&y, &auto).unwrap();
+        let cal = model.interval_calibration().unwrap();
+        assert_eq!(cal.horizon, 24);
+        let mut bare = model.clone();
+        bare.calibration = None;
+        let (a, b) = (model.forecast(60, 0.9).unwrap(), bare.forecast(60, 0.9).unwrap());
+        for k in 0..60 {
+            assert!(a.lower[k] <= b.lower[k] && a.upper[k] >= b.upper[k], "step {k}");
+            assert!(a.lower[k] < a.mean[k] && a.mean[k] < a.upper[k], "step {k}");
+        }
+        // An average with a second model: the mean is the average, the interval moves with it.
+        let other = fit(&y, &fixed(Trend::None, Seasonality::Additive, 24)).unwrap();
+        let mut combo = bare.clone();
+        combo.members = vec![other.clone()];
+        let (c, o) = (combo.forecast(30, 0.9).unwrap(), other.forecast(30, 0.9).unwrap());
+        for k in 0..30 {
+            let mean = (b.mean[k] + o.mean[k]) / 2.0;
+            assert!((c.mean[k] - mean).abs() < 1e-9, "step {k}");
+            let shift = c.mean[k] - b.mean[k];
+            assert!((c.upper[k] - b.upper[k] - shift).abs() < 1e-9, "step {k}");
+        }
+        let short = fit(&y[..60], &auto).unwrap();
+        assert!(short.interval_calibration().is_none());
+        assert!(short.fallback().is_none(), "{:?}", short.fallback());
     }
 }
