@@ -47,7 +47,7 @@ pub use cli::{BenchArgs, DEFAULT_CONSTANTS_PATH, PlanArgs, bench_command, plan_c
 pub use driver::{
     ConcurrentQueries, Flavor, IngestOutcome, LoadSettings, QueryRun, StopReason, WriteSettings, ingest, query_phase,
 };
-pub use plan::{Constants, Margins, Plan, PlanInput, plan};
+pub use plan::{Constants, MIN_MEMORY_SERIES, Margins, Plan, PlanInput, plan};
 pub use probe::{DirUsage, ProcSample, dir_usage, metric_sum, proc_sample};
 pub use queries::{QueryApi, QueryTime, StdQuery, standard_queries};
 pub use report::{

@@ -17,6 +17,9 @@ const WAL_BYTES_PER_SAMPLE: f64 = 18.0;
 /// Data time the WAL and head hold at most: one 2 h partition plus the 1 h out-of-order window.
 const HEAD_WINDOW_S: f64 = 3.0 * 3600.0;
 
+/// Fewest active series a bench run needs for its memory per series to be taken as a constant.
+pub const MIN_MEMORY_SERIES: u64 = 10_000;
+
 /// Per-build costs measured by `foresight bench` against `foresight serve`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Constants {
@@ -69,7 +72,8 @@ impl Constants {
         }
     }
 
-    /// Constants from a bench report against a foresight server; `None` with the reason when the
+    /// Constants from a bench report against a foresight server (memory per series only from runs
+    /// with at least [`MIN_MEMORY_SERIES`] active series, else the built-in figure); `None` with the reason when the
     /// report lacks a measurement (no `--pid`, no `--data-dir`, or another kind of server).
     pub fn from_report(r: &Report, date: &str) -> Result<Self, String> {
         if r.target_kind != "foresight" {
@@ -90,10 +94,24 @@ impl Constants {
         let baseline = server.rss_before_bytes.ok_or("no memory measurement (give --pid)")?;
         let builtin = Self::builtin();
         let w = &r.workload;
+        // Below this many series the peak RSS is mostly in-flight write buffers and the head of a
+        // load that arrives faster than real time (1,000 series: 374 KiB per series; 100,000:
+        // 9.2 KiB): such a run's memory figure would overstate a real workload's by 40x.
+        let series = r.workload_summary.active_series;
+        let memory_measured = series >= MIN_MEMORY_SERIES;
+        let (baseline, per_series, memory_series) = if memory_measured {
+            (baseline as f64, per_series, series)
+        } else {
+            (
+                builtin.ram_baseline_bytes,
+                builtin.ram_bytes_per_active_series,
+                builtin.bench_active_series,
+            )
+        };
         Ok(Constants {
             measured_at: date.to_owned(),
             source: format!(
-                "foresight bench {} against {}: {} workload {} hosts x {} fields x {} at {}, {} writers x {} lines{}",
+                "foresight bench {} against {}: {} workload {} hosts x {} fields x {} at {}, {} writers x {} lines{}{}",
                 r.tool_version,
                 r.target,
                 w.kind,
@@ -107,16 +125,24 @@ impl Constants {
                     "; query CPU not measured (built-in value)"
                 } else {
                     ""
+                },
+                if memory_measured {
+                    String::new()
+                } else {
+                    format!(
+                        "; memory per series built in ({series} active series is under {MIN_MEMORY_SERIES}, \
+                         where fixed buffers dominate)"
+                    )
                 }
             ),
             bytes_per_sample: bps,
             cpu_s_per_million_samples: cpu,
-            ram_baseline_bytes: baseline as f64,
+            ram_baseline_bytes: baseline,
             ram_bytes_per_active_series: per_series,
             cpu_s_per_query: server.cpu_s_per_query.unwrap_or(builtin.cpu_s_per_query),
             bench_interval_s: w.interval_ms as f64 / 1000.0,
-            bench_active_series: r.workload_summary.active_series,
-            query_bench_series: r.workload_summary.active_series,
+            bench_active_series: memory_series,
+            query_bench_series: series,
         })
     }
 
@@ -512,5 +538,17 @@ mod tests {
         assert_eq!(c.cpu_s_per_million_samples, 0.8);
         assert_eq!(c.cpu_s_per_query, Constants::builtin().cpu_s_per_query);
         assert!(c.source.contains("query CPU not measured"));
+        // The sample report has fewer than MIN_MEMORY_SERIES series: memory stays built in.
+        assert!(r.workload_summary.active_series < MIN_MEMORY_SERIES);
+        assert_eq!(
+            c.ram_bytes_per_active_series,
+            Constants::builtin().ram_bytes_per_active_series
+        );
+        assert!(c.source.contains("memory per series built in"), "{}", c.source);
+        r.workload_summary.active_series = 100_000;
+        let c = Constants::from_report(&r, "2026-01-01").unwrap();
+        assert_eq!(c.ram_bytes_per_active_series, 5000.0);
+        assert_eq!(c.ram_baseline_bytes, f64::from(20u32 << 20));
+        assert_eq!(c.bench_active_series, 100_000);
     }
 }
