@@ -1219,6 +1219,10 @@ const CAL_MIN_ERRORS: usize = 30;
 /// first): differences of a few percent over a few hundred overlapping errors are noise, and the
 /// AICc choice should not be traded for noise.
 const SELECTION_MARGIN: f64 = 0.02;
+/// ... and must be significantly closer: its Diebold-Mariano statistic (one-sided, 10% level)
+/// must reach this. Overlapping multi-step windows make a few hundred errors worth only a few
+/// independent ones (3 on a short annual series), where a 2% margin alone is noise.
+const SELECTION_Z: f64 = 1.28;
 /// Variants (by AICc rank) the backtest chooses among, besides the (seasonal) naive forecast.
 const BACKTEST_TOP: usize = 3;
 
@@ -1260,6 +1264,39 @@ fn backtest_errors(model: &FittedModel, y: &[f64], origins: &[usize], horizon: u
         }
     }
     errors
+}
+
+/// Diebold-Mariano statistic (with the Harvey-Leybourne-Newbold small-sample correction) for
+/// "`b` forecasts better than `a`": per-origin mean absolute errors, their mean difference over
+/// its Newey-West standard error (Bartlett kernel over the lags at which `horizon`-step windows
+/// overlap, `stride` points apart). Positive when `b` is better.
+fn dm_statistic(a: &[f64], b: &[f64], horizon: usize, stride: usize) -> f64 {
+    let d: Vec<f64> = a
+        .chunks(horizon)
+        .zip(b.chunks(horizon))
+        .filter_map(|(x, y)| {
+            let (mx, my) = (mean_abs(x), mean_abs(y));
+            (mx.is_finite() && my.is_finite()).then_some(mx - my)
+        })
+        .collect();
+    let n = d.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let nf = n as f64;
+    let mean = d.iter().sum::<f64>() / nf;
+    let lags = (horizon.div_ceil(stride)).saturating_sub(1).min(n - 1);
+    let gamma = |k: usize| d.iter().zip(&d[k..]).map(|(x, y)| (x - mean) * (y - mean)).sum::<f64>() / nf;
+    let mut var = gamma(0);
+    for k in 1..=lags {
+        var += 2.0 * (1.0 - k as f64 / (lags + 1) as f64) * gamma(k);
+    }
+    if var.is_nan() || var <= 0.0 {
+        return if mean > 0.0 { f64::INFINITY } else { 0.0 };
+    }
+    let hl = lags as f64 + 1.0;
+    let hln = ((nf + 1.0 - 2.0 * hl + hl * (hl - 1.0) / nf) / nf).max(0.0).sqrt();
+    mean / (var / nf).sqrt() * hln
 }
 
 fn mean_abs(errors: &[f64]) -> f64 {
@@ -1334,9 +1371,10 @@ impl IntervalCalibration {
 
 /// The automatic choice, checked out of sample. The [`BACKTEST_TOP`] variants with the lowest
 /// AICc and the (seasonal) naive forecast are backtested from rolling origins on the tail of the
-/// history (one season ahead, 10 steps without a season); the lowest mean absolute error wins,
-/// so a model that forecasts worse than seasonal naive on the recent history is not returned (its
-/// `fallback` says so). The winner's backtest errors calibrate its intervals. Too short a series
+/// history (one season ahead, 10 steps without a season); an option displaces the one before it
+/// only when its mean absolute error is lower by [`SELECTION_MARGIN`] and significantly so
+/// ([`SELECTION_Z`]), so a model that forecasts clearly worse than seasonal naive on the recent
+/// history is not returned (its `fallback` says so). The winner's backtest errors calibrate its intervals. Too short a series
 /// keeps the AICc choice with model intervals.
 fn select_by_backtest(
     y: &[f64],
@@ -1382,7 +1420,7 @@ fn select_by_backtest(
     }
     // The options: each model alone (lowest AICc first, the naive one last), then the equal-weight
     // average of the backtested ETS variants. An option must beat the best before it by
-    // SELECTION_MARGIN: near-ties keep the earlier, simpler option.
+    // SELECTION_MARGIN, significantly (SELECTION_Z): near-ties keep the earlier, simpler option.
     let mut options: Vec<Vec<usize>> = (0..scored.len()).map(|i| vec![i]).collect();
     let ets: Vec<usize> = (0..n_ets).filter(|&i| scored[i].1.is_some()).collect();
     if ets.len() >= 2 {
@@ -1401,13 +1439,16 @@ fn select_by_backtest(
             })
             .collect()
     };
+    let stride = origins.get(1).map_or(1, |o| o - first).max(1);
     let mut win = 0;
     let mut win_errors = combined(&options[0]);
     let mut win_mae = mean_abs(&win_errors);
     for (o, members) in options.iter().enumerate().skip(1) {
         let errors = combined(members);
         let mae = mean_abs(&errors);
-        if mae < win_mae * (1.0 - SELECTION_MARGIN) {
+        if mae < win_mae * (1.0 - SELECTION_MARGIN)
+            && dm_statistic(&win_errors, &errors, horizon, stride) >= SELECTION_Z
+        {
             (win, win_errors, win_mae) = (o, errors, mae);
         }
     }
