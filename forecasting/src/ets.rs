@@ -31,7 +31,7 @@ use crate::error::{ForecastError, Result};
 use crate::math::{normal_quantile, solve_spd};
 use crate::optim::{NmOptions, minimize_unit_box};
 use crate::rng::SplitMix64;
-use crate::season::{centred_ma, detect_season, fill_gaps};
+use crate::season::{MIN_STRENGTH, centred_ma, detect_season, fill_gaps, seasonal_strength};
 
 /// Trend component of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1051,7 +1051,9 @@ fn finish(y_norm: &[f64], lead: usize, scale: f64, spec: ModelSpec, period: usiz
 /// so huge magnitudes fit like small ones. With [`ModelChoice::Fixed`], a variant that cannot be
 /// fitted falls back to simpler ones and [`FittedModel::fallback`] says why; with
 /// [`ModelChoice::Auto`] every admissible variant is fitted and the lowest AICc wins (only the
-/// seasonal variants when a period is given or detected, only the non-seasonal ones otherwise);
+/// seasonal variants when a period is given or detected, only the non-seasonal ones otherwise;
+/// both when a period is given but the data show no seasonality at it, i.e. its adjusted
+/// seasonal strength is below detection's threshold, as in seasonally adjusted series);
 /// the winner is then checked out of sample, on the tail of the history, against the next two
 /// variants, the average of the three and the (seasonal) naive forecast (as ETS(A,N,A) with
 /// alpha 0 and gamma 1, or ETS(A,N,N) with alpha 1), which replaces it only when clearly closer
@@ -1139,12 +1141,17 @@ pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
         ModelChoice::Auto => {
             let mut best: Option<FittedModel> = None;
             let mut candidates = Vec::new();
+            // A period without seasonality in the data (seasonally adjusted series, a wrong
+            // period) would be fitted as noise: there the non-seasonal variants compete too.
+            let unseasonal = period >= 2 && fill_gaps(&y).is_some_and(|x| seasonal_strength(&x, period) < MIN_STRENGTH);
             let mut last_err = None;
             for spec in ModelSpec::all() {
-                // With a known period only seasonal variants compete: on one-step errors a
-                // non-seasonal model tracking a slow cycle can win the AICc (every seasonal state
-                // counts as a parameter) and then forecast the cycle away.
-                if spec.is_seasonal() != (period >= 2) {
+                // With a known period only seasonal variants compete, unless the data show no
+                // seasonality at it: on one-step errors a non-seasonal model tracking a slow
+                // cycle can win the AICc (every seasonal state counts as a parameter) and then
+                // forecast the cycle away.
+                let admissible = spec.is_seasonal() == (period >= 2) || (unseasonal && !spec.is_seasonal());
+                if !admissible {
                     continue;
                 }
                 match fit_variant(&y, spec, period, evals) {
@@ -1164,7 +1171,7 @@ pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
             }
             let best =
                 best.ok_or_else(|| last_err.unwrap_or_else(|| ForecastError::FitFailed("no admissible model".into())))?;
-            Ok(select_by_backtest(&y, lead, scale, best, candidates, evals))
+            Ok(select_by_backtest(&y, lead, scale, period, best, candidates, evals))
         }
     }
 }
@@ -1374,17 +1381,18 @@ impl IntervalCalibration {
 /// history (one season ahead, 10 steps without a season); an option displaces the one before it
 /// only when its mean absolute error is lower by [`SELECTION_MARGIN`] and significantly so
 /// ([`SELECTION_Z`]), so a model that forecasts clearly worse than seasonal naive on the recent
-/// history is not returned (its `fallback` says so). The winner's backtest errors calibrate its intervals. Too short a series
-/// keeps the AICc choice with model intervals.
+/// history is not returned (its `fallback` says so). The winner's backtest errors calibrate its
+/// intervals. Too short a series keeps the AICc choice with model intervals. `m` is the period
+/// of the fit (a candidate may be non-seasonal when the data show no seasonality at it).
 fn select_by_backtest(
     y: &[f64],
     lead: usize,
     scale: f64,
+    m: usize,
     best: FittedModel,
     mut others: Vec<FittedModel>,
     evals: usize,
 ) -> FittedModel {
-    let m = best.period;
     let n = y.len();
     let horizon = if m >= 2 { m } else { (n / 5).min(10) };
     let origins = backtest_origins(n, horizon, if m >= 2 { 3 * m } else { 10 });
@@ -1399,9 +1407,9 @@ fn select_by_backtest(
     let mut scored: Vec<(FittedModel, Option<FittedModel>, Vec<f64>, f64)> = Vec::new();
     for model in std::iter::once(best).chain(others) {
         // A variant that cannot be fitted on the shorter history is kept but never preferred.
-        let past = fit_variant(train, model.spec, m, evals)
+        let past = fit_variant(train, model.spec, model.period, evals)
             .ok()
-            .map(|raw| finish(train, lead, scale, model.spec, m, raw));
+            .map(|raw| finish(train, lead, scale, model.spec, model.period, raw));
         let errors = past
             .as_ref()
             .map(|p| backtest_errors(p, y, &origins, horizon))

@@ -102,7 +102,7 @@ const CALENDAR_PERIODS: [usize; 20] = [
 ];
 
 /// Adjusted seasonal strength a period needs to be reported.
-const MIN_STRENGTH: f64 = 0.3;
+pub(crate) const MIN_STRENGTH: f64 = 0.3;
 
 /// Detects the dominant seasonal period of a series, or `None` when no period is convincing.
 ///
