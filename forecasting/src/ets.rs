@@ -1057,8 +1057,8 @@ fn finish(y_norm: &[f64], lead: usize, scale: f64, spec: ModelSpec, period: usiz
 /// the winner is then checked out of sample, on the tail of the history, against the next two
 /// variants, the average of the three and the (seasonal) naive forecast (as ETS(A,N,A) with
 /// alpha 0 and gamma 1, or ETS(A,N,N) with alpha 1), which replaces it only when clearly closer
-/// ([`FittedModel::fallback`] reports it); the same backtest calibrates the intervals
-/// ([`FittedModel::interval_calibration`]).
+/// ([`FittedModel::fallback`] reports it); the same kind of backtest, reaching further back on
+/// short series, calibrates the intervals ([`FittedModel::interval_calibration`]).
 ///
 /// # Errors
 /// [`ForecastError::NotEnoughData`] when even simple exponential smoothing cannot be fitted
@@ -1232,16 +1232,26 @@ const SELECTION_MARGIN: f64 = 0.02;
 const SELECTION_Z: f64 = 1.28;
 /// Variants (by AICc rank) the backtest chooses among, besides the (seasonal) naive forecast.
 const BACKTEST_TOP: usize = 3;
+/// Share of a short history the backtest that chooses the model may take (its models are
+/// refitted on the rest, which must stay long enough to fit them well).
+const SELECTION_SHARE: f64 = 0.5;
+/// Share of a short history the interval calibration may take: more origins, and more of the
+/// past's quiet and turbulent stretches, than the choice needs (measured on the accuracy
+/// comparison: with half the history, 95% intervals covered 0.44-0.81 on the quarterly macro
+/// series; with two thirds 0.81-0.94, and the same on the origins before those).
+const CAL_SHARE: f64 = 2.0 / 3.0;
 
 /// Rolling forecast origins on the tail of `n` points for `horizon`-step forecasts: one every
-/// `stride` points over the last `min(n / 2, max(8 horizon, 240))` points, at most
+/// `stride` points over the last `min(share n, max(8 horizon, 240))` points, at most
 /// [`MAX_ORIGINS`]. Empty when the series is too short to spare that tail (less than
 /// `2 horizon + warmup` points).
-fn backtest_origins(n: usize, horizon: usize, warmup: usize) -> Vec<usize> {
+fn backtest_origins(n: usize, horizon: usize, warmup: usize, share: f64) -> Vec<usize> {
     if horizon == 0 || n < 2 * horizon + warmup {
         return Vec::new();
     }
-    let window = (n / 2).min((8 * horizon).max(240)).max(horizon + 1);
+    let window = ((n as f64 * share) as usize)
+        .min((8 * horizon).max(240))
+        .max(horizon + 1);
     let first = (n - window).max(warmup);
     let last = n - horizon;
     if last <= first {
@@ -1382,7 +1392,8 @@ impl IntervalCalibration {
 /// only when its mean absolute error is lower by [`SELECTION_MARGIN`] and significantly so
 /// ([`SELECTION_Z`]), so a model that forecasts clearly worse than seasonal naive on the recent
 /// history is not returned (its `fallback` says so). The winner's backtest errors calibrate its
-/// intervals. Too short a series keeps the AICc choice with model intervals. `m` is the period
+/// intervals, from origins over up to [`CAL_SHARE`] of the history (the winner refitted before
+/// them). Too short a series keeps the AICc choice with model intervals. `m` is the period
 /// of the fit (a candidate may be non-seasonal when the data show no seasonality at it).
 fn select_by_backtest(
     y: &[f64],
@@ -1395,7 +1406,8 @@ fn select_by_backtest(
 ) -> FittedModel {
     let n = y.len();
     let horizon = if m >= 2 { m } else { (n / 5).min(10) };
-    let origins = backtest_origins(n, horizon, if m >= 2 { 3 * m } else { 10 });
+    let warmup = if m >= 2 { 3 * m } else { 10 };
+    let origins = backtest_origins(n, horizon, warmup, SELECTION_SHARE);
     let Some(&first) = origins.first() else {
         return best;
     };
@@ -1463,6 +1475,41 @@ fn select_by_backtest(
     let chosen = &options[win];
     let is_naive = chosen == &[n_ets];
     // Options list their members in ascending order: the first is the lowest-AICc member.
+    // The calibration reaches further back than the choice (on short series, where the window is
+    // a share of the history): rare large errors need many origins, and a past of calm and
+    // turbulent stretches, to show in a 95% quantile. The chosen members are refitted before it.
+    let cal_origins = backtest_origins(n, horizon, warmup, CAL_SHARE);
+    let longer = match cal_origins.first() {
+        Some(&cal_first) if cal_first < first => {
+            let cal_train = &y[..cal_first];
+            let pasts: Option<Vec<FittedModel>> = chosen
+                .iter()
+                .map(|&i| {
+                    if i == n_ets {
+                        naive_fit(cal_train, m).map(|(s, raw)| finish(cal_train, lead, scale, s, m, raw))
+                    } else {
+                        let spec = scored[i].0.spec;
+                        let period = scored[i].0.period;
+                        fit_variant(cal_train, spec, period, evals)
+                            .ok()
+                            .map(|raw| finish(cal_train, lead, scale, spec, period, raw))
+                    }
+                })
+                .collect();
+            pasts.map(|pasts| {
+                let errs: Vec<Vec<f64>> = pasts
+                    .iter()
+                    .map(|p| backtest_errors(p, y, &cal_origins, horizon))
+                    .collect();
+                let k = errs.len() as f64;
+                let errors: Vec<f64> = (0..cal_origins.len() * horizon)
+                    .map(|j| errs.iter().map(|e| e[j]).sum::<f64>() / k)
+                    .collect();
+                (pasts.into_iter().next(), errors)
+            })
+        }
+        _ => None,
+    };
     let mut picked = Vec::with_capacity(chosen.len());
     for (i, (model, past, _, _)) in scored.into_iter().enumerate() {
         if chosen.contains(&i) {
@@ -1508,7 +1555,10 @@ fn select_by_backtest(
             ),
         });
     }
-    model.calibration = past.and_then(|p| IntervalCalibration::new(&p, &win_errors, origins.len(), horizon));
+    model.calibration = match longer {
+        Some((Some(p), errors)) => IntervalCalibration::new(&p, &errors, cal_origins.len(), horizon),
+        _ => past.and_then(|p| IntervalCalibration::new(&p, &win_errors, origins.len(), horizon)),
+    };
     model
 }
 
