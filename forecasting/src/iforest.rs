@@ -71,13 +71,14 @@ const W: usize = 8;
 /// order: node `i` has children `2i + 1` (`x <= thr`) and `2i + 2`, so no child index is stored
 /// and every row takes exactly `DEPTH` steps. A leaf above the last level gets a virtual subtree
 /// whose thresholds are +inf (every row goes left); `leaf[i - (SLOTS - 1)]` holds the path
-/// length `depth + c(size)` of the leaf a walk ends in. Fixed-size arrays: the kernels index
+/// length `depth + c(size)` of the leaf a walk ends in, in single precision too (a relative
+/// error below 6e-8, and 16 fit one register). Fixed-size arrays: the kernels index
 /// with masks and no bounds checks, and one tree (4 KiB) stays in L1.
 #[derive(Debug, Clone)]
 struct Compact {
     thr: [f32; SLOTS],
     feat: [u32; SLOTS],
-    leaf: [f64; SLOTS],
+    leaf: [f32; SLOTS],
 }
 
 /// A tree of any depth, for `max_samples > 256`, laid out for branch-free walks: a leaf's
@@ -220,7 +221,7 @@ impl Compact {
     /// Places grown node `n` at slot `at` of `level`.
     fn place(&mut self, nodes: &[Node], path: &[f64], n: usize, at: usize, level: usize) {
         if level == DEPTH {
-            self.leaf[at - (SLOTS - 1)] = path.get(n).copied().unwrap_or(0.0);
+            self.leaf[at - (SLOTS - 1)] = path.get(n).copied().unwrap_or(0.0) as f32;
             return;
         }
         let (left, right) = match nodes.get(n) {
@@ -245,7 +246,7 @@ impl Compact {
             let x = row.get(self.feat[n] as usize).copied().unwrap_or(f32::INFINITY);
             i = 2 * i + 1 + usize::from(x > self.thr[n]);
         }
-        self.leaf[(i - (SLOTS - 1)) & (SLOTS - 1)]
+        f64::from(self.leaf[(i - (SLOTS - 1)) & (SLOTS - 1)])
     }
 
     /// Adds the path lengths of `L` rows walked in lockstep (their dependency chains overlap);
@@ -261,7 +262,7 @@ impl Compact {
             }
         }
         for (o, i) in out.iter_mut().zip(idx) {
-            *o += self.leaf[(i - (SLOTS - 1)) & (SLOTS - 1)];
+            *o += f64::from(self.leaf[(i - (SLOTS - 1)) & (SLOTS - 1)]);
         }
     }
 }
@@ -478,7 +479,7 @@ mod kernel {
     #[cfg(target_arch = "x86_64")]
     use std::arch::x86_64::*;
 
-    use super::{Compact, DEPTH, SLOTS, W};
+    use super::{Compact, DEPTH, W};
 
     /// Rows per AVX-512 vector, and the column-major layout of such a group of rows
     /// (`cols[k][l]`: feature `k` of row `l`).
@@ -559,11 +560,11 @@ mod kernel {
 
     /// Up to 32 groups of sixteen rows walked level by level: a level's thresholds and features
     /// are loaded into registers once, and the groups, independent of each other, overlap in the
-    /// pipeline. Gathers are slow on some CPUs (AMD Zen 4), so a level's threshold and feature
-    /// are picked with permutes (levels of up to 16 nodes fit one register, deeper ones take one
-    /// two-register permute per 32 nodes and blends), and the value of that feature with a blend
-    /// tree over the `NF` columns; only the leaf (256 f64s) is gathered. Returns how many rows
-    /// it scored.
+    /// pipeline. Gathers are slow on some CPUs (AMD Zen 4), so there are none: a level's
+    /// threshold and feature are picked with permutes (levels of up to 16 nodes fit one
+    /// register, deeper ones take one two-register permute per 32 nodes and blends), the value of
+    /// that feature with a blend tree over the `NF` columns, and the path length likewise from
+    /// the 256 of the last level. Returns how many rows it scored.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     fn avx512<const NF: usize>(tree: &Compact, groups: &[Group], sums: &mut [f64]) -> usize {
@@ -580,21 +581,21 @@ mod kernel {
         level::<6, NF>(tree, groups, js);
         level::<7, NF>(tree, groups, js);
         const { assert!(DEPTH == 8) };
-        let mask = _mm512_set1_epi32(SLOTS as i32 - 1);
+        let lt: [__m512; 16] = std::array::from_fn(|c| load16(&tree.leaf, 16 * c));
         for (j, s) in js.iter().zip(sums.chunks_exact_mut(LANES)) {
-            let leaf = _mm512_and_si512(*j, mask);
+            let p = pick(&lt, *j);
             let (lo, hi) = s.split_at_mut(LANES / 2);
-            for (h, s) in [
-                (_mm512_castsi512_si256(leaf), lo),
-                (_mm512_extracti64x4_epi64::<1>(leaf), hi),
-            ] {
+            let halves = [
+                (_mm512_cvtps_pd(_mm512_castps512_ps256(p)), lo),
+                (
+                    _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(p)))),
+                    hi,
+                ),
+            ];
+            for (p, s) in halves {
                 if s.len() == 8 {
-                    // SAFETY: the indices are masked below SLOTS, the length of `leaf`; `s`
-                    // holds 8 f64s.
-                    unsafe {
-                        let p = _mm512_i32gather_pd::<8>(h, tree.leaf.as_ptr());
-                        _mm512_storeu_pd(s.as_mut_ptr(), _mm512_add_pd(_mm512_loadu_pd(s.as_ptr()), p));
-                    }
+                    // SAFETY: `s` holds 8 f64s.
+                    unsafe { _mm512_storeu_pd(s.as_mut_ptr(), _mm512_add_pd(_mm512_loadu_pd(s.as_ptr()), p)) };
                 }
             }
         }
@@ -615,32 +616,17 @@ mod kernel {
                 inf()
             }
         });
-        let ft: [__m512i; 8] = std::array::from_fn(|c| {
+        let ft: [__m512; 8] = std::array::from_fn(|c| {
             if c < regs {
-                load16i(&tree.feat, start + 16 * c)
+                _mm512_castsi512_ps(load16i(&tree.feat, start + 16 * c))
             } else {
-                zero()
+                inf()
             }
         });
         let one = _mm512_set1_epi32(1);
         for (j, g) in js.iter_mut().zip(groups) {
-            let (t, f) = if D <= 4 {
-                (_mm512_permutexvar_ps(*j, tt[0]), _mm512_permutexvar_epi32(*j, ft[0]))
-            } else {
-                let mut t: [__m512; 4] = std::array::from_fn(|c| _mm512_permutex2var_ps(tt[2 * c], *j, tt[2 * c + 1]));
-                let mut f: [__m512i; 4] =
-                    std::array::from_fn(|c| _mm512_permutex2var_epi32(ft[2 * c], *j, ft[2 * c + 1]));
-                let (mut n, mut bit) = (regs / 2, 32);
-                while n > 1 {
-                    let m = _mm512_test_epi32_mask(*j, _mm512_set1_epi32(bit));
-                    for i in 0..n / 2 {
-                        t[i] = _mm512_mask_blend_ps(m, t[2 * i], t[2 * i + 1]);
-                        f[i] = _mm512_mask_blend_epi32(m, f[2 * i], f[2 * i + 1]);
-                    }
-                    (n, bit) = (n / 2, bit * 2);
-                }
-                (t[0], f[0])
-            };
+            let t = pick(&tt[..regs], *j);
+            let f = _mm512_castps_si512(pick(&ft[..regs], *j));
             // Feature f of each row: blends on bit 0 of f pair the columns up, then bit 1, 2.
             let mut v: [__m512; W] = std::array::from_fn(|k| if k < NF { load16(&g[k], 0) } else { inf() });
             let (mut n, mut bit) = (NF, 1);
@@ -658,6 +644,30 @@ mod kernel {
             let jj = _mm512_add_epi32(*j, *j);
             *j = _mm512_mask_add_epi32(jj, right, jj, one);
         }
+    }
+
+    /// Entry `j` (per lane) of a table of 16, 32, 64, 128 or 256 values held 16 per register:
+    /// one permute per register pair, then blends on bits 5, 6 and 7 of `j`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn pick(table: &[__m512], j: __m512i) -> __m512 {
+        if let [t] = table {
+            return _mm512_permutexvar_ps(j, *t);
+        }
+        let mut p: [__m512; 8] = std::array::from_fn(|c| match table.get(2 * c..2 * c + 2) {
+            Some([a, b]) => _mm512_permutex2var_ps(*a, j, *b),
+            _ => inf(),
+        });
+        let (mut n, mut bit) = (table.len() / 2, 32);
+        while n > 1 {
+            let m = _mm512_test_epi32_mask(j, _mm512_set1_epi32(bit));
+            for i in 0..n / 2 {
+                p[i] = _mm512_mask_blend_ps(m, p[2 * i], p[2 * i + 1]);
+            }
+            (n, bit) = (n / 2, bit * 2);
+        }
+        p[0]
     }
 
     #[cfg(target_arch = "x86_64")]
