@@ -7,7 +7,9 @@
 # accuracy  MASE and 95% interval coverage on real series shipped inside statsmodels, 4 rolling
 #           origins each (accuracy_peers.py fits statsmodels' ETSModel and rewrites
 #           accuracy_series.json, about 4 minutes; the accuracy example scores foresight on the same
-#           splits and prints both sides).
+#           splits and prints both sides). To rerun only foresight's side against the saved file:
+#           `cargo run --release -p foresight-forecasting --example accuracy`; with EARLIER=1 it
+#           scores the origins before the file's instead (no forecast reaches the test windows).
 # auroc     isolation forest AUROC on the labelled series of tests/reference (scikit-learn over 5
 #           random states, then foresight over 5 seeds).
 # timing    CPU time per fit / score, single thread (the timing example, the criterion bench, and
