@@ -1992,4 +1992,31 @@ mod tests {
         assert!(short.interval_calibration().is_none());
         assert!(short.fallback().is_none(), "{:?}", short.fallback());
     }
+
+    /// The Diebold-Mariano statistic: a consistent gain over many windows is significant; the same
+    /// mean gain from one lucky stretch of overlapping windows, or a tie, is not.
+    #[test]
+    fn dm_statistic_needs_independent_evidence() {
+        let (h, n) = (10, 200);
+        let mut g = SplitMix64::new(11);
+        let noise: Vec<f64> = (0..n * h).map(|_| g.normal()).collect();
+        let a: Vec<f64> = noise.iter().map(|e| 1.0 + 0.3 * e).collect();
+        // 5% lower errors everywhere.
+        let steady: Vec<f64> = a.iter().map(|e| 0.95 * e).collect();
+        assert!(dm_statistic(&a, &steady, h, 1) > 3.0);
+        // The same total gain from 10 consecutive origins (one window's worth of overlapping
+        // ones) forecast exactly.
+        let lucky: Vec<f64> = a
+            .iter()
+            .enumerate()
+            .map(|(j, e)| if (40..50).contains(&(j / h)) { 0.0 } else { *e })
+            .collect();
+        assert!(
+            dm_statistic(&a, &lucky, h, 1) < SELECTION_Z,
+            "{}",
+            dm_statistic(&a, &lucky, h, 1)
+        );
+        assert_eq!(dm_statistic(&a, &a, h, 1), 0.0);
+        assert!(dm_statistic(&steady, &a, h, 1) < 0.0);
+    }
 }
