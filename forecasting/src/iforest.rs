@@ -411,7 +411,9 @@ impl IsolationForest {
         }
     }
 
-    /// Anomaly score `2^(-E[h(x)] / c(max_samples))` of one row (NaN if the row is too short).
+    /// Anomaly score `2^(-E[h(x)] / c(max_samples))` of one row (NaN if the row is too short;
+    /// extra values are ignored). Values are compared in single precision; a NaN value goes
+    /// right at every split on its feature, as +inf does.
     /// The same value as [`IsolationForest::score_rows`] gives for that row.
     pub fn score(&self, row: &[f64]) -> f64 {
         let Some(row) = row.get(..self.n_features) else {
