@@ -528,12 +528,14 @@ mod kernel {
         ) {
             let done = match self {
                 Self::Portable => portable(tree, rows, sums),
+                // Checked again here (a cached flag) so that no value of `self` can reach the
+                // AVX-512 code on a CPU without it.
                 #[cfg(target_arch = "x86_64")]
-                Self::Avx512 => {
+                Self::Avx512 if is_x86_feature_detected!("avx512f") => {
                     macro_rules! by_nf {
                         ($($n:literal)*) => {
                             match nf {
-                                // SAFETY: `detect` found AVX-512F on this CPU.
+                                // SAFETY: this CPU has AVX-512F (checked just above).
                                 $($n => unsafe { avx512::<$n>(tree, groups, sums) },)*
                                 _ => portable(tree, rows, sums),
                             }
@@ -541,6 +543,8 @@ mod kernel {
                     }
                     by_nf!(1 2 3 4 5 6 7 8)
                 }
+                #[cfg(target_arch = "x86_64")]
+                Self::Avx512 => portable(tree, rows, sums),
             };
             for (r, s) in rows.iter().zip(sums.iter_mut()).skip(done) {
                 *s += tree.path_length(r);
