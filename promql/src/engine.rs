@@ -53,8 +53,19 @@ pub struct Engine {
     opts: EngineOptions,
 }
 
+/// Deepest nesting of parentheses, brackets and braces (function calls included) a query may have.
+pub const MAX_QUERY_NESTING: usize = 256;
+/// Most operators (binary and unary) a query may hold.
+pub const MAX_QUERY_OPERATORS: usize = 1024;
+
 /// Parses a query, turning the parser's message into one that says where the problem is.
+///
+/// The parser and the evaluator recurse over the query's syntax tree, so a query nested
+/// thousands of levels deep (`abs(abs(...))`, `1+1+...`) would overflow the thread's stack and
+/// abort the process; such a query is refused before parsing, past [`MAX_QUERY_NESTING`] levels
+/// or [`MAX_QUERY_OPERATORS`] operators (no dashboard comes near either).
 pub fn parse(query: &str) -> Result<Expr, Error> {
+    check_shape(query)?;
     match parser::parse(query) {
         Ok(e) => Ok(e),
         Err(msg) => Err(describe_parse_error(query, msg)),
@@ -79,6 +90,102 @@ fn describe_parse_error(query: &str, msg: String) -> Error {
         msg
     };
     Error::Parse { message, line, column }
+}
+
+/// Refuses queries nested deeper than [`MAX_QUERY_NESTING`] or with more than
+/// [`MAX_QUERY_OPERATORS`] operators, from a scan of the text (strings and comments skipped;
+/// matchers inside braces are not operators). Over-counting is harmless: an exponent's sign or a
+/// metric named `and` counts as an operator.
+fn check_shape(query: &str) -> Result<(), Error> {
+    let too_deep = |offset: usize, what: String| {
+        let (line, column) = line_col(query, offset);
+        Err(Error::Parse {
+            message: what,
+            line,
+            column,
+        })
+    };
+    let bytes = query.as_bytes();
+    let (mut depth, mut braces, mut ops) = (0usize, 0usize, 0usize);
+    let mut i = 0;
+    while let Some(&c) = bytes.get(i) {
+        let start = i;
+        i += 1;
+        match c {
+            b'"' | b'\'' | b'`' => {
+                // Skip the string; a backslash escapes the next byte except in raw strings.
+                while let Some(&d) = bytes.get(i) {
+                    i += 1;
+                    if d == c {
+                        break;
+                    }
+                    if d == b'\\' && c != b'`' {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            b'#' => {
+                while bytes.get(i).is_some_and(|&d| d != b'\n') {
+                    i += 1;
+                }
+                continue;
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                braces += usize::from(c == b'{');
+                if depth > MAX_QUERY_NESTING {
+                    return too_deep(
+                        start,
+                        format!(
+                            "query nested more than {MAX_QUERY_NESTING} levels deep (parentheses, brackets and function calls)"
+                        ),
+                    );
+                }
+                continue;
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if c == b'}' {
+                    braces = braces.saturating_sub(1);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if braces > 0 {
+            continue;
+        }
+        let is_op = match c {
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' => true,
+            b'=' | b'!' | b'<' | b'>' => {
+                if bytes.get(i) == Some(&b'=') {
+                    i += 1;
+                }
+                true
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                while bytes
+                    .get(i)
+                    .is_some_and(|d| d.is_ascii_alphanumeric() || *d == b'_' || *d == b':')
+                {
+                    i += 1;
+                }
+                let word = query.get(start..i).unwrap_or("");
+                ["and", "or", "unless", "atan2"]
+                    .iter()
+                    .any(|k| word.eq_ignore_ascii_case(k))
+            }
+            _ => false,
+        };
+        if is_op {
+            ops += 1;
+            if ops > MAX_QUERY_OPERATORS {
+                return too_deep(start, format!("query has more than {MAX_QUERY_OPERATORS} operators"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn line_col(s: &str, byte_offset: usize) -> (usize, usize) {

@@ -36,7 +36,7 @@ mod parse_pos;
 mod storage;
 mod value;
 
-pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, parse};
+pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, MAX_QUERY_NESTING, MAX_QUERY_OPERATORS, parse};
 pub use error::Error;
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use storage::{

@@ -145,6 +145,14 @@ fn errors_use_prometheus_envelopes_and_codes() {
         400,
         r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis"}"#,
     );
+    // 2,000 nested calls overflowed the stack of the thread parsing them and aborted the server.
+    let deep = "abs(".repeat(2000) + "up" + &")".repeat(2000);
+    check(
+        "/api/v1/query",
+        &[("query", &deep)],
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1028: parse error: query nested more than 256 levels deep (parentheses, brackets and function calls)"}"#,
+    );
     check(
         "/api/v1/query",
         &[("query", "up"), ("time", "yesterday")],

@@ -76,6 +76,38 @@ fn parse_errors_say_where() {
 }
 
 #[test]
+fn deeply_nested_queries_are_refused_before_they_overflow_the_stack() {
+    let engine = Engine::default();
+    let refused = |q: &str, what: &str| {
+        let err = engine.instant_query(&db(), q, 0).unwrap_err();
+        assert!(
+            matches!(err, Error::Parse { line: 1, ref message, .. } if message.contains(what)),
+            "{err}"
+        );
+    };
+    let nested = |open: &str, inner: &str, close: &str, n: usize| open.repeat(n) + inner + &close.repeat(n);
+    refused(&nested("abs(", "x", ")", 100_000), "nested more than 256 levels");
+    refused(&nested("(", "1", ")", 300), "nested more than 256 levels");
+    refused(&(["1"; 5000].join("+")), "more than 1024 operators");
+    refused(&(["1"; 2000].join(" or ")), "more than 1024 operators");
+    refused(&("-".repeat(2000) + "1"), "more than 1024 operators");
+    let err = engine.instant_query(&db(), &nested("abs(", "x", ")", 300), 0).unwrap_err();
+    // The 257th opening parenthesis: column 257 * 4.
+    assert!(matches!(err, Error::Parse { line: 1, column: 1028, .. }), "{err}");
+
+    // Within the limits, and what only looks deep (strings, matchers, comments) is not counted.
+    let ok = |q: &str| {
+        engine.instant_query(&db(), q, 990_000).unwrap_or_else(|e| panic!("{q:.60}: {e}"));
+    };
+    ok(&nested("abs(", "x", ")", 64));
+    ok(&nested("(", "1", ")", 256));
+    ok(&(["1"; 1000].join("+")));
+    ok(&format!("x{{host=\"{}\"}}", "(".repeat(1000)));
+    ok(&format!("label_replace(x, \"a\", \"{}\", \"host\", \".*\")", "+".repeat(5000)));
+    ok(&format!("x # {}\n+ 1", "(-".repeat(5000)));
+}
+
+#[test]
 fn bad_range_parameters() {
     let engine = Engine::default();
     assert!(matches!(
