@@ -64,16 +64,18 @@ const LEAF: u32 = u32::MAX;
 /// Depth of the [`Compact`] layout: trees of `max_samples <= 256` (scikit-learn's default).
 const DEPTH: usize = 8;
 const SLOTS: usize = 1 << DEPTH;
+const _: () = assert!(SLOTS == 256, "u8 indices");
 /// Rows of at most this many features are scored by the lockstep / SIMD kernels.
 const W: usize = 8;
 
 /// A tree of depth at most [`DEPTH`] as a complete binary tree in breadth-first (Eytzinger)
-/// order: node `i` has children `2i + 1` (`x <= thr`) and `2i + 2`, so no child index is stored
-/// and every row takes exactly `DEPTH` steps. A leaf above the last level gets a virtual subtree
-/// whose thresholds are +inf (every row goes left); `leaf[i - (SLOTS - 1)]` holds the path
-/// length `depth + c(size)` of the leaf a walk ends in, in single precision too (a relative
-/// error below 6e-8, and 16 fit one register). Fixed-size arrays: the kernels index
-/// with masks and no bounds checks, and one tree (4 KiB) stays in L1.
+/// order from slot 1: node `i` has children `2i` (`x <= thr`) and `2i + 1`, so no child index is
+/// stored and every row takes exactly `DEPTH` steps. A leaf above the last level gets a virtual
+/// subtree whose thresholds are +inf (every row goes left). Inner nodes take a `u8` index, and
+/// the last step's `u8` wraps onto the leaf index: `leaf[i - SLOTS]` holds the path length
+/// `depth + c(size)` of the leaf a walk ends in, in single precision too (a relative error below
+/// 6e-8, and 16 fit one register). Fixed-size arrays: the kernels index them without bounds
+/// checks, and one tree (3 KiB) stays in L1.
 #[derive(Debug, Clone)]
 struct Compact {
     thr: [f32; SLOTS],
@@ -214,14 +216,14 @@ impl Compact {
             feat: [0; SLOTS],
             leaf: [0.0; SLOTS],
         };
-        t.place(nodes, path, 0, 0, 0);
+        t.place(nodes, path, 0, 1, 0);
         t
     }
 
     /// Places grown node `n` at slot `at` of `level`.
     fn place(&mut self, nodes: &[Node], path: &[f64], n: usize, at: usize, level: usize) {
         if level == DEPTH {
-            self.leaf[at - (SLOTS - 1)] = path.get(n).copied().unwrap_or(0.0) as f32;
+            self.leaf[at - SLOTS] = path.get(n).copied().unwrap_or(0.0) as f32;
             return;
         }
         let (left, right) = match nodes.get(n) {
@@ -234,35 +236,35 @@ impl Compact {
             // stays +inf, rows go left, and both subtrees end in this leaf's path length.
             _ => (n, n),
         };
-        self.place(nodes, path, left, 2 * at + 1, level + 1);
-        self.place(nodes, path, right, 2 * at + 2, level + 1);
+        self.place(nodes, path, left, 2 * at, level + 1);
+        self.place(nodes, path, right, 2 * at + 1, level + 1);
     }
 
     /// Path length of one row (already converted by [`to_f32`]).
     fn path_length(&self, row: &[f32]) -> f64 {
-        let mut i = 0;
+        let mut i = 1u8;
         for _ in 0..DEPTH {
-            let n = i & (SLOTS - 1);
+            let n = usize::from(i);
             let x = row.get(self.feat[n] as usize).copied().unwrap_or(f32::INFINITY);
-            i = 2 * i + 1 + usize::from(x > self.thr[n]);
+            i = (i << 1) | u8::from(x > self.thr[n]);
         }
-        f64::from(self.leaf[(i - (SLOTS - 1)) & (SLOTS - 1)])
+        f64::from(self.leaf[usize::from(i)])
     }
 
     /// Adds the path lengths of `L` rows walked in lockstep (their dependency chains overlap);
-    /// every index is masked into a fixed-size array, so there is no bounds check in the loop.
+    /// `u8` indices into 256-entry arrays need no bounds check.
     #[inline(always)]
     fn add_path_lengths<const L: usize>(&self, rows: &[[f32; W]; L], out: &mut [f64; L]) {
-        let mut idx = [0usize; L];
+        let mut idx = [1u8; L];
         for _ in 0..DEPTH {
             for (i, row) in idx.iter_mut().zip(rows) {
-                let n = *i & (SLOTS - 1);
+                let n = usize::from(*i);
                 let x = row[self.feat[n] as usize & (W - 1)];
-                *i = 2 * *i + 1 + usize::from(x > self.thr[n]);
+                *i = (*i << 1) | u8::from(x > self.thr[n]);
             }
         }
         for (o, i) in out.iter_mut().zip(idx) {
-            *o += f64::from(self.leaf[(i - (SLOTS - 1)) & (SLOTS - 1)]);
+            *o += f64::from(self.leaf[usize::from(i)]);
         }
     }
 }
@@ -613,7 +615,7 @@ mod kernel {
     #[target_feature(enable = "avx512f")]
     #[inline]
     fn level<const D: usize, const NF: usize>(tree: &Compact, groups: &[Group], js: &mut [__m512i]) {
-        let start = (1 << D) - 1;
+        let start = 1 << D;
         let regs = if D <= 4 { 1 } else { 1 << (D - 4) };
         let tt: [__m512; 8] = std::array::from_fn(|c| {
             if c < regs {
