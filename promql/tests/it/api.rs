@@ -91,19 +91,36 @@ fn deeply_nested_queries_are_refused_before_they_overflow_the_stack() {
     refused(&(["1"; 5000].join("+")), "more than 1024 operators");
     refused(&(["1"; 2000].join(" or ")), "more than 1024 operators");
     refused(&("-".repeat(2000) + "1"), "more than 1024 operators");
-    let err = engine.instant_query(&db(), &nested("abs(", "x", ")", 300), 0).unwrap_err();
+    let err = engine
+        .instant_query(&db(), &nested("abs(", "x", ")", 300), 0)
+        .unwrap_err();
     // The 257th opening parenthesis: column 257 * 4.
-    assert!(matches!(err, Error::Parse { line: 1, column: 1028, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Parse {
+                line: 1,
+                column: 1028,
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     // Within the limits, and what only looks deep (strings, matchers, comments) is not counted.
     let ok = |q: &str| {
-        engine.instant_query(&db(), q, 990_000).unwrap_or_else(|e| panic!("{q:.60}: {e}"));
+        engine
+            .instant_query(&db(), q, 990_000)
+            .unwrap_or_else(|e| panic!("{q:.60}: {e}"));
     };
     ok(&nested("abs(", "x", ")", 64));
     ok(&nested("(", "1", ")", 256));
     ok(&(["1"; 1000].join("+")));
     ok(&format!("x{{host=\"{}\"}}", "(".repeat(1000)));
-    ok(&format!("label_replace(x, \"a\", \"{}\", \"host\", \".*\")", "+".repeat(5000)));
+    ok(&format!(
+        "label_replace(x, \"a\", \"{}\", \"host\", \".*\")",
+        "+".repeat(5000)
+    ));
     ok(&format!("x # {}\n+ 1", "(-".repeat(5000)));
 }
 
