@@ -802,6 +802,44 @@ mod tests {
         }
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// Any values (NaN, infinities, -0.0, huge), widths and sample sizes: `score` and
+        /// `score_rows` agree bit for bit, and finite scores lie in (0, 1].
+        #[test]
+        fn score_rows_is_score_per_row(
+            nf in 1usize..11,
+            values in prop::collection::vec(
+                prop_oneof![
+                    6 => -10.0..10.0f64,
+                    1 => Just(f64::NAN),
+                    1 => Just(f64::NEG_INFINITY),
+                    1 => Just(-0.0),
+                    1 => Just(0.0),
+                    1 => Just(1e300),
+                    3 => (0i32..4).prop_map(f64::from),
+                ],
+                1..700,
+            ),
+            max_samples in prop_oneof![2usize..40, Just(256usize), 257usize..400],
+            seed in 0u64..1000,
+        ) {
+            let cfg = IsolationForestConfig { n_estimators: 7, max_samples, seed };
+            let Ok(f) = IsolationForest::fit(&values[..values.len() / nf * nf], nf, &cfg) else {
+                return Ok(());
+            };
+            let all = f.score_rows(&values);
+            prop_assert_eq!(all.len(), values.len() / nf);
+            for (r, s) in values.chunks_exact(nf).zip(&all) {
+                prop_assert_eq!(f.score(r).to_bits(), s.to_bits());
+                prop_assert!(*s > 0.0 && *s <= 1.0, "{}", s);
+            }
+        }
+    }
+
     /// The portable kernel and the one this CPU runs find the same path lengths.
     #[test]
     fn kernels_agree() {
@@ -810,9 +848,9 @@ mod tests {
         let Trees::Compact(trees) = &f.trees else {
             panic!("expected compact trees");
         };
-        let rows: Vec<[f32; W]> = data
+        let mut rows: Vec<[f32; W]> = data
             .chunks_exact(2)
-            .take(509)
+            .take(300)
             .map(|r| {
                 let mut a = [f32::INFINITY; W];
                 a[0] = to_f32(r[0]);
@@ -820,6 +858,15 @@ mod tests {
                 a
             })
             .collect();
+        // Rows on the thresholds themselves: ties must go left in every kernel.
+        for tree in &trees[..5] {
+            for (&t, &f) in tree.thr.iter().zip(&tree.feat).filter(|(t, _)| t.is_finite()) {
+                let mut a = rows[rows.len() % 300];
+                a[f as usize] = t;
+                rows.push(a);
+            }
+        }
+        assert!(rows.len() > 400);
         let run = |k: kernel::Kernel| {
             let groups = k.groups(&rows);
             let mut sums = vec![0.0; rows.len()];
