@@ -326,9 +326,9 @@ impl Report {
                     o,
                     "  {:<24} {:>9} {:>9} {:>9} {:>5} {:>7} {:>8}{}",
                     q.id,
-                    opt(q.first_ms, |v| format!("{v:.1}")),
-                    opt(q.latency.p50_ms, |v| format!("{v:.1}")),
-                    opt(q.latency.p99_ms, |v| format!("{v:.1}")),
+                    opt(q.first_ms, latency_ms),
+                    opt(q.latency.p50_ms, latency_ms),
+                    opt(q.latency.p99_ms, latency_ms),
                     q.latency.count,
                     q.series,
                     q.points,
@@ -341,6 +341,12 @@ impl Report {
         }
         o
     }
+}
+
+/// A query latency in milliseconds: two decimals below 10 ms (sub-millisecond queries differ by
+/// tenths of a millisecond, which one decimal would round away), one above.
+fn latency_ms(v: f64) -> String {
+    if v < 10.0 { format!("{v:.2}") } else { format!("{v:.1}") }
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -412,7 +418,7 @@ pub fn compare(reports: &[Report]) -> String {
                     .find(|q| q.id == key && q.error.is_none())
                     .and_then(|q| q.latency.p50_ms)
             }),
-            |v| format!("{v:.1}"),
+            latency_ms,
         ));
     }
     for (name, get, show) in rows {
@@ -511,7 +517,7 @@ pub(crate) mod tests {
             "{table}"
         );
         assert!(
-            table.contains("| q1-max-1host-1h p50 ms | 2.0 | 0.5 | 4.00 |"),
+            table.contains("| q1-max-1host-1h p50 ms | 2.00 | 0.50 | 4.00 |"),
             "{table}"
         );
         assert!(table.contains("| peak RSS | n/a | n/a | n/a |"), "{table}");
