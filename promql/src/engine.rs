@@ -66,10 +66,18 @@ pub const MAX_QUERY_OPERATORS: usize = 1024;
 /// or [`MAX_QUERY_OPERATORS`] operators (no dashboard comes near either).
 pub fn parse(query: &str) -> Result<Expr, Error> {
     check_shape(query)?;
-    match parser::parse(query) {
+    match parse_caught(query) {
         Ok(e) => Ok(e),
         Err(msg) => Err(describe_parse_error(query, msg)),
     }
+}
+
+/// The parser, with its panics turned into errors: promql-parser panics on a few inputs (a
+/// duration too long for `std::time::Duration`, `x[99999999999999999999m]`, found by fuzzing),
+/// and a request must get an error, not a failed task.
+pub(crate) fn parse_caught(query: &str) -> Result<Expr, String> {
+    std::panic::catch_unwind(|| parser::parse(query))
+        .unwrap_or_else(|_| Err("a number or duration is out of range".to_string()))
 }
 
 fn describe_parse_error(query: &str, msg: String) -> Error {

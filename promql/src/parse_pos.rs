@@ -115,7 +115,7 @@ fn completable(prefix: &str) -> bool {
             return false;
         }
         q.push_str(&close);
-        promql_parser::parser::parse(&q).is_ok()
+        crate::engine::parse_caught(&q).is_ok()
     })
 }
 

@@ -232,6 +232,10 @@ fn odd_inputs_do_not_panic() {
         "x / on() group_left sum(x)",
         "-(-(-x))",
         "sum_over_time(x[5m:7s] offset -1h)",
+        // Panicked inside promql-parser (found by the promql fuzz target).
+        "delta(temp[59999999999999999999999999999999999999999999999999999999999]9999999999m])",
+        "x[99999999999999999999m]",
+        "x offset 99999999999999999999y",
     ] {
         let _ = engine.instant_query(&d, q, 500_000);
         let _ = engine.range_query(&d, q, 0, 1_000_000, 100_000);
