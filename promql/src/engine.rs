@@ -57,6 +57,9 @@ pub struct Engine {
 pub const MAX_QUERY_NESTING: usize = 256;
 /// Most operators (binary and unary) a query may hold.
 pub const MAX_QUERY_OPERATORS: usize = 1024;
+/// Longest duration a query may write (about 317,000 years): the parser panics on durations that do
+/// not fit `std::time::Duration`.
+const MAX_DURATION_SECS: f64 = 1e13;
 
 /// Parses a query, turning the parser's message into one that says where the problem is.
 ///
@@ -161,6 +164,48 @@ fn check_shape(query: &str) -> Result<(), Error> {
             }
             _ => {}
         }
+        // A name (metric, label, function, keyword), taken whole so its digits are not a number.
+        let mut word_at = None;
+        if c.is_ascii_alphabetic() || c == b'_' {
+            while bytes
+                .get(i)
+                .is_some_and(|d| d.is_ascii_alphanumeric() || *d == b'_' || *d == b':')
+            {
+                i += 1;
+            }
+            word_at = Some(start);
+        } else if c.is_ascii_digit() || c == b'.' {
+            // A number, or a duration like `5m` (the parts of `1h30m` come one at a time).
+            while bytes.get(i).is_some_and(|d| d.is_ascii_digit() || *d == b'.') {
+                i += 1;
+            }
+            let digits = query.get(start..i).unwrap_or("");
+            let unit_at = i;
+            while bytes.get(i).is_some_and(u8::is_ascii_alphabetic) {
+                i += 1;
+            }
+            let secs_per_unit = match query.get(unit_at..i).unwrap_or("") {
+                "ms" => 0.001,
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3_600.0,
+                "d" => 86_400.0,
+                "w" => 604_800.0,
+                "y" => 31_536_000.0,
+                _ => continue,
+            };
+            if digits
+                .parse::<f64>()
+                .map_or(true, |v| v * secs_per_unit > MAX_DURATION_SECS)
+            {
+                let text = query.get(start..i).unwrap_or("");
+                return too_deep(
+                    start,
+                    format!("duration {text} is out of range (at most 10^13 seconds)"),
+                );
+            }
+            continue;
+        }
         if braces > 0 {
             continue;
         }
@@ -172,14 +217,8 @@ fn check_shape(query: &str) -> Result<(), Error> {
                 }
                 true
             }
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                while bytes
-                    .get(i)
-                    .is_some_and(|d| d.is_ascii_alphanumeric() || *d == b'_' || *d == b':')
-                {
-                    i += 1;
-                }
-                let word = query.get(start..i).unwrap_or("");
+            _ if word_at.is_some() => {
+                let word = word_at.and_then(|w| query.get(w..i)).unwrap_or("");
                 ["and", "or", "unless", "atan2"]
                     .iter()
                     .any(|k| word.eq_ignore_ascii_case(k))

@@ -91,6 +91,15 @@ fn deeply_nested_queries_are_refused_before_they_overflow_the_stack() {
     refused(&(["1"; 5000].join("+")), "more than 1024 operators");
     refused(&(["1"; 2000].join(" or ")), "more than 1024 operators");
     refused(&("-".repeat(2000) + "1"), "more than 1024 operators");
+    // Durations that do not fit a `Duration` made the parser panic.
+    refused(
+        "x[99999999999999999999m]",
+        "duration 99999999999999999999m is out of range",
+    );
+    refused(
+        "x offset 1h99999999999999999y",
+        "duration 99999999999999999y is out of range",
+    );
     let err = engine
         .instant_query(&db(), &nested("abs(", "x", ")", 300), 0)
         .unwrap_err();
@@ -122,6 +131,8 @@ fn deeply_nested_queries_are_refused_before_they_overflow_the_stack() {
         "+".repeat(5000)
     ));
     ok(&format!("x # {}\n+ 1", "(-".repeat(5000)));
+    ok("x offset 1000000w");
+    ok("x{a99999999999999999999y=\"1\"} or max_over_time(x[1h30m:1m])");
 }
 
 #[test]
