@@ -107,7 +107,7 @@ fn describe_parse_error(query: &str, msg: String) -> Error {
 /// [`MAX_QUERY_OPERATORS`] operators, from a scan of the text (strings and comments skipped;
 /// matchers inside braces are not operators). Over-counting is harmless: an exponent's sign or a
 /// metric named `and` counts as an operator.
-fn check_shape(query: &str) -> Result<(), Error> {
+pub(crate) fn check_shape(query: &str) -> Result<(), Error> {
     let too_deep = |offset: usize, what: String| {
         let (line, column) = line_col(query, offset);
         Err(Error::Parse {
@@ -117,11 +117,19 @@ fn check_shape(query: &str) -> Result<(), Error> {
         })
     };
     let bytes = query.as_bytes();
-    let (mut depth, mut braces, mut ops) = (0usize, 0usize, 0usize);
+    let (mut braces, mut ops) = (0usize, 0usize);
+    // Open delimiters, innermost last: a plain number right inside `[` is a duration in seconds.
+    let mut open: Vec<u8> = Vec::new();
+    // The previous token was `offset` or `@`, which a plain number (seconds) follows.
+    let mut after_time_word = false;
     let mut i = 0;
     while let Some(&c) = bytes.get(i) {
         let start = i;
         i += 1;
+        if c.is_ascii_whitespace() {
+            continue;
+        }
+        let seconds_follow = std::mem::take(&mut after_time_word);
         match c {
             b'"' | b'\'' | b'`' => {
                 // Skip the string; a backslash escapes the next byte except in raw strings.
@@ -143,9 +151,9 @@ fn check_shape(query: &str) -> Result<(), Error> {
                 continue;
             }
             b'(' | b'[' | b'{' => {
-                depth += 1;
+                open.push(c);
                 braces += usize::from(c == b'{');
-                if depth > MAX_QUERY_NESTING {
+                if open.len() > MAX_QUERY_NESTING {
                     return too_deep(
                         start,
                         format!(
@@ -156,7 +164,7 @@ fn check_shape(query: &str) -> Result<(), Error> {
                 continue;
             }
             b')' | b']' | b'}' => {
-                depth = depth.saturating_sub(1);
+                open.pop();
                 if c == b'}' {
                     braces = braces.saturating_sub(1);
                 }
@@ -174,10 +182,21 @@ fn check_shape(query: &str) -> Result<(), Error> {
                 i += 1;
             }
             word_at = Some(start);
+            after_time_word = query.get(start..i).is_some_and(|w| w.eq_ignore_ascii_case("offset"));
         } else if c.is_ascii_digit() || c == b'.' {
             // A number, or a duration like `5m` (the parts of `1h30m` come one at a time).
             while bytes.get(i).is_some_and(|d| d.is_ascii_digit() || *d == b'.') {
                 i += 1;
+            }
+            // An exponent belongs to the number (`1e20`).
+            if matches!(bytes.get(i), Some(b'e' | b'E')) {
+                let sign = usize::from(matches!(bytes.get(i + 1), Some(b'+' | b'-')));
+                if bytes.get(i + 1 + sign).is_some_and(u8::is_ascii_digit) {
+                    i += 1 + sign;
+                    while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                        i += 1;
+                    }
+                }
             }
             let digits = query.get(start..i).unwrap_or("");
             let unit_at = i;
@@ -192,6 +211,7 @@ fn check_shape(query: &str) -> Result<(), Error> {
                 "d" => 86_400.0,
                 "w" => 604_800.0,
                 "y" => 31_536_000.0,
+                "" if seconds_follow || open.last() == Some(&b'[') => 1.0,
                 _ => continue,
             };
             if digits
@@ -209,8 +229,17 @@ fn check_shape(query: &str) -> Result<(), Error> {
         if braces > 0 {
             continue;
         }
+        if c == b'@' {
+            after_time_word = true;
+            continue;
+        }
         let is_op = match c {
-            b'+' | b'-' | b'*' | b'/' | b'%' | b'^' => true,
+            b'+' | b'-' => {
+                // `offset -5m`, `@ -1e9`: the sign does not end what comes after offset or @.
+                after_time_word = seconds_follow;
+                true
+            }
+            b'*' | b'/' | b'%' | b'^' => true,
             b'=' | b'!' | b'<' | b'>' => {
                 if bytes.get(i) == Some(&b'=') {
                     i += 1;

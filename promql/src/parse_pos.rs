@@ -115,7 +115,8 @@ fn completable(prefix: &str) -> bool {
             return false;
         }
         q.push_str(&close);
-        crate::engine::parse_caught(&q).is_ok()
+        // The completion may itself make an out-of-range duration (`[99999999999` + `m`).
+        crate::engine::check_shape(&q).is_ok() && crate::engine::parse_caught(&q).is_ok()
     })
 }
 
