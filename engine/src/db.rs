@@ -925,10 +925,14 @@ fn compact_and_expire(inner: &Inner) -> Result<()> {
     Ok(())
 }
 
+/// Flushes each partition as soon as it leaves the out-of-order window. It checks every 50 ms (one
+/// atomic load when nothing closed): a backfill closes partitions faster than real time, and every
+/// partition waiting in the head holds memory (24 h backfill of 1,000 series, 6 runs each: median
+/// peak RSS 251 MiB at a 500 ms period, 212 MiB at 50 ms).
 fn flusher_loop(inner: &Inner, stop: &Receiver<()>) {
     let mut last_cutoff = i64::MIN;
     loop {
-        match stop.recv_timeout(Duration::from_millis(500)) {
+        match stop.recv_timeout(Duration::from_millis(50)) {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             _ => return,
         }
