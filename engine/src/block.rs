@@ -234,8 +234,15 @@ impl Block {
         if crc32fast::hash(zindex) != index_crc {
             return Err(bad(index_off, "index checksum mismatch"));
         }
-        // The index is bounded by what the writer could produce; refuse absurd sizes.
-        let index = zstd::bulk::decompress(zindex, (64usize << 20).max(zindex.len() * 64))
+        // The index is bounded by what the writer could produce; refuse absurd sizes. The frame
+        // says its decompressed size (the writer records it): allocate that, not the bound
+        // (`bulk::decompress` allocates its whole capacity up front: 64 MiB per block opened).
+        let limit = (64usize << 20).max(zindex.len().saturating_mul(64));
+        let capacity = match zstd::zstd_safe::get_frame_content_size(zindex) {
+            Ok(Some(n)) => usize::try_from(n).unwrap_or(usize::MAX).min(limit),
+            _ => limit,
+        };
+        let index = zstd::bulk::decompress(zindex, capacity)
             .map_err(|e| bad(index_off, &format!("index does not decompress: {e}")))?;
         let mut r = Reader::new(&index);
         let ierr = |e: &'static str| bad(index_off, &format!("index: {e}"));
