@@ -1390,6 +1390,37 @@ impl IntervalCalibration {
     }
 }
 
+/// A model of `spec` (the naive one when `spec` is `None`) refitted on `train` alone, to be
+/// backtested from origins after it; `None` when it cannot be fitted there.
+fn refit(
+    train: &[f64],
+    lead: usize,
+    scale: f64,
+    spec: Option<ModelSpec>,
+    period: usize,
+    evals: usize,
+) -> Option<FittedModel> {
+    let (spec, raw) = match spec {
+        Some(spec) => (spec, fit_variant(train, spec, period, evals).ok()?),
+        None => naive_fit(train, period)?,
+    };
+    Some(finish(train, lead, scale, spec, period, raw))
+}
+
+/// Pointwise mean of several backtests' errors, `len` each (a missing error counts as NaN).
+fn mean_errors<'a>(series: impl ExactSizeIterator<Item = &'a [f64]> + Clone, len: usize) -> Vec<f64> {
+    let k = series.len() as f64;
+    (0..len)
+        .map(|j| {
+            series
+                .clone()
+                .map(|e| e.get(j).copied().unwrap_or(f64::NAN))
+                .sum::<f64>()
+                / k
+        })
+        .collect()
+}
+
 /// The automatic choice, checked out of sample. The [`BACKTEST_TOP`] variants with the lowest
 /// AICc and the (seasonal) naive forecast are backtested from rolling origins on the tail of the
 /// history (one season ahead, 10 steps without a season); an option displaces the one before it
@@ -1423,9 +1454,7 @@ fn select_by_backtest(
     let mut scored: Vec<(FittedModel, Option<FittedModel>, Vec<f64>, f64)> = Vec::new();
     for model in std::iter::once(best).chain(others) {
         // A variant that cannot be fitted on the shorter history is kept but never preferred.
-        let past = fit_variant(train, model.spec, model.period, evals)
-            .ok()
-            .map(|raw| finish(train, lead, scale, model.spec, model.period, raw));
+        let past = refit(train, lead, scale, Some(model.spec), model.period, evals);
         let errors = past
             .as_ref()
             .map(|p| backtest_errors(p, y, &origins, horizon))
@@ -1435,9 +1464,10 @@ fn select_by_backtest(
     }
     let (aicc_choice, aicc_mae) = (scored[0].0.spec, scored[0].3);
     let n_ets = scored.len();
-    if let (Some((nspec, nraw)), Some((_, past_raw))) = (naive_fit(y, m), naive_fit(train, m)) {
-        let naive = finish(y, lead, scale, nspec, m, nraw);
-        let past = finish(train, lead, scale, nspec, m, past_raw);
+    if let (Some(naive), Some(past)) = (
+        refit(y, lead, scale, None, m, evals),
+        refit(train, lead, scale, None, m, evals),
+    ) {
         let errors = backtest_errors(&past, y, &origins, horizon);
         let mae = mean_abs(&errors);
         scored.push((naive, Some(past), errors, mae));
@@ -1451,18 +1481,7 @@ fn select_by_backtest(
         options.push(ets);
     }
     let len = origins.len() * horizon;
-    let combined = |members: &[usize]| -> Vec<f64> {
-        let k = members.len() as f64;
-        (0..len)
-            .map(|j| {
-                members
-                    .iter()
-                    .map(|&i| scored[i].2.get(j).copied().unwrap_or(f64::NAN))
-                    .sum::<f64>()
-                    / k
-            })
-            .collect()
-    };
+    let combined = |members: &[usize]| mean_errors(members.iter().map(|&i| scored[i].2.as_slice()), len);
     let stride = origins.get(1).map_or(1, |o| o - first).max(1);
     let mut win = 0;
     let mut win_errors = combined(&options[0]);
@@ -1492,15 +1511,12 @@ fn select_by_backtest(
             let pasts: Option<Vec<FittedModel>> = chosen
                 .iter()
                 .map(|&i| {
-                    if i == n_ets {
-                        naive_fit(cal_train, m).map(|(s, raw)| finish(cal_train, lead, scale, s, m, raw))
+                    let (spec, period) = if i == n_ets {
+                        (None, m)
                     } else {
-                        let spec = scored[i].0.spec;
-                        let period = scored[i].0.period;
-                        fit_variant(cal_train, spec, period, evals)
-                            .ok()
-                            .map(|raw| finish(cal_train, lead, scale, spec, period, raw))
-                    }
+                        (Some(scored[i].0.spec), scored[i].0.period)
+                    };
+                    refit(cal_train, lead, scale, spec, period, evals)
                 })
                 .collect();
             pasts.map(|pasts| {
@@ -1508,10 +1524,7 @@ fn select_by_backtest(
                     .iter()
                     .map(|p| backtest_errors(p, y, &cal_origins, horizon))
                     .collect();
-                let k = errs.len() as f64;
-                let errors: Vec<f64> = (0..cal_origins.len() * horizon)
-                    .map(|j| errs.iter().map(|e| e[j]).sum::<f64>() / k)
-                    .collect();
+                let errors = mean_errors(errs.iter().map(Vec::as_slice), cal_origins.len() * horizon);
                 (pasts.into_iter().next(), errors)
             })
         }
