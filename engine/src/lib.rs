@@ -50,8 +50,10 @@ pub mod gorilla;
 pub mod lineproto;
 
 mod block;
+mod compaction;
 mod db;
 mod error;
+mod flush;
 mod format;
 mod head;
 mod latency;
@@ -60,16 +62,23 @@ mod model;
 mod options;
 mod postings;
 mod query;
+mod read;
+mod recovery;
+mod retention;
 mod shard;
+mod state;
 mod wal;
+mod write;
 
 /// PromQL evaluation; [`Db`] implements its [`promql::Storage`] trait.
 pub use foresight_promql as promql;
 
 pub use block::BlockInfo;
-pub use db::{Db, OpenReport, Stats, WriteReport};
+pub use db::{Db, Stats};
 pub use error::{Error, Result};
 pub use latency::{LATENCY_BUCKETS, LatencyHistogram, LatencySnapshot};
 pub use model::{Label, LabelMatcher, Labels, METRIC_NAME, MatchOp, Series, matcher, parse_selector};
 pub use options::{Durability, Options};
+pub use recovery::OpenReport;
 pub use wal::WalDamage;
+pub use write::WriteReport;

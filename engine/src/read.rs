@@ -1,0 +1,132 @@
+//! The read path: the blocks overlapping a range and the shards' heads, merged per series by
+//! precedence (a later block over an earlier one, the head over every block; last write wins).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::block::Block;
+use crate::error::Result;
+use crate::head::merge_override;
+use crate::model::{LabelMatcher, Labels, Series};
+use crate::shard::Run;
+use crate::state::DbState;
+
+/// Every series matching all `matchers` with its samples in `[mint, maxt]`, sorted by labels.
+pub(crate) fn select(inner: &DbState, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+    // Take the block set before reading the head: a flush publishes its block before it
+    // drops the head's copy, and waits for readers of older block sets to finish.
+    let blocks = inner.blocks.read().clone();
+    // Group the matching block series by labels, then decode each series' blocks (in time
+    // order) straight into one buffer, series in parallel.
+    let mut groups: HashMap<Labels, Vec<(&Arc<Block>, u32)>> = HashMap::new();
+    for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
+        for id in b.select(matchers) {
+            if let Some(l) = b.labels(id) {
+                groups.entry(l.clone()).or_default().push((b, id));
+            }
+        }
+    }
+    let decoded: Vec<(Labels, Vec<Run>)> = groups
+        .into_par_iter()
+        .map(|(labels, parts)| read_block_series(parts, mint, maxt).map(|runs| (labels, runs)))
+        .collect::<Result<_>>()?;
+    let mut acc: HashMap<Labels, Vec<Run>> = decoded.into_iter().filter(|(_, r)| !r.is_empty()).collect();
+    for h in &inner.heads {
+        h.collect(matchers, mint, maxt, &mut acc);
+    }
+    drop(blocks);
+    let mut out: Vec<Series> = acc
+        .into_iter()
+        .map(|(labels, runs)| Series {
+            labels,
+            samples: merge_runs(runs),
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// Label sets of the series matching `matchers` that have data in `[mint, maxt]`.
+pub(crate) fn series(inner: &DbState, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
+    let mut set: BTreeSet<Labels> = BTreeSet::new();
+    let blocks = inner.blocks.read().clone();
+    for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
+        set.extend(b.select(matchers).into_iter().filter_map(|id| b.labels(id).cloned()));
+    }
+    for h in &inner.heads {
+        // Series list first, then postings (the order the writer renumbers them in).
+        let all = h.series.read();
+        let ids = h.postings.read().select(matchers);
+        for id in ids {
+            if let Some(s) = all.get(id as usize)
+                && !s.snapshot(mint, maxt).is_empty()
+            {
+                set.insert(s.labels.clone());
+            }
+        }
+    }
+    Ok(set.into_iter().collect())
+}
+
+/// Decodes one series from its blocks (sorted by partition, then sequence). Blocks of distinct
+/// partitions cannot overlap, so they are decoded into one run; blocks sharing a partition keep
+/// their own runs, merged later by precedence.
+fn read_block_series(mut parts: Vec<(&Arc<Block>, u32)>, mint: i64, maxt: i64) -> Result<Vec<Run>> {
+    parts.sort_by_key(|(b, _)| (b.partition(), b.seq()));
+    let disjoint = parts.windows(2).all(|w| w[0].0.partition() != w[1].0.partition());
+    SCRATCH_RUN.with_borrow_mut(|(ts, vs)| {
+        if disjoint {
+            let mut out = Vec::new();
+            let prec = parts.iter().map(|(b, _)| b.seq()).min().unwrap_or(0);
+            for (i, (b, id)) in parts.iter().enumerate() {
+                b.read_append(*id, mint, maxt, &mut out, ts, vs)?;
+                if i == 0 {
+                    // Blocks of one series hold similar counts: size the buffer once.
+                    out.reserve(ts.len() * (parts.len() - 1) + 16);
+                }
+            }
+            return Ok(if out.is_empty() { Vec::new() } else { vec![(prec, out)] });
+        }
+        let mut runs = Vec::with_capacity(parts.len());
+        for (b, id) in &parts {
+            let mut out = Vec::new();
+            b.read_append(*id, mint, maxt, &mut out, ts, vs)?;
+            if !out.is_empty() {
+                runs.push((b.seq(), out));
+            }
+        }
+        Ok(runs)
+    })
+}
+
+thread_local! {
+    static SCRATCH_RUN: std::cell::RefCell<(Vec<i64>, Vec<f64>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Merges the runs of one series: ascending, unique timestamps, the higher precedence winning.
+pub(crate) fn merge_runs(mut runs: Vec<Run>) -> Vec<(i64, f64)> {
+    if runs.len() == 1 {
+        return runs.pop().map(|r| r.1).unwrap_or_default();
+    }
+    // Fast path: runs that do not overlap in time just concatenate.
+    runs.sort_by_key(|r| r.1.first().map(|s| s.0).unwrap_or(i64::MAX));
+    if runs.windows(2).all(|w| match (w[0].1.last(), w[1].1.first()) {
+        (Some(a), Some(b)) => a.0 < b.0,
+        _ => true,
+    }) {
+        let total = runs.iter().map(|r| r.1.len()).sum();
+        let mut out = Vec::with_capacity(total);
+        for r in runs {
+            out.extend_from_slice(&r.1);
+        }
+        return out;
+    }
+    runs.sort_by_key(|r| r.0);
+    let mut out: Vec<(i64, f64)> = Vec::new();
+    for (_, r) in runs {
+        out = merge_override(out, &r);
+    }
+    out
+}

@@ -1,0 +1,97 @@
+//! The state an open database shares between its facade ([`crate::Db`]), its writer threads' senders,
+//! the background flusher and readers: a leaf module, so the write, read, flush and compaction
+//! modules depend on it and not on each other.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Sender, bounded};
+use parking_lot::{Mutex, RwLock};
+
+use crate::block::Block;
+use crate::error::{Error, Result};
+use crate::latency::LatencyHistogram;
+use crate::options::Options;
+use crate::shard::{Cmd, ShardHead, partition_of};
+
+/// The published set of blocks; readers clone the `Arc` and read without locks.
+pub(crate) type BlockSet = Arc<Vec<Arc<Block>>>;
+
+/// Everything the threads of one open database share.
+#[derive(Debug)]
+pub(crate) struct DbState {
+    pub(crate) dir: PathBuf,
+    pub(crate) opts: Options,
+    /// One sender per shard's writer thread.
+    pub(crate) senders: Vec<Sender<Cmd>>,
+    /// What readers see of each shard's head.
+    pub(crate) heads: Vec<Arc<ShardHead>>,
+    pub(crate) blocks: RwLock<BlockSet>,
+    /// Newest timestamp accepted (i64::MIN when empty).
+    pub(crate) max_ts: AtomicI64,
+    /// Sequence number of the next block written.
+    pub(crate) next_seq: AtomicU64,
+    /// Held by whoever changes the block set through a flush or a compaction.
+    pub(crate) flush_lock: Mutex<()>,
+    pub(crate) samples_ingested: AtomicU64,
+    pub(crate) lines_rejected: AtomicU64,
+    /// Time of each WAL fsync, all shards.
+    pub(crate) wal_fsync: Arc<LatencyHistogram>,
+}
+
+/// Wall-clock time in ms since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl DbState {
+    /// Sends one command to every shard and collects the replies, in shard order.
+    pub(crate) fn send_all<T>(&self, make: impl Fn(Sender<Result<T>>) -> Cmd) -> Result<Vec<T>> {
+        let (tx, rx) = bounded(self.senders.len());
+        for s in &self.senders {
+            s.send(make(tx.clone())).map_err(|_| Error::Closed)?;
+        }
+        drop(tx);
+        let mut out = Vec::with_capacity(self.senders.len());
+        for _ in 0..self.senders.len() {
+            out.push(rx.recv().map_err(|_| Error::Closed)??);
+        }
+        Ok(out)
+    }
+
+    /// Publishes a new block set and waits until no reader uses the old one.
+    pub(crate) fn swap_blocks(&self, f: impl FnOnce(&mut Vec<Arc<Block>>)) {
+        let old = {
+            let mut guard = self.blocks.write();
+            let mut next: Vec<Arc<Block>> = guard.as_ref().clone();
+            f(&mut next);
+            next.sort_by_key(|b| (b.info().partition, b.info().seq));
+            std::mem::replace(&mut *guard, Arc::new(next))
+        };
+        let mut waited = 0u32;
+        while Arc::strong_count(&old) > 1 {
+            std::thread::sleep(Duration::from_micros(200));
+            waited += 1;
+            if waited.is_multiple_of(50_000) {
+                tracing::warn!("a reader has held an old block set for over 10 s");
+            }
+        }
+    }
+
+    /// Partitions starting before this are closed: no sample for them can be accepted any more.
+    pub(crate) fn closed_before(&self) -> i64 {
+        let max = self.max_ts.load(Ordering::Acquire);
+        if max == i64::MIN {
+            return i64::MIN;
+        }
+        partition_of(
+            max.saturating_sub(self.opts.out_of_order_window_ms),
+            self.opts.partition_ms,
+        )
+    }
+}
