@@ -10,8 +10,9 @@ const CAL_MIN_ERRORS: usize = 30;
 /// Empirical interval calibration: rolling-origin forecast errors on the tail of the history,
 /// each divided by the model's own standard deviation for its horizon, sorted per horizon bucket.
 /// Model intervals ignore the uncertainty of the parameters and of the model choice, so they
-/// under-cover on real data; [`FittedModel::forecast_with`](super::FittedModel::forecast_with) widens an interval to the empirical
-/// quantile of these scaled errors whenever that is wider (split-conformal style).
+/// under-cover on real data; [`FittedModel::forecast_with`](super::FittedModel::forecast_with)
+/// widens an interval to the empirical quantile of these scaled errors whenever that is wider
+/// (split-conformal style).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntervalCalibration {
     /// Forecast origins the errors come from.

@@ -1,6 +1,7 @@
-//! The model's shared vocabulary: which variant ([`ModelSpec`]), its smoothing parameters (public
-//! [`Params`], internal [`P`]), the filter [`State`] and a raw fit ([`RawFit`]). A leaf: every other
-//! ETS module imports these types and this module imports none of them, so the module graph stays a DAG.
+//! The model's shared vocabulary: which variant ([`ModelSpec`]), its smoothing parameters
+//! (public [`Params`], internal [`P`]), the filter [`State`] and a raw fit ([`RawFit`]). A leaf:
+//! every other ETS module imports these types and this one imports none of them, which keeps the
+//! module graph a DAG.
 
 use std::fmt;
 
