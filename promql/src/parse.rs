@@ -61,11 +61,7 @@ pub fn parse_selector(text: &str) -> Result<Vec<LabelMatcher>, Error> {
         }
         other => (other?, false),
     };
-    let not_a_selector = |what: &str| {
-        Err(Error::BadQuery(format!(
-            "{text:?} is not a series selector ({what}): write a metric name and/or label matchers in braces"
-        )))
-    };
+    let not_a_selector = |why: &str| Err(Error::BadQuery(format!("not a series selector: {why}")));
     let Expr::VectorSelector(vs) = expr else {
         return not_a_selector("it is a more general query");
     };
@@ -80,7 +76,7 @@ pub fn parse_selector(text: &str) -> Result<Vec<LabelMatcher>, Error> {
         matchers.remove(0);
     }
     if matchers.is_empty() {
-        return not_a_selector("it needs a metric name or at least one matcher");
+        return not_a_selector("it needs a metric name or a label matcher");
     }
     Ok(matchers)
 }
