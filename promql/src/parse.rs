@@ -630,4 +630,29 @@ mod tests {
         // The parser still words the refusal this way (or selectors above would fail).
         assert!(matches!(parse("{a=\"\"}"), Err(Error::Parse { ref message, .. }) if message == ALL_MATCHERS_EMPTY));
     }
+
+    /// Query-like text: PromQL's punctuation, names, numbers, quotes, comments, non-ASCII.
+    const QUERYISH: &str = r#"([a-z0-9_:.{}()\[\]"'`\\#=!~<>+*/%^@,\- \n]|é|😀){0,40}"#;
+
+    proptest::proptest! {
+        #[test]
+        fn tokens_cover_the_text_in_order(q in QUERYISH) {
+            let mut at = 0;
+            for t in tokens(&q) {
+                proptest::prop_assert!(at <= t.start && t.start < t.end && t.end <= q.len(), "{t:?}");
+                proptest::prop_assert!(q.is_char_boundary(t.start) && q.is_char_boundary(t.end), "{t:?}");
+                proptest::prop_assert!(q[at..t.start].trim().is_empty(), "{t:?} skips text");
+                at = t.end;
+            }
+            proptest::prop_assert!(q[at..].trim().is_empty());
+        }
+
+        #[test]
+        fn errors_point_into_the_query(q in QUERYISH) {
+            if let Err(Error::Parse { line, column, .. }) = parse(&q) {
+                let text = q.split('\n').nth(line - 1);
+                proptest::prop_assert!(text.is_some_and(|l| column <= l.chars().count() + 1), "{line}:{column}");
+            }
+        }
+    }
 }
