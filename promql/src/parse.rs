@@ -26,6 +26,9 @@ const MAX_DURATION_SECS: f64 = 1e13;
 /// Queries with more tokens than this get no position for errors the parser gives none for: each
 /// token costs the locator up to one parse per completion.
 const MAX_LOCATED_TOKENS: usize = 300;
+/// Most bytes of query prefixes the locator tries before it gives up (each is parsed once per
+/// completion): a long query with a late error costs tens of milliseconds, not a second.
+const MAX_LOCATED_BYTES: usize = 1 << 20;
 
 /// Parses a query, turning the parser's message into one that says where the problem is.
 ///
@@ -455,13 +458,19 @@ fn completable(prefix: &str) -> bool {
 }
 
 /// Byte offset of the first offending piece of the query and its text, or the end of input
-/// (`None`).
+/// (`None`), also where finding it would cost more than [`MAX_LOCATED_TOKENS`] pieces or
+/// [`MAX_LOCATED_BYTES`] of prefixes.
 fn locate(query: &str) -> (usize, Option<String>) {
     let pieces = located_pieces(query);
     if pieces.len() > MAX_LOCATED_TOKENS {
         return (query.len(), None);
     }
+    let mut tried = 0;
     for &(start, end) in &pieces {
+        tried += end;
+        if tried > MAX_LOCATED_BYTES {
+            break;
+        }
         let prefix = query.get(..end).unwrap_or(query);
         if !completable(prefix) {
             let text = query.get(start..end).unwrap_or("").to_string();
@@ -591,6 +600,10 @@ mod tests {
         // Past the locator's budget, errors the parser gives no position for are at the end.
         let long = vec!["x"; MAX_LOCATED_TOKENS].join("+") + " )";
         assert_eq!(locate(&long), (long.len(), None));
+        let big = format!("x{{l=\"{}\"}}", "a".repeat(60_000));
+        let late = format!("{big}{} )", " + x".repeat(20));
+        assert_eq!(locate(&late), (late.len(), None));
+        assert_eq!(locate(&format!(") + {big}")), (0, Some(")".to_string())));
     }
 
     #[test]
