@@ -71,96 +71,11 @@ pub(crate) fn hash_key(key: &[u8]) -> u64 {
 }
 
 /// Parses a series selector such as `cpu_usage{host="a", dc=~"eu-.*"}` or `{__name__=~"cpu_.+"}`
-/// into matchers (the same syntax as a PromQL vector selector, without range or offset).
+/// into matchers: a PromQL vector selector without range, offset or `@`, read by the query
+/// parser ([`foresight_promql::parse_selector`]), so a selector is written as in a query (any of
+/// the three quotes, Go escapes). Matchers that all match the empty string are accepted.
 pub fn parse_selector(s: &str) -> Result<Vec<LabelMatcher>> {
-    let err = |pos: usize, what: &str| Error::InvalidArgument(format!("bad selector at char {pos}: {what}"));
-    let b = s.trim();
-    let mut out = Vec::new();
-    let name_end = b.find('{').unwrap_or(b.len());
-    let name = b[..name_end].trim();
-    if !name.is_empty() {
-        if !name
-            .chars()
-            .enumerate()
-            .all(|(i, c)| c == '_' || c == ':' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
-        {
-            return Err(err(0, &format!("invalid metric name {name:?}")));
-        }
-        out.push(LabelMatcher::equal(METRIC_NAME, name));
-    }
-    if name_end < b.len() {
-        let body = b[name_end + 1..]
-            .strip_suffix('}')
-            .ok_or_else(|| err(b.len(), "missing closing }"))?;
-        let chars: Vec<char> = body.chars().collect();
-        let mut i = 0;
-        let skip_ws = |i: &mut usize| {
-            while *i < chars.len() && (chars[*i].is_whitespace() || chars[*i] == ',') {
-                *i += 1;
-            }
-        };
-        loop {
-            skip_ws(&mut i);
-            if i >= chars.len() {
-                break;
-            }
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
-                i += 1;
-            }
-            let label: String = chars[start..i].iter().collect();
-            if label.is_empty() {
-                return Err(err(name_end + 1 + i, "expected a label name"));
-            }
-            while i < chars.len() && chars[i].is_whitespace() {
-                i += 1;
-            }
-            let op = match (chars.get(i), chars.get(i + 1)) {
-                (Some('='), Some('~')) => (MatchOp::RegexMatch, 2),
-                (Some('!'), Some('~')) => (MatchOp::RegexNoMatch, 2),
-                (Some('!'), Some('=')) => (MatchOp::NotEqual, 2),
-                (Some('='), _) => (MatchOp::Equal, 1),
-                _ => return Err(err(name_end + 1 + i, "expected =, !=, =~ or !~")),
-            };
-            i += op.1;
-            while i < chars.len() && chars[i].is_whitespace() {
-                i += 1;
-            }
-            let quote = match chars.get(i) {
-                Some(q @ ('"' | '\'')) => *q,
-                _ => return Err(err(name_end + 1 + i, "expected a quoted value")),
-            };
-            i += 1;
-            let mut value = String::new();
-            loop {
-                match chars.get(i) {
-                    None => return Err(err(name_end + 1 + i, "unterminated string")),
-                    Some('\\') => {
-                        match chars.get(i + 1) {
-                            Some('n') => value.push('\n'),
-                            Some('t') => value.push('\t'),
-                            Some(c) => value.push(*c),
-                            None => return Err(err(name_end + 1 + i, "unterminated escape")),
-                        }
-                        i += 2;
-                    }
-                    Some(c) if *c == quote => {
-                        i += 1;
-                        break;
-                    }
-                    Some(c) => {
-                        value.push(*c);
-                        i += 1;
-                    }
-                }
-            }
-            out.push(matcher(op.0, label, value)?);
-        }
-    }
-    if out.is_empty() {
-        return Err(err(0, "a selector needs a metric name or at least one matcher"));
-    }
-    Ok(out)
+    foresight_promql::parse_selector(s).map_err(|e| Error::InvalidArgument(format!("bad selector {s:?}: {e}")))
 }
 
 #[cfg(test)]
@@ -179,6 +94,29 @@ mod tests {
 mod selector_tests {
     use super::*;
 
+    /// The matchers of `s` as `(name, op, value)`.
+    fn parsed(s: &str) -> Vec<(String, MatchOp, String)> {
+        parse_selector(s)
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+            .into_iter()
+            .map(|m| (m.name, m.op, m.value))
+            .collect()
+    }
+
+    fn one_value(s: &str) -> String {
+        match parsed(s).as_slice() {
+            [_, (_, MatchOp::Equal, v)] => v.clone(),
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn error(s: &str) -> String {
+        match parse_selector(s) {
+            Ok(m) => panic!("{s} parsed as {m:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn parses_selectors() {
         let m = parse_selector(r#"cpu_usage{host="a", dc=~"eu-.*",x!="q\"t"}"#).unwrap();
@@ -186,10 +124,79 @@ mod selector_tests {
         assert_eq!((m[0].name.as_str(), m[0].value.as_str()), (METRIC_NAME, "cpu_usage"));
         assert_eq!((m[2].op, m[2].value.as_str()), (MatchOp::RegexMatch, "eu-.*"));
         assert_eq!(m[3].value, "q\"t");
-        assert_eq!(parse_selector("up").unwrap().len(), 1);
-        assert!(parse_selector("{}").is_err());
-        assert!(parse_selector("a{b=c}").is_err());
-        assert!(parse_selector("a{b=\"c\"").is_err());
-        assert!(parse_selector("a{b=~\"(\"}").is_err());
+        assert_eq!(
+            parsed(" up\n"),
+            [(METRIC_NAME.to_string(), MatchOp::Equal, "up".to_string())]
+        );
+        assert_eq!(parsed("ns:rule_1:rate5m").len(), 1);
+    }
+
+    #[test]
+    fn strings_take_go_escapes_and_three_quotes() {
+        assert_eq!(one_value(r#"x{a="\x41"}"#), "A");
+        assert_eq!(one_value(r#"x{a="\u00e9\U0001F600"}"#), "é😀");
+        assert_eq!(one_value(r#"x{a="\101\n\t\\"}"#), "A\n\t\\");
+        assert_eq!(one_value(r#"x{a="say \"hi\""}"#), r#"say "hi""#);
+        assert_eq!(one_value(r#"x{a='it\'s "so"'}"#), r#"it's "so""#);
+        // Back quotes are raw: no escapes at all. (promql-parser still refuses a backslash
+        // before a letter that is no escape, like `\d`, which Prometheus takes.)
+        assert_eq!(one_value(r#"x{a=`C:\x41\n"'`}"#), r#"C:\x41\n"'"#);
+        assert_eq!(one_value("x{a=\"é ü\"}"), "é ü");
+    }
+
+    #[test]
+    fn metric_name_as_a_matcher() {
+        let name = |op, v: &str| (METRIC_NAME.to_string(), op, v.to_string());
+        assert_eq!(parsed(r#"{__name__="x"}"#), [name(MatchOp::Equal, "x")]);
+        assert_eq!(
+            parsed(r#"{__name__=~"cpu_.+", host!=""}"#),
+            [
+                name(MatchOp::RegexMatch, "cpu_.+"),
+                ("host".to_string(), MatchOp::NotEqual, String::new())
+            ]
+        );
+        assert!(error(r#"x{__name__="y"}"#).contains("metric name must not be set twice"));
+    }
+
+    #[test]
+    fn regex_matchers_are_anchored() {
+        let m = parse_selector(r#"{job=~"api|web", env!~"dev.*"}"#).unwrap();
+        assert_eq!((m[0].op, m[1].op), (MatchOp::RegexMatch, MatchOp::RegexNoMatch));
+        assert!(m[0].matches("web") && !m[0].matches("webx") && !m[0].matches("xapi"));
+        assert!(m[1].matches("prod") && !m[1].matches("dev1"));
+        // Matchers that all match "" are the caller's to refuse (the server does, as Prometheus).
+        let all_empty = parse_selector(r#"{host=~".*"}"#).unwrap();
+        assert!(all_empty.iter().all(|m| m.matches("")));
+    }
+
+    #[test]
+    fn bad_selectors_say_what_is_wrong() {
+        assert_eq!(
+            error("a{b=c}"),
+            "invalid argument: bad selector \"a{b=c}\": 1:5: parse error: unexpected identifier 'c' in label matching, expected string"
+        );
+        for (bad, says) in [
+            ("", "parse error"),
+            ("{}", "not a series selector: it needs a metric name or a label matcher"),
+            ("a{b=\"c\"", "1:8: parse error: unexpected end of input inside braces"),
+            ("a{b=~\"(\"}", "1:6: parse error: illegal regex for ("),
+            ("a{b=\"\\q\"}", "parse error"),
+            ("1a", "parse error"),
+            ("x[5m]", "not a series selector: it is a more general query"),
+            ("rate(x[5m])", "not a series selector"),
+            ("x offset 5m", "not a series selector: it has an offset or @ modifier"),
+            ("x @ 100", "not a series selector: it has an offset or @ modifier"),
+            (
+                "x{a=\"1\" or a=\"2\"}",
+                "not a series selector: it has `or` between matchers",
+            ),
+        ] {
+            let e = error(bad);
+            assert!(
+                e.starts_with(&format!("invalid argument: bad selector {bad:?}: ")),
+                "{e}"
+            );
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -32,13 +32,16 @@ mod engine;
 mod error;
 mod eval;
 mod labels;
-mod parse_pos;
+mod options;
+mod parse;
 mod storage;
 mod value;
 
-pub use engine::{Engine, EngineOptions, MAX_POINTS_PER_SERIES, MAX_QUERY_NESTING, MAX_QUERY_OPERATORS, parse};
+pub use engine::{Engine, MAX_POINTS_PER_SERIES};
 pub use error::Error;
 pub use labels::{Label, Labels, METRIC_NAME};
+pub use options::EngineOptions;
+pub use parse::{MAX_QUERY_NESTING, MAX_QUERY_OPERATORS, parse, parse_selector};
 pub use storage::{
     InvalidRegex, LabelMatcher, MatchOp, MemStorage, STALE_NAN_BITS, Samples, Series, Storage, StorageError,
     is_stale_nan, stale_nan,

@@ -14,14 +14,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 use rayon::prelude::*;
 
-use crate::engine::EngineOptions;
 use crate::error::Error;
-use crate::labels::{Labels, METRIC_NAME};
-use crate::storage::{LabelMatcher, MatchOp, Series, Storage, is_stale_nan};
+use crate::labels::Labels;
+use crate::options::EngineOptions;
+use crate::parse::selector_matchers;
+use crate::storage::{Series, Storage, is_stale_nan};
 
 pub(crate) type Result<T> = std::result::Result<T, Error>;
 
@@ -300,7 +300,7 @@ impl<'a> Evaluator<'a> {
 
     /// Reads the series matching a selector, once, sorted by labels.
     fn select(&self, vs: &VectorSelector, mint: i64, maxt: i64) -> Result<Vec<Series>> {
-        let groups = matcher_groups(vs)?;
+        let groups = selector_matchers(vs)?;
         let mut out: Vec<Series> = Vec::new();
         for (gi, ms) in groups.iter().enumerate() {
             let mut got = self.storage.select(ms, mint, maxt)?;
@@ -495,37 +495,6 @@ fn lookback_sweep(samples: &[(i64, f64)], times: &[i64], lookback: i64, timestam
         out.push(v);
     }
     out
-}
-
-/// The storage matchers of a selector: one list per `or` alternative.
-fn matcher_groups(vs: &VectorSelector) -> Result<Vec<Vec<LabelMatcher>>> {
-    let convert = |m: &promql_parser::label::Matcher| -> Result<LabelMatcher> {
-        let op = match m.op {
-            PMatchOp::Equal => MatchOp::Equal,
-            PMatchOp::NotEqual => MatchOp::NotEqual,
-            PMatchOp::Re(_) => MatchOp::RegexMatch,
-            PMatchOp::NotRe(_) => MatchOp::RegexNoMatch,
-        };
-        LabelMatcher::new(op, m.name.clone(), m.value.clone()).map_err(|e| Error::BadQuery(e.to_string()))
-    };
-    let name = vs.name.as_ref().map(|n| LabelMatcher::equal(METRIC_NAME, n.clone()));
-    let mut groups = Vec::new();
-    if vs.matchers.or_matchers.is_empty() {
-        let mut g: Vec<LabelMatcher> = name.into_iter().collect();
-        for m in &vs.matchers.matchers {
-            g.push(convert(m)?);
-        }
-        groups.push(g);
-    } else {
-        for alt in &vs.matchers.or_matchers {
-            let mut g: Vec<LabelMatcher> = name.iter().cloned().collect();
-            for m in vs.matchers.matchers.iter().chain(alt.iter()) {
-                g.push(convert(m)?);
-            }
-            groups.push(g);
-        }
-    }
-    Ok(groups)
 }
 
 pub(crate) fn val_type(v: &Val) -> &'static str {
