@@ -14,8 +14,8 @@ use crate::shard::Run;
 use crate::state::DbState;
 use crate::wal::sync_dir;
 
-/// Merges the blocks of each closed partition into one.
-pub(crate) fn compact(inner: &DbState) -> Result<()> {
+/// Merges the blocks of each closed partition that has at least `min_blocks` (two or more) into one.
+pub(crate) fn compact(inner: &DbState, min_blocks: usize) -> Result<()> {
     let _guard = inner.flush_lock.lock();
     let cutoff = inner.closed_before();
     // Group the blocks without keeping the set itself: `swap_blocks` waits until nobody holds
@@ -26,7 +26,7 @@ pub(crate) fn compact(inner: &DbState) -> Result<()> {
     }
     let bdir = inner.dir.join("blocks");
     for (p, group) in by_part {
-        if group.len() < 2 || p >= cutoff {
+        if group.len() < min_blocks.max(2) || p >= cutoff {
             continue;
         }
         let mut acc: HashMap<Labels, Vec<Run>> = HashMap::new();

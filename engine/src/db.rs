@@ -98,6 +98,8 @@ impl Db {
             max_ts: AtomicI64::new(rec.max_ts),
             next_seq: AtomicU64::new(rec.next_seq),
             flush_lock: Mutex::new(()),
+            // Replayed samples may belong to closed partitions: let the flusher look.
+            backfill_pending: AtomicU64::new(report.wal_samples_replayed),
             samples_ingested: AtomicU64::new(0),
             lines_rejected: AtomicU64::new(0),
             wal_fsync: rec.wal_fsync,
@@ -193,7 +195,7 @@ impl Db {
     /// WAL. Afterwards the data directory holds blocks only, plus an empty WAL segment per shard.
     pub fn flush(&self) -> Result<()> {
         flush(&self.inner, i64::MAX)?;
-        compact(&self.inner)?;
+        compact(&self.inner, 2)?;
         expire(&self.inner)
     }
 

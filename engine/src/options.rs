@@ -44,13 +44,20 @@ pub struct Options {
     pub durability: Durability,
     /// Length of a time partition (one block each), in ms. Default 2 h.
     pub partition_ms: i64,
-    /// How far behind the newest sample a late sample is still accepted, in ms. Default 1 h.
+    /// How long a partition stays in the head after it ends, in ms, counted back from the newest
+    /// sample: late samples within this window join their partition in memory before it is written
+    /// as one block. Older samples are accepted too (history of any age, see `retention_ms`); they
+    /// go to new blocks in batches that compaction merges. Default 1 h.
     pub out_of_order_window_ms: i64,
     /// How far ahead of the wall clock a sample may be, in ms. Default 1 h. Protects the
-    /// out-of-order window from one wrong clock.
+    /// out-of-order window and retention from one wrong clock.
     pub future_window_ms: i64,
-    /// Blocks whose data ends longer than this before the newest sample are deleted. Default: keep all.
+    /// Blocks whose data ends longer than this before the newest sample are deleted, and samples
+    /// older than this before the newest sample are refused. Default: keep all, accept any age.
     pub retention_ms: Option<i64>,
+    /// Samples written into partitions already closed (a backfill) are flushed to blocks once this
+    /// many wait in the head, or after a second without more. Default 2,000,000.
+    pub backfill_flush_samples: u64,
     /// WAL segment size after which a new segment is started. Default 64 MiB.
     pub wal_segment_bytes: u64,
     /// Run the background thread that turns old partitions into blocks. Default true.
@@ -68,6 +75,7 @@ impl Default for Options {
             out_of_order_window_ms: 3600 * 1000,
             future_window_ms: 3600 * 1000,
             retention_ms: None,
+            backfill_flush_samples: 2_000_000,
             wal_segment_bytes: 64 << 20,
             background_flush: true,
             chunk_samples: 120,

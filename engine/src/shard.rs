@@ -180,8 +180,9 @@ pub(crate) fn partition_of(t: i64, partition_ms: i64) -> i64 {
 }
 
 impl Writer {
-    /// Replays the shard's WAL into a fresh head and opens a new segment. Samples of partitions in
-    /// `sealed` (already in a closed block) are skipped.
+    /// Replays the shard's WAL into a fresh head and opens a new segment. Segments written before
+    /// this version (see [`wal::legacy_until`]) skip samples of partitions in `sealed` (already in
+    /// a closed block); later segments are replayed whole.
     pub(crate) fn open(
         dir: &Path,
         partition_ms: i64,
@@ -197,11 +198,12 @@ impl Writer {
         let mut seg_parts: BTreeMap<u64, BTreeSet<i64>> = BTreeMap::new();
         let mut rep = Replayed::default();
         let mut bad_records = 0u64;
+        let legacy_until = wal::legacy_until(dir)?;
         let damage = wal::replay(dir, |seq, payload| {
             seg_parts.entry(seq).or_default();
             let r = replay_record(payload, seq, &head, &mut lookup, &mut seg_ids, |t| {
                 let p = partition_of(t, partition_ms);
-                if sealed.contains(&p) {
+                if seq <= legacy_until && sealed.contains(&p) {
                     return None;
                 }
                 seg_parts.entry(seq).or_default().insert(p);

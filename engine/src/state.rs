@@ -35,6 +35,8 @@ pub(crate) struct DbState {
     pub(crate) next_seq: AtomicU64,
     /// Held by whoever changes the block set through a flush or a compaction.
     pub(crate) flush_lock: Mutex<()>,
+    /// Samples accepted into partitions that were already closed (a backfill), not yet flushed.
+    pub(crate) backfill_pending: AtomicU64,
     pub(crate) samples_ingested: AtomicU64,
     pub(crate) lines_rejected: AtomicU64,
     /// Time of each WAL fsync, all shards.
@@ -83,7 +85,8 @@ impl DbState {
         }
     }
 
-    /// Partitions starting before this are closed: no sample for them can be accepted any more.
+    /// Partitions starting before this are closed: the flusher writes them to blocks, and samples
+    /// that arrive for them later (a backfill) go to new blocks at the next flush.
     pub(crate) fn closed_before(&self) -> i64 {
         let max = self.max_ts.load(Ordering::Acquire);
         if max == i64::MIN {

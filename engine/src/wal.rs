@@ -54,6 +54,27 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     Ok(out)
 }
 
+/// Name of the file that marks a shard's WAL directory as written by a version that replays every
+/// sample: it holds the number of the last segment written before (0 for none), whose samples of
+/// partitions already in a sealed block must still be skipped on replay (see [`legacy_until`]).
+const REPLAY_MARKER: &str = "REPLAY_ALL_AFTER";
+
+/// The last segment written by a version that deleted WAL segments out of order; segments up to it
+/// skip, on replay, samples of partitions already in a sealed block (their newer values may live
+/// in a block whose segments are gone). Later segments are replayed whole: they are only ever
+/// deleted oldest first, so a replayed value is never older than a block's for the same time.
+pub(crate) fn legacy_until(dir: &Path) -> Result<u64> {
+    let path = dir.join(REPLAY_MARKER);
+    match fs::read_to_string(&path) {
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| Error::corrupted(&path, 0, format!("expected a segment number, found {:?}", text.trim()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(list_segments(dir)?.last().copied().unwrap_or(0)),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
 /// Reads every record of every segment in order, calling `f(seq, payload)`. A torn or corrupted
 /// record ends its segment: the file is truncated there (so the damage is reported once) and replay
 /// goes on with the next segment.
@@ -136,6 +157,16 @@ impl Wal {
         fsync: Arc<LatencyHistogram>,
     ) -> Result<Wal> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let marker = dir.join(REPLAY_MARKER);
+        if !marker.exists() {
+            let until = legacy_until(dir)?;
+            let tmp = dir.join(format!("{REPLAY_MARKER}.tmp"));
+            fs::write(&tmp, format!("{until}\n")).map_err(|e| Error::io(&tmp, e))?;
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(&tmp, e))?;
+            fs::rename(&tmp, &marker).map_err(|e| Error::io(&marker, e))?;
+        }
         let last = list_segments(dir)?.last().copied().unwrap_or(0);
         let seq = last + 1;
         let path = segment_path(dir, seq);
@@ -232,30 +263,25 @@ impl Wal {
     }
 
     /// Partitions `flushed` are now in durable blocks, holding everything that segments before
-    /// `before_seq` wrote for them. Deletes the segments left with no unflushed partition.
+    /// `before_seq` wrote for them. Deletes the oldest segments left with no unflushed partition,
+    /// stopping at the first one still needed: segments go oldest first, so whatever replay
+    /// finds is newer than everything deleted (and than the blocks made of it).
     pub(crate) fn release(&mut self, before_seq: u64, flushed: &BTreeSet<i64>) -> Result<usize> {
+        for (_, set) in self.parts.range_mut(..before_seq) {
+            set.retain(|p| !flushed.contains(p));
+        }
         let mut removed = 0;
-        let seqs: Vec<u64> = self.parts.range(..before_seq).map(|(s, _)| *s).collect();
-        for s in seqs {
-            if s == self.seq {
-                continue;
+        while let Some((&s, set)) = self.parts.first_key_value() {
+            if s == self.seq || !set.is_empty() {
+                break;
             }
-            let empty = match self.parts.get_mut(&s) {
-                Some(set) => {
-                    set.retain(|p| !flushed.contains(p));
-                    set.is_empty()
-                }
-                None => false,
-            };
-            if empty {
-                let p = segment_path(&self.dir, s);
-                match fs::remove_file(&p) {
-                    Ok(()) => removed += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(&p, e)),
-                }
-                self.parts.remove(&s);
+            let p = segment_path(&self.dir, s);
+            match fs::remove_file(&p) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&p, e)),
             }
+            self.parts.remove(&s);
         }
         Ok(removed)
     }
@@ -360,5 +386,51 @@ mod tests {
         assert!(segment_path(&dir, first).exists());
         assert_eq!(w.release(cut, &BTreeSet::from([7200])).unwrap(), 1);
         assert!(!segment_path(&dir, first).exists());
+    }
+
+    #[test]
+    fn release_deletes_oldest_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
+        let mut w = Wal::open(&dir, 1 << 20, BTreeMap::new(), Arc::default()).unwrap();
+        let first = w.seq();
+        w.note_partition(0);
+        w.add_record(b"a");
+        w.write().unwrap();
+        let second = w.rotate().unwrap();
+        w.note_partition(7200);
+        w.add_record(b"b");
+        w.write().unwrap();
+        let cut = w.rotate().unwrap();
+        // The second segment is fully flushed, but the first still holds partition 0: replay must
+        // not find the first segment's older values without the second's newer ones.
+        assert_eq!(w.release(cut, &BTreeSet::from([7200])).unwrap(), 0);
+        assert!(segment_path(&dir, second).exists());
+        assert_eq!(w.release(cut, &BTreeSet::from([0])).unwrap(), 2);
+        assert!(!segment_path(&dir, first).exists() && !segment_path(&dir, second).exists());
+    }
+
+    #[test]
+    fn replay_marker_names_the_last_legacy_segment() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(segment_path(&dir, 3), b"").unwrap();
+        fs::write(segment_path(&dir, 4), b"").unwrap();
+        // A directory from before the marker: every existing segment is legacy.
+        assert_eq!(legacy_until(&dir).unwrap(), 4);
+        let w = Wal::open(
+            &dir,
+            1 << 20,
+            BTreeMap::from([(3, BTreeSet::from([0])), (4, BTreeSet::from([0]))]),
+            Arc::default(),
+        )
+        .unwrap();
+        assert_eq!(w.seq(), 5);
+        drop(w);
+        // Segments written afterwards are not.
+        assert_eq!(legacy_until(&dir).unwrap(), 4);
+        fs::write(dir.join(REPLAY_MARKER), b"x").unwrap();
+        assert!(matches!(legacy_until(&dir), Err(Error::Corrupted { .. })));
     }
 }

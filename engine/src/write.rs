@@ -33,11 +33,14 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
     let mut batches: Vec<ShardBatch> = (0..n).map(|_| ShardBatch::default()).collect();
     let mut report = WriteReport::default();
     let max_now = inner.max_ts.load(Ordering::Acquire);
-    let oldest = if max_now == i64::MIN {
-        i64::MIN
-    } else {
-        max_now.saturating_sub(inner.opts.out_of_order_window_ms)
+    // Any age inside retention is accepted, in any order: samples of partitions that already went
+    // to blocks go to the head again and the flusher writes them to new blocks (see `flush`).
+    let oldest = match inner.opts.retention_ms {
+        Some(ret) if max_now != i64::MIN => max_now.saturating_sub(ret),
+        _ => i64::MIN,
     };
+    let closed = inner.closed_before();
+    let mut backfilled = 0u64;
     let newest = now_ms().saturating_add(inner.opts.future_window_ms);
     let mut batch_max = i64::MIN;
     // Each distinct tag set of the body is resolved once: its labels checked and encoded, and
@@ -69,8 +72,10 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
             report.rejected.push(reject(
                 lineno,
                 &format!(
-                    "sample at {} ms is older than the out-of-order window ({} ms) before the newest sample ({} ms)",
-                    t, inner.opts.out_of_order_window_ms, max_now
+                    "sample at {} ms is older than the retention period ({} ms) before the newest sample ({} ms)",
+                    t,
+                    inner.opts.retention_ms.unwrap_or(0),
+                    max_now
                 ),
             ));
             continue;
@@ -117,6 +122,9 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
             stored += 1;
         }
         if stored > 0 {
+            if t < closed {
+                backfilled += stored;
+            }
             report.lines_accepted += 1;
             report.samples_accepted += stored;
             batch_max = batch_max.max(t);
@@ -145,6 +153,9 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
     }
     if batch_max != i64::MIN {
         inner.max_ts.fetch_max(batch_max, Ordering::AcqRel);
+    }
+    if backfilled > 0 {
+        inner.backfill_pending.fetch_add(backfilled, Ordering::AcqRel);
     }
     inner
         .samples_ingested
