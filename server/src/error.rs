@@ -1,13 +1,24 @@
 //! Errors and how they become HTTP responses, in one place: the Prometheus error envelope for
-//! the query API, InfluxDB's `{"code","message"}` for the write API, and the crate's own error.
+//! the query API, InfluxDB's `{"code","message"}` for the write API (partial writes included),
+//! and the crate's own error. Handlers return `Result<JsonBody, PromError>` (query API) or
+//! `Result<StatusCode, WriteError>` (write API); the `IntoResponse` impls here decide every
+//! status code and header of an answer.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use foresight_engine::promql;
+use foresight_engine::lineproto::LineError;
+use foresight_engine::{WriteReport, promql};
 
 use crate::json;
+
+/// Most rejected lines listed one by one in a partial write's answer (the count is always
+/// complete).
+const MAX_LISTED_ERRORS: usize = 10_000;
+/// Rejected lines quoted in the `message` itself, for clients that show only that.
+const MAX_QUOTED_ERRORS: usize = 5;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +164,7 @@ impl From<foresight_engine::Error> for PromError {
 
 impl IntoResponse for PromError {
     fn into_response(self) -> Response {
-        let mut r = (self.kind.status(), json_body(self.body())).into_response();
+        let mut r = (self.kind.status(), JsonBody(self.body())).into_response();
         if self.kind == ErrorType::Unavailable {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -170,6 +181,8 @@ pub(crate) struct WriteError {
     pub(crate) message: String,
     /// Seconds for `Retry-After` (503 answers).
     pub(crate) retry_after: Option<u32>,
+    /// A partial write's rejected lines: their count and the first [`MAX_LISTED_ERRORS`].
+    pub(crate) rejected: Option<(usize, Vec<LineError>)>,
 }
 
 impl WriteError {
@@ -179,6 +192,28 @@ impl WriteError {
             code,
             message: message.into(),
             retry_after: None,
+            rejected: None,
+        }
+    }
+
+    /// A write whose good lines were stored and whose bad lines were not (`report.rejected`
+    /// is not empty): InfluxDB's 400 `invalid`, extended with `rejected` (the count) and
+    /// `errors` (each bad line's number and reason).
+    pub(crate) fn partial(report: WriteReport) -> Self {
+        let mut lines = report.rejected;
+        let rejected = lines.len();
+        let total = report.lines_accepted + rejected as u64;
+        let mut message = format!("partial write: {rejected} of {total} lines rejected, the other lines were written");
+        for e in lines.iter().take(MAX_QUOTED_ERRORS) {
+            let _ = write!(message, "; line {}: {}", e.line, e.reason);
+        }
+        if rejected > MAX_QUOTED_ERRORS {
+            let _ = write!(message, "; and {} more", rejected - MAX_QUOTED_ERRORS);
+        }
+        lines.truncate(MAX_LISTED_ERRORS);
+        WriteError {
+            rejected: Some((rejected, lines)),
+            ..Self::invalid(message)
         }
     }
 
@@ -203,13 +238,26 @@ impl WriteError {
 
     /// The JSON body; `error` repeats the message for InfluxDB 1.x clients, which read that key.
     pub(crate) fn body(&self) -> String {
-        let mut out = String::with_capacity(64 + 2 * self.message.len());
+        let listed = self.rejected.as_ref().map_or(0, |(_, lines)| lines.len());
+        let mut out = String::with_capacity(64 + 2 * self.message.len() + listed * 64);
         out.push_str("{\"code\":");
         json::push_str(&mut out, self.code);
         out.push_str(",\"message\":");
         json::push_str(&mut out, &self.message);
         out.push_str(",\"error\":");
         json::push_str(&mut out, &self.message);
+        if let Some((count, lines)) = &self.rejected {
+            let _ = write!(out, ",\"rejected\":{count},\"errors\":[");
+            for (i, e) in lines.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{{\"line\":{},\"reason\":", e.line);
+                json::push_str(&mut out, &e.reason);
+                out.push('}');
+            }
+            out.push(']');
+        }
         out.push('}');
         out
     }
@@ -227,7 +275,7 @@ impl From<foresight_engine::Error> for WriteError {
 
 impl IntoResponse for WriteError {
     fn into_response(self) -> Response {
-        let mut r = (self.status, json_body(self.body())).into_response();
+        let mut r = (self.status, JsonBody(self.body())).into_response();
         if let Some(s) = self.retry_after {
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
@@ -235,12 +283,19 @@ impl IntoResponse for WriteError {
     }
 }
 
-/// A response body with `Content-Type: application/json`.
-pub(crate) fn json_body(body: String) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        body,
-    )
+/// A JSON answer: the body as written, with `Content-Type: application/json` (status 200
+/// unless paired with another).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct JsonBody(pub(crate) String);
+
+impl IntoResponse for JsonBody {
+    fn into_response(self) -> Response {
+        (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            self.0,
+        )
+            .into_response()
+    }
 }
 
 #[cfg(test)]
@@ -254,10 +309,7 @@ mod tests {
             line: 1,
             column: 5,
         });
-        assert_eq!(
-            e.body(),
-            r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error: unexpected end of input"}"#
-        );
+        insta::assert_snapshot!(e.body());
         assert_eq!(e.kind.status(), StatusCode::BAD_REQUEST);
         let e = PromError::from(promql::Error::Execution("many-to-many matching not allowed".into()));
         assert_eq!(e.kind.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -269,9 +321,55 @@ mod tests {
     #[test]
     fn influx_envelope() {
         let e = WriteError::too_large("body larger than 10 bytes");
-        assert_eq!(
-            e.body(),
-            r#"{"code":"request too large","message":"body larger than 10 bytes","error":"body larger than 10 bytes"}"#
+        insta::assert_snapshot!(e.body());
+    }
+
+    #[test]
+    fn partial_write_lists_every_line() {
+        let report = WriteReport {
+            lines_accepted: 2,
+            samples_accepted: 2,
+            string_fields_skipped: 0,
+            rejected: vec![
+                LineError {
+                    line: 2,
+                    reason: "missing fields".into(),
+                },
+                LineError {
+                    line: 4,
+                    reason: "bad \"value\"".into(),
+                },
+            ],
+        };
+        let e = WriteError::partial(report);
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        insta::assert_snapshot!(e.body());
+    }
+
+    #[test]
+    fn partial_write_quotes_five_lines_and_lists_ten_thousand() {
+        let rejected = (1..=10_001)
+            .map(|line| LineError {
+                line,
+                reason: "bad".into(),
+            })
+            .collect();
+        let e = WriteError::partial(WriteReport {
+            lines_accepted: 0,
+            samples_accepted: 0,
+            string_fields_skipped: 0,
+            rejected,
+        });
+        assert!(
+            e.message.ends_with("; line 4: bad; line 5: bad; and 9996 more"),
+            "{}",
+            e.message
+        );
+        let body = e.body();
+        assert!(body.contains(",\"rejected\":10001,\"errors\":[{\"line\":1,"));
+        assert!(
+            body.ends_with("{\"line\":10000,\"reason\":\"bad\"}]}"),
+            "the 10,001st is not listed"
         );
     }
 }

@@ -5,23 +5,22 @@
 //! each resulting series on that step grid (missing steps are gaps), and model the series in
 //! parallel on a blocking thread, inside the same query slot and timeout as any query.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::response::Response;
 use foresight_engine::Labels;
 use foresight_engine::promql::Value;
 use foresight_forecasting::{
-    AnomalyScore, DetectorConfig, FitOptions, FittedModel, ForecastError, IntervalMethod, ModelChoice, ModelSpec,
-    Season, Seasonality, Trend, fit, score_series,
+    AnomalyScore, DetectorConfig, FitOptions, FittedModel, Forecast, ForecastError, IntervalMethod, ModelChoice,
+    ModelSpec, Season, Seasonality, Trend, fit, score_series,
 };
 use rayon::prelude::*;
+use serde::Serialize;
 
-use crate::error::PromError;
-use crate::json;
-use crate::query::{Params, evaluate, range_params, respond, timeout};
-use crate::server::AppState;
+use crate::error::{JsonBody, PromError};
+use crate::json::{self, PromLabels, PromTime, PromValue};
+use crate::query::{Params, evaluate, range_params, timeout};
+use crate::state::AppState;
 use crate::time::parse_duration_ms;
 
 /// Default coverage of the forecast intervals.
@@ -247,25 +246,98 @@ fn explain(e: &ForecastError, grid: Grid) -> String {
     }
 }
 
-fn push_warnings(out: &mut String, errors: &[(Labels, String)]) {
-    if errors.is_empty() {
-        return;
-    }
-    out.push_str(",\"warnings\":[");
-    for (i, (labels, why)) in errors.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json::push_str(out, &format!("{labels}: {why}"));
-    }
-    out.push(']');
+/// The per-series errors as the envelope's `warnings`: `<labels>: <why>`.
+fn warnings(errors: &[(Labels, String)]) -> Vec<String> {
+    errors.iter().map(|(labels, why)| format!("{labels}: {why}")).collect()
 }
 
-fn push_opt(out: &mut String, v: Option<f64>) {
-    match v {
-        Some(x) => json::push_value(out, x),
-        None => out.push_str("null"),
+/// Prometheus' success envelope around foresight's own `data`, with the per-series errors as
+/// `warnings` (left out when there are none).
+#[derive(Debug, Serialize)]
+struct Success<D> {
+    status: &'static str,
+    data: D,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+impl<D: Serialize> Success<D> {
+    fn body(data: D, warnings: Vec<String>) -> Result<String, PromError> {
+        let envelope = Success {
+            status: "success",
+            data,
+            warnings,
+        };
+        json::to_string(&envelope).map_err(|e| PromError::internal(format!("encoding the answer: {e}")))
     }
+}
+
+/// `data` of a forecast answer.
+#[derive(Debug, Serialize)]
+struct ForecastData<'a> {
+    #[serde(rename = "resultType")]
+    result_type: &'static str,
+    result: Vec<ForecastSeries<'a>>,
+}
+
+/// One series' model, history and forecast.
+#[derive(Debug, Serialize)]
+struct ForecastSeries<'a> {
+    metric: PromLabels<'a>,
+    model: ModelInfo<'a>,
+    /// Coverage of the intervals.
+    level: PromValue,
+    interval: IntervalKind,
+    /// `[t, "v"]` of each observed step.
+    history: Vec<(PromTime, PromValue)>,
+    /// `[t, "mean", "lower", "upper"]` of each step ahead.
+    forecast: Vec<(PromTime, PromValue, PromValue, PromValue)>,
+}
+
+/// How the prediction intervals were computed.
+#[derive(Debug, Clone, Copy, Serialize)]
+enum IntervalKind {
+    #[serde(rename = "analytical")]
+    Analytical,
+    #[serde(rename = "simulated")]
+    Simulated,
+}
+
+impl From<&IntervalMethod> for IntervalKind {
+    fn from(m: &IntervalMethod) -> Self {
+        match m {
+            IntervalMethod::Analytical => IntervalKind::Analytical,
+            IntervalMethod::Simulated { .. } => IntervalKind::Simulated,
+        }
+    }
+}
+
+/// The fitted model: its variant, smoothing parameters and fit statistics. Parameters a variant
+/// lacks (`beta` without trend, ...) are `null`.
+#[derive(Debug, Serialize)]
+struct ModelInfo<'a> {
+    /// The ETS code, e.g. `ETS(A,Ad,A)`.
+    #[serde(rename = "type")]
+    kind: String,
+    trend: &'static str,
+    seasonality: &'static str,
+    /// Seasonal period in steps (1 without a season).
+    season: usize,
+    alpha: PromValue,
+    beta: Option<PromValue>,
+    gamma: Option<PromValue>,
+    phi: Option<PromValue>,
+    aicc: PromValue,
+    sigma: PromValue,
+    observations: usize,
+    /// Set when the requested variant could not be fitted and a simpler one was.
+    fallback: Option<Fallback<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Fallback<'a> {
+    requested: String,
+    reason: &'a str,
 }
 
 fn trend_name(t: Trend) -> &'static str {
@@ -284,81 +356,73 @@ fn season_name(s: Seasonality) -> &'static str {
     }
 }
 
-fn push_model(out: &mut String, m: &FittedModel) {
-    let spec = m.spec();
-    let params = m.params();
-    out.push_str("{\"type\":");
-    json::push_str(out, &spec.to_string());
-    out.push_str(",\"trend\":");
-    json::push_str(out, trend_name(spec.trend));
-    out.push_str(",\"seasonality\":");
-    json::push_str(out, season_name(spec.seasonality));
-    let _ = write!(out, ",\"season\":{}", m.period());
-    out.push_str(",\"alpha\":");
-    json::push_value(out, params.alpha);
-    out.push_str(",\"beta\":");
-    push_opt(out, params.beta);
-    out.push_str(",\"gamma\":");
-    push_opt(out, params.gamma);
-    out.push_str(",\"phi\":");
-    push_opt(out, params.phi);
-    out.push_str(",\"aicc\":");
-    json::push_value(out, m.aicc());
-    out.push_str(",\"sigma\":");
-    json::push_value(out, m.sigma());
-    let _ = write!(out, ",\"observations\":{}", m.n_obs());
-    out.push_str(",\"fallback\":");
-    match m.fallback() {
-        Some(f) => {
-            out.push_str("{\"requested\":");
-            json::push_str(out, &f.requested.to_string());
-            out.push_str(",\"reason\":");
-            json::push_str(out, &f.reason);
-            out.push('}');
+impl<'a> ModelInfo<'a> {
+    fn new(m: &'a FittedModel) -> Self {
+        let spec = m.spec();
+        let params = m.params();
+        ModelInfo {
+            kind: spec.to_string(),
+            trend: trend_name(spec.trend),
+            seasonality: season_name(spec.seasonality),
+            season: m.period(),
+            alpha: PromValue(params.alpha),
+            beta: params.beta.map(PromValue),
+            gamma: params.gamma.map(PromValue),
+            phi: params.phi.map(PromValue),
+            aicc: PromValue(m.aicc()),
+            sigma: PromValue(m.sigma()),
+            observations: m.n_obs(),
+            fallback: m.fallback().map(|f| Fallback {
+                requested: f.requested.to_string(),
+                reason: &f.reason,
+            }),
         }
-        None => out.push_str("null"),
     }
-    out.push('}');
 }
 
-/// `[t,"v"]` pairs of the observed (finite) values on the grid.
-fn push_history(out: &mut String, grid: Grid, values: &[f64]) {
-    out.push('[');
-    let mut first = true;
-    for (i, v) in values.iter().enumerate().filter(|(_, v)| v.is_finite()) {
-        if !first {
-            out.push(',');
+impl<'a> ForecastSeries<'a> {
+    fn new(labels: &'a Labels, grid: Grid, values: &[f64], model: &'a FittedModel, fc: &Forecast) -> Self {
+        ForecastSeries {
+            metric: PromLabels(labels),
+            model: ModelInfo::new(model),
+            level: PromValue(fc.level),
+            interval: IntervalKind::from(&fc.method),
+            history: values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(i, v)| (PromTime(grid.time(i)), PromValue(*v)))
+                .collect(),
+            forecast: (0..fc.mean.len())
+                .map(|k| {
+                    (
+                        PromTime(grid.end + (k as i64 + 1) * grid.step),
+                        PromValue(fc.mean[k]),
+                        PromValue(fc.lower[k]),
+                        PromValue(fc.upper[k]),
+                    )
+                })
+                .collect(),
         }
-        first = false;
-        out.push('[');
-        json::push_timestamp(out, grid.time(i));
-        out.push(',');
-        json::push_value(out, *v);
-        out.push(']');
     }
-    out.push(']');
 }
 
 /// `GET|POST /api/v1/forecast?query=&start=&end=&step=&horizon=&level=&model=&season=`
-pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Response {
-    respond(forecast_inner(&st, &p).await)
-}
-
-async fn forecast_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError> {
-    let (start, end, step) = range_params(p)?;
+pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+    let (start, end, step) = range_params(&p)?;
     let grid = Grid { start, end, step };
     let limits = &st.config.limits;
-    let horizon = horizon_param(p, grid, limits.max_forecast_horizon)?;
-    let level = number_param(p, "level", DEFAULT_LEVEL, |v| v > 0.0 && v < 1.0, "(0, 1), e.g. 0.95")?;
+    let horizon = horizon_param(&p, grid, limits.max_forecast_horizon)?;
+    let level = number_param(&p, "level", DEFAULT_LEVEL, |v| v > 0.0 && v < 1.0, "(0, 1), e.g. 0.95")?;
     let options = FitOptions {
-        model: model_param(p)?,
-        season: season_param(p, step)?.season(),
+        model: model_param(&p)?,
+        season: season_param(&p, step)?.season(),
         ..FitOptions::default()
     };
     let max_series = limits.max_forecast_series;
-    let limit = timeout(st, p)?;
+    let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
-    evaluate(st, limit, move |db, engine| {
+    evaluate(&st, limit, move |db, engine| {
         let series = select(db, engine, &query, grid, max_series)?;
         let total = series.len();
         let fitted: Vec<(Labels, Vec<f64>, Result<_, String>)> = series
@@ -384,59 +448,31 @@ async fn forecast_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromEr
         if let Some(e) = all_failed(&errors, total) {
             return Err(e);
         }
-        let mut out = String::with_capacity(256 + total * (horizon + grid.len()) * 40);
-        out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"forecast\",\"result\":[");
-        let mut first = true;
-        for (labels, values, r) in &fitted {
-            let Ok((model, fc)) = r else { continue };
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str("{\"metric\":");
-            json::push_labels(&mut out, labels);
-            out.push_str(",\"model\":");
-            push_model(&mut out, model);
-            out.push_str(",\"level\":");
-            json::push_value(&mut out, fc.level);
-            out.push_str(",\"interval\":");
-            json::push_str(
-                &mut out,
-                match fc.method {
-                    IntervalMethod::Analytical => "analytical",
-                    IntervalMethod::Simulated { .. } => "simulated",
-                },
-            );
-            out.push_str(",\"history\":");
-            push_history(&mut out, grid, values);
-            out.push_str(",\"forecast\":[");
-            for k in 0..fc.mean.len() {
-                if k > 0 {
-                    out.push(',');
-                }
-                out.push('[');
-                json::push_timestamp(&mut out, grid.end + (k as i64 + 1) * grid.step);
-                for v in [fc.mean[k], fc.lower[k], fc.upper[k]] {
-                    out.push(',');
-                    json::push_value(&mut out, v);
-                }
-                out.push(']');
-            }
-            out.push_str("]}");
-        }
-        out.push_str("]}");
-        push_warnings(&mut out, &errors);
-        out.push('}');
-        Ok(out)
+        let data = ForecastData {
+            result_type: "forecast",
+            result: fitted
+                .iter()
+                .filter_map(|(labels, values, r)| {
+                    let (model, fc) = r.as_ref().ok()?;
+                    Some(ForecastSeries::new(labels, grid, values, model, fc))
+                })
+                .collect(),
+        };
+        Success::body(data, warnings(&errors))
     })
     .await
+    .map(JsonBody)
 }
 
-/// Which score `/api/v1/anomalies` thresholds.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Which score `/api/v1/anomalies` thresholds; written back under the name the `method`
+/// parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 enum Method {
+    #[serde(rename = "residual")]
     Residual,
+    #[serde(rename = "iforest")]
     Iforest,
+    #[serde(rename = "combined")]
     Combined,
 }
 
@@ -473,17 +509,96 @@ fn method_param(p: &Params) -> Result<Method, PromError> {
     }
 }
 
-/// `GET|POST /api/v1/anomalies?query=&start=&end=&step=&method=&threshold=&level=&season=`
-pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Response {
-    respond(anomalies_inner(&st, &p).await)
+/// `data` of an anomalies answer.
+#[derive(Debug, Serialize)]
+struct AnomaliesData<'a> {
+    #[serde(rename = "resultType")]
+    result_type: &'static str,
+    method: Method,
+    threshold: PromValue,
+    result: Vec<AnomalySeries<'a>>,
 }
 
-async fn anomalies_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError> {
-    let (start, end, step) = range_params(p)?;
+/// One series: every scored step, the anomalous points, and runs of them merged into intervals
+/// (points at most one step apart).
+#[derive(Debug, Serialize)]
+struct AnomalySeries<'a> {
+    metric: PromLabels<'a>,
+    /// `[t, "score"]` of every scored step.
+    scores: Vec<(PromTime, PromValue)>,
+    anomalies: Vec<Anomaly>,
+    intervals: Vec<AnomalyInterval>,
+}
+
+/// A point whose score is at or above the threshold.
+#[derive(Debug, Serialize)]
+struct Anomaly {
+    time: PromTime,
+    value: PromValue,
+    score: PromValue,
+    expected: PromValue,
+    lower: PromValue,
+    upper: PromValue,
+}
+
+/// A run of anomalous points.
+#[derive(Debug, Serialize)]
+struct AnomalyInterval {
+    start: PromTime,
+    end: PromTime,
+    max_score: PromValue,
+    points: usize,
+}
+
+impl<'a> AnomalySeries<'a> {
+    fn new(labels: &'a Labels, scores: &[AnomalyScore], method: Method, threshold: f64, step: i64) -> Self {
+        let flagged: Vec<&AnomalyScore> = scores.iter().filter(|s| method.score(s) >= threshold).collect();
+        let mut intervals: Vec<AnomalyInterval> = Vec::new();
+        for s in &flagged {
+            let score = method.score(s);
+            match intervals.last_mut() {
+                Some(run) if s.timestamp - run.end.0 <= step => {
+                    run.end = PromTime(s.timestamp);
+                    run.max_score = PromValue(run.max_score.0.max(score));
+                    run.points += 1;
+                }
+                _ => intervals.push(AnomalyInterval {
+                    start: PromTime(s.timestamp),
+                    end: PromTime(s.timestamp),
+                    max_score: PromValue(score),
+                    points: 1,
+                }),
+            }
+        }
+        AnomalySeries {
+            metric: PromLabels(labels),
+            scores: scores
+                .iter()
+                .map(|s| (PromTime(s.timestamp), PromValue(method.score(s))))
+                .collect(),
+            anomalies: flagged
+                .iter()
+                .map(|s| Anomaly {
+                    time: PromTime(s.timestamp),
+                    value: PromValue(s.value),
+                    score: PromValue(method.score(s)),
+                    expected: PromValue(s.expected),
+                    lower: PromValue(s.lower),
+                    upper: PromValue(s.upper),
+                })
+                .collect(),
+            intervals,
+        }
+    }
+}
+
+/// `GET|POST /api/v1/anomalies?query=&start=&end=&step=&method=&threshold=&level=&season=`
+pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+    let (start, end, step) = range_params(&p)?;
     let grid = Grid { start, end, step };
-    let method = method_param(p)?;
+    let method = method_param(&p)?;
     let threshold = number_param(
-        p,
+        &p,
         "threshold",
         method.default_threshold(),
         |v| (0.0..=1.0).contains(&v),
@@ -491,9 +606,9 @@ async fn anomalies_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromE
     )?;
     let defaults = DetectorConfig::default();
     let config = DetectorConfig {
-        season: season_param(p, step)?.season(),
-        model: model_param(p)?,
-        level: number_param(p, "level", defaults.level, |v| v > 0.0 && v < 1.0, "(0, 1), e.g. 0.99")?,
+        season: season_param(&p, step)?.season(),
+        model: model_param(&p)?,
+        level: number_param(&p, "level", defaults.level, |v| v > 0.0 && v < 1.0, "(0, 1), e.g. 0.99")?,
         iforest: if method == Method::Residual {
             None
         } else {
@@ -503,9 +618,9 @@ async fn anomalies_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromE
         ..defaults
     };
     let max_series = st.config.limits.max_forecast_series;
-    let limit = timeout(st, p)?;
+    let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
-    evaluate(st, limit, move |db, engine| {
+    evaluate(&st, limit, move |db, engine| {
         let series = select(db, engine, &query, grid, max_series)?;
         let total = series.len();
         let scored: Vec<(Labels, Result<Vec<AnomalyScore>, String>)> = series
@@ -541,98 +656,22 @@ async fn anomalies_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromE
         if let Some(e) = all_failed(&errors, total) {
             return Err(e);
         }
-        let mut out = String::with_capacity(256 + total * grid.len() * 30);
-        out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"anomalies\",\"method\":");
-        json::push_str(&mut out, &format!("{method:?}").to_ascii_lowercase());
-        out.push_str(",\"threshold\":");
-        json::push_value(&mut out, threshold);
-        out.push_str(",\"result\":[");
-        let mut first = true;
-        for (labels, r) in &scored {
-            let Ok(scores) = r else { continue };
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            push_anomaly_series(&mut out, labels, scores, method, threshold, grid.step);
-        }
-        out.push_str("]}");
-        push_warnings(&mut out, &errors);
-        out.push('}');
-        Ok(out)
+        let data = AnomaliesData {
+            result_type: "anomalies",
+            method,
+            threshold: PromValue(threshold),
+            result: scored
+                .iter()
+                .filter_map(|(labels, r)| {
+                    let scores = r.as_ref().ok()?;
+                    Some(AnomalySeries::new(labels, scores, method, threshold, grid.step))
+                })
+                .collect(),
+        };
+        Success::body(data, warnings(&errors))
     })
     .await
-}
-
-/// One series: every scored step, the anomalous points, and runs of them merged into intervals
-/// (points at most one step apart).
-fn push_anomaly_series(
-    out: &mut String,
-    labels: &Labels,
-    scores: &[AnomalyScore],
-    method: Method,
-    threshold: f64,
-    step: i64,
-) {
-    out.push_str("{\"metric\":");
-    json::push_labels(out, labels);
-    out.push_str(",\"scores\":[");
-    for (i, s) in scores.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('[');
-        json::push_timestamp(out, s.timestamp);
-        out.push(',');
-        json::push_value(out, method.score(s));
-        out.push(']');
-    }
-    out.push_str("],\"anomalies\":[");
-    let flagged: Vec<&AnomalyScore> = scores.iter().filter(|s| method.score(s) >= threshold).collect();
-    for (i, s) in flagged.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"time\":");
-        json::push_timestamp(out, s.timestamp);
-        for (name, v) in [
-            ("value", s.value),
-            ("score", method.score(s)),
-            ("expected", s.expected),
-            ("lower", s.lower),
-            ("upper", s.upper),
-        ] {
-            let _ = write!(out, ",\"{name}\":");
-            json::push_value(out, v);
-        }
-        out.push('}');
-    }
-    out.push_str("],\"intervals\":[");
-    let mut runs: Vec<(i64, i64, f64, usize)> = Vec::new();
-    for s in &flagged {
-        let score = method.score(s);
-        match runs.last_mut() {
-            Some(run) if s.timestamp - run.1 <= step => {
-                run.1 = s.timestamp;
-                run.2 = run.2.max(score);
-                run.3 += 1;
-            }
-            _ => runs.push((s.timestamp, s.timestamp, score, 1)),
-        }
-    }
-    for (i, (from, to, max, n)) in runs.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"start\":");
-        json::push_timestamp(out, *from);
-        out.push_str(",\"end\":");
-        json::push_timestamp(out, *to);
-        out.push_str(",\"max_score\":");
-        json::push_value(out, *max);
-        let _ = write!(out, ",\"points\":{n}}}");
-    }
-    out.push_str("]}");
+    .map(JsonBody)
 }
 
 #[cfg(test)]
@@ -702,6 +741,11 @@ mod tests {
             Method::Iforest
         );
         assert!(method_param(&params(&[("method", "zscore")])).is_err());
+        for m in [Method::Residual, Method::Iforest, Method::Combined] {
+            let name = serde_json::to_value(m).unwrap();
+            let name = name.as_str().unwrap();
+            assert_eq!(method_param(&params(&[("method", name)])).unwrap(), m, "{name}");
+        }
     }
 
     #[test]

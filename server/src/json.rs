@@ -1,15 +1,30 @@
-//! JSON bodies written by hand, byte for byte as Prometheus (Go) writes them: sample values as
-//! strings in Go's shortest `'f'` format, timestamps as float seconds, strings escaped the way
-//! Go's `encoding/json` does (HTML-safe), label sets as objects with sorted keys.
+//! JSON in Prometheus' conventions, byte for byte as Prometheus (Go) writes it: sample values as
+//! strings in Go's shortest `'f'` format (`NaN`, `+Inf` and `-Inf` included, which JSON numbers
+//! cannot hold), timestamps as float seconds, strings escaped the way Go's `encoding/json` does
+//! (HTML-safe), label sets as objects with sorted keys.
+//!
+//! Prometheus' own envelopes (query answers, errors) are written by hand here. foresight's own
+//! schemas (forecasts, anomalies) are `#[derive(Serialize)]` types written by [`to_string`],
+//! which keeps these conventions through [`PromValue`], [`PromTime`], [`PromLabels`] and Go's
+//! string escaping.
 
 use std::fmt::Write as _;
+use std::io;
 
 use foresight_engine::Labels;
 use foresight_engine::promql::{Series, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::ser::{CharEscape, Formatter};
 
 /// Appends `s` as a JSON string literal, escaped as Go's `encoding/json` does.
 pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
+    push_escaped(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped as inside a JSON string literal by Go's `encoding/json`.
+fn push_escaped(out: &mut String, s: &str) {
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let esc: Option<&str> = match c {
@@ -34,7 +49,6 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
         start = i + c.len_utf8();
     }
     out.push_str(&s[start..]);
-    out.push('"');
 }
 
 /// Appends a sample value as Prometheus does: a JSON string holding Go's
@@ -48,14 +62,20 @@ pub(crate) fn push_value(out: &mut String, v: f64) {
 /// Go's `FormatFloat(v, 'f', -1, 64)` with Prometheus' spellings of the special values. Rust's
 /// `Display` for `f64` is the same shortest round-trip decimal without an exponent.
 pub(crate) fn push_float(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v == f64::INFINITY {
-        out.push_str("+Inf");
-    } else if v == f64::NEG_INFINITY {
-        out.push_str("-Inf");
-    } else {
-        let _ = write!(out, "{v}");
+    let _ = write!(out, "{}", GoFloat(v));
+}
+
+/// Displays as Go's `FormatFloat(v, 'f', -1, 64)` with Prometheus' `NaN`, `+Inf`, `-Inf`.
+struct GoFloat(f64);
+
+impl std::fmt::Display for GoFloat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            v if v.is_nan() => f.write_str("NaN"),
+            f64::INFINITY => f.write_str("+Inf"),
+            f64::NEG_INFINITY => f.write_str("-Inf"),
+            v => write!(f, "{v}"),
+        }
     }
 }
 
@@ -172,6 +192,88 @@ pub(crate) fn push_str_array<'a>(out: &mut String, items: impl IntoIterator<Item
     out.push(']');
 }
 
+/// A sample value as Prometheus writes it: a JSON string such as `"0.5"`, `"NaN"`, `"+Inf"`.
+/// Never a bare JSON number, so NaN and the infinities need no special case.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PromValue(pub(crate) f64);
+
+impl Serialize for PromValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&GoFloat(self.0))
+    }
+}
+
+/// A millisecond timestamp as Prometheus writes it: a JSON number of seconds, with up to three
+/// decimals and no trailing zeros (`1700000000`, `1700000000.5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PromTime(pub(crate) i64);
+
+impl Serialize for PromTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 1000 == 0 {
+            serializer.serialize_i64(self.0 / 1000)
+        } else {
+            // A decimal written exactly, not rounded through an f64.
+            let mut text = String::with_capacity(24);
+            push_timestamp(&mut text, self.0);
+            serde_json::value::RawValue::from_string(text)
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer)
+        }
+    }
+}
+
+/// A label set as a JSON object, in the set's (sorted) order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PromLabels<'a>(pub(crate) &'a Labels);
+
+impl Serialize for PromLabels<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for l in self.0.iter() {
+            map.serialize_entry(l.name.as_str(), l.value.as_str())?;
+        }
+        map.end()
+    }
+}
+
+/// Writes `value` as compact JSON with Go's string escaping (see [`push_str`]).
+pub(crate) fn to_string<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
+    let mut out = Vec::with_capacity(4096);
+    value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, GoEscapes))?;
+    String::from_utf8(out).map_err(serde::ser::Error::custom)
+}
+
+/// serde_json's compact output with strings escaped as [`push_escaped`] does.
+struct GoEscapes;
+
+impl Formatter for GoEscapes {
+    /// A run without quotes, backslashes or control characters, which serde_json escapes
+    /// through `write_char_escape`; Go also escapes `<`, `>`, `&`, U+2028 and U+2029.
+    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+        let mut out = String::with_capacity(fragment.len());
+        push_escaped(&mut out, fragment);
+        writer.write_all(out.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + io::Write>(&mut self, writer: &mut W, escape: CharEscape) -> io::Result<()> {
+        let c = match escape {
+            CharEscape::Quote => '"',
+            CharEscape::ReverseSolidus => '\\',
+            CharEscape::Solidus => '/',
+            CharEscape::Backspace => '\u{8}',
+            CharEscape::FormFeed => '\u{c}',
+            CharEscape::LineFeed => '\n',
+            CharEscape::CarriageReturn => '\r',
+            CharEscape::Tab => '\t',
+            CharEscape::AsciiControl(b) => char::from(b),
+        };
+        let mut out = String::with_capacity(6);
+        push_escaped(&mut out, c.encode_utf8(&mut [0; 4]));
+        writer.write_all(out.as_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +319,43 @@ mod tests {
         let mut s = String::new();
         push_str(&mut s, "a\"b\\c\n<&>\u{1}\u{2028}é");
         assert_eq!(s, r#""a\"b\\c\n\u003c\u0026\u003e\u0001\u2028é""#);
+    }
+
+    #[test]
+    fn serde_output_keeps_the_hand_writers_bytes() {
+        // Every character up to U+00FF, the line separators and some beyond.
+        let mut text: String = (0u32..=0xff).filter_map(char::from_u32).collect();
+        text.push_str("\u{2028}\u{2029}\u{fffd}😀");
+        let mut by_hand = String::new();
+        push_str(&mut by_hand, &text);
+        assert_eq!(to_string(&text).unwrap(), by_hand);
+
+        for v in [
+            0.0,
+            -0.0,
+            0.1,
+            1e21,
+            1.5e-7,
+            -2.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let mut by_hand = String::new();
+            push_value(&mut by_hand, v);
+            assert_eq!(to_string(&PromValue(v)).unwrap(), by_hand, "{v}");
+        }
+        for ms in [
+            0,
+            1_700_000_000_000,
+            1_700_000_000_500,
+            1_700_000_000_050,
+            -1_500,
+            -1_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            assert_eq!(to_string(&PromTime(ms)).unwrap(), ts(ms), "{ms}");
+        }
     }
 }

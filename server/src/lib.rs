@@ -45,6 +45,7 @@
 //! # }
 //! ```
 
+mod budget;
 mod config;
 mod error;
 mod forecast;
@@ -53,6 +54,7 @@ mod metrics;
 mod ops;
 mod query;
 mod server;
+mod state;
 mod stream;
 mod time;
 mod write;

@@ -36,8 +36,6 @@ pub(crate) struct Metrics {
     refused_too_large: AtomicU64,
     refused_backpressure: AtomicU64,
     refused_not_ready: AtomicU64,
-    /// Write bytes in memory now (the back-pressure gauge).
-    pub(crate) inflight_write_bytes: AtomicU64,
     pub(crate) streams_open: AtomicI64,
     pub(crate) queries_waiting: AtomicI64,
     started: SystemTime,
@@ -52,7 +50,6 @@ impl Default for Metrics {
             refused_too_large: AtomicU64::new(0),
             refused_backpressure: AtomicU64::new(0),
             refused_not_ready: AtomicU64::new(0),
-            inflight_write_bytes: AtomicU64::new(0),
             streams_open: AtomicI64::new(0),
             queries_waiting: AtomicI64::new(0),
             started: SystemTime::now(),
@@ -142,8 +139,9 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Every family, from the server's counters and (when open) the database's.
-    pub(crate) fn collect(&self, db: Option<&Db>) -> Vec<Family> {
+    /// Every family, from the server's counters, the write bytes in flight (read from the
+    /// write path's budget) and (when open) the database's.
+    pub(crate) fn collect(&self, db: Option<&Db>, inflight_write_bytes: u64) -> Vec<Family> {
         let mut out = Vec::new();
         let mut build = Family::new("foresight_build_info", "gauge", "Always 1; the version is a label.");
         build.push("", vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0);
@@ -262,7 +260,7 @@ impl Metrics {
             "foresight_inflight_write_bytes",
             "gauge",
             "Write-body bytes held in memory now (compressed and decompressed).",
-            self.inflight_write_bytes.load(Ordering::Relaxed) as f64,
+            inflight_write_bytes as f64,
         ));
         out.push(Family::one(
             "foresight_streams_open",
@@ -456,7 +454,7 @@ mod tests {
         let m = Metrics::default();
         m.observe_request("/api/v1/query", 200, Duration::from_millis(3));
         m.observe_request("/api/v1/query", 400, Duration::from_secs(100));
-        let fams = m.collect(None);
+        let fams = m.collect(None, 0);
         let text = render(&fams);
         assert!(text.contains("# TYPE foresight_http_request_duration_seconds histogram\n"));
         assert!(

@@ -9,10 +9,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use foresight_engine::lineproto::Precision;
 
-use crate::error::{PromError, json_body};
+use crate::error::{JsonBody, PromError};
 use crate::json;
 use crate::metrics::{self, to_line_protocol};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::time::now_ms;
 
 const VERSION_HEADER: &str = concat!("foresight-", env!("CARGO_PKG_VERSION"));
@@ -62,14 +62,14 @@ pub(crate) async fn influx_health(State(st): State<Arc<AppState>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, json_body(body)).into_response()
+    (status, JsonBody(body)).into_response()
 }
 
 /// `/metrics` in the Prometheus text format.
 pub(crate) async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let text = tokio::task::spawn_blocking(move || {
         let db = st.db();
-        metrics::render(&st.metrics.collect(db.as_deref()))
+        metrics::render(&st.metric_families(db.as_deref()))
     })
     .await;
     match text {
@@ -86,20 +86,14 @@ pub(crate) async fn metrics(State(st): State<Arc<AppState>>) -> Response {
 }
 
 /// `POST /api/v1/admin/flush`: writes the head to blocks now (`Db::flush`).
-pub(crate) async fn flush(State(st): State<Arc<AppState>>) -> Response {
-    let db = match st.db_for_query() {
-        Ok(db) => db,
-        Err(e) => return e.into_response(),
-    };
-    let r = tokio::task::spawn_blocking(move || db.flush().map(|()| db.blocks().len())).await;
-    match r {
-        Ok(Ok(blocks)) => json_body(json::success(|out| {
-            out.push_str(&format!("{{\"blocks\":{blocks}}}"));
-        }))
-        .into_response(),
-        Ok(Err(e)) => PromError::from(e).into_response(),
-        Err(_) => PromError::internal("the flush task failed").into_response(),
-    }
+pub(crate) async fn flush(State(st): State<Arc<AppState>>) -> Result<JsonBody, PromError> {
+    let db = st.db_for_query()?;
+    let blocks = tokio::task::spawn_blocking(move || db.flush().map(|()| db.blocks().len()))
+        .await
+        .map_err(|_| PromError::internal("the flush task failed"))??;
+    Ok(JsonBody(json::success(|out| {
+        out.push_str(&format!("{{\"blocks\":{blocks}}}"));
+    })))
 }
 
 /// Every `every`, stores the content of `/metrics` through the engine (no network involved),
@@ -118,7 +112,7 @@ pub(crate) async fn self_monitor(st: Arc<AppState>, every: Duration) {
         let st2 = st.clone();
         let instance = instance.clone();
         let r = tokio::task::spawn_blocking(move || {
-            let families = st2.metrics.collect(Some(&db));
+            let families = st2.metric_families(Some(&db));
             let lp = to_line_protocol(&families, &[("job", "foresight"), ("instance", &instance)], now_ms());
             db.write_lines(lp.as_bytes(), Precision::Milliseconds)
         })

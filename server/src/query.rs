@@ -14,14 +14,13 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use foresight_engine::promql::{Engine, MAX_POINTS_PER_SERIES};
 use foresight_engine::{Db, LabelMatcher, Labels, parse_selector};
 
 use crate::config::valid_label_name;
-use crate::error::{PromError, json_body};
+use crate::error::{JsonBody, PromError};
 use crate::json;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::time::{now_ms, parse_duration_ms, parse_time};
 
 /// Request parameters: form body pairs first, then the URL's.
@@ -76,17 +75,6 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     }
 }
 
-fn ok_json(body: String) -> Response {
-    json_body(body).into_response()
-}
-
-pub(crate) fn respond(r: Result<String, PromError>) -> Response {
-    match r {
-        Ok(body) => ok_json(body),
-        Err(e) => e.into_response(),
-    }
-}
-
 /// The query timeout: the `timeout` parameter if smaller than the configured one.
 pub(crate) fn timeout(st: &AppState, p: &Params) -> Result<Duration, PromError> {
     let limit = st.config.limits.query_timeout;
@@ -102,9 +90,10 @@ pub(crate) fn timeout(st: &AppState, p: &Params) -> Result<Duration, PromError> 
 
 /// Runs `f` on a blocking thread with an evaluation slot and an engine whose timeout is
 /// `limit`. Waiting for a slot counts against the timeout.
-pub(crate) async fn evaluate<F>(st: &Arc<AppState>, limit: Duration, f: F) -> Result<String, PromError>
+pub(crate) async fn evaluate<T, F>(st: &Arc<AppState>, limit: Duration, f: F) -> Result<T, PromError>
 where
-    F: FnOnce(&Db, &Engine) -> Result<String, PromError> + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&Db, &Engine) -> Result<T, PromError> + Send + 'static,
 {
     let db = st.db_for_query()?;
     st.metrics.queries_waiting.fetch_add(1, Ordering::Relaxed);
@@ -131,38 +120,32 @@ where
 }
 
 /// `/api/v1/query?query=..&time=..`
-pub(crate) async fn instant(State(st): State<Arc<AppState>>, p: Params) -> Response {
-    respond(instant_inner(&st, &p).await)
-}
-
-async fn instant_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError> {
+pub(crate) async fn instant(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
     let t = match p.non_empty("time") {
         Some(s) => parse_time(s).map_err(|e| PromError::bad_param("time", e))?,
         None => now_ms(),
     };
-    let limit = timeout(st, p)?;
+    let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
-    evaluate(st, limit, move |db, engine| {
+    evaluate(&st, limit, move |db, engine| {
         let r = engine.instant_query(db, &query, t)?;
         Ok(json::success(|out| json::push_query_data(out, &r.value)))
     })
     .await
+    .map(JsonBody)
 }
 
 /// `/api/v1/query_range?query=..&start=..&end=..&step=..`
-pub(crate) async fn range(State(st): State<Arc<AppState>>, p: Params) -> Response {
-    respond(range_inner(&st, &p).await)
-}
-
-async fn range_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError> {
-    let (start, end, step) = range_params(p)?;
-    let limit = timeout(st, p)?;
+pub(crate) async fn range(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+    let (start, end, step) = range_params(&p)?;
+    let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
-    evaluate(st, limit, move |db, engine| {
+    evaluate(&st, limit, move |db, engine| {
         let r = engine.range_query(db, &query, start, end, step)?;
         Ok(json::success(|out| json::push_query_data(out, &r.value)))
     })
     .await
+    .map(JsonBody)
 }
 
 /// `start`, `end` and `step` of a range query (ms), checked as Prometheus checks them.
@@ -225,19 +208,15 @@ fn result_limit(p: &Params) -> Result<usize, PromError> {
 }
 
 /// `/api/v1/series?match[]=..&start=..&end=..`
-pub(crate) async fn series(State(st): State<Arc<AppState>>, p: Params) -> Response {
-    respond(series_inner(&st, &p).await)
-}
-
-async fn series_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError> {
+pub(crate) async fn series(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
     if p.all("match[]").is_empty() {
         return Err(PromError::bad_data("no match[] parameter provided"));
     }
-    let (start, end) = time_range(p)?;
-    let sets = matcher_sets(p)?;
-    let limit = result_limit(p)?;
+    let (start, end) = time_range(&p)?;
+    let sets = matcher_sets(&p)?;
+    let limit = result_limit(&p)?;
     let timeout = st.config.limits.query_timeout;
-    evaluate(st, timeout, move |db, _| {
+    evaluate(&st, timeout, move |db, _| {
         let mut all: BTreeSet<Labels> = BTreeSet::new();
         for set in &sets {
             all.extend(db.series(set, start, end)?);
@@ -255,22 +234,19 @@ async fn series_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromErro
         }))
     })
     .await
+    .map(JsonBody)
 }
 
 /// `/api/v1/labels?match[]=..&start=..&end=..`
-pub(crate) async fn labels(State(st): State<Arc<AppState>>, p: Params) -> Response {
-    respond(labels_inner(&st, &p).await)
-}
-
-async fn labels_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromError> {
-    let (start, end) = time_range(p)?;
-    let mut sets = matcher_sets(p)?;
+pub(crate) async fn labels(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+    let (start, end) = time_range(&p)?;
+    let mut sets = matcher_sets(&p)?;
     if sets.is_empty() {
         sets.push(Vec::new());
     }
-    let limit = result_limit(p)?;
+    let limit = result_limit(&p)?;
     let timeout = st.config.limits.query_timeout;
-    evaluate(st, timeout, move |db, _| {
+    evaluate(&st, timeout, move |db, _| {
         let mut names: BTreeSet<String> = BTreeSet::new();
         for set in &sets {
             names.extend(db.label_names(set, start, end)?);
@@ -281,25 +257,26 @@ async fn labels_inner(st: &Arc<AppState>, p: &Params) -> Result<String, PromErro
         }))
     })
     .await
+    .map(JsonBody)
 }
 
 /// `/api/v1/label/<name>/values?match[]=..&start=..&end=..`
-pub(crate) async fn label_values(State(st): State<Arc<AppState>>, Path(name): Path<String>, p: Params) -> Response {
-    respond(label_values_inner(&st, name, &p).await)
-}
-
-async fn label_values_inner(st: &Arc<AppState>, name: String, p: &Params) -> Result<String, PromError> {
+pub(crate) async fn label_values(
+    State(st): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    p: Params,
+) -> Result<JsonBody, PromError> {
     if !valid_label_name(&name) {
         return Err(PromError::bad_data(format!("invalid label name: {name:?}")));
     }
-    let (start, end) = time_range(p)?;
-    let mut sets = matcher_sets(p)?;
+    let (start, end) = time_range(&p)?;
+    let mut sets = matcher_sets(&p)?;
     if sets.is_empty() {
         sets.push(Vec::new());
     }
-    let limit = result_limit(p)?;
+    let limit = result_limit(&p)?;
     let timeout = st.config.limits.query_timeout;
-    evaluate(st, timeout, move |db, _| {
+    evaluate(&st, timeout, move |db, _| {
         let mut values: BTreeSet<String> = BTreeSet::new();
         for set in &sets {
             values.extend(db.label_values(&name, set, start, end)?);
@@ -310,27 +287,24 @@ async fn label_values_inner(st: &Arc<AppState>, name: String, p: &Params) -> Res
         }))
     })
     .await
+    .map(JsonBody)
 }
 
 /// `/api/v1/metadata`: foresight keeps no metric metadata (types, help); an empty object.
-pub(crate) async fn metadata(State(st): State<Arc<AppState>>) -> Response {
-    match st.db_for_query() {
-        Ok(_) => ok_json(json::success(|out| out.push_str("{}"))),
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn metadata(State(st): State<Arc<AppState>>) -> Result<JsonBody, PromError> {
+    st.db_for_query()?;
+    Ok(JsonBody(json::success(|out| out.push_str("{}"))))
 }
 
 /// `/api/v1/query_exemplars`: foresight stores no exemplars; an empty list.
-pub(crate) async fn exemplars(State(st): State<Arc<AppState>>) -> Response {
-    match st.db_for_query() {
-        Ok(_) => ok_json(json::success(|out| out.push_str("[]"))),
-        Err(e) => e.into_response(),
-    }
+pub(crate) async fn exemplars(State(st): State<Arc<AppState>>) -> Result<JsonBody, PromError> {
+    st.db_for_query()?;
+    Ok(JsonBody(json::success(|out| out.push_str("[]"))))
 }
 
 /// `/api/v1/status/buildinfo`, with Prometheus' fields.
-pub(crate) async fn buildinfo() -> Response {
-    ok_json(json::success(|out| {
+pub(crate) async fn buildinfo() -> JsonBody {
+    JsonBody(json::success(|out| {
         out.push_str("{\"version\":");
         json::push_str(out, env!("CARGO_PKG_VERSION"));
         out.push_str(

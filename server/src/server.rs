@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,60 +11,13 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use foresight_engine::Db;
-use foresight_engine::promql::EngineOptions;
-use parking_lot::RwLock;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::error::{Error, PromError, WriteError};
-use crate::metrics::{Metrics, WriteRefusal};
+use crate::error::Error;
+use crate::state::AppState;
 use crate::{forecast, ops, query, stream, write};
-
-/// What every handler shares.
-#[derive(Debug)]
-pub(crate) struct AppState {
-    pub(crate) config: Config,
-    /// The database once it is open (None while the WAL replays and after shutdown began).
-    db: RwLock<Option<Arc<Db>>>,
-    pub(crate) engine_opts: EngineOptions,
-    pub(crate) metrics: Metrics,
-    pub(crate) query_slots: Arc<Semaphore>,
-    /// Turns true when shutdown begins; streams and background tasks watch it.
-    pub(crate) shutdown: watch::Receiver<bool>,
-    /// The address actually listened on.
-    pub(crate) addr: SocketAddr,
-}
-
-impl AppState {
-    /// The open database, if the server is ready.
-    pub(crate) fn db(&self) -> Option<Arc<Db>> {
-        self.db.read().clone()
-    }
-
-    pub(crate) fn db_for_query(&self) -> Result<Arc<Db>, PromError> {
-        self.db().ok_or_else(|| PromError::unavailable(self.not_ready_reason()))
-    }
-
-    pub(crate) fn db_for_write(&self) -> Result<Arc<Db>, WriteError> {
-        self.db().ok_or_else(|| {
-            self.metrics.refused(WriteRefusal::NotReady);
-            WriteError::unavailable(self.not_ready_reason())
-        })
-    }
-
-    fn not_ready_reason(&self) -> &'static str {
-        if *self.shutdown.borrow() {
-            "foresight is shutting down"
-        } else {
-            "foresight is starting: the database is opening (replaying the WAL)"
-        }
-    }
-
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-}
 
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
 /// [`Server::wait`].
@@ -96,20 +48,7 @@ impl Server {
             source,
         })?;
         let (stop, shutdown) = watch::channel(false);
-        let engine_opts = EngineOptions {
-            max_samples: config.limits.max_samples,
-            timeout: Some(config.limits.query_timeout),
-            ..EngineOptions::default()
-        };
-        let state = Arc::new(AppState {
-            query_slots: Arc::new(Semaphore::new(config.limits.max_concurrent_queries)),
-            config,
-            db: RwLock::new(None),
-            engine_opts,
-            metrics: Metrics::default(),
-            shutdown: shutdown.clone(),
-            addr,
-        });
+        let state = Arc::new(AppState::new(config, shutdown.clone(), addr));
 
         let opening = {
             let state = state.clone();
@@ -148,7 +87,7 @@ impl Server {
                         .map_err(|_| Error::Engine(foresight_engine::Error::Closed))?
                         .map_err(Error::Engine);
                 }
-                *state.db.write() = Some(Arc::new(db));
+                state.set_db(Arc::new(db));
                 Ok(())
             })
         };
@@ -228,7 +167,7 @@ impl Server {
             Ok(r) => r,
             Err(_) => Err(Error::Engine(foresight_engine::Error::Closed)),
         };
-        let db = self.state.db.write().take();
+        let db = self.state.take_db();
         let closed = match db {
             Some(db) => close_db(db, deadline).await,
             None => Ok(()),
@@ -348,59 +287,6 @@ async fn wait_for_signal() -> &'static str {
     {
         let _ = tokio::signal::ctrl_c().await;
         "interrupt"
-    }
-}
-
-/// Whether the in-flight write budget allows `n` more bytes; reserves them if so.
-pub(crate) fn try_reserve(st: &AppState, n: u64) -> bool {
-    let limit = st.config.limits.max_inflight_write_bytes;
-    let c = &st.metrics.inflight_write_bytes;
-    let mut cur = c.load(Ordering::Relaxed);
-    loop {
-        let Some(next) = cur.checked_add(n).filter(|v| *v <= limit) else {
-            return false;
-        };
-        match c.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(now) => cur = now,
-        }
-    }
-}
-
-/// Write bytes reserved against `max-inflight-write-bytes`, released on drop.
-#[derive(Debug)]
-pub(crate) struct Reservation {
-    state: Arc<AppState>,
-    bytes: u64,
-}
-
-impl Reservation {
-    pub(crate) fn new(state: Arc<AppState>) -> Self {
-        Reservation { state, bytes: 0 }
-    }
-
-    /// Reserves `n` more bytes, or returns false (and reserves nothing) over the limit.
-    pub(crate) fn grow(&mut self, n: u64) -> bool {
-        if try_reserve(&self.state, n) {
-            self.bytes += n;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Gives back up to `n` bytes.
-    pub(crate) fn shrink(&mut self, n: u64) {
-        let n = n.min(self.bytes);
-        self.bytes -= n;
-        self.state.metrics.inflight_write_bytes.fetch_sub(n, Ordering::AcqRel);
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        let n = self.bytes;
-        self.shrink(n);
     }
 }
 

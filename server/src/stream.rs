@@ -19,18 +19,11 @@ use tokio::time::Instant;
 use crate::error::PromError;
 use crate::json;
 use crate::query::{Params, evaluate};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::time::{now_ms, parse_duration_ms};
 
 /// Interval when the request names none.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
-
-pub(crate) async fn stream(State(st): State<Arc<AppState>>, p: Params) -> Response {
-    match start(st, &p) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
 
 struct StreamState {
     st: Arc<AppState>,
@@ -51,7 +44,8 @@ impl Drop for OpenGuard {
     }
 }
 
-fn start(st: Arc<AppState>, p: &Params) -> Result<Response, PromError> {
+/// Checks the parameters, then answers with the event stream.
+pub(crate) async fn stream(State(st): State<Arc<AppState>>, p: Params) -> Result<Response, PromError> {
     st.db_for_query()?;
     let query: Arc<str> = Arc::from(p.get("query").unwrap_or(""));
     promql::parse(&query).map_err(|e| PromError::bad_param("query", e))?;

@@ -5,63 +5,52 @@
 //! parsed and written on a blocking thread. 204 when every line was stored; otherwise the good
 //! lines are stored and the answer is 400 with every bad line's number and reason.
 
-use std::fmt::Write as _;
 use std::io::Read;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use foresight_engine::WriteReport;
 use foresight_engine::lineproto::{self, LineError, Precision};
 use http_body_util::BodyExt;
 
-use crate::error::{WriteError, json_body};
-use crate::json;
+use crate::budget::Reservation;
+use crate::error::WriteError;
 use crate::metrics::WriteRefusal;
-use crate::server::{AppState, Reservation};
-
-/// Most rejected lines listed one by one in a 400 answer (the count is always complete).
-const MAX_LISTED_ERRORS: usize = 10_000;
-/// Rejected lines quoted in the `message` itself, for clients that show only that.
-const MAX_QUOTED_ERRORS: usize = 5;
+use crate::state::AppState;
 
 /// `POST /write?db=..&precision=ns|u|ms|s|m|h` (InfluxDB 1.x).
-pub(crate) async fn write_v1(State(st): State<Arc<AppState>>, req: Request) -> Response {
+pub(crate) async fn write_v1(State(st): State<Arc<AppState>>, req: Request) -> Result<StatusCode, WriteError> {
     let params = query_pairs(req.uri().query());
     let precision = match param(&params, "precision") {
-        None | Some("") => Ok(Precision::Nanoseconds),
+        None | Some("") => Precision::Nanoseconds,
         Some(p) => Precision::from_param(p).ok_or_else(|| {
             WriteError::invalid(format!(
                 "invalid precision {p:?}: expected one of n, ns, u, us, ms, s, m, h"
             ))
-        }),
+        })?,
     };
     let db = param(&params, "db").map(str::to_owned);
-    match precision {
-        Ok(p) => respond(write(st, req, p, db).await),
-        Err(e) => e.into_response(),
-    }
+    answer(write(st, req, precision, db).await?)
 }
 
 /// `POST /api/v2/write?org=..&bucket=..&precision=ns|us|ms|s` (InfluxDB 2.x).
-pub(crate) async fn write_v2(State(st): State<Arc<AppState>>, req: Request) -> Response {
+pub(crate) async fn write_v2(State(st): State<Arc<AppState>>, req: Request) -> Result<StatusCode, WriteError> {
     let params = query_pairs(req.uri().query());
     let precision = match param(&params, "precision") {
-        None | Some("") => Ok(Precision::Nanoseconds),
+        None | Some("") => Precision::Nanoseconds,
         Some(p @ ("ns" | "us" | "ms" | "s")) => {
-            Precision::from_param(p).ok_or_else(|| WriteError::invalid(format!("invalid precision {p:?}")))
+            Precision::from_param(p).ok_or_else(|| WriteError::invalid(format!("invalid precision {p:?}")))?
         }
-        Some(p) => Err(WriteError::invalid(format!(
-            "invalid precision {p:?}: expected one of ns, us, ms, s"
-        ))),
+        Some(p) => {
+            return Err(WriteError::invalid(format!(
+                "invalid precision {p:?}: expected one of ns, us, ms, s"
+            )));
+        }
     };
     let bucket = param(&params, "bucket").map(str::to_owned);
-    match precision {
-        Ok(p) => respond(write(st, req, p, bucket).await),
-        Err(e) => e.into_response(),
-    }
+    answer(write(st, req, precision, bucket).await?)
 }
 
 fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
@@ -73,42 +62,13 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-fn respond(r: Result<WriteReport, WriteError>) -> Response {
-    match r {
-        Ok(report) if report.rejected.is_empty() => StatusCode::NO_CONTENT.into_response(),
-        Ok(report) => (StatusCode::BAD_REQUEST, json_body(rejected_body(&report))).into_response(),
-        Err(e) => e.into_response(),
+/// 204 when every line was stored, otherwise the partial write's 400.
+fn answer(report: WriteReport) -> Result<StatusCode, WriteError> {
+    if report.rejected.is_empty() {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(WriteError::partial(report))
     }
-}
-
-/// InfluxDB's `{"code":"invalid","message":..}` extended with `rejected` (the count) and
-/// `errors` (each bad line's number and reason).
-pub(crate) fn rejected_body(report: &WriteReport) -> String {
-    let rejected = report.rejected.len();
-    let total = report.lines_accepted + rejected as u64;
-    let mut message = format!("partial write: {rejected} of {total} lines rejected, the other lines were written");
-    for e in report.rejected.iter().take(MAX_QUOTED_ERRORS) {
-        let _ = write!(message, "; line {}: {}", e.line, e.reason);
-    }
-    if rejected > MAX_QUOTED_ERRORS {
-        let _ = write!(message, "; and {} more", rejected - MAX_QUOTED_ERRORS);
-    }
-    let mut out = String::with_capacity(256 + rejected.min(MAX_LISTED_ERRORS) * 64);
-    out.push_str("{\"code\":\"invalid\",\"message\":");
-    json::push_str(&mut out, &message);
-    out.push_str(",\"error\":");
-    json::push_str(&mut out, &message);
-    let _ = write!(out, ",\"rejected\":{rejected},\"errors\":[");
-    for (i, e) in report.rejected.iter().take(MAX_LISTED_ERRORS).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "{{\"line\":{},\"reason\":", e.line);
-        json::push_str(&mut out, &e.reason);
-        out.push('}');
-    }
-    out.push_str("]}");
-    out
 }
 
 fn is_gzip(headers: &HeaderMap) -> Result<bool, WriteError> {
@@ -139,7 +99,7 @@ fn busy(st: &AppState) -> WriteError {
     st.metrics.refused(WriteRefusal::Backpressure);
     WriteError::unavailable(format!(
         "too many write bytes in flight (limit {} bytes, max-inflight-write-bytes): the database is behind; retry later",
-        st.config.limits.max_inflight_write_bytes
+        st.write_budget.limit()
     ))
 }
 
@@ -161,7 +121,7 @@ async fn write(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(&st, "the request body"));
     }
-    let mut reservation = Reservation::new(st.clone());
+    let mut reservation = Reservation::new(st.write_budget.clone());
     if let Some(n) = declared
         && !reservation.grow(n)
     {
@@ -315,28 +275,5 @@ mod tests {
         assert_eq!(gunzip(&gz, 100_000).unwrap().len(), 100_000);
         assert!(matches!(gunzip(&gz, 99_999), Err(GunzipError::TooLarge)));
         assert!(matches!(gunzip(b"not gzip", 10), Err(GunzipError::Bad(_))));
-    }
-
-    #[test]
-    fn rejected_body_lists_every_line() {
-        let report = WriteReport {
-            lines_accepted: 2,
-            samples_accepted: 2,
-            string_fields_skipped: 0,
-            rejected: vec![
-                LineError {
-                    line: 2,
-                    reason: "missing fields".into(),
-                },
-                LineError {
-                    line: 4,
-                    reason: "bad \"value\"".into(),
-                },
-            ],
-        };
-        assert_eq!(
-            rejected_body(&report),
-            r#"{"code":"invalid","message":"partial write: 2 of 4 lines rejected, the other lines were written; line 2: missing fields; line 4: bad \"value\"","error":"partial write: 2 of 4 lines rejected, the other lines were written; line 2: missing fields; line 4: bad \"value\"","rejected":2,"errors":[{"line":2,"reason":"missing fields"},{"line":4,"reason":"bad \"value\""}]}"#
-        );
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{TestServer, tempdir};
+use crate::harness::{TestServer, Transcript, tempdir};
 
 const STEP: i64 = 300; // 5 minutes
 const DAY: i64 = 86_400;
@@ -211,5 +211,87 @@ fn bad_parameters_and_short_history_are_clear_400s() {
     );
     assert_eq!(status, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("max-forecast-series"), "{v}");
+    s.stop();
+}
+
+/// Whole answers, byte for byte: a short series whose labels need escaping, one too short to
+/// model (a warning), a fractional step (timestamps with decimals) and the 400 when no series
+/// can be modelled.
+#[test]
+fn answers_byte_for_byte() {
+    const T: i64 = 1_700_000_000;
+    let dir = tempdir();
+    let s = TestServer::start(dir.path(), &[]);
+    let mut body = String::new();
+    for i in 0..24i64 {
+        let wiggle = [0.0, 2.0, 0.0, -2.0][(i % 4) as usize];
+        let spike = if i == 18 { 20.0 } else { 0.0 };
+        let v = 10.0 + 0.5 * i as f64 + wiggle + ((i * 7) % 5) as f64 * 0.1 + spike;
+        body.push_str(&format!("temp,room=a&b<1> c={v} {}\n", T + 60 * i));
+    }
+    for i in 0..3i64 {
+        body.push_str(&format!("temp,room=short c={i} {}\n", T + 60 * (i + 20)));
+    }
+    s.write("s", &body);
+    let (start, end) = (T.to_string(), (T + 23 * 60).to_string());
+    let range = |path: &str, extra: &[(&str, &str)]| {
+        let mut params = vec![
+            ("query", "temp_c"),
+            ("start", start.as_str()),
+            ("end", end.as_str()),
+            ("step", "1m"),
+        ];
+        params.extend_from_slice(extra);
+        s.get_params(path, &params)
+    };
+    let mut t = Transcript::default();
+    t.add(
+        "forecast holt, horizon 3",
+        &range(
+            "/api/v1/forecast",
+            &[("model", "holt"), ("season", "none"), ("horizon", "3")],
+        ),
+    );
+    t.add(
+        "forecast AAA, season 4, level 0.8, horizon 2",
+        &range(
+            "/api/v1/forecast",
+            &[("model", "AAA"), ("season", "4"), ("level", "0.8"), ("horizon", "2")],
+        ),
+    );
+    let (a, b) = ((T + 600).to_string(), (T + 615).to_string());
+    t.add(
+        "forecast at a 1.5 s step",
+        &s.get_params(
+            "/api/v1/forecast",
+            &[
+                ("query", "temp_c{room!=\"short\"}"),
+                ("start", &a),
+                ("end", &b),
+                ("step", "1.5"),
+                ("model", "simple"),
+                ("horizon", "2"),
+            ],
+        ),
+    );
+    for method in ["residual", "iforest", "combined"] {
+        t.add(
+            &format!("anomalies {method}, season 4"),
+            &range("/api/v1/anomalies", &[("method", method), ("season", "4")]),
+        );
+    }
+    t.add(
+        "forecast of the short series only",
+        &s.get_params(
+            "/api/v1/forecast",
+            &[
+                ("query", "temp_c{room=\"short\"}"),
+                ("start", &start),
+                ("end", &end),
+                ("step", "1m"),
+            ],
+        ),
+    );
+    insta::assert_snapshot!("answers", t.text());
     s.stop();
 }

@@ -29,6 +29,29 @@ impl Resp {
     }
 }
 
+/// Answers gathered for one snapshot, each under a title: the status, the headers that are part
+/// of the API's contract (`Content-Type`, `Retry-After`) and the body exactly as sent, so a
+/// snapshot pins the bytes while reading as a table of cases.
+#[derive(Debug, Default)]
+pub(crate) struct Transcript(String);
+
+impl Transcript {
+    pub(crate) fn add(&mut self, title: &str, r: &Resp) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "## {title}\n{}", r.status);
+        for name in ["content-type", "retry-after"] {
+            if let Some(v) = r.header(name) {
+                let _ = write!(self.0, " {name}: {v}");
+            }
+        }
+        let _ = write!(self.0, "\n{}\n\n", r.body);
+    }
+
+    pub(crate) fn text(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A running server process.
 #[derive(Debug)]
 pub(crate) struct TestServer {

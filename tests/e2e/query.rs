@@ -1,5 +1,6 @@
 //! The Prometheus query API, checked byte for byte against the JSON Prometheus writes.
 
+use crate::harness::Transcript;
 use crate::with_fixture;
 
 const VECTOR_AT_10: &str = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"cpu_usage_user","dc":"eu","host":"a"},"value":[1700000010,"2.5"]},{"metric":{"__name__":"cpu_usage_user","dc":"us","host":"b"},"value":[1700000010,"3"]}]}}"#;
@@ -133,164 +134,85 @@ fn range_queries_byte_for_byte() {
 #[test]
 fn errors_use_prometheus_envelopes_and_codes() {
     let (_dir, s) = with_fixture(&["--max-samples", "3"]);
-    let check = |path: &str, params: &[(&str, &str)], status: u16, body: &str| {
-        let r = s.get_params(path, params);
-        assert_eq!(r.status, status, "{path} {params:?}: {}", r.body);
-        assert_eq!(r.header("content-type"), Some("application/json"));
-        assert_eq!(r.body, body, "{path} {params:?}");
-    };
-    check(
-        "/api/v1/query",
-        &[("query", "sum(")],
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis"}"#,
-    );
-    // 2,000 nested calls overflowed the stack of the thread parsing them and aborted the server.
-    let deep = "abs(".repeat(2000) + "up" + &")".repeat(2000);
-    check(
-        "/api/v1/query",
-        &[("query", &deep)],
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1028: parse error: query nested more than 256 levels deep (parentheses, brackets and function calls)"}"#,
-    );
-    check(
-        "/api/v1/query",
-        &[("query", "up"), ("time", "yesterday")],
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": cannot parse \"yesterday\" to a valid timestamp"}"#,
-    );
-    let range = |q: &str, start: &str, end: &str, step: &str, status: u16, body: &str| {
-        check(
+    let mut t = Transcript::default();
+    let query = |params: &[(&str, &str)]| s.get_params("/api/v1/query", params);
+    let range = |q: &str, start: &str, end: &str, step: &str| {
+        s.get_params(
             "/api/v1/query_range",
             &[("query", q), ("start", start), ("end", end), ("step", step)],
-            status,
-            body,
-        );
+        )
     };
-    range(
-        "up",
-        "1700000000",
-        "1700000010",
-        "0",
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"zero or negative query resolution step widths are not accepted. Try a positive integer"}"#,
+    t.add("query sum(", &query(&[("query", "sum(")]));
+    // 2,000 nested calls overflowed the stack of the thread parsing them and aborted the server.
+    let deep = "abs(".repeat(2000) + "up" + &")".repeat(2000);
+    t.add("query abs(abs(... 2,000 deep", &query(&[("query", &deep)]));
+    t.add(
+        "query time=yesterday",
+        &query(&[("query", "up"), ("time", "yesterday")]),
     );
-    range(
-        "up",
-        "1700000010",
-        "1700000000",
-        "10",
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"end timestamp must not be before start time"}"#,
+    t.add("range step 0", &range("up", "1700000000", "1700000010", "0"));
+    t.add("range end before start", &range("up", "1700000010", "1700000000", "10"));
+    t.add("range 11,001 points", &range("up", "1700000000", "1700011001", "1"));
+    t.add("range step 5x", &range("up", "1700000000", "1700000010", "5x"));
+    t.add("range no start", &range("up", "", "1700000010", "5"));
+    t.add(
+        "range of a range vector",
+        &range("up[5m]", "1700000000", "1700000010", "5"),
     );
-    range(
-        "up",
-        "1700000000",
-        "1700011001",
-        "1",
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"}"#,
+    t.add(
+        "range over --max-samples 3",
+        &range("cpu_usage_user", "1700000000", "1700000020", "10"),
     );
-    range(
-        "up",
-        "1700000000",
-        "1700000010",
-        "5x",
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"step\": cannot parse \"5x\" to a valid duration"}"#,
+    t.add("series without match[]", &s.get("/api/v1/series"));
+    t.add(
+        "series matching everything",
+        &s.get_params("/api/v1/series", &[("match[]", "{host=~\".*\"}")]),
     );
-    range(
-        "up",
-        "",
-        "1700000010",
-        "5",
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"start\": cannot parse \"\" to a valid timestamp"}"#,
-    );
-    range(
-        "up[5m]",
-        "1700000000",
-        "1700000010",
-        "5",
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"}"#,
-    );
-    range(
-        "cpu_usage_user",
-        "1700000000",
-        "1700000020",
-        "10",
-        422,
-        r#"{"status":"error","errorType":"execution","error":"query processing would load too many samples into memory in query execution (limit 3)"}"#,
-    );
-    check(
-        "/api/v1/series",
-        &[],
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#,
-    );
-    check(
-        "/api/v1/series",
-        &[("match[]", "{host=~\".*\"}")],
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"match[] must contain at least one non-empty matcher"}"#,
-    );
-    check(
-        "/api/v1/label/bad-name/values",
-        &[],
-        400,
-        r#"{"status":"error","errorType":"bad_data","error":"invalid label name: \"bad-name\""}"#,
-    );
+    t.add("values of label bad-name", &s.get("/api/v1/label/bad-name/values"));
+    insta::assert_snapshot!("errors", t.text());
     s.stop();
 }
 
 #[test]
 fn metadata_endpoints() {
     let (_dir, s) = with_fixture(&[]);
-    let r = s.get_params(
-        "/api/v1/series",
-        &[
-            ("match[]", "cpu_usage_user{host=\"a\"}"),
-            ("match[]", "cpu_usage_system"),
-        ],
+    let mut t = Transcript::default();
+    t.add(
+        "series cpu_usage_user{host=\"a\"} or cpu_usage_system",
+        &s.get_params(
+            "/api/v1/series",
+            &[
+                ("match[]", "cpu_usage_user{host=\"a\"}"),
+                ("match[]", "cpu_usage_system"),
+            ],
+        ),
     );
-    assert_eq!(
-        r.body,
-        r#"{"status":"success","data":[{"__name__":"cpu_usage_system","dc":"eu","host":"a"},{"__name__":"cpu_usage_system","dc":"us","host":"b"},{"__name__":"cpu_usage_user","dc":"eu","host":"a"}]}"#
+    t.add(
+        "series {dc=\"us\"} (form POST)",
+        &s.post_form(
+            "/api/v1/series",
+            &[
+                ("match[]", "{dc=\"us\"}"),
+                ("start", "1700000000"),
+                ("end", "1700000020"),
+            ],
+        ),
     );
-    let r = s.post_form(
-        "/api/v1/series",
-        &[
-            ("match[]", "{dc=\"us\"}"),
-            ("start", "1700000000"),
-            ("end", "1700000020"),
-        ],
+    t.add(
+        "series in a time range without data",
+        &s.get_params(
+            "/api/v1/series",
+            &[("match[]", "cpu_usage_user"), ("start", "1800000000")],
+        ),
     );
-    assert_eq!(
-        r.body,
-        r#"{"status":"success","data":[{"__name__":"cpu_usage_system","dc":"us","host":"b"},{"__name__":"cpu_usage_user","dc":"us","host":"b"}]}"#
+    t.add("labels", &s.get("/api/v1/labels"));
+    t.add("values of __name__", &s.get("/api/v1/label/__name__/values"));
+    t.add(
+        "values of host in {dc=\"eu\"}",
+        &s.get_params("/api/v1/label/host/values", &[("match[]", "{dc=\"eu\"}")]),
     );
-    // A time range without data.
-    let r = s.get_params(
-        "/api/v1/series",
-        &[("match[]", "cpu_usage_user"), ("start", "1800000000")],
-    );
-    assert_eq!(r.body, r#"{"status":"success","data":[]}"#);
-
-    assert_eq!(
-        s.get("/api/v1/labels").body,
-        r#"{"status":"success","data":["__name__","dc","host"]}"#
-    );
-    assert_eq!(
-        s.get("/api/v1/label/__name__/values").body,
-        r#"{"status":"success","data":["cpu_usage_system","cpu_usage_user"]}"#
-    );
-    assert_eq!(
-        s.get_params("/api/v1/label/host/values", &[("match[]", "{dc=\"eu\"}")])
-            .body,
-        r#"{"status":"success","data":["a"]}"#
-    );
-    assert_eq!(s.get("/api/v1/metadata").body, r#"{"status":"success","data":{}}"#);
+    t.add("metadata", &s.get("/api/v1/metadata"));
+    insta::assert_snapshot!("metadata", t.text());
     let r = s.get("/api/v1/status/buildinfo");
     assert_eq!(r.status, 200);
     assert!(

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::harness::{TestServer, gzip, raw_exchange, tempdir};
+use crate::harness::{TestServer, Transcript, gzip, raw_exchange, tempdir};
 
 fn instant(s: &TestServer, q: &str, t: &str) -> String {
     let r = s.get_params("/api/v1/query", &[("query", q), ("time", t)]);
@@ -259,5 +259,40 @@ fn db_label_from_db_and_bucket() {
             r#"{"metric":{"__name__":"x_v","h":"a"},"value":[1700000000,"3"]}]}}"#
         )
     );
+    s.stop();
+}
+
+/// The InfluxDB error bodies, byte for byte.
+#[test]
+fn error_bodies_byte_for_byte() {
+    let dir = tempdir();
+    let s = TestServer::start(dir.path(), &["--max-body-bytes", "1KiB"]);
+    let mut t = Transcript::default();
+    let partial = b"ok v=1 1700000000\nnot line protocol\nok v=\"text\" 1700000000\nok,t=\"<q>\" v= 1700000000\n";
+    t.add("partial write", &s.post("/write?precision=s", partial, &[]));
+    t.add(
+        "partial write, v2, gzip",
+        &s.post(
+            "/api/v2/write?precision=s",
+            &gzip(partial),
+            &[("Content-Encoding", "gzip")],
+        ),
+    );
+    t.add("v1 precision x", &s.post("/write?precision=x", b"ok v=1\n", &[]));
+    t.add("v2 precision h", &s.post("/api/v2/write?precision=h", b"ok v=1\n", &[]));
+    t.add(
+        "Content-Encoding br",
+        &s.post("/write", b"ok v=1\n", &[("Content-Encoding", "br")]),
+    );
+    t.add(
+        "bad gzip",
+        &s.post("/write", b"not gzip", &[("Content-Encoding", "gzip")]),
+    );
+    t.add("2 KiB body", &s.post("/write", &[b'x'; 2048], &[]));
+    t.add(
+        "gzip body of 2 KiB decompressed",
+        &s.post("/write", &gzip(&[b'x'; 2048]), &[("Content-Encoding", "gzip")]),
+    );
+    insta::assert_snapshot!("errors", t.text());
     s.stop();
 }

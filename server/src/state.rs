@@ -1,0 +1,98 @@
+//! What every handler shares: the settings, the database once it is open, the counters, the
+//! query slots, the write budget and the shutdown signal. A leaf of the handler modules: it
+//! imports none of them, so they all import it without a cycle.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use foresight_engine::Db;
+use foresight_engine::promql::EngineOptions;
+use parking_lot::RwLock;
+use tokio::sync::{Semaphore, watch};
+
+use crate::budget::WriteBudget;
+use crate::config::Config;
+use crate::error::{PromError, WriteError};
+use crate::metrics::{Family, Metrics, WriteRefusal};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) config: Config,
+    /// The database once it is open (None while the WAL replays and after shutdown began).
+    db: RwLock<Option<Arc<Db>>>,
+    pub(crate) engine_opts: EngineOptions,
+    pub(crate) metrics: Metrics,
+    pub(crate) query_slots: Arc<Semaphore>,
+    /// Write bytes held in memory, against `max-inflight-write-bytes`.
+    pub(crate) write_budget: Arc<WriteBudget>,
+    /// Turns true when shutdown begins; streams and background tasks watch it.
+    pub(crate) shutdown: watch::Receiver<bool>,
+    /// The address actually listened on.
+    pub(crate) addr: SocketAddr,
+}
+
+impl AppState {
+    /// The state of a server listening on `addr`, with no database yet.
+    pub(crate) fn new(config: Config, shutdown: watch::Receiver<bool>, addr: SocketAddr) -> Self {
+        let limits = &config.limits;
+        AppState {
+            engine_opts: EngineOptions {
+                max_samples: limits.max_samples,
+                timeout: Some(limits.query_timeout),
+                ..EngineOptions::default()
+            },
+            query_slots: Arc::new(Semaphore::new(limits.max_concurrent_queries)),
+            write_budget: Arc::new(WriteBudget::new(limits.max_inflight_write_bytes)),
+            config,
+            db: RwLock::new(None),
+            metrics: Metrics::default(),
+            shutdown,
+            addr,
+        }
+    }
+
+    /// The open database, if the server is ready.
+    pub(crate) fn db(&self) -> Option<Arc<Db>> {
+        self.db.read().clone()
+    }
+
+    /// Makes the server ready: handlers see `db` from now on.
+    pub(crate) fn set_db(&self, db: Arc<Db>) {
+        *self.db.write() = Some(db);
+    }
+
+    /// Takes the database away from the handlers (at shutdown, to close it).
+    pub(crate) fn take_db(&self) -> Option<Arc<Db>> {
+        self.db.write().take()
+    }
+
+    pub(crate) fn db_for_query(&self) -> Result<Arc<Db>, PromError> {
+        self.db().ok_or_else(|| PromError::unavailable(self.not_ready_reason()))
+    }
+
+    pub(crate) fn db_for_write(&self) -> Result<Arc<Db>, WriteError> {
+        self.db().ok_or_else(|| {
+            self.metrics.refused(WriteRefusal::NotReady);
+            WriteError::unavailable(self.not_ready_reason())
+        })
+    }
+
+    fn not_ready_reason(&self) -> &'static str {
+        if self.is_shutting_down() {
+            "foresight is shutting down"
+        } else {
+            "foresight is starting: the database is opening (replaying the WAL)"
+        }
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Every metric family: the server's counters, the write budget and, when given, the
+    /// database's.
+    pub(crate) fn metric_families(&self, db: Option<&Db>) -> Vec<Family> {
+        self.metrics.collect(db, self.write_budget.in_flight())
+    }
+}
