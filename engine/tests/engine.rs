@@ -35,6 +35,9 @@ fn all(db: &Db) -> Vec<Series> {
     .unwrap()
 }
 
+/// Samples per series, keyed by the series' labels as text.
+type Expected = BTreeMap<String, Vec<(i64, f64)>>;
+
 fn as_map(series: &[Series]) -> BTreeMap<String, Vec<(i64, f64)>> {
     series
         .iter()
@@ -206,13 +209,7 @@ fn samples_older_than_retention_are_refused_with_a_reason() {
 
 /// `hosts` series x `n` points at 10 s starting at `from`, one series after another, as an export
 /// is ordered; the values encode the series, the time and `round`.
-fn history(
-    hosts: usize,
-    from: i64,
-    n: i64,
-    round: i64,
-    reverse: bool,
-) -> (Vec<String>, BTreeMap<String, Vec<(i64, f64)>>) {
+fn history(hosts: usize, from: i64, n: i64, round: i64, reverse: bool) -> (Vec<String>, Expected) {
     let mut bodies = Vec::new();
     let mut want: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
     for h in 0..hosts {
