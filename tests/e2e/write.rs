@@ -296,3 +296,45 @@ fn error_bodies_byte_for_byte() {
     insta::assert_snapshot!("errors", t.text());
     s.stop();
 }
+
+/// History written as an export orders it (one series, all its points, then the next), after live
+/// data and interleaved with it, lands whole and reads back at once; it survives a restart.
+#[test]
+fn history_series_by_series_after_live_data() {
+    let dir = tempdir();
+    let s = TestServer::start(dir.path(), &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let now = now - now % 60;
+    s.write("s", &format!("live,host=a v=1 {now}\n"));
+    // Six hours of history at 60 s for three hosts, host after host, oldest first.
+    let from = now - 6 * 3600;
+    for h in 0..3 {
+        let mut body = String::new();
+        for i in 0..360 {
+            body.push_str(&format!("hist,host=h{h} v={} {}\n", h * 1000 + i, from + i * 60));
+        }
+        let r = s.post("/write?precision=s", body.as_bytes(), &[]);
+        assert_eq!(r.status, 204, "{}", r.body);
+        s.write("s", &format!("live,host=a v={} {}\n", h + 2, now + h + 1));
+    }
+    let check = |s: &TestServer| {
+        let r = s.get_params(
+            "/api/v1/query",
+            &[("query", "count_over_time(hist_v[7h])"), ("time", &now.to_string())],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body.matches("\"360\"").count(), 3, "{}", r.body);
+        let r = s.get_params(
+            "/api/v1/query",
+            &[("query", "hist_v{host=\"h2\"}"), ("time", &(from + 100 * 60).to_string())],
+        );
+        assert!(r.body.contains("\"2100\""), "{}", r.body);
+    };
+    check(&s);
+    s.stop();
+    let s = TestServer::start(dir.path(), &[]);
+    check(&s);
+}
