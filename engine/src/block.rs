@@ -30,7 +30,8 @@ pub struct BlockInfo {
     pub path: PathBuf,
     /// Write sequence: among overlapping blocks the higher one wins on equal timestamps.
     pub seq: u64,
-    /// Start of the partition covered.
+    /// Start of the time range covered: a partition, or the start of a compaction range of several
+    /// (see `compaction.rs`); every sample lies in `[mint, maxt]`.
     pub partition: i64,
     /// Oldest sample.
     pub mint: i64,
@@ -75,6 +76,7 @@ pub(crate) fn file_name(seq: u64) -> String {
 }
 
 /// One series' labels and samples, as blocks are written from and read back into.
+#[cfg(test)]
 pub(crate) type SeriesData = (Labels, Vec<(i64, f64)>);
 
 /// Writes a block. `series` must be sorted by labels, with samples ascending and unique.
@@ -85,99 +87,165 @@ pub(crate) fn write(
     sealed: bool,
     series: &[(Labels, Vec<(i64, f64)>)],
 ) -> Result<BlockInfo> {
-    let mut data = Vec::with_capacity(series.len() * 1024);
-    let mut index = Vec::with_capacity(series.len() * 128);
-    let mut postings = Postings::new();
-    let (mut mint, mut maxt, mut samples) = (i64::MAX, i64::MIN, 0u64);
-    let mut n = 0u32;
-    let mut ts = Vec::new();
-    let mut vs = Vec::new();
-    put_uvarint(&mut index, series.iter().filter(|s| !s.1.is_empty()).count() as u64);
+    let mut w = BlockWriter::create(dir, seq, partition, sealed)?;
     for (labels, s) in series {
+        w.add(labels, s)?;
+    }
+    w.finish()
+}
+
+/// Writes a block one series at a time, so a block larger than memory can be made (compaction of
+/// long ranges): the data section goes to the temporary file as it is encoded; only the index is
+/// kept until [`BlockWriter::finish`].
+pub(crate) struct BlockWriter {
+    dir: PathBuf,
+    tmp: PathBuf,
+    file: std::io::BufWriter<File>,
+    data_crc: crc32fast::Hasher,
+    data_len: usize,
+    seq: u64,
+    partition: i64,
+    sealed: bool,
+    index: Vec<u8>,
+    postings: Postings,
+    mint: i64,
+    maxt: i64,
+    samples: u64,
+    n: u32,
+    buf: Vec<u8>,
+    ts: Vec<i64>,
+    vs: Vec<f64>,
+}
+
+impl std::fmt::Debug for BlockWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockWriter")
+            .field("tmp", &self.tmp)
+            .field("series", &self.n)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlockWriter {
+    /// Starts block `seq` (of the time range starting at `partition`) in `dir`, as `<name>.tmp`.
+    pub(crate) fn create(dir: &Path, seq: u64, partition: i64, sealed: bool) -> Result<BlockWriter> {
+        let tmp = dir.join(format!("{}.tmp", file_name(seq)));
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+        file.write_all(&BLOCK_MAGIC).map_err(|e| Error::io(&tmp, e))?;
+        Ok(BlockWriter {
+            dir: dir.to_path_buf(),
+            tmp,
+            file,
+            data_crc: crc32fast::Hasher::new(),
+            data_len: 0,
+            seq,
+            partition,
+            sealed,
+            index: Vec::new(),
+            postings: Postings::new(),
+            mint: i64::MAX,
+            maxt: i64::MIN,
+            samples: 0,
+            n: 0,
+            buf: Vec::new(),
+            ts: Vec::new(),
+            vs: Vec::new(),
+        })
+    }
+
+    /// Adds one series; series must come sorted by labels, samples ascending and unique. A series
+    /// without samples is left out.
+    pub(crate) fn add(&mut self, labels: &Labels, s: &[(i64, f64)]) -> Result<()> {
         let (Some(first), Some(last)) = (s.first(), s.last()) else {
-            continue;
+            return Ok(());
         };
-        ts.clear();
-        vs.clear();
-        ts.extend(s.iter().map(|p| p.0));
-        vs.extend(s.iter().map(|p| p.1));
-        let off = data.len();
-        column::encode_timestamps(&ts, &mut data);
-        column::encode_values(&vs, &mut data);
-        put_uvarint(&mut index, labels.len() as u64);
+        self.ts.clear();
+        self.vs.clear();
+        self.ts.extend(s.iter().map(|p| p.0));
+        self.vs.extend(s.iter().map(|p| p.1));
+        self.buf.clear();
+        column::encode_timestamps(&self.ts, &mut self.buf);
+        column::encode_values(&self.vs, &mut self.buf);
+        self.file.write_all(&self.buf).map_err(|e| Error::io(&self.tmp, e))?;
+        self.data_crc.update(&self.buf);
+        let off = self.data_len;
+        self.data_len += self.buf.len();
+        put_uvarint(&mut self.index, labels.len() as u64);
         for l in labels.iter() {
-            put_bytes(&mut index, l.name.as_bytes());
-            put_bytes(&mut index, l.value.as_bytes());
+            put_bytes(&mut self.index, l.name.as_bytes());
+            put_bytes(&mut self.index, l.value.as_bytes());
         }
-        put_uvarint(&mut index, off as u64);
-        put_uvarint(&mut index, (data.len() - off) as u64);
-        put_ivarint(&mut index, first.0);
-        put_uvarint(&mut index, (last.0 - first.0) as u64);
-        postings.add(n, labels);
-        n += 1;
-        mint = mint.min(first.0);
-        maxt = maxt.max(last.0);
-        samples += s.len() as u64;
+        put_uvarint(&mut self.index, off as u64);
+        put_uvarint(&mut self.index, self.buf.len() as u64);
+        put_ivarint(&mut self.index, first.0);
+        put_uvarint(&mut self.index, (last.0 - first.0) as u64);
+        self.postings.add(self.n, labels);
+        self.n += 1;
+        self.mint = self.mint.min(first.0);
+        self.maxt = self.maxt.max(last.0);
+        self.samples += s.len() as u64;
+        Ok(())
     }
-    let mut entries: Vec<(&str, &str, &[u32])> = postings.entries().collect();
-    entries.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    put_uvarint(&mut index, entries.len() as u64);
-    for (name, value, ids) in entries {
-        put_bytes(&mut index, name.as_bytes());
-        put_bytes(&mut index, value.as_bytes());
-        put_uvarint(&mut index, ids.len() as u64);
-        let mut prev = 0u32;
-        for &id in ids {
-            put_uvarint(&mut index, u64::from(id - prev));
-            prev = id;
+
+    /// Writes the index and footer, fsyncs, renames the file into place and fsyncs the directory.
+    pub(crate) fn finish(mut self) -> Result<BlockInfo> {
+        let mut index = Vec::with_capacity(self.index.len() + 16);
+        put_uvarint(&mut index, u64::from(self.n));
+        index.extend_from_slice(&self.index);
+        let mut entries: Vec<(&str, &str, &[u32])> = self.postings.entries().collect();
+        entries.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        put_uvarint(&mut index, entries.len() as u64);
+        for (name, value, ids) in entries {
+            put_bytes(&mut index, name.as_bytes());
+            put_bytes(&mut index, value.as_bytes());
+            put_uvarint(&mut index, ids.len() as u64);
+            let mut prev = 0u32;
+            for &id in ids {
+                put_uvarint(&mut index, u64::from(id - prev));
+                prev = id;
+            }
         }
+        let index = zstd::bulk::compress(&index, 9).map_err(|e| Error::io(&self.dir, e))?;
+        let index_off = (BLOCK_MAGIC.len() + self.data_len) as u64;
+        let mut footer = Vec::with_capacity(BLOCK_FOOTER_LEN);
+        footer.extend_from_slice(&index_off.to_le_bytes());
+        footer.extend_from_slice(&(index.len() as u64).to_le_bytes());
+        footer.extend_from_slice(&self.mint.to_le_bytes());
+        footer.extend_from_slice(&self.maxt.to_le_bytes());
+        footer.extend_from_slice(&self.partition.to_le_bytes());
+        footer.extend_from_slice(&self.samples.to_le_bytes());
+        footer.extend_from_slice(&self.seq.to_le_bytes());
+        footer.extend_from_slice(&self.n.to_le_bytes());
+        footer.extend_from_slice(&u32::from(self.sealed).to_le_bytes());
+        footer.extend_from_slice(&self.data_crc.clone().finalize().to_le_bytes());
+        footer.extend_from_slice(&crc32fast::hash(&index).to_le_bytes());
+        footer.extend_from_slice(&BLOCK_VERSION.to_le_bytes());
+        let fcrc = crc32fast::hash(&footer);
+        footer.extend_from_slice(&fcrc.to_le_bytes());
+        footer.extend_from_slice(&BLOCK_MAGIC[..4]);
+        debug_assert_eq!(footer.len(), BLOCK_FOOTER_LEN);
+        let tmp = self.tmp.clone();
+        self.file.write_all(&index).map_err(|e| Error::io(&tmp, e))?;
+        self.file.write_all(&footer).map_err(|e| Error::io(&tmp, e))?;
+        let file = self.file.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        drop(file);
+        let path = self.dir.join(file_name(self.seq));
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        sync_dir(&self.dir)?;
+        Ok(BlockInfo {
+            path,
+            seq: self.seq,
+            partition: self.partition,
+            mint: self.mint,
+            maxt: self.maxt,
+            series: u64::from(self.n),
+            samples: self.samples,
+            bytes: index_off + index.len() as u64 + BLOCK_FOOTER_LEN as u64,
+            sealed: self.sealed,
+        })
     }
-    let index = zstd::bulk::compress(&index, 9).map_err(|e| Error::io(dir, e))?;
-
-    let mut file_bytes = Vec::with_capacity(8 + data.len() + index.len() + BLOCK_FOOTER_LEN);
-    file_bytes.extend_from_slice(&BLOCK_MAGIC);
-    file_bytes.extend_from_slice(&data);
-    let index_off = file_bytes.len() as u64;
-    file_bytes.extend_from_slice(&index);
-    let mut footer = Vec::with_capacity(BLOCK_FOOTER_LEN);
-    footer.extend_from_slice(&index_off.to_le_bytes());
-    footer.extend_from_slice(&(index.len() as u64).to_le_bytes());
-    footer.extend_from_slice(&mint.to_le_bytes());
-    footer.extend_from_slice(&maxt.to_le_bytes());
-    footer.extend_from_slice(&partition.to_le_bytes());
-    footer.extend_from_slice(&samples.to_le_bytes());
-    footer.extend_from_slice(&seq.to_le_bytes());
-    footer.extend_from_slice(&n.to_le_bytes());
-    footer.extend_from_slice(&u32::from(sealed).to_le_bytes());
-    footer.extend_from_slice(&crc32fast::hash(&data).to_le_bytes());
-    footer.extend_from_slice(&crc32fast::hash(&index).to_le_bytes());
-    footer.extend_from_slice(&BLOCK_VERSION.to_le_bytes());
-    let fcrc = crc32fast::hash(&footer);
-    footer.extend_from_slice(&fcrc.to_le_bytes());
-    footer.extend_from_slice(&BLOCK_MAGIC[..4]);
-    debug_assert_eq!(footer.len(), BLOCK_FOOTER_LEN);
-    file_bytes.extend_from_slice(&footer);
-
-    let path = dir.join(file_name(seq));
-    let tmp = dir.join(format!("{}.tmp", file_name(seq)));
-    {
-        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(&file_bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    }
-    fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-    sync_dir(dir)?;
-    Ok(BlockInfo {
-        path,
-        seq,
-        partition,
-        mint,
-        maxt,
-        series: u64::from(n),
-        samples,
-        bytes: file_bytes.len() as u64,
-        sealed,
-    })
 }
 
 impl Block {
@@ -376,15 +444,22 @@ impl Block {
         Ok(())
     }
 
-    pub(crate) fn partition(&self) -> i64 {
-        self.info.partition
+    /// Oldest and newest timestamp of series `id` in this block.
+    pub(crate) fn series_range(&self, id: u32) -> Option<(i64, i64)> {
+        self.series.get(id as usize).map(|s| (s.mint, s.maxt))
     }
 
     pub(crate) fn seq(&self) -> u64 {
         self.info.seq
     }
 
-    /// Every series with all its samples (for compaction).
+    /// Series held (ids are `0..series_count()`).
+    pub(crate) fn series_count(&self) -> u32 {
+        self.series.len() as u32
+    }
+
+    /// Every series with all its samples.
+    #[cfg(test)]
     pub(crate) fn read_all(&self) -> Result<Vec<SeriesData>> {
         let mut out = Vec::with_capacity(self.series.len());
         for (i, s) in self.series.iter().enumerate() {

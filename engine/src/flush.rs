@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use crate::block::{self, Block, BlockInfo};
-use crate::compaction::compact;
+use crate::compaction::{self, compact};
 use crate::error::Result;
 use crate::head::Frozen;
 use crate::model::Labels;
@@ -26,33 +26,47 @@ pub(crate) fn flush(inner: &DbState, before: i64) -> Result<Vec<BlockInfo>> {
     let _guard = inner.flush_lock.lock();
     let seq = inner.next_seq.load(Ordering::Acquire);
     let frozen: Vec<FreezeOut> = inner.send_all(|reply| Cmd::Freeze { before, seq, reply })?;
-    // Partitions stay compressed until their turn: only one is decoded at a time, so a flush of
-    // many partitions (a backfill, a shutdown) needs memory for one, not for all.
+    // Partitions stay compressed until their turn: only one range is decoded at a time.
     let mut parts: BTreeMap<i64, Vec<(Labels, Frozen)>> = BTreeMap::new();
     for out in frozen {
         for (p, list) in out.parts {
             parts.entry(p).or_default().extend(list);
         }
     }
+    // Closed partitions (late samples, a backfill) go to the longest closed compaction range
+    // holding them, so history lands in few, long blocks; open ones to a block of their own.
     let cutoff = inner.closed_before();
+    let levels = compaction::levels(&inner.opts);
+    let mut ranges: BTreeMap<i64, Vec<Vec<(Labels, Frozen)>>> = BTreeMap::new();
+    for (p, list) in parts {
+        let start = if p < cutoff {
+            compaction::closed_range(p, cutoff, &levels)
+        } else {
+            p
+        };
+        ranges.entry(start).or_default().push(list);
+    }
     let bdir = inner.dir.join("blocks");
     let mut written = Vec::new();
     let mut opened = Vec::new();
     let mut next = seq;
     let result: Result<()> = (|| {
-        for (p, frozen) in parts {
-            let mut series: HashMap<Labels, Vec<Run>> = HashMap::with_capacity(frozen.len());
-            for (labels, f) in frozen {
+        for (start, lists) in ranges {
+            let mut series: HashMap<Labels, Vec<Run>> = HashMap::new();
+            for (labels, f) in lists.into_iter().flatten() {
                 let mut v = Vec::new();
                 f.decode_into(i64::MIN, i64::MAX, &mut v);
                 if !v.is_empty() {
                     series.entry(labels).or_default().push((0, v));
                 }
             }
+            if series.is_empty() {
+                continue;
+            }
             let mut list: Vec<(Labels, Vec<(i64, f64)>)> =
                 series.into_iter().map(|(l, runs)| (l, merge_runs(runs))).collect();
             list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            let info = block::write(&bdir, next, p, p < cutoff, &list)?;
+            let info = block::write(&bdir, next, start, start < cutoff, &list)?;
             next += 1;
             opened.push(Arc::new(Block::open(&info.path)?));
             written.push(info);

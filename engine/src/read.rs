@@ -70,12 +70,14 @@ pub(crate) fn series(inner: &DbState, matchers: &[LabelMatcher], mint: i64, maxt
     Ok(set.into_iter().collect())
 }
 
-/// Decodes one series from its blocks (sorted by partition, then sequence). Blocks of distinct
-/// partitions cannot overlap, so they are decoded into one run; blocks sharing a partition keep
-/// their own runs, merged later by precedence.
+/// Decodes one series from its blocks. When the series' time ranges in them do not overlap, they
+/// are decoded into one run; otherwise each block keeps its own run, merged later by precedence.
 fn read_block_series(mut parts: Vec<(&Arc<Block>, u32)>, mint: i64, maxt: i64) -> Result<Vec<Run>> {
-    parts.sort_by_key(|(b, _)| (b.partition(), b.seq()));
-    let disjoint = parts.windows(2).all(|w| w[0].0.partition() != w[1].0.partition());
+    // By the series' own time range in each block: blocks of distinct ranges hold disjoint data,
+    // and so, most of the time, do a long block and the short ones after it.
+    let span = |p: &(&Arc<Block>, u32)| p.0.series_range(p.1).unwrap_or((i64::MAX, i64::MAX));
+    parts.sort_by_key(|p| (span(p).0, p.0.seq()));
+    let disjoint = parts.windows(2).all(|w| span(&w[0]).1 < span(&w[1]).0);
     SCRATCH_RUN.with_borrow_mut(|(ts, vs)| {
         if disjoint {
             let mut out = Vec::new();

@@ -11,7 +11,7 @@ use crate::block::Block;
 use crate::error::{Error, Result};
 use crate::latency::LatencyHistogram;
 use crate::options::Options;
-use crate::shard::Writer;
+use crate::shard::{Writer, partition_of};
 use crate::wal::WalDamage;
 
 /// What opening the database found and repaired.
@@ -62,11 +62,15 @@ pub(crate) fn lock(dir: &Path) -> Result<File> {
 pub(crate) fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
     let mut report = OpenReport::default();
     let blocks = load_blocks(dir, &mut report)?;
-    let sealed: BTreeSet<i64> = blocks
-        .iter()
-        .filter(|b| b.info().sealed)
-        .map(|b| b.info().partition)
-        .collect();
+    // Every partition a sealed block holds data of (a compacted block spans several).
+    let mut sealed: BTreeSet<i64> = BTreeSet::new();
+    for b in blocks.iter().filter(|b| b.info().sealed) {
+        let mut p = partition_of(b.info().mint, opts.partition_ms);
+        while p <= b.info().maxt {
+            sealed.insert(p);
+            p = p.saturating_add(opts.partition_ms);
+        }
+    }
     let next_seq = blocks.iter().map(|b| b.info().seq).max().unwrap_or(0) + 1;
     let mut max_ts = blocks.iter().map(|b| b.info().maxt).max().unwrap_or(i64::MIN);
 

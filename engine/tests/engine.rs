@@ -822,3 +822,44 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn history_lands_in_few_long_blocks_and_compaction_merges_overlaps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    // Live data far ahead, so three days of history are all closed.
+    let (live, _) = rows(1, T0 + 400 * HOUR, T0 + 401 * HOUR);
+    db.write_lines(live.as_bytes(), Precision::Nanoseconds).unwrap();
+    // Three passes over 72 h of history at 60 s, each flushed: every pass writes a few long blocks
+    // over the same ranges; the last pass overwrites one value in three.
+    let mut want: BTreeMap<i64, f64> = BTreeMap::new();
+    for pass in 0..3 {
+        let mut body = String::new();
+        for i in 0..72 * 60 {
+            if pass > 0 && i % 3 != pass {
+                continue;
+            }
+            let t = T0 + i * 60_000;
+            let v = (i * 10 + pass) as f64;
+            body.push_str(&format!("old v={v} {t}\n"));
+            want.insert(t, v);
+        }
+        let r = db.write_lines(body.as_bytes(), Precision::Milliseconds).unwrap();
+        assert!(r.rejected.is_empty());
+        db.flush().unwrap();
+        let history: Vec<_> = db.blocks().into_iter().filter(|b| b.maxt < T0 + 400 * HOUR).collect();
+        assert!(
+            history.len() <= 4,
+            "72 h of closed history in a few long blocks, not 36 partitions: {history:?}"
+        );
+        let got = only(&db, "old_v");
+        assert_eq!(got["old_v"], want.iter().map(|(t, v)| (*t, *v)).collect::<Vec<_>>());
+    }
+    // Overlapping passes were merged: no two history blocks share a time range.
+    let mut history: Vec<_> = db.blocks().into_iter().filter(|b| b.maxt < T0 + 400 * HOUR).collect();
+    history.sort_by_key(|b| b.mint);
+    assert!(history.windows(2).all(|w| w[0].maxt < w[1].mint), "{history:?}");
+    drop(db);
+    let db = Db::open(tmp.path(), opts()).unwrap();
+    assert_eq!(only(&db, "old_v")["old_v"].len(), 72 * 60);
+}
