@@ -52,18 +52,12 @@ mod tests {
 
     #[test]
     fn durations_parse() {
-        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        // The grammar is tested in foresight-units; here, that its errors become ours.
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86400));
-        assert_eq!(parse_duration("2.5").unwrap(), Duration::from_millis(2500));
-        for bad in ["", "s", "10x", "-1", "1h-", "30m1h", "99999999999999999999999y"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(
-            parse_duration("10x").unwrap_err().to_string(),
-            "bad duration \"10x\": unknown unit x"
-        );
+        assert!(matches!(
+            parse_duration("10x"),
+            Err(Error::InvalidArgument(e)) if e == "bad duration \"10x\": unknown unit x"
+        ));
     }
 
     #[test]
