@@ -386,4 +386,39 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T01:00:00.25+01:00").unwrap(), 1_699_920_000_250);
         assert!(parse_time("yesterday").is_err());
     }
+
+    #[test]
+    fn serve_has_a_flag_and_env_per_setting() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let serve = cli.find_subcommand("serve").unwrap();
+        for s in SETTINGS {
+            // The global settings are the top command's, shared with serve when clap builds it.
+            let mut args = serve.get_arguments().chain(cli.get_arguments());
+            let arg = args.find(|a| a.get_long() == Some(s.key)).unwrap();
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&s.env())), "{}", s.key);
+            let help = arg.get_help().unwrap().to_string();
+            assert!(help.ends_with(&format!("[default: {}]", s.default_text())), "{help}");
+        }
+        let cli = Cli::try_parse_from([
+            "foresight",
+            "serve",
+            "--self-monitor",
+            "--max-samples=3",
+            "--shards",
+            "2",
+        ])
+        .unwrap();
+        let Cmd::Serve(args) = &cli.cmd else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            args.given,
+            [("self-monitor", "true".to_owned()), ("max-samples", "3".to_owned())]
+        );
+        let config = serve_config(&cli, args).unwrap();
+        assert_eq!((config.limits.max_samples, config.shards), (3, Some(2)));
+        assert!(Cli::try_parse_from(["foresight", "serve", "--no-such-setting", "1"]).is_err());
+    }
 }
