@@ -14,22 +14,21 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{Arg, ArgMatches, Parser, Subcommand};
 use foresight_engine::lineproto::Precision;
 use foresight_engine::{Db, Durability, Options, parse_selector};
+use foresight_server::{SETTINGS, Setting};
 
 /// foresight: an embedded time-series database with a forecasting core.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Data directory [default: ./data].
-    #[arg(long, global = true, env = "FORESIGHT_DATA_DIR")]
+    // Settings every command reads: declared here as global flags, described by the table.
+    #[arg(long, global = true, env = setting("data-dir").env(), help = setting("data-dir").help_line())]
     data_dir: Option<PathBuf>,
-    /// WAL durability: fsync (acknowledge after fsync), interval[:ms], or none [default: fsync].
-    #[arg(long, global = true, env = "FORESIGHT_DURABILITY")]
+    #[arg(long, global = true, env = setting("durability").env(), help = setting("durability").help_line())]
     durability: Option<Durability>,
-    /// Writer shards (threads); default: number of cores. Fixed when the data directory is created.
-    #[arg(long, global = true, env = "FORESIGHT_SHARDS")]
+    #[arg(long, global = true, env = setting("shards").env(), help = setting("shards").help_line())]
     shards: Option<usize>,
     #[command(subcommand)]
     cmd: Cmd,
@@ -78,57 +77,68 @@ enum Cmd {
     Plan(foresight_loadgen::PlanArgs),
 }
 
-/// `foresight serve` settings; each is also a key of the `--config` TOML file.
-#[derive(Debug, clap::Args)]
+/// The settings that [`Cli`] declares as global flags, because other commands read them too.
+const GLOBAL_SETTINGS: [&str; 3] = ["data-dir", "durability", "shards"];
+
+/// The setting with this key. Only called with keys of the table.
+fn setting(key: &str) -> &'static Setting {
+    Setting::find(key).unwrap_or_else(|| panic!("{key} is not in foresight_server::SETTINGS"))
+}
+
+/// `foresight serve`'s own flags: `--config` and one per setting of [`SETTINGS`] that is not
+/// global, each with its environment variable and `--help` line from the table.
+#[derive(Debug)]
 struct ServeArgs {
-    /// TOML file with settings (keys as the flags' names, e.g. `listen = "127.0.0.1:8086"`).
-    #[arg(long, env = "FORESIGHT_CONFIG")]
+    /// The `--config` file.
     config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8086].
-    #[arg(long, env = "FORESIGHT_LISTEN")]
-    listen: Option<String>,
-    /// Delete data older than this before the newest sample, e.g. 30d [default: keep all].
-    #[arg(long, env = "FORESIGHT_RETENTION")]
-    retention: Option<String>,
-    /// How far behind the newest sample late samples are accepted [default: 1h].
-    #[arg(long, env = "FORESIGHT_OUT_OF_ORDER_WINDOW")]
-    out_of_order_window: Option<String>,
-    /// Store the `db` (1.x) / `bucket` (2.x) write parameter as this label [default: ignore it].
-    #[arg(long, env = "FORESIGHT_DB_LABEL")]
-    db_label: Option<String>,
-    /// Store foresight's own /metrics every interval, queryable with PromQL [default interval: 15s].
-    #[arg(long, env = "FORESIGHT_SELF_MONITOR", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
-    self_monitor: Option<String>,
-    /// Largest write body, compressed and decompressed; larger gets 413 [default: 32MiB].
-    #[arg(long, env = "FORESIGHT_MAX_BODY_BYTES")]
-    max_body_bytes: Option<String>,
-    /// Write bytes in memory at once before writes get 503 + Retry-After [default: 256MiB].
-    #[arg(long, env = "FORESIGHT_MAX_INFLIGHT_WRITE_BYTES")]
-    max_inflight_write_bytes: Option<String>,
-    /// Longest a query may run [default: 2m].
-    #[arg(long, env = "FORESIGHT_QUERY_TIMEOUT")]
-    query_timeout: Option<String>,
-    /// Most samples one query may hold in memory [default: 50000000].
-    #[arg(long, env = "FORESIGHT_MAX_SAMPLES")]
-    max_samples: Option<String>,
-    /// Queries evaluated at once; more wait [default: number of cores].
-    #[arg(long, env = "FORESIGHT_MAX_CONCURRENT_QUERIES")]
-    max_concurrent_queries: Option<String>,
-    /// Shortest interval of /api/v1/stream [default: 1s].
-    #[arg(long, env = "FORESIGHT_STREAM_MIN_INTERVAL")]
-    stream_min_interval: Option<String>,
-    /// Longest life of one /api/v1/stream connection [default: 1h].
-    #[arg(long, env = "FORESIGHT_STREAM_MAX_LIFETIME")]
-    stream_max_lifetime: Option<String>,
-    /// How long shutdown waits for requests in flight [default: 30s].
-    #[arg(long, env = "FORESIGHT_SHUTDOWN_TIMEOUT")]
-    shutdown_timeout: Option<String>,
-    /// Most points /api/v1/forecast forecasts per series [default: 10000].
-    #[arg(long, env = "FORESIGHT_MAX_FORECAST_HORIZON")]
-    max_forecast_horizon: Option<String>,
-    /// Most series one /api/v1/forecast or /api/v1/anomalies request models [default: 1000].
-    #[arg(long, env = "FORESIGHT_MAX_FORECAST_SERIES")]
-    max_forecast_series: Option<String>,
+    /// (key, value) of the settings given as flags or environment variables.
+    given: Vec<(&'static str, String)>,
+}
+
+fn serve_setting_args() -> impl Iterator<Item = &'static Setting> {
+    SETTINGS.iter().filter(|s| !GLOBAL_SETTINGS.contains(&s.key))
+}
+
+impl clap::Args for ServeArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let config = Arg::new("config")
+            .long("config")
+            .env("FORESIGHT_CONFIG")
+            .value_name("CONFIG")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("TOML file with settings (keys as the flags' names, e.g. `listen = \"127.0.0.1:8086\"`)");
+        cmd.arg(config).args(serve_setting_args().map(|s| {
+            let arg = Arg::new(s.key)
+                .long(s.key)
+                .env(s.env())
+                .value_name(s.key.replace('-', "_").to_ascii_uppercase())
+                .help(s.help_line());
+            match s.bare_flag {
+                Some(v) => arg.num_args(0..=1).default_missing_value(v).require_equals(true),
+                None => arg,
+            }
+        }))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for ServeArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(ServeArgs {
+            config: matches.get_one::<PathBuf>("config").cloned(),
+            given: serve_setting_args()
+                .filter_map(|s| Some((s.key, matches.get_one::<String>(s.key)?.clone())))
+                .collect(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
 }
 
 /// The server's settings: defaults, then the TOML file, then environment variables and flags.
@@ -146,27 +156,8 @@ fn serve_config(cli: &Cli, args: &ServeArgs) -> Result<foresight_server::Config>
     if let Some(n) = cli.shards {
         config.shards = Some(n);
     }
-    let given = [
-        ("listen", &args.listen),
-        ("retention", &args.retention),
-        ("out-of-order-window", &args.out_of_order_window),
-        ("db-label", &args.db_label),
-        ("self-monitor", &args.self_monitor),
-        ("max-body-bytes", &args.max_body_bytes),
-        ("max-inflight-write-bytes", &args.max_inflight_write_bytes),
-        ("query-timeout", &args.query_timeout),
-        ("max-samples", &args.max_samples),
-        ("max-concurrent-queries", &args.max_concurrent_queries),
-        ("stream-min-interval", &args.stream_min_interval),
-        ("stream-max-lifetime", &args.stream_max_lifetime),
-        ("shutdown-timeout", &args.shutdown_timeout),
-        ("max-forecast-horizon", &args.max_forecast_horizon),
-        ("max-forecast-series", &args.max_forecast_series),
-    ];
-    for (key, value) in given {
-        if let Some(v) = value {
-            config.set(key, v)?;
-        }
+    for (key, value) in &args.given {
+        config.set(key, value)?;
     }
     config.validate()?;
     Ok(config)
@@ -394,5 +385,40 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T00:00:00Z").unwrap(), 1_699_920_000_000);
         assert_eq!(parse_time("2023-11-14T01:00:00.25+01:00").unwrap(), 1_699_920_000_250);
         assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn serve_has_a_flag_and_env_per_setting() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let serve = cli.find_subcommand("serve").unwrap();
+        for s in SETTINGS {
+            // The global settings are the top command's, shared with serve when clap builds it.
+            let mut args = serve.get_arguments().chain(cli.get_arguments());
+            let arg = args.find(|a| a.get_long() == Some(s.key)).unwrap();
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&s.env())), "{}", s.key);
+            let help = arg.get_help().unwrap().to_string();
+            assert!(help.ends_with(&format!("[default: {}]", s.default_text())), "{help}");
+        }
+        let cli = Cli::try_parse_from([
+            "foresight",
+            "serve",
+            "--self-monitor",
+            "--max-samples=3",
+            "--shards",
+            "2",
+        ])
+        .unwrap();
+        let Cmd::Serve(args) = &cli.cmd else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            args.given,
+            [("self-monitor", "true".to_owned()), ("max-samples", "3".to_owned())]
+        );
+        let config = serve_config(&cli, args).unwrap();
+        assert_eq!((config.limits.max_samples, config.shards), (3, Some(2)));
+        assert!(Cli::try_parse_from(["foresight", "serve", "--no-such-setting", "1"]).is_err());
     }
 }

@@ -3,11 +3,8 @@
 
 use std::path::Path;
 
+use foresight_units::{Process, machine_busy_seconds, process_cpu_seconds, process_memory};
 use serde::{Deserialize, Serialize};
-
-/// Clock ticks per second of `/proc/<pid>/stat` and `/proc/stat`. Linux reports these in USER_HZ,
-/// which is 100 on every architecture Linux supports today, whatever the kernel's tick rate.
-const USER_HZ: f64 = 100.0;
 
 /// CPU time and memory of one process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -23,53 +20,23 @@ pub struct ProcSample {
 /// Reads `/proc/<pid>/stat` and `/proc/<pid>/status`; `None` when the process is gone or the
 /// files cannot be read (not Linux).
 pub fn proc_sample(pid: u32) -> Option<ProcSample> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_proc(&stat, &status)
+    let cpu_s = process_cpu_seconds(Process::Pid(pid))?;
+    let mem = process_memory(Process::Pid(pid))?;
+    Some(ProcSample {
+        cpu_s,
+        vmhwm_bytes: mem.peak_rss_bytes,
+        vmrss_bytes: mem.rss_bytes,
+    })
 }
 
 /// The client's own CPU seconds (this process).
 pub(crate) fn self_cpu_s() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    parse_stat_cpu(&stat)
-}
-
-fn parse_stat_cpu(stat: &str) -> Option<f64> {
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let (_, rest) = stat.rsplit_once(')')?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-    let utime: f64 = f.get(11)?.parse().ok()?;
-    let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / USER_HZ)
-}
-
-fn parse_proc(stat: &str, status: &str) -> Option<ProcSample> {
-    let kib = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        let n: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
-        Some(n * 1024)
-    };
-    Some(ProcSample {
-        cpu_s: parse_stat_cpu(stat)?,
-        vmhwm_bytes: kib("VmHWM:").unwrap_or(0),
-        vmrss_bytes: kib("VmRSS:").unwrap_or(0),
-    })
+    process_cpu_seconds(Process::Current)
 }
 
 /// Busy CPU seconds of the whole machine (all cores) from `/proc/stat`.
 pub(crate) fn machine_busy_s() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    parse_machine_busy(&text)
-}
-
-fn parse_machine_busy(text: &str) -> Option<f64> {
-    let line = text.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
-    let get = |i: usize| v.get(i).copied().unwrap_or(0);
-    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
-    Some(busy as f64 / USER_HZ)
+    machine_busy_seconds()
 }
 
 /// Size of a directory tree.
@@ -155,21 +122,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_files_parse() {
-        let stat = "1234 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 8 0 100 1000 10";
-        let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
-        let p = parse_proc(stat, status).unwrap();
-        assert_eq!(p.cpu_s, 3.0);
-        assert_eq!(p.vmhwm_bytes, 2048 * 1024);
-        assert_eq!(p.vmrss_bytes, 1024 * 1024);
-        assert!(parse_proc("garbage", status).is_none());
-        assert_eq!(
-            parse_machine_busy("cpu  100 0 50 1000 7 0 0 50 0 0\ncpu0 1 2 3\n"),
-            Some(2.0)
-        );
-        // This process exists, so reading it works.
-        assert!(proc_sample(std::process::id()).is_some_and(|p| p.vmrss_bytes > 0));
+    fn this_process_is_sampled() {
+        // The parsing is tested in foresight-units; this process exists, so reading it works.
+        assert!(proc_sample(std::process::id()).is_some_and(|p| p.vmrss_bytes > 0 && p.vmhwm_bytes >= p.vmrss_bytes));
         assert!(self_cpu_s().is_some());
+        assert!(machine_busy_s().is_some());
     }
 
     #[test]

@@ -1,13 +1,14 @@
-//! Server settings: defaults, a TOML file, and single `key = value` overrides (flags and
-//! environment variables go through [`Config::set`], so every setting is parsed in one place).
+//! Server settings. Every setting is declared once, in [`SETTINGS`]: its key (the TOML key and,
+//! with `--`, the flag), its environment variable (derived from the key), its default in its own
+//! grammar, its parser and its help line. The TOML file, the environment, the `foresight serve`
+//! flags and their `--help` all come from that table, and a test holds the README's settings table
+//! to it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use foresight_engine::Durability;
-
-use crate::time::{parse_setting_duration, parse_size};
 
 /// A setting that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -39,52 +40,40 @@ pub enum ConfigError {
     Inconsistent(String),
 }
 
-/// Limits that protect the server's memory and CPU.
+/// Limits that protect the server's memory and CPU (defaults in [`SETTINGS`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// Largest write body, compressed and decompressed (`max-body-bytes`, default 32 MiB).
+    /// Largest write body, compressed and decompressed (`max-body-bytes`).
     pub max_body_bytes: u64,
     /// Write bytes held in memory at once over all requests before new writes get 503 with
-    /// `Retry-After` (`max-inflight-write-bytes`, default 256 MiB).
+    /// `Retry-After` (`max-inflight-write-bytes`).
     pub max_inflight_write_bytes: u64,
-    /// Longest a query may run (`query-timeout`, default 2m).
+    /// Longest a query may run (`query-timeout`).
     pub query_timeout: Duration,
-    /// Most samples one query may hold (`max-samples`, default 50,000,000).
+    /// Most samples one query may hold (`max-samples`).
     pub max_samples: u64,
-    /// Queries evaluated at once; more wait for a slot (`max-concurrent-queries`, default: cores).
+    /// Queries evaluated at once; more wait for a slot (`max-concurrent-queries`).
     pub max_concurrent_queries: usize,
-    /// Shortest interval of `/api/v1/stream` (`stream-min-interval`, default 1s).
+    /// Shortest interval of `/api/v1/stream` (`stream-min-interval`).
     pub stream_min_interval: Duration,
-    /// Longest life of one `/api/v1/stream` connection (`stream-max-lifetime`, default 1h).
+    /// Longest life of one `/api/v1/stream` connection (`stream-max-lifetime`).
     pub stream_max_lifetime: Duration,
-    /// How long shutdown waits for requests in flight (`shutdown-timeout`, default 30s).
+    /// How long shutdown waits for requests in flight (`shutdown-timeout`).
     pub shutdown_timeout: Duration,
-    /// Most points one `/api/v1/forecast` may forecast per series (`max-forecast-horizon`,
-    /// default 10,000).
+    /// Most points one `/api/v1/forecast` may forecast per series (`max-forecast-horizon`).
     pub max_forecast_horizon: usize,
     /// Most series one `/api/v1/forecast` or `/api/v1/anomalies` request may model
-    /// (`max-forecast-series`, default 1,000).
+    /// (`max-forecast-series`).
     pub max_forecast_series: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_body_bytes: 32 << 20,
-            max_inflight_write_bytes: 256 << 20,
-            query_timeout: Duration::from_secs(120),
-            max_samples: 50_000_000,
-            max_concurrent_queries: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-            stream_min_interval: Duration::from_secs(1),
-            stream_max_lifetime: Duration::from_secs(3600),
-            shutdown_timeout: Duration::from_secs(30),
-            max_forecast_horizon: 10_000,
-            max_forecast_series: 1_000,
-        }
+        Config::default().limits
     }
 }
 
-/// Everything `foresight serve` needs. `Config::default()` is the embedded default: data in
+/// Everything `foresight serve` needs. `Config::default()` is the defaults of [`SETTINGS`]: data in
 /// `./data`, listening on `127.0.0.1:8086`, fsync before acknowledging a write.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -92,11 +81,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Address to listen on (`listen`).
     pub listen: SocketAddr,
-    /// Delete blocks older than this before the newest sample (`retention`, default: keep all).
+    /// Delete blocks older than this before the newest sample (`retention`; `None` keeps all).
     pub retention: Option<Duration>,
     /// WAL durability (`durability`: `fsync`, `interval[:ms]`, `none`).
     pub durability: Durability,
-    /// Writer shards; default the number of cores, fixed when the data directory is created.
+    /// Writer shards (`shards`); `None` is the number of cores, fixed when the data directory is
+    /// created.
     pub shards: Option<usize>,
     /// How far behind the newest sample a late sample is still accepted (`out-of-order-window`).
     pub out_of_order_window: Duration,
@@ -111,47 +101,347 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            data_dir: PathBuf::from("./data"),
-            listen: SocketAddr::from(([127, 0, 0, 1], 8086)),
+        // The defaults that are no value of the setting's grammar ([`SettingDefault::Unset`]); the
+        // other fields are placeholders that the table's defaults replace just below.
+        let mut c = Config {
+            data_dir: PathBuf::new(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             retention: None,
             durability: Durability::Fsync,
             shards: None,
-            out_of_order_window: Duration::from_secs(3600),
+            out_of_order_window: Duration::ZERO,
             db_label: None,
             self_monitor: None,
-            limits: Limits::default(),
+            limits: Limits {
+                max_body_bytes: 0,
+                max_inflight_write_bytes: 0,
+                query_timeout: Duration::ZERO,
+                max_samples: 0,
+                max_concurrent_queries: std::thread::available_parallelism().map_or(2, |n| n.get()),
+                stream_min_interval: Duration::ZERO,
+                stream_max_lifetime: Duration::ZERO,
+                shutdown_timeout: Duration::ZERO,
+                max_forecast_horizon: 0,
+                max_forecast_series: 0,
+            },
+        };
+        for s in SETTINGS {
+            if let SettingDefault::Value(v) = s.default
+                && let Err(reason) = (s.set)(&mut c, v)
+            {
+                // The test `every_default_parses` keeps this from happening.
+                panic!("the default {v:?} of {} does not parse: {reason}", s.key);
+            }
         }
+        c
     }
 }
 
-/// Every setting's key, as used in the TOML file and (with `--`) as a flag.
-pub const KEYS: &[&str] = &[
-    "data-dir",
-    "listen",
-    "retention",
-    "durability",
-    "shards",
-    "out-of-order-window",
-    "db-label",
-    "self-monitor",
-    "max-body-bytes",
-    "max-inflight-write-bytes",
-    "query-timeout",
-    "max-samples",
-    "max-concurrent-queries",
-    "stream-min-interval",
-    "stream-max-lifetime",
-    "shutdown-timeout",
-    "max-forecast-horizon",
-    "max-forecast-series",
+/// One setting of `foresight serve`.
+#[derive(Debug)]
+pub struct Setting {
+    /// Key in the TOML file and, with `--`, the flag (`max-body-bytes`; `_` may stand for `-` in
+    /// the file).
+    pub key: &'static str,
+    /// The value when the setting is not given.
+    pub default: SettingDefault,
+    /// What it does, one line (the `--help` text before its `[default: ..]`).
+    pub help: &'static str,
+    /// What a flag given without a value means (`--self-monitor` alone is `true`); `None` where
+    /// the flag needs a value.
+    pub bare_flag: Option<&'static str>,
+    /// Parses a value and stores it; the error says what was expected.
+    set: fn(&mut Config, &str) -> Result<(), String>,
+}
+
+/// The default of a [`Setting`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingDefault {
+    /// A value in the setting's grammar, parsed by the setting's own parser.
+    Value(&'static str),
+    /// No value: what the server does without one (`keep all`, `number of cores`).
+    Unset(&'static str),
+}
+
+impl Setting {
+    /// Its environment variable: `FORESIGHT_` and the key in capitals with `_` for `-`
+    /// (`FORESIGHT_MAX_BODY_BYTES`).
+    pub fn env(&self) -> String {
+        format!("FORESIGHT_{}", self.key.replace('-', "_").to_ascii_uppercase())
+    }
+
+    /// The default as `--help` and the README show it.
+    pub fn default_text(&self) -> &'static str {
+        match self.default {
+            SettingDefault::Value(v) | SettingDefault::Unset(v) => v,
+        }
+    }
+
+    /// The `--help` line: [`Setting::help`] and `[default: ..]`.
+    pub fn help_line(&self) -> String {
+        format!("{} [default: {}]", self.help, self.default_text())
+    }
+
+    /// Parses `value` into `config`.
+    pub fn apply(&self, config: &mut Config, value: &str) -> Result<(), ConfigError> {
+        (self.set)(config, value).map_err(|reason| ConfigError::BadValue {
+            key: self.key.to_owned(),
+            value: value.to_owned(),
+            reason,
+        })
+    }
+
+    /// The setting with this key (`_` may stand for `-`).
+    pub fn find(key: &str) -> Option<&'static Setting> {
+        let key = key.replace('_', "-");
+        SETTINGS.iter().find(|s| s.key == key)
+    }
+}
+
+/// Every setting of `foresight serve`, in the order of `--help` and the README's table.
+pub static SETTINGS: &[Setting] = &[
+    Setting {
+        key: "data-dir",
+        default: SettingDefault::Value("./data"),
+        help: "Data directory",
+        bare_flag: None,
+        set: |c, v| {
+            c.data_dir = PathBuf::from(v);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "listen",
+        default: SettingDefault::Value("127.0.0.1:8086"),
+        help: "Address to listen on",
+        bare_flag: None,
+        set: |c, v| {
+            c.listen = v
+                .trim()
+                .parse()
+                .map_err(|_| "expected an address like 127.0.0.1:8086")?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "retention",
+        default: SettingDefault::Unset("keep all"),
+        help: "Delete data older than this before the newest sample, e.g. 30d (0 keeps all)",
+        bare_flag: None,
+        set: |c, v| {
+            let d = duration(v)?;
+            c.retention = (!d.is_zero()).then_some(d);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "durability",
+        default: SettingDefault::Value("fsync"),
+        help: "WAL durability: fsync (acknowledge after fsync), interval[:ms], or none",
+        bare_flag: None,
+        set: |c, v| {
+            c.durability = v.trim().parse()?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "shards",
+        default: SettingDefault::Unset("number of cores"),
+        help: "Writer shards (threads); fixed when the data directory is created",
+        bare_flag: None,
+        set: |c, v| {
+            c.shards = Some(at_least_one(v)?);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "out-of-order-window",
+        default: SettingDefault::Value("1h"),
+        help: "How far behind the newest sample late samples are accepted",
+        bare_flag: None,
+        set: |c, v| {
+            c.out_of_order_window = duration(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "db-label",
+        default: SettingDefault::Unset("off"),
+        help: "Store the `db` (1.x) / `bucket` (2.x) write parameter as this label",
+        bare_flag: None,
+        set: |c, v| {
+            let v = v.trim();
+            c.db_label = if v.is_empty() {
+                None
+            } else if valid_label_name(v) && v != "__name__" {
+                Some(v.to_owned())
+            } else {
+                return Err("expected a label name ([a-zA-Z_][a-zA-Z0-9_]*)".into());
+            };
+            Ok(())
+        },
+    },
+    Setting {
+        key: "self-monitor",
+        default: SettingDefault::Value("off"),
+        help: "Store foresight's own /metrics every interval (15s when given alone), queryable with PromQL",
+        bare_flag: Some("true"),
+        set: |c, v| {
+            c.self_monitor = match v.trim() {
+                "" | "true" | "on" => Some(DEFAULT_SELF_MONITOR_INTERVAL),
+                "false" | "off" | "0" => None,
+                _ => {
+                    let d = duration(v)?;
+                    if d < Duration::from_millis(100) {
+                        return Err("the interval must be at least 100ms".into());
+                    }
+                    Some(d)
+                }
+            };
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max-body-bytes",
+        default: SettingDefault::Value("32MiB"),
+        help: "Largest write body, compressed and decompressed; larger gets 413",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.max_body_bytes = size(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max-inflight-write-bytes",
+        default: SettingDefault::Value("256MiB"),
+        help: "Write bytes in memory at once before writes get 503 + Retry-After",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.max_inflight_write_bytes = size(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "query-timeout",
+        default: SettingDefault::Value("2m"),
+        help: "Longest a query may run",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.query_timeout = duration(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max-samples",
+        default: SettingDefault::Value("50000000"),
+        help: "Most samples one query may hold in memory",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.max_samples = count(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max-concurrent-queries",
+        default: SettingDefault::Unset("number of cores"),
+        help: "Queries evaluated at once; more wait",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.max_concurrent_queries = at_least_one(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "stream-min-interval",
+        default: SettingDefault::Value("1s"),
+        help: "Shortest interval of /api/v1/stream",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.stream_min_interval = duration(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "stream-max-lifetime",
+        default: SettingDefault::Value("1h"),
+        help: "Longest life of one /api/v1/stream connection",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.stream_max_lifetime = duration(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "shutdown-timeout",
+        default: SettingDefault::Value("30s"),
+        help: "How long shutdown waits for requests in flight",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.shutdown_timeout = duration(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max-forecast-horizon",
+        default: SettingDefault::Value("10000"),
+        help: "Most points /api/v1/forecast forecasts per series",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.max_forecast_horizon = at_least_one(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max-forecast-series",
+        default: SettingDefault::Value("1000"),
+        help: "Most series one /api/v1/forecast or /api/v1/anomalies request models",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.max_forecast_series = at_least_one(v)?;
+            Ok(())
+        },
+    },
 ];
 
-/// Default interval of `self-monitor` when it is switched on without one.
+/// Interval of `self-monitor` when it is switched on without one.
 pub const DEFAULT_SELF_MONITOR_INTERVAL: Duration = Duration::from_secs(15);
 
+/// A duration setting ([`foresight_units::parse_duration`]), at most 100 years: longer than any
+/// sensible setting, and far from where `Instant + Duration` overflows.
+fn duration(v: &str) -> Result<Duration, String> {
+    const MAX: Duration = Duration::from_secs(100 * 365 * 86_400);
+    let d = foresight_units::parse_duration(v)
+        .map_err(|e| format!("{} (expected a duration like 30s, 5m, 1h30m)", e.reason()))?;
+    if d > MAX {
+        return Err("longer than 100 years".into());
+    }
+    Ok(d)
+}
+
+/// A byte size setting ([`foresight_units::parse_size`]).
+fn size(v: &str) -> Result<u64, String> {
+    foresight_units::parse_size(v).map_err(|e| format!("{} (expected a size like 1048576, 512KiB, 32MiB)", e.reason()))
+}
+
+/// A whole number; `_` may group digits (`50_000_000`).
+fn count(v: &str) -> Result<u64, String> {
+    v.trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| "expected a whole number".into())
+}
+
+/// A whole number of at least 1.
+fn at_least_one(v: &str) -> Result<usize, String> {
+    match usize::try_from(count(v)?) {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("too large".into()),
+    }
+}
+
 impl Config {
-    /// The defaults overridden by the settings of a TOML file (keys as in [`KEYS`]; `_` may
+    /// The defaults overridden by the settings of a TOML file (keys as in [`SETTINGS`]; `_` may
     /// stand for `-`).
     pub fn from_toml_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
@@ -197,93 +487,9 @@ impl Config {
     /// Sets one setting from its text form (flags, environment variables and the TOML file all
     /// come through here).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let key_norm = key.replace('_', "-");
-        let bad = |reason: &str| ConfigError::BadValue {
-            key: key_norm.clone(),
-            value: value.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let duration = || parse_setting_duration(value).ok_or_else(|| bad("expected a duration like 30s, 5m, 1h30m"));
-        let size = || parse_size(value).ok_or_else(|| bad("expected a size like 1048576, 512KiB, 32MiB"));
-        let count = || {
-            value
-                .trim()
-                .replace('_', "")
-                .parse::<u64>()
-                .map_err(|_| bad("expected a whole number"))
-        };
-        match key_norm.as_str() {
-            "data-dir" => self.data_dir = PathBuf::from(value),
-            "listen" => {
-                self.listen = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad("expected an address like 127.0.0.1:8086"))?;
-            }
-            "retention" => {
-                let d = duration()?;
-                self.retention = (!d.is_zero()).then_some(d);
-            }
-            "durability" => self.durability = value.trim().parse().map_err(|e: String| bad(&e))?,
-            "shards" => {
-                let n = count()?;
-                if n == 0 {
-                    return Err(bad("must be at least 1"));
-                }
-                self.shards = Some(usize::try_from(n).map_err(|_| bad("too large"))?);
-            }
-            "out-of-order-window" => self.out_of_order_window = duration()?,
-            "db-label" => {
-                let v = value.trim();
-                if v.is_empty() {
-                    self.db_label = None;
-                } else if valid_label_name(v) && v != "__name__" {
-                    self.db_label = Some(v.to_owned());
-                } else {
-                    return Err(bad("expected a label name ([a-zA-Z_][a-zA-Z0-9_]*)"));
-                }
-            }
-            "self-monitor" => {
-                self.self_monitor = match value.trim() {
-                    "" | "true" | "on" => Some(DEFAULT_SELF_MONITOR_INTERVAL),
-                    "false" | "off" | "0" => None,
-                    _ => {
-                        let d = duration()?;
-                        if d < Duration::from_millis(100) {
-                            return Err(bad("the interval must be at least 100ms"));
-                        }
-                        Some(d)
-                    }
-                }
-            }
-            "max-body-bytes" => self.limits.max_body_bytes = size()?,
-            "max-inflight-write-bytes" => self.limits.max_inflight_write_bytes = size()?,
-            "query-timeout" => self.limits.query_timeout = duration()?,
-            "max-samples" => self.limits.max_samples = count()?,
-            "max-concurrent-queries" => {
-                let n = count()?;
-                if n == 0 {
-                    return Err(bad("must be at least 1"));
-                }
-                self.limits.max_concurrent_queries = usize::try_from(n).map_err(|_| bad("too large"))?;
-            }
-            "stream-min-interval" => self.limits.stream_min_interval = duration()?,
-            "stream-max-lifetime" => self.limits.stream_max_lifetime = duration()?,
-            "shutdown-timeout" => self.limits.shutdown_timeout = duration()?,
-            "max-forecast-horizon" | "max-forecast-series" => {
-                let n = usize::try_from(count()?).map_err(|_| bad("too large"))?;
-                if n == 0 {
-                    return Err(bad("must be at least 1"));
-                }
-                if key_norm == "max-forecast-horizon" {
-                    self.limits.max_forecast_horizon = n;
-                } else {
-                    self.limits.max_forecast_series = n;
-                }
-            }
-            _ => return Err(ConfigError::UnknownKey(key.to_owned())),
-        }
-        Ok(())
+        Setting::find(key)
+            .ok_or_else(|| ConfigError::UnknownKey(key.to_owned()))?
+            .apply(self, value)
     }
 
     /// Checks settings against each other.
@@ -352,10 +558,10 @@ mod tests {
             ("max-forecast-horizon", "500"),
             ("max-forecast-series", "20"),
         ];
-        assert_eq!(samples.len(), KEYS.len());
+        let keys: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        assert_eq!(samples.map(|(k, _)| k).as_slice(), keys.as_slice());
         let mut c = Config::default();
         for (k, v) in samples {
-            assert!(KEYS.contains(&k));
             c.set(k, v).unwrap();
         }
         assert_eq!(c.retention, Some(Duration::from_secs(30 * 86_400)));
@@ -376,7 +582,7 @@ mod tests {
         assert_eq!(c.limits.max_body_bytes, 1024);
         assert_eq!(c.self_monitor, Some(DEFAULT_SELF_MONITOR_INTERVAL));
         assert_eq!(c.retention, None);
-        assert!(matches!(c.apply_toml("nope = 1"), Err(ConfigError::UnknownKey(_))));
+        assert!(matches!(c.apply_toml("nope = 1"), Err(ConfigError::UnknownKey(k)) if k == "nope"));
         assert!(matches!(
             c.set("listen", "localhost"),
             Err(ConfigError::BadValue { .. })
@@ -385,5 +591,80 @@ mod tests {
         assert!(matches!(c.apply_toml("listen = ["), Err(ConfigError::File { .. })));
         c.set("max-inflight-write-bytes", "10").unwrap();
         assert!(matches!(c.validate(), Err(ConfigError::Inconsistent(_))));
+    }
+
+    #[test]
+    fn every_default_parses() {
+        let defaults = Config::default();
+        for s in SETTINGS {
+            assert!(!s.help.is_empty() && !s.help.ends_with('.'), "{}", s.key);
+            assert!(s.env().starts_with("FORESIGHT_") && !s.env().contains('-'), "{}", s.key);
+            if let SettingDefault::Value(v) = s.default {
+                // Parsing the default again changes nothing: `Config::default()` is the table's.
+                let mut c = defaults.clone();
+                s.apply(&mut c, v).unwrap();
+                assert_eq!(format!("{c:?}"), format!("{defaults:?}"), "{}", s.key);
+            }
+            if let Some(v) = s.bare_flag {
+                s.apply(&mut defaults.clone(), v).unwrap();
+            }
+        }
+        assert_eq!(
+            Setting::find("max_body_bytes").map(|s| s.env()),
+            Some("FORESIGHT_MAX_BODY_BYTES".into())
+        );
+        assert_eq!(
+            Setting::find("query-timeout").map(|s| s.help_line()),
+            Some("Longest a query may run [default: 2m]".into())
+        );
+        assert_eq!(defaults.limits.max_body_bytes, 32 << 20);
+        assert_eq!(defaults.listen, SocketAddr::from(([127, 0, 0, 1], 8086)));
+        assert_eq!(defaults.self_monitor, None);
+        assert_eq!(defaults.limits, Limits::default());
+        defaults.validate().unwrap();
+    }
+
+    /// The README's settings table (`| flag | environment | default | what |`) lists every setting,
+    /// in order, with its environment variable and default: the docs cannot drift from the code.
+    #[test]
+    fn readme_lists_every_setting() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let header = "| flag | environment | default | what |";
+        let table = readme.split_once(header).expect("the README has the settings table").1;
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .skip(2) // the rest of the header line and the |---| line
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+            .collect();
+        let unquote = |cell: &str| {
+            cell.strip_prefix('`')
+                .and_then(|c| c.strip_suffix('`'))
+                .map(str::to_owned)
+        };
+        let listed: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                let flag = unquote(r[0]).unwrap_or_else(|| r[0].to_owned());
+                let key = flag
+                    .trim_start_matches("--")
+                    .split('[')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                (key, unquote(r[1]).unwrap_or_else(|| r[1].to_owned()), r[2].to_owned())
+            })
+            .collect();
+        let expected: Vec<(String, String, String)> = SETTINGS
+            .iter()
+            .map(|s| {
+                let default = match s.default {
+                    SettingDefault::Value(v) => format!("`{v}`"),
+                    SettingDefault::Unset(text) => text.to_owned(),
+                };
+                (s.key.to_owned(), s.env(), default)
+            })
+            .collect();
+        assert_eq!(listed, expected);
     }
 }

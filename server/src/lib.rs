@@ -59,7 +59,7 @@ mod stream;
 mod time;
 mod write;
 
-pub use config::{Config, ConfigError, DEFAULT_SELF_MONITOR_INTERVAL, KEYS, Limits};
+pub use config::{Config, ConfigError, DEFAULT_SELF_MONITOR_INTERVAL, Limits, SETTINGS, Setting, SettingDefault};
 pub use error::Error;
 pub use server::{Server, run};
 pub use time::parse_time;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use foresight_engine::{Db, LATENCY_BUCKETS, LatencySnapshot, OpenReport};
+use foresight_units::{Process, process_cpu_seconds, process_memory};
 use parking_lot::Mutex;
 
 use crate::json::push_float;
@@ -299,7 +300,7 @@ impl Metrics {
         out.push(requests);
         out.push(latency);
 
-        if let Some(cpu) = process_cpu_seconds() {
+        if let Some(cpu) = process_cpu_seconds(Process::Current) {
             out.push(Family::one(
                 "process_cpu_seconds_total",
                 "counter",
@@ -307,18 +308,18 @@ impl Metrics {
                 cpu,
             ));
         }
-        let (rss, hwm) = process_memory();
+        let mem = process_memory(Process::Current).unwrap_or_default();
         out.push(Family::one(
             "process_resident_memory_bytes",
             "gauge",
             "Resident memory size in bytes.",
-            rss as f64,
+            mem.rss_bytes as f64,
         ));
         out.push(Family::one(
             "foresight_process_peak_resident_memory_bytes",
             "gauge",
             "Peak resident memory size in bytes (VmHWM).",
-            hwm as f64,
+            mem.peak_rss_bytes as f64,
         ));
         out.push(Family::one(
             "process_start_time_seconds",
@@ -328,34 +329,6 @@ impl Metrics {
         ));
         out
     }
-}
-
-/// User + system CPU seconds of this process from `/proc/self/stat` (fields 14 and 15, in clock
-/// ticks of 1/100 s, the value of `sysconf(_SC_CLK_TCK)` on Linux); `None` where it cannot be read.
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    // After the name come field 3 (state) onwards: utime is field 14, the 12th after the name.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some((utime + stime) as f64 / 100.0)
-}
-
-/// (VmRSS, VmHWM) in bytes from `/proc/self/status`; zeros where that file does not exist.
-fn process_memory() -> (u64, u64) {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return (0, 0);
-    };
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// The Prometheus text exposition format (version 0.0.4).

@@ -1,6 +1,7 @@
-//! Times, durations and sizes as the Prometheus HTTP API and the configuration spell them.
+//! Times and durations as the Prometheus HTTP API spells them (the grammar of durations and sizes
+//! is `foresight-units`').
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the epoch, now.
 pub(crate) fn now_ms() -> i64 {
@@ -111,92 +112,9 @@ pub(crate) fn parse_duration_ms(s: &str) -> Result<i64, String> {
         }
         return Ok((ns as i64) / 1_000_000);
     }
-    parse_prom_duration(s)
+    foresight_units::parse_prom_duration(s)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
-}
-
-/// A Prometheus duration: `0`, or units in decreasing order from `y w d h m s ms`, each at most
-/// once (`1h30m`, `5m`, `90s`, `1y`). None when malformed.
-pub(crate) fn parse_prom_duration(s: &str) -> Option<Duration> {
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    if s.is_empty() {
-        return None;
-    }
-    const UNITS: [(&str, u64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut next_unit = 0;
-    let mut total: u64 = 0;
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let n: u64 = s.get(start..i)?.parse().ok()?;
-        let unit_start = i;
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let unit = s.get(unit_start..i)?;
-        let pos = UNITS.iter().position(|(u, _)| *u == unit)?;
-        if pos < next_unit {
-            return None;
-        }
-        next_unit = pos + 1;
-        total = total.checked_add(n.checked_mul(UNITS[pos].1)?)?;
-    }
-    if total > i64::MAX as u64 / 1_000_000 {
-        return None;
-    }
-    Some(Duration::from_millis(total))
-}
-
-/// A duration setting: a Prometheus duration (`30d`, `1h30m`) or plain seconds (`2.5`).
-pub(crate) fn parse_setting_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    // Longer than any sensible setting, and far from where `Instant + Duration` overflows.
-    const MAX: Duration = Duration::from_secs(100 * 365 * 86_400);
-    let d = match s.parse::<f64>() {
-        Ok(secs) if secs >= 0.0 => Duration::try_from_secs_f64(secs).ok()?,
-        Ok(_) => return None,
-        Err(_) => parse_prom_duration(s)?,
-    };
-    (d <= MAX).then_some(d)
-}
-
-/// A byte size setting: a number with an optional unit `B`, `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`
-/// (decimal units are powers of 1000, binary of 1024; `k`, `m`, `g` alone are binary).
-pub(crate) fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" => 1e3,
-        "mb" => 1e6,
-        "gb" => 1e9,
-        "k" | "kib" => 1024.0,
-        "m" | "mib" => 1024.0 * 1024.0,
-        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    let v = n * mult;
-    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then_some(v as u64)
+        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
 }
 
 #[cfg(test)]
@@ -240,19 +158,5 @@ mod tests {
             parse_duration_ms("1e30"),
             Err("cannot parse \"1e30\" to a valid duration. It overflows int64".into())
         );
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1024"), Some(1024));
-        assert_eq!(parse_size("32MiB"), Some(32 << 20));
-        assert_eq!(parse_size("1.5 KB"), Some(1500));
-        assert_eq!(parse_size("2g"), Some(2 << 30));
-        assert_eq!(parse_size("lots"), None);
-        assert_eq!(parse_setting_duration("2.5"), Some(Duration::from_millis(2500)));
-        assert_eq!(parse_setting_duration("30d"), Some(Duration::from_secs(30 * 86_400)));
-        assert_eq!(parse_setting_duration("1e300"), None);
-        assert_eq!(parse_setting_duration("1000y"), None);
-        assert_eq!(parse_setting_duration("-1"), None);
     }
 }

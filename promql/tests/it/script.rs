@@ -21,41 +21,11 @@
 
 use foresight_promql::{Engine, Labels, MemStorage, Value, stale_nan};
 
+/// A time (`at 10m`, `1@2m`) or interval (`load 1m`, `step 30s`) of the dialect, in milliseconds: a
+/// Prometheus duration, the grammar Prometheus' own test reader (`promqltest`) takes.
 pub(crate) fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    if let Ok(v) = s.parse::<f64>() {
-        return Ok((v * 1000.0).round() as i64);
-    }
-    let mut total = 0i64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '-' {
-            num.push(c);
-            continue;
-        }
-        let unit = if c == 'm' && chars.peek() == Some(&'s') {
-            chars.next();
-            "ms".to_string()
-        } else {
-            c.to_string()
-        };
-        let n: i64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
-        num.clear();
-        total += n * match unit.as_str() {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return Err(format!("bad duration unit in {s:?}")),
-        };
-    }
-    if !num.is_empty() {
-        return Err(format!("bad duration {s:?}"));
-    }
-    Ok(total)
+    let d = foresight_units::parse_prom_duration(s).map_err(|e| e.to_string())?;
+    i64::try_from(d.as_millis()).map_err(|_| format!("duration {s:?} is too long"))
 }
 
 fn parse_float(s: &str) -> Result<f64, String> {
