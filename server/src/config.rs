@@ -88,7 +88,8 @@ pub struct Config {
     /// Writer shards (`shards`); `None` is the number of cores, fixed when the data directory is
     /// created.
     pub shards: Option<usize>,
-    /// How far behind the newest sample a late sample is still accepted (`out-of-order-window`).
+    /// How long a partition stays in memory after newer data arrives (`out-of-order-window`); older
+    /// samples are still accepted and go to new blocks.
     pub out_of_order_window: Duration,
     /// Label that receives the `db` (1.x) or `bucket` (2.x) write parameter (`db-label`);
     /// `None` ignores those parameters.
@@ -226,7 +227,7 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         key: "retention",
         default: SettingDefault::Unset("keep all"),
-        help: "Delete data older than this before the newest sample, e.g. 30d (0 keeps all)",
+        help: "Delete data older than this before the newest sample and refuse older writes, e.g. 30d (0 keeps all)",
         bare_flag: None,
         set: |c, v| {
             let d = duration(v)?;
@@ -257,7 +258,7 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         key: "out-of-order-window",
         default: SettingDefault::Value("1h"),
-        help: "How far behind the newest sample late samples are accepted",
+        help: "How long a partition stays in memory behind the newest sample before it is written to a block (older samples are still accepted)",
         bare_flag: None,
         set: |c, v| {
             c.out_of_order_window = duration(v)?;

@@ -329,7 +329,10 @@ fn history_series_by_series_after_live_data() {
         assert_eq!(r.body.matches("\"360\"").count(), 3, "{}", r.body);
         let r = s.get_params(
             "/api/v1/query",
-            &[("query", "hist_v{host=\"h2\"}"), ("time", &(from + 100 * 60).to_string())],
+            &[
+                ("query", "hist_v{host=\"h2\"}"),
+                ("time", &(from + 100 * 60).to_string()),
+            ],
         );
         assert!(r.body.contains("\"2100\""), "{}", r.body);
     };
