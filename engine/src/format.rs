@@ -15,8 +15,10 @@ pub(crate) const WAL_HEADER_LEN: usize = 8;
 pub(crate) const WAL_MAX_RECORD: usize = 256 << 20;
 /// WAL record type: a series definition (shard-local id + series key).
 pub(crate) const WAL_SERIES: u8 = 1;
-/// WAL record type: a batch of samples.
+/// WAL record type: a batch of samples, one entry per sample (written before version 2; read).
 pub(crate) const WAL_SAMPLES: u8 = 2;
+/// WAL record type: a batch of samples grouped by series, as block columns (written now).
+pub(crate) const WAL_SAMPLE_COLUMNS: u8 = 3;
 
 pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -45,6 +47,11 @@ pub(crate) struct Reader<'a> {
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
+    }
+
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or_default()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
