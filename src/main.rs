@@ -9,12 +9,12 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Arg, ArgMatches, Parser, Subcommand};
+use foresight_engine::import::{self, ImportOptions, ImportReport, RejectedLine};
 use foresight_engine::lineproto::Precision;
 use foresight_engine::{Db, Durability, Options, parse_selector};
 use foresight_server::{SETTINGS, Setting};
@@ -207,10 +207,9 @@ fn run(cli: Cli) -> Result<()> {
                 Precision::from_param(precision).with_context(|| format!("unknown precision {precision:?}"))?;
             let db = open(&cli)?;
             let started = Instant::now();
-            let mut total = (0u64, 0u64, 0u64, 0u64);
+            let mut total = ImportReport::default();
             for f in files {
-                let r = import(&db, f, precision)?;
-                total = (total.0 + r.0, total.1 + r.1, total.2 + r.2, total.3 + r.3);
+                total += import_file(&db, f, precision)?;
             }
             if *flush {
                 db.flush()?;
@@ -218,15 +217,15 @@ fn run(cli: Cli) -> Result<()> {
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "imported {} samples from {} lines in {:.2} s ({:.0} samples/s); {} lines rejected, {} string fields skipped",
-                total.0,
-                total.1,
+                total.samples,
+                total.lines,
                 secs,
-                total.0 as f64 / secs.max(1e-9),
-                total.2,
-                total.3
+                total.samples as f64 / secs.max(1e-9),
+                total.rejected,
+                total.string_fields_skipped
             );
             db.close()?;
-            if total.2 > 0 {
+            if total.rejected > 0 {
                 std::process::exit(2);
             }
             Ok(())
@@ -294,79 +293,19 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Imports one file in chunks of whole lines, with as many writer threads as the database has
-/// cores. Returns (samples, lines, rejected, string fields).
-fn import(db: &Db, path: &PathBuf, precision: Precision) -> Result<(u64, u64, u64, u64)> {
-    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
-    };
-    let mut reader = BufReader::with_capacity(1 << 20, reader);
-    let (tx, rx) = crossbeam_channel::bounded::<(usize, Vec<u8>)>(4);
-    // Chunk buffers go back to the reader for reuse (fresh 4 MiB buffers cost page faults).
-    let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2);
+/// Imports one file (`-`: standard input), reporting each rejected line as `file:line: reason`.
+fn import_file(db: &Db, path: &Path, precision: Precision) -> Result<ImportReport> {
     let name = path.display().to_string();
-    std::thread::scope(|s| -> Result<(u64, u64, u64, u64)> {
-        let mut handles = Vec::new();
-        for _ in 0..workers {
-            let rx = rx.clone();
-            let free_tx = free_tx.clone();
-            let name = name.clone();
-            handles.push(s.spawn(move || -> Result<(u64, u64, u64, u64)> {
-                let mut t = (0, 0, 0, 0);
-                for (first_line, chunk) in rx {
-                    let r = db.write_lines(&chunk, precision)?;
-                    for e in &r.rejected {
-                        eprintln!("{name}:{}: {}", first_line + e.line - 1, e.reason);
-                    }
-                    t.0 += r.samples_accepted;
-                    t.1 += r.lines_accepted + r.rejected.len() as u64;
-                    t.2 += r.rejected.len() as u64;
-                    t.3 += r.string_fields_skipped;
-                    let _ = free_tx.send(chunk);
-                }
-                Ok(t)
-            }));
-        }
-        drop(rx);
-        let mut line_no = 1usize;
-        loop {
-            let mut chunk = free_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(4 << 20));
-            chunk.clear();
-            let mut lines = 0usize;
-            while chunk.len() < (4 << 20) - 4096 {
-                let n = reader
-                    .read_until(b'\n', &mut chunk)
-                    .with_context(|| format!("reading {name}"))?;
-                if n == 0 {
-                    break;
-                }
-                lines += 1;
-            }
-            if lines == 0 {
-                break;
-            }
-            if tx.send((line_no, chunk)).is_err() {
-                break;
-            }
-            line_no += lines;
-        }
-        drop(tx);
-        let mut total = (0, 0, 0, 0);
-        for h in handles {
-            let Ok(r) = h.join() else {
-                bail!("an import thread panicked")
-            };
-            let r = r?;
-            total = (total.0 + r.0, total.1 + r.1, total.2 + r.2, total.3 + r.3);
-        }
-        Ok(total)
-    })
+    let mut opts = ImportOptions::new(precision);
+    opts.source_name = name.clone();
+    let reject = |bad: &RejectedLine| eprintln!("{name}:{}: {}", bad.line, bad.reason);
+    let report = if path.as_os_str() == "-" {
+        import::import(db, std::io::stdin(), &opts, reject)
+    } else {
+        let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
+        import::import(db, file, &opts, reject)
+    };
+    report.with_context(|| format!("importing {name}"))
 }
 
 /// RFC 3339 or unix seconds (fractions allowed), to milliseconds: the same parser as the HTTP API.

@@ -278,3 +278,7 @@ fn dir_bytes(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+#[cfg(test)]
+#[path = "db_tests.rs"]
+mod tests;

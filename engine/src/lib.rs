@@ -47,6 +47,7 @@
 
 pub mod column;
 pub mod gorilla;
+pub mod import;
 pub mod lineproto;
 
 mod block;

@@ -517,7 +517,7 @@ impl Writer {
 
 /// Series key -> shard-local id, keyed by the hash the write path already computed.
 #[derive(Debug, Default)]
-struct SeriesLookup {
+pub(crate) struct SeriesLookup {
     by_hash: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
     keys: Vec<Box<[u8]>>,
     /// Keys whose hash collided with an earlier series' (practically never used).
@@ -525,7 +525,7 @@ struct SeriesLookup {
 }
 
 impl SeriesLookup {
-    fn get(&self, hash: u64, key: &[u8]) -> Option<u32> {
+    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<u32> {
         let id = *self.by_hash.get(&hash)?;
         if self.keys.get(id as usize).is_some_and(|k| &**k == key) {
             Some(id)
@@ -534,7 +534,7 @@ impl SeriesLookup {
         }
     }
 
-    fn insert(&mut self, hash: u64, key: &[u8], id: u32) {
+    pub(crate) fn insert(&mut self, hash: u64, key: &[u8], id: u32) {
         debug_assert_eq!(self.keys.len(), id as usize);
         self.keys.push(key.into());
         match self.by_hash.entry(hash) {

@@ -1,0 +1,235 @@
+//! Tests of the facade and, through it, of the shards' writer threads (group commit, series ids,
+//! garbage collection). Kept apart from `db.rs` so that changes to either do not collide.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::model::{MatchOp, hash_key, matcher, series_key};
+use crate::options::Durability;
+use crate::shard::SeriesLookup;
+
+/// Start of a 2 h partition.
+const T0: i64 = 1_699_999_200_000;
+const HOUR: i64 = 3_600_000;
+
+fn options(shards: usize, durability: Durability) -> Options {
+    Options {
+        shards,
+        durability,
+        background_flush: false,
+        ..Options::default()
+    }
+}
+
+/// Every series as `labels -> samples`.
+fn everything(db: &Db) -> BTreeMap<String, Vec<(i64, f64)>> {
+    db.select(
+        &[matcher(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
+        i64::MIN,
+        i64::MAX,
+    )
+    .unwrap()
+    .into_iter()
+    .map(|s| (s.labels.to_string(), s.samples))
+    .collect()
+}
+
+fn write(db: &Db, body: &str) -> WriteReport {
+    db.write_lines_at(body.as_bytes(), Precision::Milliseconds, 0).unwrap()
+}
+
+#[test]
+fn concurrent_writers_are_each_acknowledged_after_a_shared_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(2, Durability::Fsync)).unwrap();
+    let (threads, writes) = (8u32, 25u32);
+    std::thread::scope(|s| {
+        for w in 0..threads {
+            let db = &db;
+            s.spawn(move || {
+                for i in 0..writes {
+                    let t = T0 + i64::from(i) * 1000;
+                    let r = write(db, &format!("m,writer={w} v={i} {t}"));
+                    assert_eq!(r.samples_accepted, 1);
+                    // Acknowledged means visible (and durable: fsync mode).
+                    let got = db
+                        .select(&[LabelMatcher::equal("writer", w.to_string())], t, t)
+                        .unwrap();
+                    assert_eq!(got[0].samples, vec![(t, f64::from(i))]);
+                }
+            });
+        }
+    });
+    let stats = db.stats();
+    let total = u64::from(threads * writes);
+    assert_eq!(stats.samples_ingested, total);
+    let fsyncs = stats.wal_fsync.counts.iter().sum::<u64>();
+    assert!(fsyncs > 0 && fsyncs <= total, "{fsyncs} fsyncs for {total} writes");
+    db.close().unwrap();
+    let db = Db::open(dir.path(), options(2, Durability::Fsync)).unwrap();
+    assert_eq!(db.open_report().wal_samples_replayed, total);
+    assert_eq!(everything(&db).values().map(Vec::len).sum::<usize>(), total as usize);
+}
+
+#[test]
+fn series_lookup_tells_apart_keys_with_the_same_hash() {
+    let keys: Vec<Vec<u8>> = ["a", "b", "c"]
+        .iter()
+        .map(|h| series_key(&Labels::new([("__name__", "m"), ("host", *h)])))
+        .collect();
+    let mut lookup = SeriesLookup::default();
+    // "a" and "b" collide on purpose; "c" has its real hash.
+    lookup.insert(42, &keys[0], 0);
+    lookup.insert(42, &keys[1], 1);
+    lookup.insert(hash_key(&keys[2]), &keys[2], 2);
+    assert_eq!(lookup.get(42, &keys[0]), Some(0));
+    assert_eq!(lookup.get(42, &keys[1]), Some(1));
+    assert_eq!(lookup.get(hash_key(&keys[2]), &keys[2]), Some(2));
+    assert_eq!(lookup.get(42, &keys[2]), None, "a key under another series' hash");
+    assert_eq!(lookup.get(7, &keys[0]), None, "an unknown hash");
+}
+
+#[test]
+fn series_without_data_leave_the_head_and_the_rest_are_renumbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(1, Durability::None);
+    let db = Db::open(dir.path(), opts.clone()).unwrap();
+    // a and b only in the first partition; c and d in the first and the second.
+    write(
+        &db,
+        &format!("m,s=a v=1 {T0}\nm,s=b v=2 {T0}\nm,s=c v=3 {T0}\nm,s=d v=4 {T0}"),
+    );
+    write(
+        &db,
+        &format!("m,s=c v=5 {}\nm,s=d v=6 {}", T0 + 2 * HOUR, T0 + 2 * HOUR),
+    );
+    assert_eq!(db.stats().head_series, 4);
+    // Freeze and release the first partition only: a and b hold nothing in the head any more.
+    crate::flush::flush(&db.inner, T0 + 2 * HOUR).unwrap();
+    assert_eq!(db.stats().head_series, 2, "a and b are dropped, c and d kept");
+    // Writes to the renumbered series, to a dropped one and to a new one.
+    let t = T0 + 2 * HOUR + 1000;
+    write(
+        &db,
+        &format!("m,s=d v=7 {t}\nm,s=c v=8 {t}\nm,s=a v=9 {t}\nm,s=e v=10 {t}"),
+    );
+    let want: BTreeMap<String, Vec<(i64, f64)>> = [
+        ("a", vec![(T0, 1.0), (t, 9.0)]),
+        ("b", vec![(T0, 2.0)]),
+        ("c", vec![(T0, 3.0), (T0 + 2 * HOUR, 5.0), (t, 8.0)]),
+        ("d", vec![(T0, 4.0), (T0 + 2 * HOUR, 6.0), (t, 7.0)]),
+        ("e", vec![(t, 10.0)]),
+    ]
+    .into_iter()
+    .map(|(s, v)| (format!("m_v{{s=\"{s}\"}}"), v))
+    .collect();
+    assert_eq!(everything(&db), want);
+    db.close().unwrap();
+    // The WAL written after the renumbering replays to the same ids.
+    let db = Db::open(dir.path(), opts).unwrap();
+    assert!(db.open_report().wal_damage.is_empty());
+    assert_eq!(everything(&db), want);
+    db.close().unwrap();
+}
+
+#[test]
+fn stats_count_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(2, Durability::None)).unwrap();
+    assert_eq!(
+        db.stats(),
+        Stats {
+            wal_fsync: db.stats().wal_fsync,
+            ..Stats::default()
+        }
+    );
+    let r = write(&db, &format!("m,h=a v=1,w=2 {T0}\nbad line\nm,h=b v=3 {}\n", T0 + 5));
+    assert_eq!((r.samples_accepted, r.rejected.len()), (3, 1));
+    db.sync().unwrap();
+    let s = db.stats();
+    assert_eq!((s.samples_ingested, s.lines_rejected, s.head_series), (3, 1, 3));
+    assert_eq!(s.max_time, Some(T0 + 5));
+    assert_eq!((s.blocks, s.block_bytes), (0, 0));
+    assert!(s.head_bytes > 0 && s.wal_bytes > 0, "{s:?}");
+    db.flush().unwrap();
+    let s = db.stats();
+    assert_eq!((s.blocks, s.head_series), (1, 0));
+    assert_eq!(s.block_bytes, db.blocks()[0].bytes);
+    assert_eq!(db.blocks()[0].samples, 3);
+    db.close().unwrap();
+}
+
+#[test]
+fn sync_fsyncs_what_the_durability_mode_left_unsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(2, Durability::None)).unwrap();
+    let fsyncs = |db: &Db| db.stats().wal_fsync.counts.iter().sum::<u64>();
+    write(&db, &format!("m,h=a v=1 {T0}\nm,h=b v=2 {T0}\nm,h=c v=3 {T0}"));
+    let before = fsyncs(&db);
+    db.sync().unwrap();
+    assert!(fsyncs(&db) > before, "sync did not fsync");
+    // Nothing left to sync: a second sync costs nothing.
+    let after = fsyncs(&db);
+    db.sync().unwrap();
+    assert_eq!(fsyncs(&db), after);
+    db.close().unwrap();
+}
+
+#[test]
+fn close_releases_the_directory_and_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(1, Durability::None)).unwrap();
+    write(&db, &format!("m v=1 {T0}"));
+    let second = Db::open(dir.path(), options(1, Durability::None));
+    assert!(matches!(second, Err(Error::Locked(_))), "{second:?}");
+    assert!(db.close().is_ok());
+    let db = Db::open(dir.path(), options(1, Durability::None)).unwrap();
+    assert_eq!(everything(&db).get("m_v"), Some(&vec![(T0, 1.0)]));
+    // Dropping closes too.
+    drop(db);
+    let db = Db::open(dir.path(), options(1, Durability::None)).unwrap();
+    assert_eq!(db.stats().samples_ingested, 0, "counters start at open");
+    assert_eq!(db.open_report().wal_samples_replayed, 1);
+    db.close().unwrap();
+}
+
+#[test]
+fn invalid_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for opts in [
+        Options {
+            partition_ms: 0,
+            ..Options::default()
+        },
+        Options {
+            chunk_samples: 0,
+            ..Options::default()
+        },
+        Options {
+            out_of_order_window_ms: -1,
+            ..Options::default()
+        },
+    ] {
+        let r = Db::open(dir.path(), opts);
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    }
+}
+
+#[test]
+fn label_names_and_values_follow_the_matchers_and_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(1, Durability::None)).unwrap();
+    write(
+        &db,
+        &format!("m,h=a,dc=x v=1 {T0}\nm,h=b v=2 {}\nn,h=c v=3 {T0}", T0 + 10),
+    );
+    let m = [LabelMatcher::equal("__name__", "m_v")];
+    assert_eq!(
+        db.label_names(&[], i64::MIN, i64::MAX).unwrap(),
+        ["__name__", "dc", "h"]
+    );
+    assert_eq!(db.label_values("h", &m, i64::MIN, i64::MAX).unwrap(), ["a", "b"]);
+    assert_eq!(db.label_values("h", &[], T0 + 1, i64::MAX).unwrap(), ["b"]);
+    assert_eq!(db.label_names(&m, T0 + 1, i64::MAX).unwrap(), ["__name__", "h"]);
+    db.close().unwrap();
+}
