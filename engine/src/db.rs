@@ -223,7 +223,7 @@ impl Db {
             head_bytes,
             blocks: blocks.len() as u64,
             block_bytes: blocks.iter().map(|b| b.info().bytes).sum(),
-            wal_bytes: dir_bytes(&inner.dir.join("wal")),
+            wal_bytes: segment_bytes(&inner.dir.join("wal")),
             max_time: (max != i64::MIN).then_some(max),
             wal_fsync: inner.wal_fsync.snapshot(),
         }
@@ -268,13 +268,14 @@ impl Drop for Db {
     }
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
+/// Bytes of the WAL segment files under `dir` (each shard's directory).
+fn segment_bytes(dir: &Path) -> u64 {
     let Ok(rd) = fs::read_dir(dir) else { return 0 };
     rd.filter_map(|e| e.ok())
         .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
+            Ok(m) if m.is_dir() => segment_bytes(&e.path()),
+            Ok(m) if e.path().extension().is_some_and(|x| x == "wal") => m.len(),
+            _ => 0,
         })
         .sum()
 }

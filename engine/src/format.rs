@@ -16,7 +16,7 @@ pub(crate) const BLOCK_FOOTER_LEN: usize = 84;
     not(test),
     expect(dead_code, reason = "documents the layout; checked by the fixture tests")
 )]
-pub(crate) const WAL_VERSION: u32 = 1;
+pub(crate) const WAL_VERSION: u32 = 2;
 /// WAL record header: u32 payload length + u32 CRC32 of the payload.
 pub(crate) const WAL_HEADER_LEN: usize = 8;
 /// Largest WAL record payload accepted on replay; anything larger is corruption.

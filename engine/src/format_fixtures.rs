@@ -232,17 +232,15 @@ fn canonical_block(file: &[u8]) -> Option<Vec<u8>> {
 #[test]
 #[ignore = "writes the committed fixtures; run only for a new format version"]
 fn write_format_fixtures() {
+    // Only the missing ones: an existing fixture is never rewritten.
     let block_to = block_fixture(BLOCK_VERSION);
     let wal_to = wal_fixture(WAL_VERSION);
-    for path in [&block_to, &wal_to] {
-        assert!(
-            !path.exists(),
-            "{} exists: fixtures are never rewritten",
-            path.display()
-        );
-    }
     let dir = tempfile::tempdir().unwrap();
-    fs::create_dir_all(wal_to.parent().unwrap()).unwrap();
-    fs::copy(write_block(&dir.path().join("b")), &block_to).unwrap();
-    fs::copy(write_wal(&dir.path().join("w")), &wal_to).unwrap();
+    if !block_to.exists() {
+        fs::copy(write_block(&dir.path().join("b")), &block_to).unwrap();
+    }
+    if !wal_to.exists() {
+        fs::create_dir_all(wal_to.parent().unwrap()).unwrap();
+        fs::copy(write_wal(&dir.path().join("w")), &wal_to).unwrap();
+    }
 }
