@@ -5,6 +5,9 @@
 //!
 //! `cargo bench --bench codec`
 
+// `criterion_main!` writes a `main` without a doc comment.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

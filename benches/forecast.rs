@@ -13,6 +13,9 @@
 //! `benches/forecast_vs_python/bench_peers.py` times statsmodels and scikit-learn on the same inputs, and
 //! `benches/forecast_vs_python/compare_timings.sh` runs both sides in one go.
 
+// `criterion_main!` writes a `main` without a doc comment.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -2,6 +2,9 @@
 //! the ../shared/peers data shape) written by 2 caller threads into a database with 1 or 2 writer
 //! shards, in the default durable mode (acknowledged after fsync) and without fsync.
 
+// `criterion_main!` writes a `main` without a doc comment.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -9,6 +9,9 @@
 //! LP_CPU=3 cargo bench --bench parser   # CPU-time figures, see `cpu_time`
 //! ```
 
+// `criterion_main!` writes a `main` without a doc comment.
+#![allow(missing_docs)]
+
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};

@@ -7,6 +7,9 @@
 //!
 //! Throughput is samples read from storage per second (criterion's "elements").
 
+// `criterion_main!` writes a `main` without a doc comment.
+#![allow(missing_docs)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use foresight_promql::{Engine, Labels, MemStorage};
 

@@ -142,6 +142,7 @@ impl Db {
         self.write_lines_at(body, precision, now_ms())
     }
 
+    /// Like [`Db::write_lines`], with `default_ms` (ms) as the time of lines without a timestamp.
     pub fn write_lines_at(&self, body: &[u8], precision: Precision, default_ms: i64) -> Result<WriteReport> {
         write::write_lines(&self.inner, body, precision, default_ms)
     }
