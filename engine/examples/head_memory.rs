@@ -1,7 +1,8 @@
 //! RAM per active series in the head: writes `foresight bench`'s memory workload (TSBS cpu-only
 //! hosts: `cpu` with 7 tags and 10 `usage_*` fields, one row per host every 10 s) into a fresh
 //! database and reports the growth of the process' resident set and `Stats::head_bytes`, both per
-//! series, and the write throughput.
+//! series, and the write throughput (wall clock, and CPU time, which is steadier on a shared
+//! machine).
 //!
 //! ```sh
 //! cargo run --release -p foresight-engine --example head_memory [-- HOSTS [TICKS]]
@@ -48,6 +49,21 @@ fn rss() -> Result<u64> {
     Ok(kb * 1024)
 }
 
+/// CPU seconds (user and system) this process has used so far.
+fn cpu_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad /proc/self/stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or("bad /proc/self/stat")
+    };
+    // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name; 100 ticks/s.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 /// A fixed-seed xorshift generator, so every run writes the same values.
 struct Rng(u64);
 
@@ -92,6 +108,7 @@ fn main() -> Result<()> {
     let start = (now_ms() - ticks * 10_000) / 7_200_000 * 7_200_000;
     let before = rss()?;
     let began = Instant::now();
+    let cpu_before = cpu_seconds()?;
     let mut samples = 0u64;
     let mut body = String::new();
     for tick in 0..ticks {
@@ -118,14 +135,16 @@ fn main() -> Result<()> {
     }
     db.sync()?;
     let secs = began.elapsed().as_secs_f64();
+    let cpu = cpu_seconds()? - cpu_before;
     let after = rss()?;
     let stats = db.stats();
     let n = stats.head_series.max(1) as f64;
     println!(
-        "series {} samples {} write {:.2} M samples/s rss_growth/series {:.0} B head_bytes/series {:.0} B",
+        "series {} samples {} write {:.2} M samples/s ({:.2} CPU-s per M samples, generation included) rss_growth/series {:.0} B head_bytes/series {:.0} B",
         stats.head_series,
         samples,
         samples as f64 / secs / 1e6,
+        cpu / (samples as f64 / 1e6),
         after.saturating_sub(before) as f64 / n,
         stats.head_bytes as f64 / n,
     );
