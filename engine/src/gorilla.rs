@@ -63,6 +63,10 @@ pub(crate) struct BitWriter {
     words: usize,
 }
 
+/// Below this capacity a [`BitWriter`] grows by [`GROWTH_STEP`] bytes, not by doubling.
+const SMALL_BUFFER: usize = 1024;
+const GROWTH_STEP: usize = 64;
+
 /// Unary quotients of Rice codes stop at this many ones; larger values are written with their length.
 pub(crate) const RICE_ESCAPE: u32 = 16;
 
@@ -116,7 +120,12 @@ impl BitWriter {
     fn store(&mut self) {
         let pos = self.words * 8;
         if self.buf.len() < pos + 8 {
-            // `resize` zero-fills; `Vec` doubles its capacity underneath.
+            // Small buffers (the head's open chunks, one per series) grow 64 bytes at a time so
+            // that they waste little; past 1 KiB `Vec` doubles its capacity as usual.
+            if self.buf.capacity() < pos + 8 && self.buf.capacity() < SMALL_BUFFER {
+                self.buf.reserve_exact(pos + 8 + GROWTH_STEP - self.buf.len());
+            }
+            // `resize` zero-fills.
             self.buf.resize(pos + 8, 0);
         }
         if let Some(slot) = self.buf.get_mut(pos..pos + 8) {
