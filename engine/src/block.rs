@@ -1,9 +1,10 @@
-//! Immutable block files: one time partition of every series, columnar, checksummed.
+//! Immutable block files: one time range (a partition, or a compaction range of several) of every
+//! series, columnar, cut into chunks of up to 1,024 samples, checksummed.
 //!
 //! Layout (all integers little-endian or LEB128; see `docs/format.md`):
 //! ```text
 //! magic "FSBLOCK1"
-//! data:   per series, its timestamps column then its values column (crate::column)
+//! data:   per series, per chunk, its timestamps column then its values column (crate::column)
 //! index:  zstd( series table + postings )
 //! footer: fixed 84 bytes (offsets, time range, counts, CRC32s, magic)
 //! ```
@@ -57,6 +58,9 @@ struct BlockSeries {
     labels: Labels,
     offset: usize,
     len: usize,
+    /// Each chunk's (byte offset within the series' data, first timestamp); one chunk for a
+    /// version 1 block.
+    chunks: Vec<(usize, i64)>,
     mint: i64,
     maxt: i64,
 }
@@ -113,9 +117,14 @@ pub(crate) struct BlockWriter {
     samples: u64,
     n: u32,
     buf: Vec<u8>,
+    /// The current series' chunks: (bytes, first timestamp).
+    chunk_index: Vec<(usize, i64)>,
     ts: Vec<i64>,
     vs: Vec<f64>,
 }
+
+/// Samples in one chunk of a series inside a block (version 2).
+const CHUNK_SAMPLES: usize = 1024;
 
 impl std::fmt::Debug for BlockWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -149,6 +158,7 @@ impl BlockWriter {
             samples: 0,
             n: 0,
             buf: Vec::new(),
+            chunk_index: Vec::new(),
             ts: Vec::new(),
             vs: Vec::new(),
         })
@@ -160,13 +170,20 @@ impl BlockWriter {
         let (Some(first), Some(last)) = (s.first(), s.last()) else {
             return Ok(());
         };
-        self.ts.clear();
-        self.vs.clear();
-        self.ts.extend(s.iter().map(|p| p.0));
-        self.vs.extend(s.iter().map(|p| p.1));
+        // Chunks of CHUNK_SAMPLES, each a timestamps column then a values column: a read of a
+        // short range in a long block decodes the chunks it overlaps, not the whole series.
         self.buf.clear();
-        column::encode_timestamps(&self.ts, &mut self.buf);
-        column::encode_values(&self.vs, &mut self.buf);
+        self.chunk_index.clear();
+        for part in s.chunks(CHUNK_SAMPLES) {
+            self.ts.clear();
+            self.vs.clear();
+            self.ts.extend(part.iter().map(|p| p.0));
+            self.vs.extend(part.iter().map(|p| p.1));
+            let at = self.buf.len();
+            column::encode_timestamps(&self.ts, &mut self.buf);
+            column::encode_values(&self.vs, &mut self.buf);
+            self.chunk_index.push((self.buf.len() - at, self.ts[0]));
+        }
         self.file.write_all(&self.buf).map_err(|e| Error::io(&self.tmp, e))?;
         self.data_crc.update(&self.buf);
         let off = self.data_len;
@@ -180,6 +197,11 @@ impl BlockWriter {
         put_uvarint(&mut self.index, self.buf.len() as u64);
         put_ivarint(&mut self.index, first.0);
         put_uvarint(&mut self.index, (last.0 - first.0) as u64);
+        put_uvarint(&mut self.index, self.chunk_index.len() as u64);
+        for &(len, t) in &self.chunk_index {
+            put_uvarint(&mut self.index, len as u64);
+            put_uvarint(&mut self.index, (t - first.0) as u64);
+        }
         self.postings.add(self.n, labels);
         self.n += 1;
         self.mint = self.mint.min(first.0);
@@ -288,7 +310,7 @@ impl Block {
         if crc32fast::hash(&footer[..76]) != footer_crc {
             return Err(bad(foot_at, "footer checksum mismatch"));
         }
-        if version != BLOCK_VERSION {
+        if version != BLOCK_VERSION && version != 1 {
             return Err(bad(foot_at + 72, &format!("unsupported block version {version}")));
         }
         if index_off < 8 || index_off.checked_add(index_len) != Some(foot_at) {
@@ -334,10 +356,40 @@ impl Block {
             if offset.checked_add(len).is_none_or(|end| end > data.len()) {
                 return Err(bad(index_off, "series data range outside the data section"));
             }
+            let chunks = if version == 1 {
+                vec![(0, smin)]
+            } else {
+                let k = r.usize().map_err(ierr)?;
+                if k == 0 || k > len {
+                    return Err(bad(index_off, "impossible chunk count"));
+                }
+                let mut chunks = Vec::with_capacity(k);
+                let mut at = 0usize;
+                for _ in 0..k {
+                    let clen = r.usize().map_err(ierr)?;
+                    let t = r.uvarint().map_err(ierr)?;
+                    if t > span
+                        || chunks
+                            .last()
+                            .is_some_and(|&(_, prev)| smin.saturating_add(t as i64) < prev)
+                    {
+                        return Err(bad(index_off, "chunk times out of order"));
+                    }
+                    chunks.push((at, smin.saturating_add(t as i64)));
+                    at = at
+                        .checked_add(clen)
+                        .ok_or_else(|| bad(index_off, "chunk length overflow"))?;
+                }
+                if at != len {
+                    return Err(bad(index_off, "chunk lengths disagree with the series length"));
+                }
+                chunks
+            };
             series.push(BlockSeries {
                 labels: Labels::new(pairs),
                 offset,
                 len,
+                chunks,
                 mint: smin,
                 maxt: smin.saturating_add(span as i64),
             });
@@ -424,23 +476,34 @@ impl Block {
         if s.maxt < mint || s.mint > maxt {
             return Ok(());
         }
-        let start = self.data_start + s.offset;
-        let bytes = &self.map[start..start + s.len];
-        let corrupt = |e: crate::gorilla::CodecError| Error::corrupted(&self.info.path, start as u64, e.to_string());
-        ts.clear();
-        vs.clear();
-        let used = column::decode_timestamps(bytes, ts).map_err(corrupt)?;
-        column::decode_values(bytes.get(used..).unwrap_or_default(), vs).map_err(corrupt)?;
-        if ts.len() != vs.len() {
-            return Err(Error::corrupted(
-                &self.info.path,
-                start as u64,
-                "timestamp and value columns differ in length",
-            ));
+        // The chunks that may hold [mint, maxt]: from the last one starting at or before mint
+        // to the last one starting at or before maxt.
+        let first = s.chunks.partition_point(|c| c.1 <= mint).saturating_sub(1);
+        let last = s.chunks.partition_point(|c| c.1 <= maxt);
+        for (i, &(at, _)) in s.chunks.iter().enumerate().take(last).skip(first) {
+            let end = s.chunks.get(i + 1).map_or(s.len, |c| c.0);
+            let start = self.data_start + s.offset + at;
+            let bytes = self
+                .map
+                .get(start..self.data_start + s.offset + end)
+                .unwrap_or_default();
+            let corrupt =
+                |e: crate::gorilla::CodecError| Error::corrupted(&self.info.path, start as u64, e.to_string());
+            ts.clear();
+            vs.clear();
+            let used = column::decode_timestamps(bytes, ts).map_err(corrupt)?;
+            column::decode_values(bytes.get(used..).unwrap_or_default(), vs).map_err(corrupt)?;
+            if ts.len() != vs.len() {
+                return Err(Error::corrupted(
+                    &self.info.path,
+                    start as u64,
+                    "timestamp and value columns differ in length",
+                ));
+            }
+            let lo = ts.partition_point(|&t| t < mint);
+            let hi = ts.partition_point(|&t| t <= maxt);
+            out.extend(ts[lo..hi].iter().copied().zip(vs[lo..hi].iter().copied()));
         }
-        let lo = ts.partition_point(|&t| t < mint);
-        let hi = ts.partition_point(|&t| t <= maxt);
-        out.extend(ts[lo..hi].iter().copied().zip(vs[lo..hi].iter().copied()));
         Ok(())
     }
 
@@ -504,6 +567,24 @@ mod tests {
         b.read(3, 50_000, 100_000, &mut out).unwrap();
         assert_eq!(out, series[3].1[5..=10].to_vec());
         assert_eq!(b.read_all().unwrap(), series);
+    }
+
+    #[test]
+    fn ranges_across_chunks_read_exactly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = Labels::new(vec![("__name__".to_string(), "x".to_string())]);
+        // 3,000 samples: three chunks, irregular steps.
+        let samples: Vec<(i64, f64)> = (0..3000i64).map(|i| (i * 10 + (i % 7), i as f64 * 0.5)).collect();
+        let info = write(tmp.path(), 1, 0, true, &[(l, samples.clone())]).unwrap();
+        let b = Block::open(&info.path).unwrap();
+        assert_eq!(b.series[0].chunks.len(), 3);
+        let mut out = Vec::new();
+        for (lo, hi) in [(-5, 5), (0, 29_999), (10_230, 10_250), (10_239, 20_490), (29_990, 40_000), (5, 4), (-10, -1)] {
+            b.read(0, lo, hi, &mut out).unwrap();
+            let want: Vec<(i64, f64)> = samples.iter().copied().filter(|s| s.0 >= lo && s.0 <= hi).collect();
+            assert_eq!(out, want, "range {lo}..={hi}");
+        }
+        assert_eq!(b.read_all().unwrap()[0].1, samples);
     }
 
     #[test]
