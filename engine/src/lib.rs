@@ -82,4 +82,4 @@ pub use model::{Label, LabelMatcher, Labels, METRIC_NAME, MatchOp, Series, match
 pub use options::{Durability, Options};
 pub use recovery::OpenReport;
 pub use wal::WalDamage;
-pub use write::WriteReport;
+pub use write::{SampleBatch, SeriesRef, WriteReport};
