@@ -49,9 +49,11 @@ pub mod column;
 pub mod gorilla;
 pub mod import;
 pub mod lineproto;
+pub mod openmetrics;
 
 mod block;
 mod compaction;
+mod csv;
 mod db;
 mod error;
 mod flush;
