@@ -245,32 +245,38 @@ fn label_value(line: &str, i: usize) -> Result<(Cow<'_, str>, usize), String> {
 /// escaped, the value and timestamp in Rust's shortest round-trip form (`NaN`, `+Inf`, `-Inf`).
 pub fn write_line(name: &str, labels: &[(&str, &str)], value: f64, timestamp: Option<f64>, out: &mut String) {
     out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (k, (n, v)) in labels.iter().enumerate() {
-            if k > 0 {
-                out.push(',');
-            }
-            out.push_str(n);
-            out.push_str("=\"");
-            for c in v.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '"' => out.push_str("\\\""),
-                    '\n' => out.push_str("\\n"),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-        }
-        out.push('}');
-    }
+    write_labels(labels, out);
     out.push(' ');
     push_float(value, out);
     if let Some(t) = timestamp {
         out.push(' ');
         push_float(t, out);
     }
+}
+
+/// Writes a label set as `{a="1",b="x\"y"}` with its values escaped, or nothing when it is empty.
+pub fn write_labels<K: AsRef<str>, V: AsRef<str>>(labels: &[(K, V)], out: &mut String) {
+    if labels.is_empty() {
+        return;
+    }
+    out.push('{');
+    for (k, (n, v)) in labels.iter().enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        out.push_str(n.as_ref());
+        out.push_str("=\"");
+        for c in v.as_ref().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('}');
 }
 
 fn push_float(v: f64, out: &mut String) {
