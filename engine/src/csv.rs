@@ -438,7 +438,7 @@ pub(crate) fn for_each_record(data: &[u8], mut f: impl FnMut(usize, Result<&str,
     for (i, &c) in data.iter().enumerate() {
         match c {
             b'"' => quotes += 1,
-            b'\n' if quotes % 2 == 0 => {
+            b'\n' if quotes.is_multiple_of(2) => {
                 let lines_in = data[start..i].iter().filter(|&&c| c == b'\n').count();
                 f(line, std::str::from_utf8(&data[start..=i]));
                 line += lines_in + 1;

@@ -271,7 +271,7 @@ fn read_chunks(
             let Some(tables) = csv.as_mut() else { continue };
             // Quotes come in pairs ("" is an escaped quote): an odd count leaves a field open.
             let mut quotes = chunk[record..].iter().filter(|&&c| c == b'"').count();
-            while quotes % 2 == 1 {
+            while !quotes.is_multiple_of(2) {
                 let from = chunk.len();
                 if reader.read_until(b'\n', &mut chunk)? == 0 {
                     break;
@@ -572,13 +572,12 @@ mod tests {
         assert!(lines.is_empty() && samples.is_empty());
     }
 
+    /// The report, the rejected lines as `line: reason`, and every series as `labels -> samples`.
+    type Imported = (ImportReport, Vec<String>, BTreeMap<String, Vec<(i64, f64)>>);
+
     /// Imports `body` with `opts` in chunks of `chunk_bytes`: the report, the rejected lines as
     /// `line: reason`, and every series as `labels -> samples`.
-    fn import_all(
-        body: &[u8],
-        mut opts: ImportOptions,
-        chunk_bytes: usize,
-    ) -> (ImportReport, Vec<String>, BTreeMap<String, Vec<(i64, f64)>>) {
+    fn import_all(body: &[u8], mut opts: ImportOptions, chunk_bytes: usize) -> Imported {
         let dir = tempfile::tempdir().unwrap();
         let db = open(&dir);
         opts.chunk_bytes = chunk_bytes;
@@ -610,14 +609,11 @@ mod tests {
 
     /// Runs `import_all` in one chunk and in one-record chunks, checks both give the same, and
     /// returns it.
-    fn import_chunked(
-        body: &[u8],
-        opts: ImportOptions,
-    ) -> (ImportReport, Vec<String>, BTreeMap<String, Vec<(i64, f64)>>) {
+    fn import_chunked(body: &[u8], opts: ImportOptions) -> Imported {
         let whole = import_all(body, opts.clone(), 1 << 20);
         let small = import_all(body, opts, 1);
         // The import time of samples without one differs, and NaN is not equal to itself.
-        let shape = |r: &(ImportReport, Vec<String>, BTreeMap<String, Vec<(i64, f64)>>)| {
+        let shape = |r: &Imported| {
             let sizes: Vec<(String, usize)> = r.2.iter().map(|(k, v)| (k.clone(), v.len())).collect();
             (r.0, r.1.clone(), sizes)
         };

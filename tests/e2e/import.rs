@@ -1,6 +1,9 @@
 //! `foresight import` of a gzipped OpenMetrics file and a plain CSV file into a data directory,
 //! then read back by `foresight serve` on that directory.
 
+// Test support: a failed unwrap here is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 use crate::harness::{TestServer, gzip, tempdir};
