@@ -39,7 +39,7 @@
 //! assert!(parse_line("# TYPE http_requests_total counter")?.is_none());
 //! assert_eq!(
 //!     parse_line("up{job=\"a\"} one").unwrap_err(),
-//!     "invalid value at column 12: \"one\""
+//!     "invalid value at column 13: \"one\""
 //! );
 //! # Ok::<(), String>(())
 //! ```
