@@ -9,15 +9,18 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Arg, ArgMatches, Parser, Subcommand};
-use foresight_engine::import::{self, ImportOptions, ImportReport, RejectedLine};
+use foresight_engine::import::{self, CsvColumns, Format, ImportOptions, ImportReport, RejectedLine};
 use foresight_engine::lineproto::Precision;
 use foresight_engine::{Db, Durability, Options, parse_selector};
 use foresight_server::{SETTINGS, Setting};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// foresight: an embedded time-series database with a forecasting core.
 #[derive(Debug, Parser)]
@@ -39,19 +42,9 @@ enum Cmd {
     /// Runs the HTTP server: InfluxDB line-protocol writes, the Prometheus query API, /metrics.
     /// Settings: defaults < `--config` file < environment variables < flags.
     Serve(Box<ServeArgs>),
-    /// Imports line-protocol files (or `-` for standard input).
-    Import {
-        /// Files to import.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Timestamp precision of the lines: ns, us, ms, s, m, h.
-        #[arg(long, default_value = "ns")]
-        precision: String,
-        /// Write everything to blocks at the end (otherwise recent data stays in the WAL until its
-        /// partition closes).
-        #[arg(long)]
-        flush: bool,
-    },
+    /// Imports files (or `-` for standard input) of line protocol, OpenMetrics / Prometheus text
+    /// or CSV, plain or gzipped.
+    Import(ImportArgs),
     /// Prints the samples of the series matching a selector, e.g. `cpu_usage{host="a"}`.
     Query {
         /// Series selector.
@@ -75,6 +68,43 @@ enum Cmd {
     Bench(Box<foresight_loadgen::BenchArgs>),
     /// Estimates disk, memory and cores for a workload from the constants `bench` measured.
     Plan(foresight_loadgen::PlanArgs),
+}
+
+/// `foresight import`'s flags.
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// Files to import (`-`: standard input); gzip is recognised by its magic bytes.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The format: lp (InfluxDB line protocol), openmetrics (also the Prometheus text format) or
+    /// csv. Default: by the name without `.gz` (`.csv`: csv; `.prom`, `.om`, `.openmetrics`:
+    /// openmetrics), otherwise lp.
+    #[arg(long, value_parser = ["lp", "openmetrics", "csv"])]
+    format: Option<String>,
+    /// Short for `--format csv`.
+    #[arg(long, conflicts_with = "format")]
+    csv: bool,
+    /// Unit of the timestamps (and CSV unix times): ns, us, ms, s, m, h. Default: ns for line
+    /// protocol, s for OpenMetrics (as promtool reads it) and CSV.
+    #[arg(long)]
+    precision: Option<String>,
+    /// Plain CSV: the time column (RFC 3339 or unix time in `--precision`).
+    #[arg(long, default_value = "time", requires = "value_columns")]
+    time_column: String,
+    /// Plain CSV: the value columns, each a series named after it. Without it a CSV file is read
+    /// as InfluxDB's annotated CSV (`_time`, `_value`, `_field`, `_measurement`, tag columns).
+    #[arg(long, value_delimiter = ',')]
+    value_columns: Vec<String>,
+    /// Plain CSV: the columns that label the series.
+    #[arg(long, value_delimiter = ',', requires = "value_columns")]
+    label_columns: Vec<String>,
+    /// Plain CSV: prefix of the series names (`<metric>_<column>`).
+    #[arg(long, requires = "value_columns")]
+    metric: Option<String>,
+    /// Write everything to blocks at the end (otherwise recent data stays in the WAL until its
+    /// partition closes).
+    #[arg(long)]
+    flush: bool,
 }
 
 /// The settings that [`Cli`] declares as global flags, because other commands read them too.
@@ -198,20 +228,14 @@ fn run(cli: Cli) -> Result<()> {
             foresight_server::run(config)?;
             Ok(())
         }
-        Cmd::Import {
-            files,
-            precision,
-            flush,
-        } => {
-            let precision =
-                Precision::from_param(precision).with_context(|| format!("unknown precision {precision:?}"))?;
+        Cmd::Import(args) => {
             let db = open(&cli)?;
             let started = Instant::now();
             let mut total = ImportReport::default();
-            for f in files {
-                total += import_file(&db, f, precision)?;
+            for f in &args.files {
+                total += import_file(&db, f, &import_options(args, f)?)?;
             }
-            if *flush {
+            if args.flush {
                 db.flush()?;
             }
             let secs = started.elapsed().as_secs_f64();
@@ -293,19 +317,113 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Imports one file (`-`: standard input), reporting each rejected line as `file:line: reason`.
-fn import_file(db: &Db, path: &Path, precision: Precision) -> Result<ImportReport> {
-    let name = path.display().to_string();
+/// The import options for `path` from the flags: its format (given, or by the file name) and
+/// the precision that format's timestamps default to.
+fn import_options(args: &ImportArgs, path: &Path) -> Result<ImportOptions> {
+    let name = path.to_string_lossy();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+    let format = match (args.csv, args.format.as_deref(), ext) {
+        (true, ..) | (_, Some("csv"), _) | (_, None, "csv") => Format::Csv,
+        (_, Some("openmetrics"), _) | (_, None, "prom" | "om" | "openmetrics") => Format::OpenMetrics,
+        _ => Format::LineProtocol,
+    };
+    let precision = match (&args.precision, format) {
+        (Some(p), _) => Precision::from_param(p).with_context(|| format!("unknown precision {p:?}"))?,
+        (None, Format::LineProtocol) => Precision::Nanoseconds,
+        (None, _) => Precision::Seconds,
+    };
     let mut opts = ImportOptions::new(precision);
-    opts.source_name = name.clone();
-    let reject = |bad: &RejectedLine| eprintln!("{name}:{}: {}", bad.line, bad.reason);
-    let report = if path.as_os_str() == "-" {
-        import::import(db, std::io::stdin(), &opts, reject)
+    opts.format = format;
+    if !args.value_columns.is_empty() {
+        opts.csv = CsvColumns::plain(
+            &args.time_column,
+            args.value_columns.clone(),
+            args.label_columns.clone(),
+            args.metric.clone(),
+        );
+    }
+    opts.source_name = path.display().to_string();
+    Ok(opts)
+}
+
+/// Imports one file (`-`: standard input, gzipped or not), reporting each rejected line as
+/// `file:line: reason` and, on a terminal, the progress on standard error.
+fn import_file(db: &Db, path: &Path, opts: &ImportOptions) -> Result<ImportReport> {
+    let name = &opts.source_name;
+    let (input, total): (Box<dyn Read + Send>, Option<u64>) = if path.as_os_str() == "-" {
+        (Box::new(std::io::stdin()), None)
     } else {
         let file = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
-        import::import(db, file, &opts, reject)
+        let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+        (Box::new(file), len)
     };
+    let progress = Progress::new(name, total);
+    let mut input = BufReader::new(progress.wrap(input));
+    // gzip by its magic bytes, whatever the name; concatenated members (as `cat a.gz b.gz`) too.
+    let gzipped = input
+        .fill_buf()
+        .with_context(|| format!("reading {name}"))?
+        .starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read> = if gzipped {
+        Box::new(flate2::read::MultiGzDecoder::new(input))
+    } else {
+        Box::new(input)
+    };
+    let report = import::import_observed(db, reader, opts, &progress);
+    progress.bar.finish_and_clear();
     report.with_context(|| format!("importing {name}"))
+}
+
+/// The rejected lines on standard error, and a progress bar there when it is a terminal: bytes
+/// read of the file's size (compressed bytes for a gzipped file) and samples per second.
+struct Progress {
+    name: String,
+    bar: ProgressBar,
+    samples: AtomicU64,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(name: &str, total: Option<u64>) -> Progress {
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            let template = match total {
+                Some(_) => "{prefix} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta})",
+                None => "{prefix} {bytes} {msg}",
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(name.to_owned());
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Progress {
+            name: name.to_owned(),
+            bar,
+            samples: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    fn wrap<R: Read>(&self, r: R) -> indicatif::ProgressBarIter<R> {
+        self.bar.wrap_read(r)
+    }
+}
+
+impl import::ImportObserver for Progress {
+    fn rejected(&self, bad: &RejectedLine) {
+        self.bar
+            .suspend(|| eprintln!("{}:{}: {}", self.name, bad.line, bad.reason));
+    }
+
+    fn chunk_done(&self, chunk: &ImportReport) {
+        let samples = self.samples.fetch_add(chunk.samples, Ordering::Relaxed) + chunk.samples;
+        let rate = samples as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        self.bar.set_message(format!("{samples} samples, {rate:.0}/s"));
+    }
 }
 
 /// RFC 3339 or unix seconds (fractions allowed), to milliseconds: the same parser as the HTTP API.

@@ -24,7 +24,7 @@ use crate::recovery::{self, OpenReport};
 use crate::retention::expire;
 use crate::shard::Cmd;
 use crate::state::{DbState, now_ms};
-use crate::write::{self, WriteReport};
+use crate::write::{self, SampleBatch, WriteReport};
 
 /// Counters and sizes, for monitoring.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -145,6 +145,13 @@ impl Db {
     /// Like [`Db::write_lines`], with `default_ms` (ms) as the time of lines without a timestamp.
     pub fn write_lines_at(&self, body: &[u8], precision: Precision, default_ms: i64) -> Result<WriteReport> {
         write::write_lines(&self.inner, body, precision, default_ms)
+    }
+
+    /// Stores already-parsed samples (see [`SampleBatch`]), with the same checks, durability and
+    /// report as [`Db::write_lines`]: a rejected sample is reported by the line number it was
+    /// pushed with, and the other samples are stored.
+    pub fn write_samples(&self, batch: &SampleBatch) -> Result<WriteReport> {
+        write::write_samples(&self.inner, batch)
     }
 
     /// Every series matching all `matchers` with its samples in `[mint, maxt]` (ms, inclusive),

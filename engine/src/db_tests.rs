@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::model::{MatchOp, hash_key, matcher, series_key};
+use crate::model::{METRIC_NAME, MatchOp, hash_key, matcher, series_key};
 use crate::options::Durability;
 use crate::shard::SeriesLookup;
 
@@ -231,5 +231,31 @@ fn label_names_and_values_follow_the_matchers_and_the_range() {
     assert_eq!(db.label_values("h", &m, i64::MIN, i64::MAX).unwrap(), ["a", "b"]);
     assert_eq!(db.label_values("h", &[], T0 + 1, i64::MAX).unwrap(), ["b"]);
     assert_eq!(db.label_names(&m, T0 + 1, i64::MAX).unwrap(), ["__name__", "h"]);
+    db.close().unwrap();
+}
+
+#[test]
+fn write_samples_stores_the_same_series_as_write_lines_and_reports_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(3, Durability::None)).unwrap();
+    write(&db, "cpu,host=a usage=1 1000\n");
+    let mut batch = SampleBatch::new();
+    let cpu = batch
+        .add_series(&Labels::new([("host", "a"), (METRIC_NAME, "cpu_usage")]))
+        .unwrap();
+    let up = batch.add_series(&Labels::new([(METRIC_NAME, "up")])).unwrap();
+    batch.push(cpu, 2000, 2.0, 1);
+    batch.push(up, 2000, 1.0, 1);
+    // Too far in the future: one rejection for the line, whatever its number of samples.
+    batch.push(cpu, i64::MAX, 3.0, 2);
+    batch.push(up, i64::MAX, 3.0, 2);
+    batch.push(up, 3000, 0.0, 3);
+    let report = db.write_samples(&batch).unwrap();
+    assert_eq!((report.lines_accepted, report.samples_accepted), (2, 3));
+    assert_eq!(report.rejected.iter().map(|e| e.line).collect::<Vec<_>>(), [2]);
+    let all = everything(&db);
+    assert_eq!(all[r#"cpu_usage{host="a"}"#], [(1000, 1.0), (2000, 2.0)]);
+    assert_eq!(all["up"], [(2000, 1.0), (3000, 0.0)]);
+    assert!(batch.add_series(&Labels::new([("host", "a")])).is_err());
     db.close().unwrap();
 }

@@ -49,9 +49,11 @@ pub mod column;
 pub mod gorilla;
 pub mod import;
 pub mod lineproto;
+pub mod openmetrics;
 
 mod block;
 mod compaction;
+mod csv;
 mod db;
 mod error;
 mod flush;
@@ -82,4 +84,4 @@ pub use model::{Label, LabelMatcher, Labels, METRIC_NAME, MatchOp, Series, match
 pub use options::{Durability, Options};
 pub use recovery::OpenReport;
 pub use wal::WalDamage;
-pub use write::WriteReport;
+pub use write::{SampleBatch, SeriesRef, WriteReport};

@@ -1,6 +1,8 @@
-//! The write path in the caller's thread: parse a line-protocol body, check each sample's time,
-//! resolve each distinct tag set once, route samples by series hash into one batch per shard, hand
-//! the batches to the shards' writer threads and wait for their acknowledgements.
+//! The write path in the caller's thread: parse a line-protocol body (or take a [`SampleBatch`] of
+//! samples parsed elsewhere), check each sample's time, resolve each distinct series once, route
+//! samples by series hash into one batch per shard, hand the batches to the shards' writer threads
+//! and wait for their acknowledgements. Both entry points share the [`Router`] that does all but
+//! the parsing.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -10,7 +12,7 @@ use crossbeam_channel::bounded;
 use crate::error::{Error, Result};
 use crate::format::put_bytes;
 use crate::lineproto::{self, FieldValue, LineError, Precision};
-use crate::model::{METRIC_NAME, hash_key};
+use crate::model::{Labels, METRIC_NAME, hash_key};
 use crate::shard::{Cmd, Entry, ShardBatch};
 use crate::state::{DbState, now_ms};
 
@@ -29,20 +31,8 @@ pub struct WriteReport {
 
 /// Parses `body`, stores its good lines and reports the bad ones (see [`crate::Db::write_lines_at`]).
 pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, default_ms: i64) -> Result<WriteReport> {
-    let n = inner.senders.len();
-    let mut batches: Vec<ShardBatch> = (0..n).map(|_| ShardBatch::default()).collect();
+    let mut router = Router::new(inner);
     let mut report = WriteReport::default();
-    let max_now = inner.max_ts.load(Ordering::Acquire);
-    // Any age inside retention is accepted, in any order: samples of partitions that already went
-    // to blocks go to the head again and the flusher writes them to new blocks (see `flush`).
-    let oldest = match inner.opts.retention_ms {
-        Some(ret) if max_now != i64::MIN => max_now.saturating_sub(ret),
-        _ => i64::MIN,
-    };
-    let closed = inner.closed_before();
-    let mut backfilled = 0u64;
-    let newest = now_ms().saturating_add(inner.opts.future_window_ms);
-    let mut batch_max = i64::MIN;
     // Each distinct tag set of the body is resolved once: its labels checked and encoded, and
     // each of its fields mapped to a series slot in its shard's batch.
     let mut tagsets: HashMap<u64, Vec<usize>> = HashMap::new();
@@ -68,26 +58,8 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
                 }
             },
         };
-        if t < oldest {
-            report.rejected.push(reject(
-                lineno,
-                &format!(
-                    "sample at {} ms is older than the retention period ({} ms) before the newest sample ({} ms)",
-                    t,
-                    inner.opts.retention_ms.unwrap_or(0),
-                    max_now
-                ),
-            ));
-            continue;
-        }
-        if t > newest {
-            report.rejected.push(reject(
-                lineno,
-                &format!(
-                    "sample at {t} ms is more than {} ms ahead of the server clock",
-                    inner.opts.future_window_ms
-                ),
-            ));
+        if let Err(why) = router.check_time(t) {
+            report.rejected.push(reject(lineno, &why));
             continue;
         }
         let th = tagset_hash(&line);
@@ -117,53 +89,245 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
                     continue;
                 }
             };
-            let (shard, slot) = set.slot(i, field, &line.measurement, &mut key, &mut batches);
-            batches[shard].entries.push(Entry { slot, t, v });
+            let (shard, slot) = set.slot(i, field, &line.measurement, &mut key, &mut router);
+            router.push(shard, slot, t, v);
             stored += 1;
         }
-        if stored > 0 {
-            if t < closed {
-                backfilled += stored;
-            }
+        // A line of string fields only stores nothing, but it is not wrong.
+        if stored > 0 || !line.fields.is_empty() {
             report.lines_accepted += 1;
             report.samples_accepted += stored;
-            batch_max = batch_max.max(t);
-        } else if !line.fields.is_empty() {
-            // Only string fields: nothing to store, but the line is not wrong.
-            report.lines_accepted += 1;
         }
     }
-    let (ack_tx, ack_rx) = bounded::<Result<()>>(n);
-    let mut sent = 0;
-    for (i, batch) in batches.into_iter().enumerate() {
-        if batch.entries.is_empty() {
+    router.send(&report)?;
+    Ok(report)
+}
+
+/// Samples of series named by their label sets, for [`crate::Db::write_samples`]: the write path
+/// for data parsed elsewhere (an import format, another protocol). Each sample carries the line
+/// number it came from, so a rejected sample is reported like a rejected line-protocol line.
+///
+/// ```
+/// use foresight_engine::{Labels, SampleBatch};
+///
+/// let mut batch = SampleBatch::new();
+/// let up = batch.add_series(&Labels::new([("__name__", "up"), ("job", "api")]))?;
+/// batch.push(up, 1_700_000_000_000, 1.0, 1);
+/// batch.push(up, 1_700_000_015_000, 0.0, 2);
+/// assert_eq!((batch.len(), batch.series_count()), (2, 1));
+/// # Ok::<(), foresight_engine::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SampleBatch {
+    /// Encoded series keys, back to back.
+    keys: Vec<u8>,
+    /// (hash, offset, length) of each series' key.
+    series: Vec<(u64, u32, u32)>,
+    samples: Vec<BatchSample>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BatchSample {
+    series: u32,
+    t: i64,
+    v: f64,
+    line: usize,
+}
+
+/// A series added to a [`SampleBatch`], valid for that batch until it is cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesRef(u32);
+
+impl SampleBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a series; the label set must name its metric (`__name__`). Adding the same labels
+    /// twice is allowed (both references name the same series).
+    pub fn add_series(&mut self, labels: &Labels) -> Result<SeriesRef> {
+        if labels.get(METRIC_NAME).is_none() {
+            return Err(Error::InvalidArgument(format!("series {labels} has no metric name")));
+        }
+        let off = self.keys.len();
+        for l in labels.iter() {
+            put_bytes(&mut self.keys, l.name.as_bytes());
+            put_bytes(&mut self.keys, l.value.as_bytes());
+        }
+        let hash = hash_key(&self.keys[off..]);
+        self.series.push((hash, off as u32, (self.keys.len() - off) as u32));
+        Ok(SeriesRef((self.series.len() - 1) as u32))
+    }
+
+    /// Adds a sample of `series` at `t` (milliseconds), from line `line` of the caller's input.
+    pub fn push(&mut self, series: SeriesRef, t: i64, v: f64, line: usize) {
+        self.samples.push(BatchSample {
+            series: series.0,
+            t,
+            v,
+            line,
+        });
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// True without samples.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Number of series added.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Empties the batch, keeping its memory; the [`SeriesRef`]s given before are invalid.
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.series.clear();
+        self.samples.clear();
+    }
+}
+
+/// Stores the samples of `batch` (see [`crate::Db::write_samples`]). A rejected sample is reported
+/// by its line; the samples of one line are expected next to each other, so a line is reported once
+/// and counted once in [`WriteReport::lines_accepted`].
+pub(crate) fn write_samples(inner: &DbState, batch: &SampleBatch) -> Result<WriteReport> {
+    let mut router = Router::new(inner);
+    let mut report = WriteReport::default();
+    let mut slots: Vec<Option<(usize, u32)>> = vec![None; batch.series.len()];
+    let mut last_accepted = None;
+    for s in &batch.samples {
+        if let Err(why) = router.check_time(s.t) {
+            if report.rejected.last().map(|e| e.line) != Some(s.line) {
+                report.rejected.push(reject(s.line, &why));
+            }
             continue;
         }
-        inner.senders[i]
-            .send(Cmd::Write {
-                batch,
-                ack: ack_tx.clone(),
-            })
-            .map_err(|_| Error::Closed)?;
-        sent += 1;
+        let Some(&(hash, off, len)) = batch.series.get(s.series as usize) else {
+            return Err(Error::InvalidArgument(format!("no series {} in the batch", s.series)));
+        };
+        let (shard, slot) = *slots[s.series as usize]
+            .get_or_insert_with(|| router.add_series(hash, &batch.keys[off as usize..(off + len) as usize]));
+        router.push(shard, slot, s.t, s.v);
+        report.samples_accepted += 1;
+        if last_accepted != Some(s.line) {
+            report.lines_accepted += 1;
+            last_accepted = Some(s.line);
+        }
     }
-    drop(ack_tx);
-    for _ in 0..sent {
-        ack_rx.recv().map_err(|_| Error::Closed)??;
-    }
-    if batch_max != i64::MIN {
-        inner.max_ts.fetch_max(batch_max, Ordering::AcqRel);
-    }
-    if backfilled > 0 {
-        inner.backfill_pending.fetch_add(backfilled, Ordering::AcqRel);
-    }
-    inner
-        .samples_ingested
-        .fetch_add(report.samples_accepted, Ordering::Relaxed);
-    inner
-        .lines_rejected
-        .fetch_add(report.rejected.len() as u64, Ordering::Relaxed);
+    router.send(&report)?;
     Ok(report)
+}
+
+/// What every write does with its samples: checks their times against retention and the clock,
+/// routes them by series hash into one batch per shard, then hands the batches to the shards'
+/// writer threads and waits for their acknowledgements.
+struct Router<'a> {
+    inner: &'a DbState,
+    batches: Vec<ShardBatch>,
+    max_now: i64,
+    oldest: i64,
+    newest: i64,
+    closed: i64,
+    backfilled: u64,
+    batch_max: i64,
+}
+
+impl<'a> Router<'a> {
+    fn new(inner: &'a DbState) -> Self {
+        let max_now = inner.max_ts.load(Ordering::Acquire);
+        // Any age inside retention is accepted, in any order: samples of partitions that already went
+        // to blocks go to the head again and the flusher writes them to new blocks (see `flush`).
+        let oldest = match inner.opts.retention_ms {
+            Some(ret) if max_now != i64::MIN => max_now.saturating_sub(ret),
+            _ => i64::MIN,
+        };
+        Router {
+            inner,
+            batches: (0..inner.senders.len()).map(|_| ShardBatch::default()).collect(),
+            max_now,
+            oldest,
+            newest: now_ms().saturating_add(inner.opts.future_window_ms),
+            closed: inner.closed_before(),
+            backfilled: 0,
+            batch_max: i64::MIN,
+        }
+    }
+
+    /// Why a sample at `t` (ms) may not be stored, if it may not.
+    fn check_time(&self, t: i64) -> std::result::Result<(), String> {
+        if t < self.oldest {
+            return Err(format!(
+                "sample at {} ms is older than the retention period ({} ms) before the newest sample ({} ms)",
+                t,
+                self.inner.opts.retention_ms.unwrap_or(0),
+                self.max_now
+            ));
+        }
+        if t > self.newest {
+            return Err(format!(
+                "sample at {t} ms is more than {} ms ahead of the server clock",
+                self.inner.opts.future_window_ms
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds the series with this encoded key to its shard's batch: its (shard, slot).
+    fn add_series(&mut self, hash: u64, key: &[u8]) -> (usize, u32) {
+        let shard = (hash % self.batches.len() as u64) as usize;
+        (shard, self.batches[shard].add_series(hash, key))
+    }
+
+    /// Adds a sample whose time passed [`Router::check_time`].
+    fn push(&mut self, shard: usize, slot: u32, t: i64, v: f64) {
+        self.batches[shard].entries.push(Entry { slot, t, v });
+        if t < self.closed {
+            self.backfilled += 1;
+        }
+        self.batch_max = self.batch_max.max(t);
+    }
+
+    /// Sends the batches, waits for every shard's acknowledgement and counts the write.
+    fn send(self, report: &WriteReport) -> Result<()> {
+        let inner = self.inner;
+        let (ack_tx, ack_rx) = bounded::<Result<()>>(self.batches.len());
+        let mut sent = 0;
+        for (i, batch) in self.batches.into_iter().enumerate() {
+            if batch.entries.is_empty() {
+                continue;
+            }
+            inner.senders[i]
+                .send(Cmd::Write {
+                    batch,
+                    ack: ack_tx.clone(),
+                })
+                .map_err(|_| Error::Closed)?;
+            sent += 1;
+        }
+        drop(ack_tx);
+        for _ in 0..sent {
+            ack_rx.recv().map_err(|_| Error::Closed)??;
+        }
+        if self.batch_max != i64::MIN {
+            inner.max_ts.fetch_max(self.batch_max, Ordering::AcqRel);
+        }
+        if self.backfilled > 0 {
+            inner.backfill_pending.fetch_add(self.backfilled, Ordering::AcqRel);
+        }
+        inner
+            .samples_ingested
+            .fetch_add(report.samples_accepted, Ordering::Relaxed);
+        inner
+            .lines_rejected
+            .fetch_add(report.rejected.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// One distinct tag set (measurement + tags) of a write body, with its fields' series slots.
@@ -236,7 +400,7 @@ impl Tagset {
         field: &str,
         measurement: &str,
         key: &mut Vec<u8>,
-        batches: &mut [ShardBatch],
+        router: &mut Router<'_>,
     ) -> (usize, u32) {
         if let Some(f) = self.fields.get(i).filter(|f| f.0 == field) {
             return (f.1, f.2);
@@ -253,9 +417,7 @@ impl Tagset {
         put_bytes(key, METRIC_NAME.as_bytes());
         put_bytes(key, name.as_bytes());
         key.extend_from_slice(suffix);
-        let hash = hash_key(key);
-        let shard = (hash % batches.len() as u64) as usize;
-        let slot = batches[shard].add_series(hash, key);
+        let (shard, slot) = router.add_series(hash_key(key), key);
         self.fields.push((field.to_owned(), shard, slot));
         (shard, slot)
     }

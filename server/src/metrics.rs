@@ -340,26 +340,7 @@ pub(crate) fn render(families: &[Family]) -> String {
         for s in &f.samples {
             out.push_str(f.name);
             out.push_str(s.suffix);
-            if !s.labels.is_empty() {
-                out.push('{');
-                for (i, (k, v)) in s.labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(k);
-                    out.push_str("=\"");
-                    for c in v.chars() {
-                        match c {
-                            '\\' => out.push_str("\\\\"),
-                            '"' => out.push_str("\\\""),
-                            '\n' => out.push_str("\\n"),
-                            c => out.push(c),
-                        }
-                    }
-                    out.push('"');
-                }
-                out.push('}');
-            }
+            foresight_engine::openmetrics::write_labels(&s.labels, &mut out);
             out.push(' ');
             push_float(&mut out, s.value);
             out.push('\n');

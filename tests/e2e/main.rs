@@ -1,9 +1,10 @@
 //! End-to-end tests: the real `foresight serve` binary on 127.0.0.1 (OS-chosen port), driven
-//! over HTTP, by promtool and by the InfluxDB Python clients.
+//! over HTTP, by promtool and by the InfluxDB Python clients; `foresight import` before it.
 
 mod clients;
 mod forecast;
 mod harness;
+mod import;
 mod ops;
 mod promtool;
 mod query;

@@ -11,6 +11,7 @@
 //! - **Byte sizes** ([`parse_size`]): plain bytes or a number with a unit, binary (`KiB`, `MiB`,
 //!   `GiB`, `TiB`; `k`, `m`, `g`, `t` alone are binary too) or decimal (`KB`, `MB`, `GB`, `TB`),
 //!   any case. [`format_size`] writes the exact form, which parses back to the same bytes.
+//! - **Timestamps** in RFC 3339 ([`parse_rfc3339`]), to milliseconds since the epoch.
 //! - **Process statistics** from Linux's `/proc` ([`process_cpu_seconds`], [`process_memory`],
 //!   [`machine_busy_seconds`]): `None` where `/proc` cannot be read (not Linux, process gone).
 //!
@@ -36,10 +37,12 @@
 mod duration;
 mod procfs;
 mod size;
+mod timestamp;
 
 pub use duration::{format_duration, parse_duration, parse_prom_duration};
 pub use procfs::{Process, ProcessMemory, USER_HZ, machine_busy_seconds, process_cpu_seconds, process_memory};
 pub use size::{format_size, parse_size};
+pub use timestamp::parse_rfc3339;
 
 /// A duration or size that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,0 +1,107 @@
+//! `foresight import` of a gzipped OpenMetrics file and a plain CSV file into a data directory,
+//! then read back by `foresight serve` on that directory.
+
+// Test support: a failed unwrap here is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use crate::harness::{TestServer, gzip, tempdir};
+
+const OPENMETRICS: &str = r#"# HELP http_requests_total Requests.
+# TYPE http_requests_total counter
+http_requests_total{code="200",path="/a \"b\""} 10 1700000000
+http_requests_total{code="200",path="/a \"b\""} 25 1700000010
+http_requests_total{code="200",path="/a \"b\""} 45.5 1700000020
+http_requests_total{code="200" 1 1700000020
+# EOF
+"#;
+
+const CSV: &str = "\
+time,host,cpu,mem
+2023-11-14T22:13:20Z,a,1.5,100
+1700000010,\"a\",2.5,
+1700000020,a,x,300
+";
+
+/// Runs `foresight --data-dir DIR import ARGS...`: (exit code, stdout, stderr).
+fn import(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_foresight"))
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("import")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// The `[t, "v"]` pairs of the first series of a query_range answer.
+fn values(s: &TestServer, query: &str) -> Vec<(i64, String)> {
+    let r = s.get_params(
+        "/api/v1/query_range",
+        &[
+            ("query", query),
+            ("start", "1700000000"),
+            ("end", "1700000020"),
+            ("step", "10"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    body["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{query}: {}", r.body))
+        .iter()
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn gzipped_openmetrics_and_plain_csv_are_served_after_import() {
+    let dir = tempdir();
+    let files = tempdir();
+    // The name says nothing of gzip: the magic bytes do.
+    let om = files.path().join("requests.prom");
+    std::fs::write(&om, gzip(OPENMETRICS.as_bytes())).unwrap();
+    let csv = files.path().join("hosts.csv");
+    std::fs::write(&csv, CSV).unwrap();
+
+    let (code, stdout, stderr) = import(dir.path(), &[om.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stdout.starts_with("imported 3 samples from 4 lines"), "{stdout}");
+    assert!(
+        stderr.contains(&format!("{}:6: expected ',' or '}}' at column 32", om.display())),
+        "{stderr}"
+    );
+    let args = [
+        "--value-columns",
+        "cpu,mem",
+        "--label-columns",
+        "host",
+        "--metric",
+        "node",
+    ];
+    let (code, stdout, stderr) = import(dir.path(), &[&args[..], &[csv.to_str().unwrap(), "--flush"]].concat());
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stdout.starts_with("imported 3 samples from 3 lines"), "{stdout}");
+    assert!(stderr.contains(":4: invalid value \"x\" in column 3"), "{stderr}");
+
+    let s = TestServer::start(dir.path(), &[]);
+    let v = |t: i64, x: &str| (t, x.to_owned());
+    assert_eq!(
+        values(&s, r#"http_requests_total{path="/a \"b\""}"#),
+        [v(1700000000, "10"), v(1700000010, "25"), v(1700000020, "45.5")]
+    );
+    assert_eq!(
+        values(&s, r#"node_cpu{host="a"}"#),
+        [v(1700000000, "1.5"), v(1700000010, "2.5"), v(1700000020, "2.5")]
+    );
+    assert_eq!(
+        values(&s, "node_mem"),
+        [v(1700000000, "100"), v(1700000010, "100"), v(1700000020, "100")]
+    );
+    s.stop();
+}
