@@ -84,6 +84,7 @@ pub(crate) fn file_name(seq: u64) -> String {
 pub(crate) type SeriesData = (Labels, Vec<(i64, f64)>);
 
 /// Writes a block. `series` must be sorted by labels, with samples ascending and unique.
+#[cfg(test)]
 pub(crate) fn write(
     dir: &Path,
     seq: u64,
@@ -208,6 +209,18 @@ impl BlockWriter {
         self.maxt = self.maxt.max(last.0);
         self.samples += s.len() as u64;
         Ok(())
+    }
+
+    /// Whether no series was added.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Gives up the block: removes the temporary file.
+    pub(crate) fn abandon(self) {
+        let tmp = self.tmp.clone();
+        drop(self);
+        let _ = fs::remove_file(tmp);
     }
 
     /// Writes the index and footer, fsyncs, renames the file into place and fsyncs the directory.
@@ -579,7 +592,15 @@ mod tests {
         let b = Block::open(&info.path).unwrap();
         assert_eq!(b.series[0].chunks.len(), 3);
         let mut out = Vec::new();
-        for (lo, hi) in [(-5, 5), (0, 29_999), (10_230, 10_250), (10_239, 20_490), (29_990, 40_000), (5, 4), (-10, -1)] {
+        for (lo, hi) in [
+            (-5, 5),
+            (0, 29_999),
+            (10_230, 10_250),
+            (10_239, 20_490),
+            (29_990, 40_000),
+            (5, 4),
+            (-10, -1),
+        ] {
             b.read(0, lo, hi, &mut out).unwrap();
             let want: Vec<(i64, f64)> = samples.iter().copied().filter(|s| s.0 >= lo && s.0 <= hi).collect();
             assert_eq!(out, want, "range {lo}..={hi}");

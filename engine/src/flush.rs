@@ -3,7 +3,7 @@
 //! copies and the WAL segments now fully in blocks. The background flusher does this for each
 //! partition as it closes; [`crate::Db::flush`] does it for everything.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use crate::block::{self, Block, BlockInfo};
+use crate::block::{Block, BlockInfo, BlockWriter};
 use crate::compaction::{self, compact};
 use crate::error::Result;
 use crate::head::Frozen;
@@ -52,21 +52,30 @@ pub(crate) fn flush(inner: &DbState, before: i64) -> Result<Vec<BlockInfo>> {
     let mut next = seq;
     let result: Result<()> = (|| {
         for (start, lists) in ranges {
-            let mut series: HashMap<Labels, Vec<Run>> = HashMap::new();
-            for (labels, f) in lists.into_iter().flatten() {
-                let mut v = Vec::new();
-                f.decode_into(i64::MIN, i64::MAX, &mut v);
-                if !v.is_empty() {
-                    series.entry(labels).or_default().push((0, v));
+            // Series by series, in label order, straight into the block: only one series of the
+            // range is decoded at a time, however many partitions close in one flush.
+            let mut items: Vec<(Labels, Frozen)> = lists.into_iter().flatten().collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut w = BlockWriter::create(&bdir, next, start, start < cutoff)?;
+            let mut i = 0;
+            while i < items.len() {
+                let j = i + items[i..].iter().take_while(|x| x.0 == items[i].0).count();
+                let mut runs: Vec<Run> = Vec::with_capacity(j - i);
+                for (_, f) in &items[i..j] {
+                    let mut v = Vec::new();
+                    f.decode_into(i64::MIN, i64::MAX, &mut v);
+                    if !v.is_empty() {
+                        runs.push((0, v));
+                    }
                 }
+                w.add(&items[i].0, &merge_runs(runs))?;
+                i = j;
             }
-            if series.is_empty() {
+            if w.is_empty() {
+                w.abandon();
                 continue;
             }
-            let mut list: Vec<(Labels, Vec<(i64, f64)>)> =
-                series.into_iter().map(|(l, runs)| (l, merge_runs(runs))).collect();
-            list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            let info = block::write(&bdir, next, start, start < cutoff, &list)?;
+            let info = w.finish()?;
             next += 1;
             opened.push(Arc::new(Block::open(&info.path)?));
             written.push(info);
