@@ -105,3 +105,81 @@ fn gzipped_openmetrics_and_plain_csv_are_served_after_import() {
     );
     s.stop();
 }
+
+/// An import killed part way (SIGKILL while it reads standard input) leaves a directory that opens
+/// cleanly with a subset of the data; running the import again gives exactly the file's data (last
+/// write wins makes it idempotent).
+#[test]
+fn a_killed_import_is_run_again() {
+    use std::io::Write;
+    let dir = tempdir();
+    let files = tempdir();
+    // 100 series x 3,000 points at 10 s, series after series (an export's order): ~16 MB.
+    let (series, points, t0) = (100i64, 3000i64, 1_700_000_000i64);
+    let mut body = String::new();
+    for s in 0..series {
+        for i in 0..points {
+            body.push_str(&format!(
+                "imp,series=s{s:02},pad=abcdefghij v={} {}\n",
+                s * 10_000 + i,
+                t0 + i * 10
+            ));
+        }
+    }
+    let path = files.path().join("history.lp");
+    std::fs::write(&path, &body).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_foresight"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["import", "--precision", "s", "-"])
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // More than two 4 MiB chunks, then kill it while it waits for the rest.
+    let mut stdin = child.stdin.take().unwrap();
+    assert!(body.len() > 12 << 20, "{} bytes", body.len());
+    stdin.write_all(&body.as_bytes()[..10 << 20]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+
+    let end = (t0 + points * 10).to_string();
+    let count = |s: &TestServer, q: &str| -> f64 {
+        let r = s.get_params("/api/v1/query", &[("query", q), ("time", &end)]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        body["data"]["result"][0]["value"][1]
+            .as_str()
+            .map_or(0.0, |v| v.parse().unwrap())
+    };
+    let s = TestServer::start(dir.path(), &[]);
+    let partial = count(&s, "sum(count_over_time(imp_v[9h]))");
+    assert!(
+        partial < (series * points) as f64,
+        "the kill came before the end: {partial}"
+    );
+    eprintln!("{partial} of {} samples landed before the kill", series * points);
+    s.stop();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("blocks"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no partial block stays visible: {leftovers:?}");
+
+    let (code, stdout, stderr) = import(dir.path(), &["--precision", "s", path.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let s = TestServer::start(dir.path(), &[]);
+    assert_eq!(count(&s, "sum(count_over_time(imp_v[9h]))"), (series * points) as f64);
+    let want: i64 = (0..series)
+        .map(|s| s * 10_000 * points + points * (points - 1) / 2)
+        .sum();
+    assert_eq!(count(&s, "sum(sum_over_time(imp_v[9h]))"), want as f64);
+    s.stop();
+}
