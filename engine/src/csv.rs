@@ -459,7 +459,7 @@ fn parse_time(text: &str, precision: Precision) -> Option<i64> {
     if text.contains('T') || text.contains('t') {
         return foresight_units::parse_rfc3339(text);
     }
-    crate::import::unix_to_millis(text, precision)
+    crate::lineproto::unix_to_millis(text, precision)
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub use crate::csv::CsvColumns;
 use crate::csv::{self, Tables};
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::lineproto::{LineError, Precision};
+use crate::lineproto::{LineError, Precision, float_to_millis};
 use crate::model::{Labels, METRIC_NAME};
 use crate::openmetrics;
 use crate::state::now_ms;
@@ -412,39 +412,13 @@ fn push_sample<'a>(
     Ok(())
 }
 
-/// Milliseconds of a unit of `precision`.
-fn unit_ms(precision: Precision) -> f64 {
-    match precision {
-        Precision::Nanoseconds => 1e-6,
-        Precision::Microseconds => 1e-3,
-        Precision::Milliseconds => 1.0,
-        Precision::Seconds => 1e3,
-        Precision::Minutes => 6e4,
-        Precision::Hours => 3.6e6,
-    }
-}
-
-/// A time in `precision` with fractions, to milliseconds (rounded); None out of range.
-pub(crate) fn float_to_millis(t: f64, precision: Precision) -> Option<i64> {
-    let ms = (t * unit_ms(precision)).round();
-    // 2^63 as f64: larger values do not fit an i64.
-    (ms.is_finite() && ms.abs() < 9.2e18).then_some(ms as i64)
-}
-
-/// A unix time in `precision`: an integer exactly, or a number with fractions; None if neither.
-pub(crate) fn unix_to_millis(text: &str, precision: Precision) -> Option<i64> {
-    match text.parse::<i64>() {
-        Ok(t) => precision.to_millis(t),
-        Err(_) => float_to_millis(text.parse().ok()?, precision),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
     use super::*;
+    use crate::lineproto::unix_to_millis;
     use crate::model::LabelMatcher;
     use crate::options::{Durability, Options};
 
