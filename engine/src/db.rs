@@ -169,7 +169,7 @@ impl Db {
     pub fn label_names(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
         let mut names: BTreeSet<String> = BTreeSet::new();
         for l in self.series(matchers, mint, maxt)? {
-            names.extend(l.iter().map(|l| l.name.clone()));
+            names.extend(l.iter().map(|l| l.name.to_owned()));
         }
         Ok(names.into_iter().collect())
     }

@@ -73,15 +73,16 @@ fn concurrent_writers_are_each_acknowledged_after_a_shared_fsync() {
 
 #[test]
 fn series_lookup_tells_apart_keys_with_the_same_hash() {
-    let keys: Vec<Vec<u8>> = ["a", "b", "c"]
+    let labels: Vec<Labels> = ["a", "b", "c"]
         .iter()
-        .map(|h| series_key(&Labels::new([("__name__", "m"), ("host", *h)])))
+        .map(|h| Labels::new([("__name__", "m"), ("host", *h)]))
         .collect();
+    let keys: Vec<Vec<u8>> = labels.iter().map(series_key).collect();
     let mut lookup = SeriesLookup::default();
     // "a" and "b" collide on purpose; "c" has its real hash.
-    lookup.insert(42, &keys[0], 0);
-    lookup.insert(42, &keys[1], 1);
-    lookup.insert(hash_key(&keys[2]), &keys[2], 2);
+    lookup.insert(42, labels[0].clone(), 0);
+    lookup.insert(42, labels[1].clone(), 1);
+    lookup.insert(hash_key(&keys[2]), labels[2].clone(), 2);
     assert_eq!(lookup.get(42, &keys[0]), Some(0));
     assert_eq!(lookup.get(42, &keys[1]), Some(1));
     assert_eq!(lookup.get(hash_key(&keys[2]), &keys[2]), Some(2));

@@ -11,27 +11,93 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::gorilla::{GorillaDecoder, GorillaEncoder};
+use crate::column;
+use crate::gorilla::{CodecError, GorillaDecoder, GorillaEncoder};
 use crate::model::Labels;
 
-/// An immutable Gorilla chunk.
+/// How a chunk's bytes are coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    /// Gorilla bits, as the open chunk is written (a reader's copy of the open chunk).
+    Gorilla,
+    /// A timestamps column then a values column, as blocks store them: sealed chunks are
+    /// re-coded so, several times smaller than Gorilla for the short decimals metrics usually are.
+    Columns,
+}
+
+/// An immutable chunk.
 #[derive(Debug)]
 pub(crate) struct SealedChunk {
     mint: i64,
     maxt: i64,
-    count: usize,
+    count: u32,
+    codec: Codec,
     bytes: Box<[u8]>,
 }
 
 impl SealedChunk {
+    /// A copy of the open chunk as it is (cheap: a byte copy).
     fn from_encoder(enc: &GorillaEncoder) -> Option<SealedChunk> {
         Some(SealedChunk {
             mint: enc.first_ts()?,
             maxt: enc.last_ts()?,
-            count: enc.len(),
+            count: u32::try_from(enc.len()).ok()?,
+            codec: Codec::Gorilla,
             bytes: enc.as_bytes().into(),
         })
     }
+
+    /// The open chunk re-coded as block columns, or its Gorilla bytes when those are smaller.
+    fn seal(enc: &GorillaEncoder, scratch: &mut SealScratch) -> Option<SealedChunk> {
+        let gorilla = Self::from_encoder(enc)?;
+        scratch.ts.clear();
+        scratch.vs.clear();
+        for s in enc.iter() {
+            let Ok((t, v)) = s else { return Some(gorilla) };
+            scratch.ts.push(t);
+            scratch.vs.push(v);
+        }
+        scratch.bytes.clear();
+        column::encode_timestamps(&scratch.ts, &mut scratch.bytes);
+        column::encode_values(&scratch.vs, &mut scratch.bytes);
+        if scratch.bytes.len() >= gorilla.bytes.len() {
+            return Some(gorilla);
+        }
+        Some(SealedChunk {
+            codec: Codec::Columns,
+            bytes: scratch.bytes.as_slice().into(),
+            ..gorilla
+        })
+    }
+
+    /// Appends the samples in `[mint, maxt]` to `out`, in chunk order.
+    fn decode_into(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) -> Result<(), CodecError> {
+        match self.codec {
+            Codec::Gorilla => {
+                for s in GorillaDecoder::new(&self.bytes, self.count as usize) {
+                    let (t, v) = s?;
+                    if t >= mint && t <= maxt {
+                        out.push((t, v));
+                    }
+                }
+            }
+            Codec::Columns => {
+                let (mut ts, mut vs) = (Vec::new(), Vec::new());
+                let used = column::decode_timestamps(&self.bytes, &mut ts)?;
+                column::decode_values(self.bytes.get(used..).unwrap_or_default(), &mut vs)?;
+                out.extend(ts.into_iter().zip(vs).filter(|(t, _)| *t >= mint && *t <= maxt));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Buffers reused by every seal in a thread (the shard writers and replay).
+#[derive(Debug, Default)]
+struct SealScratch {
+    ts: Vec<i64>,
+    vs: Vec<f64>,
+    bytes: Vec<u8>,
 }
 
 /// One series' samples within one partition.
@@ -72,7 +138,11 @@ impl PartHead {
     }
 
     fn seal(&mut self) {
-        if let Some(c) = SealedChunk::from_encoder(&self.open) {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<SealScratch> = std::cell::RefCell::default();
+        }
+        let sealed = SCRATCH.with(|s| SealedChunk::seal(&self.open, &mut s.borrow_mut()));
+        if let Some(c) = sealed {
             // A partition holds few chunks: grow one at a time rather than to four at once.
             self.chunks.reserve_exact(1);
             self.chunks.push(Arc::new(c));
@@ -141,16 +211,9 @@ impl Frozen {
             if c.maxt < mint || c.mint > maxt {
                 continue;
             }
-            for s in GorillaDecoder::new(&c.bytes, c.count) {
-                match s {
-                    Ok((t, v)) if t >= mint && t <= maxt => out.push((t, v)),
-                    Ok(_) => {}
-                    Err(e) => {
-                        // Our own in-memory bytes: this is a bug, not bad input. Keep what decoded.
-                        tracing::error!(error = %e, "head chunk failed to decode");
-                        break;
-                    }
-                }
+            if let Err(e) = c.decode_into(mint, maxt, out) {
+                // Our own in-memory bytes: this is a bug, not bad input. Keep what decoded.
+                tracing::error!(error = %e, "head chunk failed to decode");
             }
         }
         if !self.ooo.is_empty() {
@@ -269,7 +332,8 @@ impl MemSeries {
     /// Approximate heap bytes (for RAM-per-series accounting).
     pub(crate) fn heap_bytes(&self) -> usize {
         let parts = self.parts.lock();
-        let labels: usize = self.labels.iter().map(|l| l.name.len() + l.value.len() + 48).sum();
+        // One allocation: the packed key behind an `Arc` (two counters).
+        let labels = self.labels.as_key().len() + 16;
         labels
             + parts.iter().map(PartHead::heap_bytes).sum::<usize>()
             + parts.capacity() * std::mem::size_of::<PartHead>()
@@ -306,6 +370,47 @@ mod tests {
         assert!(got.contains(&(100, -2.0)));
         assert_eq!(got.last(), Some(&(2990, -3.0)));
         assert_eq!(read(&s, 95, 115), vec![(100, -2.0), (110, 11.0)]);
+    }
+
+    #[test]
+    fn sealed_chunks_take_the_smaller_codec_and_round_trip() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        // Short decimals: re-coded as columns, several times smaller than Gorilla.
+        let mut enc = GorillaEncoder::new();
+        let mut v = 50.0f64;
+        for i in 0..120 {
+            v = ((v + (next() % 201) as f64 / 100.0 - 1.0) * 100.0).round() / 100.0;
+            enc.push(1_700_000_000_000 + i * 10_000, v);
+        }
+        let mut scratch = SealScratch::default();
+        let c = SealedChunk::seal(&enc, &mut scratch).unwrap();
+        assert_eq!(c.codec, Codec::Columns);
+        assert!(
+            c.bytes.len() * 3 < enc.as_bytes().len(),
+            "{} vs {}",
+            c.bytes.len(),
+            enc.as_bytes().len()
+        );
+        // Arbitrary bit patterns with irregular times: whichever is smaller, every bit back.
+        let mut enc = GorillaEncoder::new();
+        let mut want = Vec::new();
+        for i in 0..120i64 {
+            let (t, v) = (i * 1000 + (next() % 999) as i64, f64::from_bits(next()));
+            enc.push(t, v);
+            want.push((t, v.to_bits()));
+        }
+        let c = SealedChunk::seal(&enc, &mut scratch).unwrap();
+        let mut out = Vec::new();
+        c.decode_into(i64::MIN, i64::MAX, &mut out).unwrap();
+        let got: Vec<(i64, u64)> = out.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+        assert_eq!(got, want);
+        assert!(SealedChunk::seal(&GorillaEncoder::new(), &mut scratch).is_none());
     }
 
     #[test]

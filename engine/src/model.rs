@@ -2,25 +2,23 @@
 
 use crate::error::{Error, Result};
 use crate::format::Reader;
-#[cfg(test)]
-use crate::format::put_bytes;
 
 pub use foresight_promql::{Label, LabelMatcher, Labels, METRIC_NAME, MatchOp};
 
 /// The canonical byte key of a label set: its pairs in name order, each as length-prefixed name
 /// and value. What the WAL and the shards' series maps hold; the write path builds the same bytes.
+/// It is the packed form of [`Labels`] ([`Labels::as_key`]).
 #[cfg(test)]
 pub(crate) fn series_key(labels: &Labels) -> Vec<u8> {
-    let mut out = Vec::new();
-    for l in labels.iter() {
-        put_bytes(&mut out, l.name.as_bytes());
-        put_bytes(&mut out, l.value.as_bytes());
-    }
-    out
+    labels.as_key().to_vec()
 }
 
-/// Parses a key written by the write path (see [`series_key`]).
+/// The labels of a key read from a file: a canonical key is taken as it is; a key that is not
+/// canonical (pairs out of order, empty values) is read pair by pair and canonicalised.
 pub(crate) fn labels_from_key(key: &[u8]) -> Result<Labels, &'static str> {
+    if let Ok(l) = Labels::from_key(key) {
+        return Ok(l);
+    }
     let mut r = Reader::new(key);
     let mut pairs = Vec::new();
     while !r.is_empty() {

@@ -22,7 +22,7 @@ impl Postings {
     /// Adds series `id`; ids must be added in increasing order (lists stay sorted by appending).
     pub(crate) fn add(&mut self, id: u32, labels: &Labels) {
         for l in labels.iter() {
-            let (n, v) = (l.name.as_str(), l.value.as_str());
+            let (n, v) = (l.name, l.value);
             let values = match self.map.get_mut(n) {
                 Some(values) => values,
                 None => self.map.entry(n.to_owned()).or_default(),

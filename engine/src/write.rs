@@ -4,7 +4,9 @@
 //! and wait for their acknowledgements. Both entry points share the [`Router`] that does all but
 //! the parsing.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crossbeam_channel::bounded;
@@ -13,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::format::put_bytes;
 use crate::lineproto::{self, FieldValue, LineError, Precision};
 use crate::model::{Labels, METRIC_NAME, hash_key};
-use crate::shard::{Cmd, Entry, ShardBatch};
+use crate::shard::{Cmd, Entry, KeyRef, ShardBatch};
 use crate::state::{DbState, now_ms};
 
 /// What a write did: how much was stored and why the rest was not.
@@ -41,7 +43,7 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
     let mut lines = lineproto::lines(body);
     while let Some(item) = lines.next() {
         let lineno = lines.line_number();
-        let line = match item {
+        let mut line = match item {
             Ok(l) => l,
             Err(e) => {
                 report.rejected.push(e);
@@ -67,7 +69,7 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
         let idx = match candidates.iter().copied().find(|&i| sets[i].is(&line)) {
             Some(i) => i,
             None => {
-                sets.push(Tagset::new(&line));
+                sets.push(Tagset::new(&mut line, &mut router));
                 candidates.push(sets.len() - 1);
                 sets.len() - 1
             }
@@ -89,7 +91,7 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
                     continue;
                 }
             };
-            let (shard, slot) = set.slot(i, field, &line.measurement, &mut key, &mut router);
+            let (shard, slot) = set.slot(i, field, &mut key, &mut router);
             router.push(shard, slot, t, v);
             stored += 1;
         }
@@ -151,10 +153,7 @@ impl SampleBatch {
             return Err(Error::InvalidArgument(format!("series {labels} has no metric name")));
         }
         let off = self.keys.len();
-        for l in labels.iter() {
-            put_bytes(&mut self.keys, l.name.as_bytes());
-            put_bytes(&mut self.keys, l.value.as_bytes());
-        }
+        self.keys.extend_from_slice(labels.as_key());
         let hash = hash_key(&self.keys[off..]);
         self.series.push((hash, off as u32, (self.keys.len() - off) as u32));
         Ok(SeriesRef((self.series.len() - 1) as u32))
@@ -211,8 +210,10 @@ pub(crate) fn write_samples(inner: &DbState, batch: &SampleBatch) -> Result<Writ
         let Some(&(hash, off, len)) = batch.series.get(s.series as usize) else {
             return Err(Error::InvalidArgument(format!("no series {} in the batch", s.series)));
         };
-        let (shard, slot) = *slots[s.series as usize]
-            .get_or_insert_with(|| router.add_series(hash, &batch.keys[off as usize..(off + len) as usize]));
+        let (shard, slot) = *slots[s.series as usize].get_or_insert_with(|| {
+            let key = router.piece(batch.keys.get(off as usize..(off + len) as usize).unwrap_or_default());
+            router.add_series(hash, [key, (0, 0), (0, 0)])
+        });
         router.push(shard, slot, s.t, s.v);
         report.samples_accepted += 1;
         if last_accepted != Some(s.line) {
@@ -229,6 +230,8 @@ pub(crate) fn write_samples(inner: &DbState, batch: &SampleBatch) -> Result<Writ
 /// writer threads and waits for their acknowledgements.
 struct Router<'a> {
     inner: &'a DbState,
+    /// Pieces of the series keys, shared by every shard's batch when sent.
+    arena: Vec<u8>,
     batches: Vec<ShardBatch>,
     max_now: i64,
     oldest: i64,
@@ -249,6 +252,7 @@ impl<'a> Router<'a> {
         };
         Router {
             inner,
+            arena: Vec::new(),
             batches: (0..inner.senders.len()).map(|_| ShardBatch::default()).collect(),
             max_now,
             oldest,
@@ -278,10 +282,18 @@ impl<'a> Router<'a> {
         Ok(())
     }
 
-    /// Adds the series with this encoded key to its shard's batch: its (shard, slot).
-    fn add_series(&mut self, hash: u64, key: &[u8]) -> (usize, u32) {
+    /// Copies a piece of a series key into the arena: its (offset, length) there.
+    fn piece(&mut self, bytes: &[u8]) -> (u32, u32) {
+        let off = self.arena.len() as u32;
+        self.arena.extend_from_slice(bytes);
+        (off, bytes.len() as u32)
+    }
+
+    /// Adds the series whose key (hashed to `hash`) is the concatenation of these arena pieces to
+    /// its shard's batch: its (shard, slot).
+    fn add_series(&mut self, hash: u64, pieces: [(u32, u32); 3]) -> (usize, u32) {
         let shard = (hash % self.batches.len() as u64) as usize;
-        (shard, self.batches[shard].add_series(hash, key))
+        (shard, self.batches[shard].add_series(KeyRef { hash, pieces }))
     }
 
     /// Adds a sample whose time passed [`Router::check_time`].
@@ -298,10 +310,12 @@ impl<'a> Router<'a> {
         let inner = self.inner;
         let (ack_tx, ack_rx) = bounded::<Result<()>>(self.batches.len());
         let mut sent = 0;
-        for (i, batch) in self.batches.into_iter().enumerate() {
+        let arena = Arc::new(self.arena);
+        for (i, mut batch) in self.batches.into_iter().enumerate() {
             if batch.entries.is_empty() {
                 continue;
             }
+            batch.arena = arena.clone();
             inner.senders[i]
                 .send(Cmd::Write {
                     batch,
@@ -330,14 +344,17 @@ impl<'a> Router<'a> {
     }
 }
 
-/// One distinct tag set (measurement + tags) of a write body, with its fields' series slots.
-struct Tagset {
-    measurement: String,
-    tags: Vec<(String, String)>,
-    /// The encoded label pairs before and after `__name__`, or why the tag set is unacceptable.
-    encoded: std::result::Result<(Vec<u8>, Vec<u8>), &'static str>,
+/// One distinct tag set (measurement + tags) of a write body, with its fields' series slots. It
+/// keeps the line's own (mostly borrowed) names and values, and its encoded labels are pieces of
+/// the router's key arena, shared by the keys of all its fields.
+struct Tagset<'a> {
+    measurement: Cow<'a, str>,
+    tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// The arena pieces of the encoded label pairs before and after `__name__`, or why the tag set
+    /// is unacceptable.
+    encoded: std::result::Result<[(u32, u32); 2], &'static str>,
     /// Field name -> (shard, slot in that shard's batch).
-    fields: Vec<(String, usize, u32)>,
+    fields: Vec<(Cow<'a, str>, usize, u32)>,
 }
 
 fn tagset_hash(line: &lineproto::Line<'_>) -> u64 {
@@ -351,35 +368,36 @@ fn tagset_hash(line: &lineproto::Line<'_>) -> u64 {
     h
 }
 
-impl Tagset {
-    fn new(line: &lineproto::Line<'_>) -> Tagset {
-        let mut tags: Vec<(&str, &str)> = line
-            .tags
+impl<'a> Tagset<'a> {
+    /// The tag set of `line`, taking its measurement and tags (the line keeps its fields).
+    fn new(line: &mut lineproto::Line<'a>, router: &mut Router<'_>) -> Tagset<'a> {
+        let measurement = std::mem::take(&mut line.measurement);
+        let tags = std::mem::take(&mut line.tags);
+        let mut sorted: Vec<(&str, &str)> = tags
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.as_ref(), v.as_ref()))
             .collect();
-        tags.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let encoded = if tags.iter().any(|(k, _)| *k == METRIC_NAME) {
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let encoded = if sorted.iter().any(|(k, _)| *k == METRIC_NAME) {
             Err("tag key __name__ is reserved for the metric name")
-        } else if tags.windows(2).any(|w| w[0].0 == w[1].0) {
+        } else if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
             Err("duplicate tag key")
         } else {
-            let pos = tags.partition_point(|(k, _)| *k < METRIC_NAME);
-            let (mut prefix, mut suffix) = (Vec::new(), Vec::new());
-            for (k, v) in &tags[..pos] {
-                put_bytes(&mut prefix, k.as_bytes());
-                put_bytes(&mut prefix, v.as_bytes());
-            }
-            for (k, v) in &tags[pos..] {
-                put_bytes(&mut suffix, k.as_bytes());
-                put_bytes(&mut suffix, v.as_bytes());
-            }
-            Ok((prefix, suffix))
+            let pos = sorted.partition_point(|(k, _)| *k < METRIC_NAME);
+            let mut piece = |pairs: &[(&str, &str)]| {
+                let off = router.arena.len();
+                for (k, v) in pairs {
+                    put_bytes(&mut router.arena, k.as_bytes());
+                    put_bytes(&mut router.arena, v.as_bytes());
+                }
+                (off as u32, (router.arena.len() - off) as u32)
+            };
+            Ok([piece(&sorted[..pos]), piece(&sorted[pos..])])
         };
         Tagset {
-            measurement: line.measurement.to_string(),
-            tags: line.tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            measurement,
+            tags,
             encoded,
             fields: Vec::new(),
         }
@@ -394,31 +412,29 @@ impl Tagset {
 
     /// The (shard, slot) of field `field` (the `i`-th of its line), adding the series to its
     /// shard's batch the first time.
-    fn slot(
-        &mut self,
-        i: usize,
-        field: &str,
-        measurement: &str,
-        key: &mut Vec<u8>,
-        router: &mut Router<'_>,
-    ) -> (usize, u32) {
-        if let Some(f) = self.fields.get(i).filter(|f| f.0 == field) {
+    // The field name stays a `Cow` so a name borrowed from the request body is kept borrowed.
+    #[allow(clippy::ptr_arg)]
+    fn slot(&mut self, i: usize, field: &Cow<'a, str>, key: &mut Vec<u8>, router: &mut Router<'_>) -> (usize, u32) {
+        if let Some(f) = self.fields.get(i).filter(|f| f.0 == *field) {
             return (f.1, f.2);
         }
-        if let Some(f) = self.fields.iter().find(|f| f.0 == field) {
+        if let Some(f) = self.fields.iter().find(|f| f.0 == *field) {
             return (f.1, f.2);
         }
-        let Ok((prefix, suffix)) = &self.encoded else {
+        let Ok([prefix, suffix]) = self.encoded else {
             return (0, 0);
         };
-        let name = format!("{measurement}_{field}");
+        let name = format!("{}_{field}", self.measurement);
+        let name_off = router.arena.len();
+        put_bytes(&mut router.arena, METRIC_NAME.as_bytes());
+        put_bytes(&mut router.arena, name.as_bytes());
+        let name_piece = (name_off as u32, (router.arena.len() - name_off) as u32);
         key.clear();
-        key.extend_from_slice(prefix);
-        put_bytes(key, METRIC_NAME.as_bytes());
-        put_bytes(key, name.as_bytes());
-        key.extend_from_slice(suffix);
-        let (shard, slot) = router.add_series(hash_key(key), key);
-        self.fields.push((field.to_owned(), shard, slot));
+        for (off, len) in [prefix, name_piece, suffix] {
+            key.extend_from_slice(router.arena.get(off as usize..(off + len) as usize).unwrap_or_default());
+        }
+        let (shard, slot) = router.add_series(hash_key(key), [prefix, name_piece, suffix]);
+        self.fields.push((field.clone(), shard, slot));
         (shard, slot)
     }
 }

@@ -302,7 +302,7 @@ pub trait Storage: Sync {
         let mut names: Vec<String> = self
             .select(matchers, mint, maxt)?
             .iter()
-            .flat_map(|s| s.labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
+            .flat_map(|s| s.labels.iter().map(|l| l.name.to_owned()).collect::<Vec<_>>())
             .collect();
         names.sort();
         names.dedup();

@@ -103,9 +103,9 @@ pub(crate) fn push_labels(out: &mut String, labels: &Labels) {
         if i > 0 {
             out.push(',');
         }
-        push_str(out, &l.name);
+        push_str(out, l.name);
         out.push(':');
-        push_str(out, &l.value);
+        push_str(out, l.value);
     }
     out.push('}');
 }
@@ -231,7 +231,7 @@ impl Serialize for PromLabels<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for l in self.0.iter() {
-            map.serialize_entry(l.name.as_str(), l.value.as_str())?;
+            map.serialize_entry(l.name, l.value)?;
         }
         map.end()
     }
