@@ -38,15 +38,19 @@ const FIELDS: [&str; 10] = [
     "usage_guest_nice",
 ];
 
-/// Resident set of this process in bytes.
-fn rss() -> Result<u64> {
+/// Resident set of this process in bytes: now (`VmRSS`) or its peak (`VmHWM`).
+fn rss_field(field: &str) -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     let kb = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .ok_or("no VmRSS in /proc/self/status")?;
     Ok(kb * 1024)
+}
+
+fn rss() -> Result<u64> {
+    rss_field("VmRSS:")
 }
 
 /// CPU seconds (user and system) this process has used so far.
@@ -140,12 +144,13 @@ fn main() -> Result<()> {
     let stats = db.stats();
     let n = stats.head_series.max(1) as f64;
     println!(
-        "series {} samples {} write {:.2} M samples/s ({:.2} CPU-s per M samples, generation included) rss_growth/series {:.0} B head_bytes/series {:.0} B",
+        "series {} samples {} write {:.2} M samples/s ({:.2} CPU-s per M samples, generation included) rss_growth/series {:.0} B (peak {:.0} B) head_bytes/series {:.0} B",
         stats.head_series,
         samples,
         samples as f64 / secs / 1e6,
         cpu / (samples as f64 / 1e6),
         after.saturating_sub(before) as f64 / n,
+        rss_field("VmHWM:")?.saturating_sub(before) as f64 / n,
         stats.head_bytes as f64 / n,
     );
     db.close()?;

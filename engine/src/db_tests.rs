@@ -260,3 +260,35 @@ fn write_samples_stores_the_same_series_as_write_lines_and_reports_lines() {
     assert!(batch.add_series(&Labels::new([("host", "a")])).is_err());
     db.close().unwrap();
 }
+
+#[test]
+fn a_long_body_is_written_in_pieces_with_its_line_numbers_and_last_write_wins() {
+    // Spans several pieces (`write::PIECE_LINES`), with bad lines on both sides of the boundaries
+    // and one series/timestamp written in the first piece and again in the last.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(2, Durability::None)).unwrap();
+    let n = 3 * crate::write::PIECE_LINES + 17;
+    let mut body = String::new();
+    let mut bad = Vec::new();
+    for i in 1..=n {
+        if i % 1000 == 0 || i == crate::write::PIECE_LINES + 1 {
+            body.push_str("m,host=h v=oops 1\n");
+            bad.push(i);
+        } else if i == n {
+            body.push_str(&format!("m,host=h0 v=99 {T0}\n"));
+        } else {
+            body.push_str(&format!("m,host=h{} v={i} {}\n", i % 7, T0 + i as i64));
+        }
+    }
+    body.insert_str(0, &format!("m,host=h0 v=-1 {T0}\n"));
+    let bad: Vec<usize> = bad.iter().map(|l| l + 1).collect();
+    let r = write(&db, &body);
+    assert_eq!(r.rejected.iter().map(|e| e.line).collect::<Vec<_>>(), bad);
+    assert_eq!(r.lines_accepted as usize, n + 1 - bad.len());
+    let all = everything(&db);
+    let total: usize = all.values().map(Vec::len).sum();
+    // The first line and the last name the same sample: stored once, and the last one wins.
+    assert_eq!(total, r.samples_accepted as usize - 1);
+    assert_eq!(all["m_v{host=\"h0\"}"].first(), Some(&(T0, 99.0)));
+    assert_eq!(db.stats().samples_ingested, r.samples_accepted);
+}

@@ -31,17 +31,57 @@ pub struct WriteReport {
     pub rejected: Vec<LineError>,
 }
 
+/// Lines parsed and routed per round trip to the shards. A body is written in pieces of this many
+/// lines, the next piece parsed while the shards store the previous one, so the transient memory of
+/// a write (tag sets, key arena, routed samples: ~2 KB a line) stays bounded whatever the body's
+/// size, and a long body is not parsed ahead of the shards.
+pub(crate) const PIECE_LINES: usize = 1024;
+
 /// Parses `body`, stores its good lines and reports the bad ones (see [`crate::Db::write_lines_at`]).
 pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, default_ms: i64) -> Result<WriteReport> {
-    let mut router = Router::new(inner);
     let mut report = WriteReport::default();
-    // Each distinct tag set of the body is resolved once: its labels checked and encoded, and
-    // each of its fields mapped to a series slot in its shard's batch.
-    let mut tagsets: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut sets: Vec<Tagset> = Vec::new();
     let mut key = Vec::with_capacity(256);
     let mut lines = lineproto::lines(body);
-    while let Some(item) = lines.next() {
+    let mut in_flight: Option<Sent> = None;
+    loop {
+        let mut router = Router::new(inner);
+        let more = route_piece(&mut lines, &mut router, &mut report, precision, default_ms, &mut key);
+        let sent = router.dispatch()?;
+        // One piece in flight at a time: the shards store it while the next one is parsed.
+        if let Some(previous) = in_flight.replace(sent) {
+            previous.wait(inner)?;
+        }
+        if !more {
+            break;
+        }
+    }
+    if let Some(last) = in_flight {
+        last.wait(inner)?;
+    }
+    count_write(inner, &report);
+    Ok(report)
+}
+
+/// Routes up to [`PIECE_LINES`] lines of `lines` into `router`, recording rejected lines in
+/// `report`; false when the body is exhausted.
+fn route_piece<'a>(
+    lines: &mut lineproto::Lines<'a>,
+    router: &mut Router<'_>,
+    report: &mut WriteReport,
+    precision: Precision,
+    default_ms: i64,
+    key: &mut Vec<u8>,
+) -> bool {
+    // Each distinct tag set of the piece is resolved once: its labels checked and encoded, and
+    // each of its fields mapped to a series slot in its shard's batch.
+    let mut tagsets: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut sets: Vec<Tagset<'a>> = Vec::new();
+    let mut taken = 0;
+    while taken < PIECE_LINES {
+        let Some(item) = lines.next() else {
+            return false;
+        };
+        taken += 1;
         let lineno = lines.line_number();
         let mut line = match item {
             Ok(l) => l,
@@ -69,7 +109,7 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
         let idx = match candidates.iter().copied().find(|&i| sets[i].is(&line)) {
             Some(i) => i,
             None => {
-                sets.push(Tagset::new(&mut line, &mut router));
+                sets.push(Tagset::new(&mut line, router));
                 candidates.push(sets.len() - 1);
                 sets.len() - 1
             }
@@ -91,7 +131,7 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
                     continue;
                 }
             };
-            let (shard, slot) = set.slot(i, field, &mut key, &mut router);
+            let (shard, slot) = set.slot(i, field, key, router);
             router.push(shard, slot, t, v);
             stored += 1;
         }
@@ -101,8 +141,7 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
             report.samples_accepted += stored;
         }
     }
-    router.send(&report)?;
-    Ok(report)
+    true
 }
 
 /// Samples of series named by their label sets, for [`crate::Db::write_samples`]: the write path
@@ -305,11 +344,11 @@ impl<'a> Router<'a> {
         self.batch_max = self.batch_max.max(t);
     }
 
-    /// Sends the batches, waits for every shard's acknowledgement and counts the write.
-    fn send(self, report: &WriteReport) -> Result<()> {
+    /// Sends the batches to their shards without waiting: the acknowledgements to wait for.
+    fn dispatch(self) -> Result<Sent> {
         let inner = self.inner;
-        let (ack_tx, ack_rx) = bounded::<Result<()>>(self.batches.len());
-        let mut sent = 0;
+        let (ack_tx, acks) = bounded::<Result<()>>(self.batches.len());
+        let mut expected = 0;
         let arena = Arc::new(self.arena);
         for (i, mut batch) in self.batches.into_iter().enumerate() {
             if batch.entries.is_empty() {
@@ -322,11 +361,38 @@ impl<'a> Router<'a> {
                     ack: ack_tx.clone(),
                 })
                 .map_err(|_| Error::Closed)?;
-            sent += 1;
+            expected += 1;
         }
-        drop(ack_tx);
-        for _ in 0..sent {
-            ack_rx.recv().map_err(|_| Error::Closed)??;
+        Ok(Sent {
+            acks,
+            expected,
+            batch_max: self.batch_max,
+            backfilled: self.backfilled,
+        })
+    }
+
+    /// Sends the batches, waits for every shard's acknowledgement and counts the write.
+    fn send(self, report: &WriteReport) -> Result<()> {
+        let inner = self.inner;
+        self.dispatch()?.wait(inner)?;
+        count_write(inner, report);
+        Ok(())
+    }
+}
+
+/// Batches handed to the shards, not yet acknowledged.
+struct Sent {
+    acks: crossbeam_channel::Receiver<Result<()>>,
+    expected: usize,
+    batch_max: i64,
+    backfilled: u64,
+}
+
+impl Sent {
+    /// Waits until every shard stored its batch, then publishes what the batches changed.
+    fn wait(self, inner: &DbState) -> Result<()> {
+        for _ in 0..self.expected {
+            self.acks.recv().map_err(|_| Error::Closed)??;
         }
         if self.batch_max != i64::MIN {
             inner.max_ts.fetch_max(self.batch_max, Ordering::AcqRel);
@@ -334,14 +400,18 @@ impl<'a> Router<'a> {
         if self.backfilled > 0 {
             inner.backfill_pending.fetch_add(self.backfilled, Ordering::AcqRel);
         }
-        inner
-            .samples_ingested
-            .fetch_add(report.samples_accepted, Ordering::Relaxed);
-        inner
-            .lines_rejected
-            .fetch_add(report.rejected.len() as u64, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Counts a finished write in the database's totals.
+fn count_write(inner: &DbState, report: &WriteReport) {
+    inner
+        .samples_ingested
+        .fetch_add(report.samples_accepted, Ordering::Relaxed);
+    inner
+        .lines_rejected
+        .fetch_add(report.rejected.len() as u64, Ordering::Relaxed);
 }
 
 /// One distinct tag set (measurement + tags) of a write body, with its fields' series slots. It
