@@ -1,13 +1,6 @@
 //! The `foresight` command line: argument parsing and wiring only.
 
-// mimalloc keeps freed memory for reuse instead of returning big blocks to the OS after every
-// query (glibc's mmap threshold made page faults a fifth of query time). Built with `no_thp`: where
-// transparent huge pages are set to `always` (as on the development machine), its arenas were backed by
-// 2 MiB pages, which cost resident memory and the CPU of zeroing them (24 h backfill of 1,000
-// series, 3 runs each: peak RSS 285 -> 230 MiB median, server CPU 0.246 -> 0.191 s per million
-// samples).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod alloc;
 
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -194,6 +187,7 @@ fn serve_config(cli: &Cli, args: &ServeArgs) -> Result<foresight_server::Config>
 }
 
 fn main() {
+    alloc::tune();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
