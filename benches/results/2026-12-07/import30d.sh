@@ -31,7 +31,7 @@ c0=$(cpu $pid); t0=$(date +%s.%N)
 post4 "http://127.0.0.1:18186/write?precision=s" || echo "a POST failed"
 t1=$(date +%s.%N); c1=$(cpu $pid)
 echo "wall $(echo "$t1 - $t0" | bc) s, server CPU $(echo "$c1 - $c0" | bc) s, peak RSS $(peak $pid)"
-curl -sS 'http://127.0.0.1:18186/api/v1/query?query=count_over_time(cpu_usage_user[31d])' -o "$OUT/fs-count.json"
+curl -gsS 'http://127.0.0.1:18186/api/v1/query?query=sum(count_over_time(cpu_usage_user[31d]))&time=1702520000' -o "$OUT/fs-count.json"
 kill $pid; wait $pid
 
 echo "== VictoriaMetrics, 4 x 1.5 MB POSTs"
@@ -43,5 +43,5 @@ t1=$(date +%s.%N); c1=$(cpu $pid)
 echo "wall $(echo "$t1 - $t0" | bc) s, server CPU $(echo "$c1 - $c0" | bc) s, peak RSS $(peak $pid)"
 curl -sS http://127.0.0.1:18428/internal/force_flush > /dev/null
 sleep 2
-curl -sS 'http://127.0.0.1:18428/api/v1/query?query=sum(count_over_time(cpu_usage_user[31d]))&time=1702600000' -o "$OUT/vm-count.json"
+curl -gsS 'http://127.0.0.1:18428/api/v1/query?query=sum(count_over_time(cpu_usage_user[31d]))&time=1702520000' -o "$OUT/vm-count.json"
 kill $pid; wait $pid
