@@ -10,7 +10,8 @@
 //! - the locator's completions are closed with the brackets and quote left open ([`closers`]).
 
 use promql_parser::label::{MatchOp as ParserMatchOp, Matcher as ParserMatcher};
-use promql_parser::parser::{self, Expr, VectorSelector};
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{self, Expr, Function, VectorSelector};
 
 use crate::error::Error;
 use crate::labels::METRIC_NAME;
@@ -130,8 +131,35 @@ pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<LabelMatc
 /// duration too long for `std::time::Duration`, `x[99999999999999999999m]`, found by fuzzing),
 /// and a request must get an error, not a failed task.
 fn parse_caught(query: &str) -> Result<Expr, String> {
+    register_missing_functions();
     std::panic::catch_unwind(|| parser::parse(query))
         .unwrap_or_else(|_| Err("a number or duration is out of range".to_string()))
+}
+
+/// PromQL functions the pinned promql-parser does not know: Prometheus 2.x's `holt_winters`
+/// (3.x renamed it `double_exponential_smoothing`, which the parser knows). Each is declared to
+/// the parser through its registry of extra functions, with Prometheus' signature, so its
+/// arguments are type-checked like any built-in's; the evaluator implements it.
+fn missing_functions() -> Vec<Function> {
+    use ValueType::{Matrix, Scalar, Vector};
+    vec![Function::new(
+        "holt_winters",
+        vec![Matrix, Scalar, Scalar],
+        0,
+        Vector,
+        false,
+    )]
+}
+
+/// Declares [`missing_functions`] to the parser, once per process (the registry is global).
+fn register_missing_functions() {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        for f in missing_functions() {
+            // An error means a newer parser knows the function itself: nothing to add.
+            let _ = parser::register_extra_functions(vec![f]);
+        }
+    });
 }
 
 fn describe_parse_error(query: &str, msg: String) -> Error {
@@ -604,6 +632,17 @@ mod tests {
         let late = format!("{big}{} )", " + x".repeat(20));
         assert_eq!(locate(&late), (late.len(), None));
         assert_eq!(locate(&format!(") + {big}")), (0, Some(")".to_string())));
+    }
+
+    #[test]
+    fn holt_winters_is_known_with_its_signature() {
+        for name in ["holt_winters", "double_exponential_smoothing"] {
+            assert!(parse(&format!("{name}(x[5m], 0.5, 0.1)")).is_ok(), "{name}");
+            let wrong_type = err(&format!("{name}(x, 0.5, 0.1)"));
+            assert!(wrong_type.contains("expected type matrix"), "{name}: {wrong_type}");
+            let too_few = err(&format!("{name}(x[5m], 0.5)"));
+            assert!(too_few.contains("expected 3 argument(s)"), "{name}: {too_few}");
+        }
     }
 
     #[test]

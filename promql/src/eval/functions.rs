@@ -1,18 +1,19 @@
 //! Function calls.
 
 use promql_parser::parser::{Call, Expr};
+use rayon::prelude::*;
 
 use super::mathx::{go_max, go_min};
 use super::range_fns::{self, RangeFn};
-use super::{Evaluator, Grid, Result, StepSeries, Val, check_unique_labels, merge_same_labels, unparen};
+use super::{
+    Evaluator, Grid, RangeArg, Result, StepSeries, Val, check_unique_labels, merge_same_labels, unparen, without_stale,
+};
 use crate::error::Error;
 use crate::labels::{Labels, METRIC_NAME};
 use crate::storage::compile_anchored;
 
 /// PromQL functions that exist but are not implemented here.
 const KNOWN_UNSUPPORTED: &[&str] = &[
-    "holt_winters",
-    "double_exponential_smoothing",
     "histogram_count",
     "histogram_sum",
     "histogram_avg",
@@ -220,6 +221,7 @@ impl Evaluator<'_> {
                 // Ordering only matters for instant queries; the engine orders the final vector.
                 Ok(Val::Vector(self.eval_vector(self.arg(c, 0)?, g)?))
             }
+            "holt_winters" | "double_exponential_smoothing" => self.smoothing(c, g),
             "label_replace" => self.label_replace(c, g),
             "label_join" => self.label_join(c, g),
             "histogram_quantile" => {
@@ -258,6 +260,63 @@ impl Evaluator<'_> {
             })
             .collect();
         Ok(Val::Vector(merge_same_labels(out)?))
+    }
+
+    /// `double_exponential_smoothing(v, sf, tf)`, Prometheus 2.x's `holt_winters`. As in
+    /// Prometheus, the factors are checked wherever a series has samples in its window (series
+    /// by series, steps in order; the first bad factor is the error), so a selector that
+    /// matches nothing is no error. Storage holds floats only, so Prometheus' handling of
+    /// native histograms in the window (ignored, with an info annotation) does not arise.
+    fn smoothing(&self, c: &Call, g: &Grid) -> Result<Val> {
+        let sf = self.eval_scalar(self.arg(c, 1)?, g)?;
+        let tf = self.eval_scalar(self.arg(c, 2)?, g)?;
+        let arg = self.eval_range_arg(self.arg(c, 0)?, g)?;
+        let broadcast = arg.broadcast();
+        let RangeArg {
+            series,
+            range,
+            ends,
+            steps,
+        } = arg;
+        let per_series: Vec<Result<Option<StepSeries>>> = series
+            .into_par_iter()
+            .map(|s| {
+                // Past the deadline, skip the remaining work; the caller reports the timeout.
+                if self.expired() {
+                    return Ok(None);
+                }
+                let samples = without_stale(&s.samples);
+                let mut bad = None;
+                let vals = range_fns::sweep(&samples, &ends, range, steps, broadcast, |k, w, _| {
+                    if bad.is_some() {
+                        return None;
+                    }
+                    let (sf, tf) = (
+                        sf.get(k).copied().unwrap_or(f64::NAN),
+                        tf.get(k).copied().unwrap_or(f64::NAN),
+                    );
+                    if let Some(e) = range_fns::smoothing_factors_error(sf, tf) {
+                        bad = Some(e);
+                        return None;
+                    }
+                    range_fns::double_exponential_smoothing(w, sf, tf)
+                });
+                if let Some(e) = bad {
+                    return Err(Error::Execution(e));
+                }
+                Ok(vals.iter().any(Option::is_some).then(|| StepSeries {
+                    labels: s.labels.without_metric_name(),
+                    vals,
+                }))
+            })
+            .collect();
+        self.check_deadline()?;
+        let out = per_series
+            .into_iter()
+            .filter_map(Result::transpose)
+            .collect::<Result<Vec<_>>>()?;
+        check_unique_labels(&out)?;
+        Ok(Val::Vector(out))
     }
 
     fn label_replace(&self, c: &Call, g: &Grid) -> Result<Val> {

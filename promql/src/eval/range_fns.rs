@@ -226,6 +226,52 @@ fn window_value(f: RangeFn, w: &[(i64, f64)], end: i64, range: i64, param: Optio
     })
 }
 
+/// Prometheus' `double_exponential_smoothing` (2.x: `holt_winters`) of one window: the level
+/// starts at the first value and the trend at the difference of the first two; each later
+/// value moves the level by `sf` and, from the third on, the trend by `tf`; the answer is the
+/// last level. `None` below two samples. The operations are Prometheus', in its order and
+/// unfused (Go does not fuse multiply-adds on amd64), so the results agree bit for bit.
+pub(crate) fn double_exponential_smoothing(w: &[(i64, f64)], sf: f64, tf: f64) -> Option<f64> {
+    let [(_, first), (_, second), ..] = w else {
+        return None;
+    };
+    let (mut prev_level, mut level, mut trend) = (0.0, *first, second - first);
+    for (i, &(_, v)) in w.iter().enumerate().skip(1) {
+        if i > 1 {
+            trend = tf * (level - prev_level) + (1.0 - tf) * trend;
+        }
+        let next = sf * v + (1.0 - sf) * (level + trend);
+        (prev_level, level) = (level, next);
+    }
+    Some(level)
+}
+
+/// Prometheus' error for smoothing factors outside `0 < x < 1` (the smoothing factor is
+/// checked first), its numbers formatted as Go's `%f`. NaN passes, as in Prometheus.
+pub(crate) fn smoothing_factors_error(sf: f64, tf: f64) -> Option<String> {
+    let go_f = |x: f64| {
+        if x.is_infinite() {
+            if x > 0.0 {
+                "+Inf".to_string()
+            } else {
+                "-Inf".to_string()
+            }
+        } else {
+            format!("{x:.6}")
+        }
+    };
+    if sf <= 0.0 || sf >= 1.0 {
+        return Some(format!(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {}",
+            go_f(sf)
+        ));
+    }
+    if tf <= 0.0 || tf >= 1.0 {
+        return Some(format!("invalid trend factor. Expected: 0 < tf < 1, got: {}", go_f(tf)));
+    }
+    None
+}
+
 /// rate/increase/delta with Prometheus' extrapolation to the window edges.
 pub(crate) fn extrapolated_rate(
     w: &[(i64, f64)],
@@ -580,6 +626,46 @@ mod tests {
         }
         assert!(key(f64::NAN) < key(f64::NEG_INFINITY));
         assert!(key(-1.0) < key(-0.5) && key(-0.5) < key(0.0) && key(0.0) < key(2.0));
+    }
+
+    #[test]
+    fn smoothing_follows_prometheus_recurrence() {
+        let w = |vals: &[f64]| -> Vec<(i64, f64)> { vals.iter().enumerate().map(|(i, &v)| (i as i64, v)).collect() };
+        assert_eq!(double_exponential_smoothing(&w(&[5.0]), 0.5, 0.5), None);
+        assert_eq!(double_exponential_smoothing(&[], 0.5, 0.5), None);
+        // Two samples: level = sf*v1 + (1-sf)*(v0 + (v1-v0)), v1 up to rounding, which is
+        // Prometheus' own (2.9999999999999996 here, as Go computes it).
+        assert_eq!(double_exponential_smoothing(&w(&[1.0, 3.0]), 0.5, 0.7), Some(3.0));
+        assert_eq!(
+            double_exponential_smoothing(&w(&[1.0, 3.0]), 0.3, 0.7),
+            Some(0.3 * 3.0 + 0.7 * (1.0 + 2.0))
+        );
+        // A straight line is followed exactly (the trend starts at its slope and stays).
+        assert_eq!(
+            double_exponential_smoothing(&w(&[0.0, 10.0, 20.0, 30.0]), 0.5, 0.5),
+            Some(30.0)
+        );
+        // 1, 2, 4 with sf = tf = 0.5, by hand: level 2, trend 1; then trend
+        // 0.5*(2-1) + 0.5*1 = 1 and level 0.5*4 + 0.5*(2+1) = 3.5.
+        assert_eq!(double_exponential_smoothing(&w(&[1.0, 2.0, 4.0]), 0.5, 0.5), Some(3.5));
+    }
+
+    #[test]
+    fn smoothing_factor_errors_read_as_prometheus() {
+        assert_eq!(smoothing_factors_error(0.5, 0.5), None);
+        assert_eq!(smoothing_factors_error(f64::NAN, f64::NAN), None);
+        assert_eq!(
+            smoothing_factors_error(1.0, 0.0).as_deref(),
+            Some("invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000")
+        );
+        assert_eq!(
+            smoothing_factors_error(0.5, -0.25).as_deref(),
+            Some("invalid trend factor. Expected: 0 < tf < 1, got: -0.250000")
+        );
+        assert_eq!(
+            smoothing_factors_error(f64::INFINITY, 0.5).as_deref(),
+            Some("invalid smoothing factor. Expected: 0 < sf < 1, got: +Inf")
+        );
     }
 
     #[test]
