@@ -9,6 +9,10 @@
 //!   five-feature rows (rayon, all cores), and `iforest/score_1thread/n10000`: scoring alone
 //!   in a one-thread pool (per-point cost vs scikit-learn).
 //! - `detector/stream/n2016_m288`: the online detector over 7 days of 5-minute data.
+//! - `correlate/all/c10000_n1000`: lagged correlation (first differences, Pearson, lags -100..=100)
+//!   of 10,000 candidate random walks of 1,000 points with a target, every candidate's best lag
+//!   (rayon, all cores; issue 16's target is under a second). `correlate/all_gaps/c10000_n1000`:
+//!   the same with a gap in every candidate, which takes the slower path (six FFTs a candidate).
 //!
 //! `benches/forecast_vs_python/bench_peers.py` times statsmodels and scikit-learn on the same inputs, and
 //! `benches/forecast_vs_python/compare_timings.sh` runs both sides in one go.
@@ -16,13 +20,15 @@
 // `criterion_main!` writes a `main` without a doc comment.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use foresight_forecasting::{
-    DetectorConfig, FitOptions, IsolationForest, IsolationForestConfig, ModelChoice, ModelSpec, N_FEATURES, Season,
-    Seasonality, Trend, build_features, fit, score_series,
+    CorrelateOptions, Correlator, DetectorConfig, FitOptions, IsolationForest, IsolationForestConfig, ModelChoice,
+    ModelSpec, N_FEATURES, Season, Seasonality, Trend, build_features, fit, score_series,
 };
 
 /// Deterministic hash noise in [-0.5, 0.5), reproduced exactly by `bench_peers.py`.
@@ -142,5 +148,41 @@ fn detector(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, holt_winters, iforest, detector);
+fn correlate(c: &mut Criterion) {
+    const POINTS: usize = 1000;
+    let mut rng = common::Rng(16);
+    let walk = |rng: &mut common::Rng| {
+        let mut level = 0.0;
+        (0..POINTS)
+            .map(|_| {
+                level += rng.gauss();
+                level
+            })
+            .collect::<Vec<f64>>()
+    };
+    let target = walk(&mut rng);
+    let candidates: Vec<Vec<f64>> = (0..10_000).map(|_| walk(&mut rng)).collect();
+    let options = CorrelateOptions {
+        max_lag: POINTS / 10,
+        ..CorrelateOptions::default()
+    };
+    let Ok(correlator) = Correlator::new(&target, &options) else {
+        return;
+    };
+    let mut gappy = candidates.clone();
+    for (i, c) in gappy.iter_mut().enumerate() {
+        c[i % POINTS] = f64::NAN;
+    }
+    let mut g = c.benchmark_group("correlate");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("all/c10000_n1000", |b| {
+        b.iter(|| correlator.correlate_all(black_box(&candidates)))
+    });
+    g.bench_function("all_gaps/c10000_n1000", |b| {
+        b.iter(|| correlator.correlate_all(black_box(&gappy)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, holt_winters, iforest, detector, correlate);
 criterion_main!(benches);

@@ -17,6 +17,10 @@
 //!   [`build_features`] / [`series_features`].
 //! - **Online anomaly scoring** ([`Detector`], [`score_series`]): each point is scored from earlier
 //!   points only, against the forecast interval and by the isolation forest, combined in [0, 1].
+//! - **Lagged correlation** ([`Correlator`]): which of many candidate series moves with a target
+//!   and how many steps before it, Pearson or Spearman on differenced, detrended or raw values,
+//!   every lag at once by FFT, with a p-value that allows for autocorrelation and the lags
+//!   searched.
 //!
 //! Missing points are NaN (any non-finite value). Nothing panics on any input; everything random
 //! takes a seed.
@@ -44,6 +48,7 @@
 //! # Ok::<(), foresight_forecasting::ForecastError>(())
 //! ```
 
+mod correlate;
 mod detector;
 mod error;
 mod ets;
@@ -54,6 +59,9 @@ mod optim;
 mod rng;
 mod season;
 
+pub use correlate::{
+    CorrelateOptions, Correlation, CorrelationMethod, Correlator, MIN_OVERLAP, NoCorrelation, Transform,
+};
 pub use detector::{AnomalyScore, Detector, DetectorConfig, score_series};
 pub use error::{ForecastError, Result};
 pub use ets::{
