@@ -65,6 +65,8 @@ pub struct Limits {
     /// Most series one `/api/v1/forecast` or `/api/v1/anomalies` request may model
     /// (`max-forecast-series`).
     pub max_forecast_series: usize,
+    /// Most candidate series one `/api/v1/correlate` request ranks (`max-correlate-series`).
+    pub max_correlate_series: usize,
 }
 
 impl Default for Limits {
@@ -124,6 +126,7 @@ impl Default for Config {
                 shutdown_timeout: Duration::ZERO,
                 max_forecast_horizon: 0,
                 max_forecast_series: 0,
+                max_correlate_series: 0,
             },
         };
         for s in SETTINGS {
@@ -402,6 +405,16 @@ pub static SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    Setting {
+        key: "max-correlate-series",
+        default: SettingDefault::Value("10000"),
+        help: "Most candidate series one /api/v1/correlate request ranks",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.max_correlate_series = at_least_one(v)?;
+            Ok(())
+        },
+    },
 ];
 
 /// Interval of `self-monitor` when it is switched on without one.
@@ -558,6 +571,7 @@ mod tests {
             ("shutdown-timeout", "5s"),
             ("max-forecast-horizon", "500"),
             ("max-forecast-series", "20"),
+            ("max-correlate-series", "300"),
         ];
         let keys: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
         assert_eq!(samples.map(|(k, _)| k).as_slice(), keys.as_slice());
@@ -571,6 +585,7 @@ mod tests {
         assert_eq!(c.self_monitor, Some(Duration::from_secs(10)));
         assert_eq!((c.limits.max_forecast_horizon, c.limits.max_forecast_series), (500, 20));
         assert!(c.set("max-forecast-series", "0").is_err());
+        assert_eq!(c.limits.max_correlate_series, 300);
         c.validate().unwrap();
     }
 

@@ -33,14 +33,14 @@ const MIN_HISTORY: usize = 10;
 
 /// The step grid of a range query: `start, start + step, ..., end`.
 #[derive(Debug, Clone, Copy)]
-struct Grid {
-    start: i64,
-    end: i64,
-    step: i64,
+pub(crate) struct Grid {
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) step: i64,
 }
 
 impl Grid {
-    fn len(self) -> usize {
+    pub(crate) fn len(self) -> usize {
         usize::try_from((self.end - self.start) / self.step).unwrap_or(0) + 1
     }
 
@@ -150,7 +150,13 @@ fn model_param(p: &Params) -> Result<ModelChoice, PromError> {
 }
 
 /// A number parameter in an open or closed range.
-fn number_param(p: &Params, name: &str, default: f64, ok: impl Fn(f64) -> bool, range: &str) -> Result<f64, PromError> {
+pub(crate) fn number_param(
+    p: &Params,
+    name: &str,
+    default: f64,
+    ok: impl Fn(f64) -> bool,
+    range: &str,
+) -> Result<f64, PromError> {
     let Some(s) = p.non_empty(name) else {
         return Ok(default);
     };
@@ -161,30 +167,37 @@ fn number_param(p: &Params, name: &str, default: f64, ok: impl Fn(f64) -> bool, 
     }
 }
 
-/// `horizon`: a number of steps, or a duration (rounded up to whole steps). Default: a quarter of
-/// the history's steps (at least one).
+/// A parameter counted in steps: a whole number of steps (`12`), or a duration (`6h`) rounded up
+/// to whole steps. `None` when absent.
+pub(crate) fn steps_param(p: &Params, name: &str, step: i64) -> Result<Option<usize>, PromError> {
+    let Some(s) = p.non_empty(name) else {
+        return Ok(None);
+    };
+    let bad = |why: String| PromError::bad_param(name, why);
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(Some(usize::try_from(n).unwrap_or(usize::MAX)));
+    }
+    if s.parse::<f64>().is_ok() {
+        return Err(bad(format!(
+            "{s} is not a whole number of steps; give steps (12) or a duration with its unit (6h)"
+        )));
+    }
+    let ms =
+        parse_duration_ms(s).map_err(|_| bad(format!("{s:?} is neither a number of steps nor a duration like 6h")))?;
+    if ms <= 0 {
+        return Err(bad(format!("{s} is not positive")));
+    }
+    Ok(Some(
+        usize::try_from(ms / step + i64::from(ms % step != 0)).unwrap_or(usize::MAX),
+    ))
+}
+
+/// `horizon`: in steps ([`steps_param`]). Default: a quarter of the history's steps (at least
+/// one).
 fn horizon_param(p: &Params, grid: Grid, max: usize) -> Result<usize, PromError> {
     let bad = |why: String| PromError::bad_param("horizon", why);
-    let h = match p.non_empty("horizon") {
-        None => (grid.len() / 4).max(1),
-        Some(s) => {
-            let s = s.trim();
-            if let Ok(n) = s.parse::<u64>() {
-                usize::try_from(n).unwrap_or(usize::MAX)
-            } else if s.parse::<f64>().is_ok() {
-                return Err(bad(format!(
-                    "{s} is not a whole number of steps; give steps (12) or a duration with its unit (6h)"
-                )));
-            } else {
-                let ms = parse_duration_ms(s)
-                    .map_err(|_| bad(format!("{s:?} is neither a number of steps nor a duration like 6h")))?;
-                if ms <= 0 {
-                    return Err(bad(format!("{s} is not positive")));
-                }
-                usize::try_from(ms / grid.step + i64::from(ms % grid.step != 0)).unwrap_or(usize::MAX)
-            }
-        }
-    };
+    let h = steps_param(p, "horizon", grid.step)?.unwrap_or((grid.len() / 4).max(1));
     if h == 0 {
         return Err(bad("must be at least one step".into()));
     }
@@ -196,13 +209,20 @@ fn horizon_param(p: &Params, grid: Grid, max: usize) -> Result<usize, PromError>
     Ok(h)
 }
 
+/// The most series one request may take, and the setting that says so (named in the error).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeriesLimit {
+    pub(crate) max: usize,
+    pub(crate) setting: &'static str,
+}
+
 /// The series of `query` over the grid; errors if there are more than the limit.
-fn select(
+pub(crate) fn select(
     db: &foresight_engine::Db,
     engine: &foresight_engine::promql::Engine,
     query: &str,
     grid: Grid,
-    max_series: usize,
+    limit: SeriesLimit,
 ) -> Result<Vec<(Labels, Vec<f64>)>, PromError> {
     let r = engine.range_query(db, query, grid.start, grid.end, grid.step)?;
     let Value::Matrix(m) = r.value else {
@@ -210,11 +230,12 @@ fn select(
             "the query must return a range vector or instant vector",
         ));
     };
-    if m.len() > max_series {
+    if m.len() > limit.max {
         return Err(PromError::bad_data(format!(
-            "the query returned {} series, more than the limit of {max_series} (max-forecast-series); \
-             narrow the selector or aggregate",
-            m.len()
+            "the query returned {} series, more than the limit of {} ({}); narrow the selector or aggregate",
+            m.len(),
+            limit.max,
+            limit.setting
         )));
     }
     Ok(m.into_iter().map(|s| (s.labels, grid.values(&s.samples))).collect())
@@ -254,7 +275,7 @@ fn warnings(errors: &[(Labels, String)]) -> Vec<String> {
 /// Prometheus' success envelope around foresight's own `data`, with the per-series errors as
 /// `warnings` (left out when there are none).
 #[derive(Debug, Serialize)]
-struct Success<D> {
+pub(crate) struct Success<D> {
     status: &'static str,
     data: D,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -262,7 +283,7 @@ struct Success<D> {
 }
 
 impl<D: Serialize> Success<D> {
-    fn body(data: D, warnings: Vec<String>) -> Result<String, PromError> {
+    pub(crate) fn body(data: D, warnings: Vec<String>) -> Result<String, PromError> {
         let envelope = Success {
             status: "success",
             data,
@@ -407,6 +428,14 @@ impl<'a> ForecastSeries<'a> {
     }
 }
 
+/// The series limit of `/api/v1/forecast` and `/api/v1/anomalies`.
+fn forecast_limit(st: &AppState) -> SeriesLimit {
+    SeriesLimit {
+        max: st.config.limits.max_forecast_series,
+        setting: "max-forecast-series",
+    }
+}
+
 /// `GET|POST /api/v1/forecast?query=&start=&end=&step=&horizon=&level=&model=&season=`
 pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
     let (start, end, step) = range_params(&p)?;
@@ -419,7 +448,7 @@ pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Resu
         season: season_param(&p, step)?.season(),
         ..FitOptions::default()
     };
-    let max_series = limits.max_forecast_series;
+    let max_series = forecast_limit(&st);
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
     evaluate(&st, limit, move |db, engine| {
@@ -617,7 +646,7 @@ pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Res
         step: Some(step),
         ..defaults
     };
-    let max_series = st.config.limits.max_forecast_series;
+    let max_series = forecast_limit(&st);
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
     evaluate(&st, limit, move |db, engine| {

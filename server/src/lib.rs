@@ -14,6 +14,9 @@
 //!   `/api/v1/query`, `/api/v1/query_range`, `/api/v1/series`, `/api/v1/labels`,
 //!   `/api/v1/label/<name>/values`, `/api/v1/metadata`, `/api/v1/status/buildinfo`, and
 //!   `/api/v1/stream` (Server-Sent Events with a query's value every interval).
+//! - **Models** of the series a range query returns: `/api/v1/forecast` (Holt-Winters / ETS
+//!   with prediction intervals), `/api/v1/anomalies` (online anomaly scores) and
+//!   `/api/v1/correlate` (candidates ranked by lagged correlation with a target).
 //! - **Operations**: `/-/healthy`, `/-/ready` (200 only once the WAL is replayed: the database
 //!   opens in the background), `/metrics` (Prometheus text format), `POST /api/v1/admin/flush`,
 //!   and `self-monitor`, which stores the `/metrics` content through the engine.
@@ -47,6 +50,7 @@
 
 mod budget;
 mod config;
+mod correlate;
 mod error;
 mod forecast;
 mod json;

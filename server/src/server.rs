@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::error::Error;
 use crate::state::AppState;
-use crate::{forecast, ops, query, stream, write};
+use crate::{correlate, forecast, ops, query, stream, write};
 
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
 /// [`Server::wait`].
@@ -222,6 +222,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/forecast", get(forecast::forecast).post(forecast::forecast))
         .route("/api/v1/anomalies", get(forecast::anomalies).post(forecast::anomalies))
+        .route(
+            "/api/v1/correlate",
+            get(correlate::correlate).post(correlate::correlate),
+        )
         .route("/api/v1/admin/flush", post(ops::flush))
         .route("/-/healthy", get(ops::healthy).head(ops::healthy))
         .route("/-/ready", get(ops::ready).head(ops::ready))

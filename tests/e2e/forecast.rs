@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{TestServer, Transcript, tempdir};
+use crate::harness::{TestServer, Transcript, num, tempdir};
 
 const STEP: i64 = 300; // 5 minutes
 const DAY: i64 = 86_400;
@@ -32,15 +32,7 @@ fn seasonal_server() -> (tempfile::TempDir, TestServer) {
 }
 
 fn json(s: &TestServer, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
-    let r = s.get_params(path, params);
-    let v: Value = serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body));
-    (r.status, v)
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not a number string: {v}"))
+    s.get_json(path, params)
 }
 
 #[test]
@@ -194,23 +186,21 @@ fn bad_parameters_and_short_history_are_clear_400s() {
     expect_400(fc, "temp_c", a, "1700093400", &[], "too little history");
     expect_400(an, "temp_c", a, "1700093400", &[], "too little history");
     s.stop();
-    // The series limit.
+    series_limit_is_a_400("max-forecast-series", "/api/v1/forecast", &[("query", "m_v")]);
+}
+
+/// With `--<setting> 2`, a request on the three series `m_v{k="0"|"1"|"2"}` (one point each at
+/// 1700000000; `params` besides the range) is a 400 that names the setting.
+pub(crate) fn series_limit_is_a_400(setting: &str, path: &str, params: &[(&str, &str)]) {
     let dir = tempdir();
-    let s = TestServer::start(dir.path(), &["--max-forecast-series", "2"]);
-    let body: String = (0..3).map(|i| format!("m,k={i} v=1 1700000000\n")).collect();
+    let s = TestServer::start(dir.path(), &[&format!("--{setting}"), "2"]);
+    let body: String = (0..3).map(|i| format!("m,k={i} v={i} 1700000000\n")).collect();
     s.write("s", &body);
-    let (status, v) = json(
-        &s,
-        "/api/v1/forecast",
-        &[
-            ("query", "m_v"),
-            ("start", "1700000000"),
-            ("end", "1700000000"),
-            ("step", "10s"),
-        ],
-    );
+    let mut all = vec![("start", "1700000000"), ("end", "1700000000"), ("step", "10s")];
+    all.extend_from_slice(params);
+    let (status, v) = json(&s, path, &all);
     assert_eq!(status, 400, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("max-forecast-series"), "{v}");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains(setting)), "{v}");
     s.stop();
 }
 

@@ -208,6 +208,13 @@ impl TestServer {
         req.call().map(Self::read).expect("GET")
     }
 
+    /// GET with `params`, the answer parsed as JSON (a body that is not JSON fails the test).
+    pub(crate) fn get_json(&self, path: &str, params: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let r = self.get_params(path, params);
+        let v = serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body));
+        (r.status, v)
+    }
+
     /// Opens a raw connection to the server.
     pub(crate) fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(self.addr).expect("connect");
@@ -319,4 +326,11 @@ pub(crate) fn tool_missing(notice: &str) {
         panic!("FORESIGHT_REQUIRE_TOOLS is set but {notice}");
     }
     eprintln!("NOTICE: {notice}; skipping");
+}
+
+/// A number Prometheus writes as a JSON string (`"0.5"`); anything else fails the test.
+pub(crate) fn num(v: &serde_json::Value) -> f64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a number string: {v}"))
 }
