@@ -161,7 +161,7 @@ pub struct Correlator {
     target: Prepared,
     /// Prefix sums of the target and its square (used when it has no gap).
     target_prefix: Prefix,
-    /// FFT length: a power of two at least `m + max_lag`, so no lag wraps around.
+    /// FFT length: at least `m + max_lag`, so no lag wraps around ([`fft_size`]).
     size: usize,
     forward: Arc<dyn Fft<f64>>,
     inverse: Arc<dyn Fft<f64>>,
@@ -306,7 +306,7 @@ impl Correlator {
                 ),
             });
         }
-        let size = (m + options.max_lag).next_power_of_two();
+        let size = fft_size(m + options.max_lag);
         let mut planner = FftPlanner::new();
         let forward = planner.plan_fft_forward(size);
         let inverse = planner.plan_fft_inverse(size);
@@ -620,6 +620,24 @@ impl Correlator {
             p_value: sidak(fisher_p_value(coefficient, effective_n), tested),
         })
     }
+}
+
+/// The smallest length of the form `2^a 3^b` (rustfft's fastest radixes) at least `n`: at most a
+/// third above `n` (`3 · 2^(k-1)` lies between `2^k` and `2^(k+1)`), usually far less, where the
+/// next power of two can be twice `n` (1,099 -> 1,152, not 2,048).
+fn fft_size(n: usize) -> usize {
+    let mut best = n.max(1).next_power_of_two();
+    let mut three = 1usize;
+    while three < best {
+        // The smallest power of two times `three` that reaches `n`.
+        let mut size = three;
+        while size < n {
+            size = size.saturating_mul(2);
+        }
+        best = best.min(size);
+        three = three.saturating_mul(3);
+    }
+    best
 }
 
 /// `out[k] = a[-k] * b[k]` (indices modulo the length): the spectrum of the cross-correlation
@@ -960,6 +978,31 @@ mod tests {
         assert_eq!(effective_sample_size(100, 0.0, 0.9), 100.0);
         assert!((effective_sample_size(100, 0.5, 0.5) - 60.0).abs() < 1e-12);
         assert_eq!(effective_sample_size(100, -0.5, 0.5), 100.0);
+    }
+
+    #[test]
+    fn fft_sizes_are_small_smooth_numbers() {
+        for (n, want) in [
+            (0, 1),
+            (1, 1),
+            (5, 6),
+            (1099, 1152),
+            (1024, 1024),
+            (1025, 1152),
+            (2000, 2048),
+        ] {
+            assert_eq!(fft_size(n), want, "{n}");
+        }
+        for n in 1..5000 {
+            let s = fft_size(n);
+            let mut r = s;
+            for f in [2, 3] {
+                while r.is_multiple_of(f) {
+                    r /= f;
+                }
+            }
+            assert!(s >= n && s * 3 <= n * 4 && r == 1, "{n} -> {s}");
+        }
     }
 
     #[test]
