@@ -61,47 +61,70 @@ pub(crate) fn closed_range(p: i64, cutoff: i64, levels: &[i64]) -> i64 {
 
 /// Compacts every closed range holding at least `min_blocks` (two or more) blocks, shortest ranges
 /// first.
+///
+/// Flushes go on while blocks merge (a long merge used to stop them, and the head grew by every
+/// sample written meanwhile: a 30-day import peaked at 1.2 GB). The blocks of each level's merges
+/// are picked and the merged blocks numbered under the flush lock, so a block flushed later has a
+/// higher sequence number than the merged block covering its range, and its newer samples win;
+/// the merged block replaces exactly the blocks it read.
 pub(crate) fn compact(inner: &DbState, min_blocks: usize) -> Result<()> {
-    let _guard = inner.flush_lock.lock();
-    let cutoff = inner.closed_before();
+    let _compacting = inner.compact_lock.lock();
     for span in levels(&inner.opts) {
-        // Snapshot the set without keeping it: `swap_blocks` waits until nobody holds the old set,
-        // and that would include us.
-        let mut blocks: Vec<Arc<Block>> = inner.blocks.read().iter().cloned().collect();
-        blocks.sort_by_key(|b| b.info().mint);
-        // reach[i]: the latest end among the first i blocks by start, to tell whether a block that
-        // starts before a range reaches into it.
-        let mut reach = Vec::with_capacity(blocks.len() + 1);
-        reach.push(i64::MIN);
-        for b in &blocks {
-            let last = reach.last().copied().unwrap_or(i64::MIN);
-            reach.push(last.max(b.info().maxt));
-        }
-        let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
-        for b in &blocks {
-            groups
-                .entry(range_start(b.info().mint, span))
-                .or_default()
-                .push(b.clone());
-        }
-        for (start, group) in groups {
-            let end = start.saturating_add(span);
-            if group.len() < min_blocks.max(2) || end > cutoff {
-                continue;
-            }
-            let before = blocks.partition_point(|b| b.info().mint < start);
-            if group.iter().any(|b| b.info().maxt >= end) || reach[before] >= start {
-                // A longer block overlaps the range: a longer range will take them together.
-                continue;
-            }
-            merge(inner, start, &group)?;
+        let merges: Vec<(i64, Vec<Arc<Block>>, u64)> = {
+            let _flushes = inner.flush_lock.lock();
+            plan_level(inner, span, min_blocks)
+                .into_iter()
+                .map(|(start, group)| (start, group, inner.next_seq.fetch_add(1, Ordering::AcqRel)))
+                .collect()
+        };
+        for (start, group, seq) in merges {
+            merge(inner, start, &group, seq)?;
         }
     }
     Ok(())
 }
 
+/// The ranges of span `span` to merge now, with their blocks: closed, holding at least
+/// `min_blocks` (two or more) blocks, none of which reaches outside the range.
+fn plan_level(inner: &DbState, span: i64, min_blocks: usize) -> Vec<(i64, Vec<Arc<Block>>)> {
+    let cutoff = inner.closed_before();
+    // Snapshot the set without keeping it: `swap_blocks` waits until nobody holds the old set,
+    // and that would include us.
+    let mut blocks: Vec<Arc<Block>> = inner.blocks.read().iter().cloned().collect();
+    blocks.sort_by_key(|b| b.info().mint);
+    // reach[i]: the latest end among the first i blocks by start, to tell whether a block that
+    // starts before a range reaches into it.
+    let mut reach = Vec::with_capacity(blocks.len() + 1);
+    reach.push(i64::MIN);
+    for b in &blocks {
+        let last = reach.last().copied().unwrap_or(i64::MIN);
+        reach.push(last.max(b.info().maxt));
+    }
+    let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
+    for b in &blocks {
+        groups
+            .entry(range_start(b.info().mint, span))
+            .or_default()
+            .push(b.clone());
+    }
+    let mut out = Vec::new();
+    for (start, group) in groups {
+        let end = start.saturating_add(span);
+        if group.len() < min_blocks.max(2) || end > cutoff {
+            continue;
+        }
+        let before = blocks.partition_point(|b| b.info().mint < start);
+        if group.iter().any(|b| b.info().maxt >= end) || reach[before] >= start {
+            // A longer block overlaps the range: a longer range will take them together.
+            continue;
+        }
+        out.push((start, group));
+    }
+    out
+}
+
 /// Merges `group` (every block with data in the range starting at `start`) into one block.
-fn merge(inner: &DbState, start: i64, group: &[Arc<Block>]) -> Result<()> {
+fn merge(inner: &DbState, start: i64, group: &[Arc<Block>], seq: u64) -> Result<()> {
     let mut by_labels: BTreeMap<&Labels, Vec<(usize, u32)>> = BTreeMap::new();
     for (i, b) in group.iter().enumerate() {
         for id in 0..b.series_count() {
@@ -111,7 +134,6 @@ fn merge(inner: &DbState, start: i64, group: &[Arc<Block>]) -> Result<()> {
         }
     }
     let bdir = inner.dir.join("blocks");
-    let seq = inner.next_seq.fetch_add(1, Ordering::AcqRel);
     let mut w = BlockWriter::create(&bdir, seq, start, true)?;
     for (labels, parts) in by_labels {
         let mut runs: Vec<Run> = Vec::with_capacity(parts.len());

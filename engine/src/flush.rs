@@ -121,6 +121,26 @@ const BACKFILL_QUIET: Duration = Duration::from_secs(10);
 /// written into partitions already closed (history of any age) are flushed in batches, by count
 /// or after a pause, into new blocks that compaction merges.
 pub(crate) fn flusher_loop(inner: &DbState, stop: &Receiver<()>) {
+    // Compaction runs beside the flusher, so a long merge does not hold back flushes (and the
+    // head's memory). A request carries the minimum blocks per range; one waits at most.
+    let (compact_tx, compact_rx) = crossbeam_channel::bounded::<usize>(1);
+    std::thread::scope(|s| {
+        let compactor = std::thread::Builder::new()
+            .name("foresight-compact".into())
+            .spawn_scoped(s, move || compactor_loop(inner, &compact_rx));
+        if let Err(e) = compactor {
+            // The receiver went with the closure: requests now fail as disconnected.
+            tracing::error!(error = %e, "could not start the compaction thread; compacting on the flusher's");
+        }
+        flush_when_due(inner, stop, &compact_tx);
+        // Dropping the sender ends the compactor after its current merge; the scope joins it.
+        drop(compact_tx);
+    });
+}
+
+/// The flusher proper: every 50 ms, flushes what closed and asks for compaction (or, without a
+/// compaction thread, compacts itself).
+fn flush_when_due(inner: &DbState, stop: &Receiver<()>, compact_tx: &crossbeam_channel::Sender<usize>) {
     let mut last_cutoff = i64::MIN;
     let mut seen_pending = 0u64;
     let mut pending_changed = Instant::now();
@@ -160,9 +180,40 @@ pub(crate) fn flusher_loop(inner: &DbState, stop: &Receiver<()>) {
         if compact_due {
             let busy = last_backfill_flush.is_some_and(|t| t.elapsed() < BACKFILL_QUIET);
             let min_blocks = if busy { BUSY_COMPACTION_BLOCKS } else { 2 };
-            match compact(inner, min_blocks).and_then(|()| expire(inner)) {
-                Ok(()) => compact_due = busy,
-                Err(e) => tracing::error!(error = %e, "background compaction failed; will retry"),
+            match compact_tx.try_send(min_blocks) {
+                // Sent, or one is already waiting: while backfill is busy, ask again each tick
+                // (its blocks keep coming), otherwise once.
+                Ok(()) | Err(crossbeam_channel::TrySendError::Full(_)) => compact_due = busy,
+                // No compaction thread: compact here.
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                    match compact(inner, min_blocks).and_then(|()| expire(inner)) {
+                        Ok(()) => compact_due = busy,
+                        Err(e) => tracing::error!(error = %e, "background compaction failed; will retry"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The compaction thread: compacts (and applies retention) on each request; after a failure it
+/// tries again every second until it succeeds.
+fn compactor_loop(inner: &DbState, requests: &Receiver<usize>) {
+    let mut failed: Option<usize> = None;
+    loop {
+        let min_blocks = match requests.recv_timeout(Duration::from_secs(1)) {
+            Ok(m) => m,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => match failed {
+                Some(m) => m,
+                None => continue,
+            },
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
+        match compact(inner, min_blocks).and_then(|()| expire(inner)) {
+            Ok(()) => failed = None,
+            Err(e) => {
+                tracing::error!(error = %e, "background compaction failed; will retry");
+                failed = Some(min_blocks);
             }
         }
     }

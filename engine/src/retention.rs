@@ -11,6 +11,7 @@ use crate::state::DbState;
 
 /// Deletes the blocks past retention (nothing when no retention is set).
 pub(crate) fn expire(inner: &DbState) -> Result<()> {
+    let _compacting = inner.compact_lock.lock();
     let _guard = inner.flush_lock.lock();
     if let Some(ret) = inner.opts.retention_ms {
         let max = inner.max_ts.load(Ordering::Acquire);

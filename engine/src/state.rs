@@ -33,8 +33,12 @@ pub(crate) struct DbState {
     pub(crate) max_ts: AtomicI64,
     /// Sequence number of the next block written.
     pub(crate) next_seq: AtomicU64,
-    /// Held by whoever changes the block set through a flush or a compaction.
+    /// Held by a flush for its whole length, by retention, and by compaction only while it picks
+    /// the blocks of its merges and numbers the merged blocks (not while it merges: flushes go on).
     pub(crate) flush_lock: Mutex<()>,
+    /// Held by a compaction pass and by retention, so that only one of them changes blocks at a
+    /// time. Taken before `flush_lock` when both are.
+    pub(crate) compact_lock: Mutex<()>,
     /// Samples accepted into partitions that were already closed (a backfill), not yet flushed.
     pub(crate) backfill_pending: AtomicU64,
     pub(crate) samples_ingested: AtomicU64,
