@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::error::{FileError, Pos};
+use crate::template::check_alert_template;
 
 /// A rule file: its groups, in file order.
 #[derive(Debug, Clone, PartialEq)]
@@ -404,6 +405,14 @@ fn check_rule(pos: Pos, r: RawRule) -> Result<RuleSpec, RuleProblems> {
                 err(pos, format!("invalid annotation name: {k}"));
             }
         }
+        // Templates are checked as Prometheus does: each label value and annotation must parse.
+        for (what, map) in [("label", &r.labels), ("annotation", &annotations)] {
+            for (k, v) in map {
+                if let Err(e) = check_alert_template(&name, v) {
+                    err(pos, format!("{what} {k:?}: {e}"));
+                }
+            }
+        }
         RuleKind::Alerting {
             alert: name.clone(),
             for_,
@@ -574,6 +583,14 @@ groups:
                 "6:10: group \"a\", rule 1, \"x\": for: not a valid duration string: \"5\"",
             ),
             ("- name: a\n  limit: -1\n  rules: []", "limit must not be negative"),
+            (
+                "- name: a\n  rules:\n  - alert: x\n    expr: up\n    annotations: {s: '{{ if $value }}'}",
+                "annotation \"s\": template: __alert_x:1: unexpected EOF in if",
+            ),
+            (
+                "- name: a\n  rules:\n  - alert: x\n    expr: up\n    labels: {s: '{{ $nope }}'}",
+                "label \"s\": template: __alert_x:1: undefined variable \"$nope\"",
+            ),
         ];
         for (text, want) in cases {
             let e = parse(&format!("groups:\n{text}\n")).unwrap_err();

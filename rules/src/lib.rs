@@ -18,6 +18,7 @@
 
 mod error;
 mod file;
+pub mod template;
 
 pub use error::{FileError, Pos};
 pub use file::{

@@ -444,20 +444,6 @@ impl DatePart {
     }
 }
 
-/// Civil date from days since 1970-01-01 (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -484,7 +470,7 @@ fn date_part(part: DatePart, secs: f64) -> f64 {
     let s = secs.trunc() as i64; // Go's int64() truncates toward zero
     let days = s.div_euclid(86_400);
     let sod = s.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = foresight_units::civil_from_days(days);
     match part {
         DatePart::DayOfWeek => (days + 4).rem_euclid(7) as f64,
         DatePart::DayOfMonth => f64::from(d),

@@ -1,0 +1,146 @@
+//! Go `text/template` as Prometheus uses it for alert labels and annotations: [`Template`] parses
+//! and runs a template, [`expand_alert`] expands one the way an alerting rule does (with
+//! `$labels`, `$value`, `$externalLabels`, `$externalURL`), turning any failure into Prometheus'
+//! `<error expanding template: ...>` text rather than an error.
+
+mod exec;
+mod funcs;
+mod gofmt;
+mod parse;
+mod value;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use exec::{Env, QueryFn};
+pub use parse::ParseError;
+pub use value::Value;
+
+pub use gofmt::go_float;
+pub(crate) use gofmt::format_float;
+
+use parse::{Node, Operand, Pipeline, Tree};
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    name: String,
+    tree: Tree,
+}
+
+impl Template {
+    /// Parses `text`; `name` appears in error messages (`template: NAME:LINE: ...`). Calls to
+    /// functions that do not exist are parse errors, as in Go.
+    pub fn parse(name: &str, text: &str) -> Result<Self, ParseError> {
+        let tree = parse::parse(name, text)?;
+        let mut unknown = None;
+        let mut visit = |p: &Pipeline| {
+            walk_idents(p, &mut |id: &str, line: usize| {
+                if unknown.is_none() && !funcs::NAMES.contains(&id) {
+                    unknown = Some((id.to_string(), line));
+                }
+            });
+        };
+        walk(&tree.root, &mut visit);
+        for body in tree.defines.values() {
+            walk(body, &mut visit);
+        }
+        if let Some((id, line)) = unknown {
+            return Err(ParseError {
+                name: name.to_string(),
+                line,
+                message: format!("function {id:?} not defined"),
+            });
+        }
+        Ok(Self {
+            name: name.to_string(),
+            tree,
+        })
+    }
+
+    /// Runs the template with `data` as dot (and `$`); the error is Go's
+    /// `template: NAME:LINE:COL: executing "NAME" at <...>: ...`.
+    pub fn execute(&self, data: Value, env: &Env<'_>) -> Result<String, String> {
+        let mut ex = exec::Exec::new(&self.tree, &self.name, *env, data.clone());
+        ex.run(&self.tree.root, &data)?;
+        Ok(ex.out)
+    }
+}
+
+fn walk(nodes: &[Node], f: &mut dyn FnMut(&Pipeline)) {
+    for n in nodes {
+        match n {
+            Node::Action(p) => f(p),
+            Node::If(b) | Node::With(b) | Node::Range(b) => {
+                f(&b.pipe);
+                walk(&b.body, f);
+                walk(&b.otherwise, f);
+            }
+            Node::Call { arg: Some(p), .. } => f(p),
+            Node::Text(_) | Node::Break | Node::Continue | Node::Call { arg: None, .. } => {}
+        }
+    }
+}
+
+fn walk_idents(p: &Pipeline, f: &mut dyn FnMut(&str, usize)) {
+    for c in &p.cmds {
+        for a in &c.args {
+            match a {
+                Operand::Ident(id) => f(id, c.pos.line),
+                Operand::Sub(inner, _) => walk_idents(inner, f),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// What an alerting rule's templates see.
+#[derive(Debug, Clone)]
+pub struct AlertData<'a> {
+    /// The sample's labels (`$labels`), without `__name__`.
+    pub labels: BTreeMap<String, String>,
+    /// `$externalLabels`.
+    pub external_labels: &'a BTreeMap<String, String>,
+    /// `$externalURL`.
+    pub external_url: &'a str,
+    /// `$value`.
+    pub value: f64,
+}
+
+/// What Prometheus puts before every alert template, so the variables exist.
+const ALERT_DEFS: &str =
+    "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
+
+/// Expands an alert label or annotation template as Prometheus does: the template is named
+/// `__alert_<alertname>`, and a template that does not parse or fails gives
+/// `<error expanding template: ...>` (the rule still succeeds).
+pub fn expand_alert(alertname: &str, text: &str, data: &AlertData<'_>, env: &Env<'_>) -> String {
+    // Plain text (most label values) needs no parse.
+    if !text.contains("{{") {
+        return text.to_string();
+    }
+    let name = format!("__alert_{alertname}");
+    let full = format!("{ALERT_DEFS}{text}");
+    let tmpl = match Template::parse(&name, &full) {
+        Ok(t) => t,
+        Err(e) => return format!("<error expanding template: error parsing template {name}: {e}>"),
+    };
+    let dot = Value::Struct(Arc::new(vec![
+        ("Labels", Value::Labels(Arc::new(data.labels.clone()))),
+        ("ExternalLabels", Value::Labels(Arc::new(data.external_labels.clone()))),
+        ("ExternalURL", Value::Str(data.external_url.to_string())),
+        ("Value", Value::Float(data.value)),
+    ]));
+    match tmpl.execute(dot, env) {
+        Ok(s) => s,
+        Err(e) => format!("<error expanding template: error executing template {name}: {e}>"),
+    }
+}
+
+/// Checks an alert template as `promtool check rules` does (with the variable definitions).
+pub fn check_alert_template(alertname: &str, text: &str) -> Result<(), ParseError> {
+    Template::parse(&format!("__alert_{alertname}"), &format!("{ALERT_DEFS}{text}")).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;
