@@ -16,12 +16,17 @@
 //! assert_eq!(errs[0].to_string(), "r.yml:6:5: unknown field `lables`, expected one of record, alert, expr, for, keep_firing_for, labels, annotations");
 //! ```
 
+mod alert;
 mod error;
 mod file;
+mod group;
+mod overlay;
 pub mod template;
 
+pub use alert::{Alert, AlertState, AlertingRule, RESOLVED_RETENTION_MS};
 pub use error::{FileError, Pos};
 pub use file::{
     GroupSpec, RuleFile, RuleKind, RuleSpec, expand_globs, is_label_name, is_metric_name, load_file, load_globs,
     parse_rule_file,
 };
+pub use group::{EvalOutput, Group, GroupOptions, Health, OutputSample, RecordingRule, Rule, RuleOutcome};
