@@ -61,6 +61,26 @@ enum Cmd {
     Bench(Box<foresight_loadgen::BenchArgs>),
     /// Estimates disk, memory and cores for a workload from the constants `bench` measured.
     Plan(foresight_loadgen::PlanArgs),
+    /// Prometheus rule files: `check` validates them, `test` runs rule unit tests (as promtool).
+    #[command(subcommand)]
+    Rules(RulesCmd),
+}
+
+/// `foresight rules ...`: promtool's `check rules` and `test rules`.
+#[derive(Debug, Subcommand)]
+enum RulesCmd {
+    /// Checks rule files as `promtool check rules` does; exits 1 when any has a problem.
+    Check {
+        /// Rule files (globs are expanded).
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// Runs rule unit-test files in `promtool test rules`' format; exits 1 when any test fails.
+    Test {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `foresight import`'s flags.
@@ -290,6 +310,35 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Plan(args) => Ok(foresight_loadgen::plan_command(args)?),
+        Cmd::Rules(RulesCmd::Check { files }) => {
+            if !check_rule_files(files)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::Rules(RulesCmd::Test { files }) => {
+            let mut passed = true;
+            // As promtool: the verdict on standard output, the failures on standard error.
+            for f in files {
+                let report = foresight_rules::run_test_file(f);
+                println!("Unit Testing:  {}", f.display());
+                if report.passed {
+                    println!("  SUCCESS");
+                } else {
+                    eprintln!("  FAILED:");
+                    for e in &report.failures {
+                        eprintln!("{e}");
+                    }
+                    println!();
+                }
+                println!();
+                passed &= report.passed;
+            }
+            if !passed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Cmd::Flush => {
             let db = open(&cli)?;
             db.flush()?;
@@ -317,6 +366,31 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `foresight rules check`: each file's verdict as promtool prints it; whether all passed.
+fn check_rule_files(patterns: &[String]) -> Result<bool> {
+    let files = foresight_rules::expand_globs(patterns).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut ok = true;
+    for f in files {
+        println!("Checking {}", f.display());
+        match foresight_rules::load_file(&f) {
+            Ok(rf) => {
+                let n: usize = rf.groups.iter().map(|g| g.rules.len()).sum();
+                println!("  SUCCESS: {n} rules found\n");
+            }
+            Err(errors) => {
+                // As promtool: the verdict on standard output, the problems on standard error.
+                ok = false;
+                println!("  FAILED:");
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                println!();
+            }
+        }
+    }
+    Ok(ok)
 }
 
 /// The import options for `path` from the flags: its format (given, or by the file name) and

@@ -10,6 +10,7 @@ mod ops;
 mod promtool;
 mod query;
 mod restart;
+mod rules;
 mod write;
 
 use harness::TestServer;

@@ -7,7 +7,8 @@ use std::process::Command;
 use crate::harness::tool_missing;
 use crate::with_fixture;
 
-fn promtool_present() -> bool {
+/// Whether `promtool` runs here.
+pub(crate) fn promtool_present() -> bool {
     Command::new("promtool")
         .arg("--version")
         .output()

@@ -16,8 +16,8 @@ pub use exec::{Env, QueryFn};
 pub use parse::ParseError;
 pub use value::Value;
 
-pub use gofmt::go_float;
 pub(crate) use gofmt::format_float;
+pub use gofmt::go_float;
 
 use parse::{Node, Operand, Pipeline, Tree};
 
