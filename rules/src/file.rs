@@ -637,4 +637,15 @@ groups:
                 .is_empty()
         );
     }
+
+    proptest::proptest! {
+        /// Mangled rule files are refused with errors, never a panic.
+        #[test]
+        fn arbitrary_files_never_panic(cut in 0usize..600, junk in "[ :\\-{}\\[\\]'\"a-z0-9\n#*&|>]{0,20}") {
+            let text = format!("{GOOD}{GOOD}");
+            let at = cut.min(text.len());
+            let mangled = format!("{}{junk}{}", &text[..at], &text[at..]);
+            let _ = parse(&mangled);
+        }
+    }
 }

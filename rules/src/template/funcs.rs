@@ -640,6 +640,10 @@ fn path_of(url: &str) -> &str {
     after_scheme.find('/').map_or("", |i| &after_scheme[i..])
 }
 
+/// Widest width or precision `printf` honours (Go has no limit; this keeps a typo from building a
+/// huge string).
+const MAX_WIDTH: usize = 10_000;
+
 /// Go's `fmt.Sprintf` for the verbs templates use: `%v %s %q %d %x %X %o %b %c %t %e %E %f %F
 /// %g %G %%`, flags `+ - # 0 space`, width and precision (`*` included).
 pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
@@ -669,7 +673,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
                 let v = args.get(*next);
                 *next += 1;
                 return match v {
-                    Some(Value::Int(i)) => usize::try_from(*i).ok(),
+                    Some(Value::Int(i)) => usize::try_from(*i).ok().map(|w| w.min(MAX_WIDTH)),
                     _ => None,
                 };
             }
@@ -679,7 +683,7 @@ pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
                     n.unwrap_or(0)
                         .saturating_mul(10)
                         .saturating_add(d as usize)
-                        .min(1_000_000),
+                        .min(MAX_WIDTH),
                 );
                 chars.next();
             }

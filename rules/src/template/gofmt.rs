@@ -66,6 +66,8 @@ fn fmt_f(out: &mut String, d: &[u8], dp: i32, prec: usize) {
 /// `strconv.FormatFloat(v, verb, prec, 64)` for verbs `e E f F g G`; `prec` `None` is Go's -1
 /// (shortest). Infinities and NaN are `+Inf`, `-Inf`, `NaN`.
 pub(crate) fn format_float(v: f64, verb: char, prec: Option<usize>) -> String {
+    // Rust's formatter panics past u16::MAX digits; nobody asks for more than this.
+    let prec = prec.map(|p| p.min(10_000));
     if v.is_nan() {
         return "NaN".into();
     }

@@ -5,6 +5,10 @@
 
 use std::collections::HashMap;
 
+/// Deepest nesting of blocks (`if`, `range`, `with`, `define`) and parentheses: the parser and
+/// the executor recurse over it, so a hostile template must not overflow the stack.
+const MAX_NESTING: usize = 200;
+
 /// A parse error: `template: NAME:LINE: message`, as Go words it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("template: {name}:{line}: {message}")]
@@ -401,6 +405,7 @@ pub(crate) fn parse(name: &str, src: &str) -> Result<Tree, ParseError> {
         defines: HashMap::new(),
         range_depth: 0,
         vars: vec!["$".to_string()],
+        depth: 0,
     };
     let (root, end) = p.list()?;
     if let Some((word, loc)) = end {
@@ -420,6 +425,8 @@ struct Parser<'a> {
     range_depth: usize,
     /// Variables in scope, as Go checks them at parse time.
     vars: Vec<String>,
+    /// Current nesting of blocks and parentheses.
+    depth: usize,
 }
 
 /// How a list ended: `end`, `else` (with the rest of the else action's tokens), or input end.
@@ -438,7 +445,21 @@ impl Parser<'_> {
     /// place, without its first word, for [`Parser::branch`] to read) or the end of input.
     fn list(&mut self) -> Result<(Vec<Node>, ListEnd), ParseError> {
         let mark = self.vars.len();
-        let r = self.list_inner();
+        self.depth += 1;
+        let r = if self.depth > MAX_NESTING {
+            let line = self.toks.get(self.i.saturating_sub(1)).map_or(1, |t| match t {
+                Tok::Action(_, _, l) => l.line,
+                Tok::Text(_) => 1,
+            });
+            Err(ParseError {
+                name: self.name.to_string(),
+                line,
+                message: format!("nested more than {MAX_NESTING} levels deep"),
+            })
+        } else {
+            self.list_inner()
+        };
+        self.depth -= 1;
         self.vars.truncate(mark);
         r
     }
@@ -720,9 +741,15 @@ impl Parser<'_> {
                     }
                     j += 1;
                 }
+                if self.depth >= MAX_NESTING {
+                    return Err(self.err(*l, format!("nested more than {MAX_NESTING} levels deep")));
+                }
                 let inner = &toks[k + 1..j.min(toks.len())];
                 let src = inner.iter().map(|(t, _)| tok_text(t)).collect::<Vec<_>>().join(" ");
-                let pipe = self.pipeline(inner, &src, *l, false)?;
+                self.depth += 1;
+                let pipe = self.pipeline(inner, &src, *l, false);
+                self.depth -= 1;
+                let pipe = pipe?;
                 next = collect(j + 1, &mut fields);
                 Operand::Sub(Box::new(pipe), fields)
             }

@@ -277,3 +277,33 @@ fn as_promtool_expands_them() {
         assert_eq!(alert(text, 2e6), *want, "{text}");
     }
 }
+
+#[test]
+fn hostile_templates_fail_cleanly() {
+    let deep_if = "{{ if 1 }}".repeat(500) + &"{{ end }}".repeat(500);
+    assert!(
+        Template::parse("t", &deep_if)
+            .unwrap_err()
+            .to_string()
+            .contains("levels deep")
+    );
+    let deep_paren = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
+    assert!(
+        Template::parse("t", &deep_paren)
+            .unwrap_err()
+            .to_string()
+            .contains("levels deep")
+    );
+    assert_eq!(alert("{{ printf \"%.99999999f|\" 1.5 }}", 0.0).len(), 10_003);
+    let shallow = "{{ if 1 }}".repeat(50) + "x" + &"{{ end }}".repeat(50);
+    assert_eq!(alert(&shallow, 0.0), "x");
+}
+
+proptest::proptest! {
+    /// Any text parses or fails with an error, and runs or fails without a panic.
+    #[test]
+    fn arbitrary_text_never_panics(text in "(\\{\\{-? ?|-? ?\\}\\}|[ $.a-z()|\"'`0-9=:,+-]|if |end|range |else|with |printf|humanize|query|é|€){0,40}") {
+        let _ = Template::parse("t", &text);
+        let _ = alert(&text, 1.5);
+    }
+}
