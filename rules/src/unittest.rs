@@ -46,6 +46,9 @@ struct TestGroup {
     external_labels: BTreeMap<String, String>,
     #[serde(default)]
     external_url: String,
+    /// Prometheus 3: the time of the first sample and evaluation (unix seconds or RFC 3339);
+    /// `eval_time`s are relative to it. Default 0.
+    start_timestamp: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +188,15 @@ fn run(path: &Path) -> Result<Vec<String>, String> {
     Ok(errors)
 }
 
+/// `start_timestamp`: unix seconds (fractions allowed) or RFC 3339, to milliseconds.
+fn parse_start(s: &str) -> Option<i64> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs.abs() < 1e15 => Some((secs * 1000.0).round() as i64),
+        Ok(_) => None,
+        Err(_) => foresight_units::parse_rfc3339(s),
+    }
+}
+
 /// A label set as Go's `labels.Labels.String()` writes it.
 fn labels_string(m: &BTreeMap<String, String>) -> String {
     let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
@@ -275,6 +287,17 @@ fn run_group(
         None => eval_interval,
     };
     let step = duration_ms(interval).max(1);
+    let start = match &tg.start_timestamp {
+        None => 0,
+        Some(v) => parse_start(&v.value).ok_or_else(|| {
+            FileError::new(
+                path,
+                Pos::of(v.referenced),
+                format!("start_timestamp: {:?} is neither unix seconds nor RFC 3339", v.value),
+            )
+            .to_string()
+        })?,
+    };
     let mut db = MemStorage::new();
     for s in &tg.input_series {
         let at = |v: &Spanned<String>, e: String| FileError::new(path, Pos::of(v.referenced), e).to_string();
@@ -286,7 +309,7 @@ fn run_group(
         let samples: Vec<(i64, f64)> = steps
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v.map(|v| (i as i64 * step, v)))
+            .filter_map(|(i, v)| v.map(|v| (start + i as i64 * step, v)))
             .collect();
         db.add(labels, samples);
     }
@@ -319,7 +342,7 @@ fn run_group(
     while ts <= max_eval {
         let mut eval_errors = Vec::new();
         for g in &mut groups {
-            let out = g.eval(ts, &db);
+            let out = g.eval(start + ts, &db);
             for s in out.samples {
                 db.add(s.labels, [(s.t, s.v)]);
             }
@@ -373,7 +396,7 @@ fn run_group(
     'tests: for t in &tg.promql_expr_test {
         let at = duration_ms(duration(path, &t.eval_time)?);
         let when = model_duration(Duration::from_millis(u64::try_from(at).unwrap_or(0)));
-        let got = match instant_vector(&engine, &db, &t.expr, at) {
+        let got = match instant_vector(&engine, &db, &t.expr, start + at) {
             Ok(v) => v,
             Err(e) => {
                 errors.push(format!("{name}    expr: {:?}, time: {when}, err: {e}", t.expr));
@@ -432,6 +455,21 @@ fn go_e(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_timestamp_moves_samples_and_evaluations() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.yml");
+        std::fs::write(
+            &p,
+            "tests:\n- start_timestamp: '2024-01-01T00:00:00Z'\n  input_series:\n  - series: x\n    values: 1+1x5\n  promql_expr_test:\n  - expr: x + 0 * time()\n    eval_time: 2m\n    exp_samples: [{labels: '{}', value: 3}]\n  - expr: time()\n    eval_time: 1m\n    exp_samples: [{labels: '{}', value: 1704067260}]\n",
+        )
+        .unwrap();
+        let r = run_test_file(&p);
+        assert!(r.passed, "{r:?}");
+        assert_eq!(parse_start("1.5"), Some(1500));
+        assert_eq!(parse_start("nope"), None);
+    }
 
     #[test]
     fn go_durations() {
