@@ -99,6 +99,7 @@ impl Db {
             next_seq: AtomicU64::new(rec.next_seq),
             flush_lock: Mutex::new(()),
             compact_lock: Mutex::new(()),
+            swap_lock: Mutex::new(()),
             // Replayed samples may belong to closed partitions: let the flusher look.
             backfill_pending: AtomicU64::new(report.wal_samples_replayed),
             samples_ingested: AtomicU64::new(0),

@@ -292,3 +292,34 @@ fn a_long_body_is_written_in_pieces_with_its_line_numbers_and_last_write_wins() 
     assert_eq!(all["m_v{host=\"h0\"}"].first(), Some(&(T0, 99.0)));
     assert_eq!(db.stats().samples_ingested, r.samples_accepted);
 }
+
+#[test]
+fn a_block_swap_waits_for_readers_of_every_older_set() {
+    // A reader holds set 0; a compaction swaps 0 -> 1 and waits for it; a flush then swaps
+    // 1 -> 2. The flush must not return (and drop the head's copy of what it wrote) while the
+    // reader of set 0, which lacks the flushed block, is still reading.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(2, Durability::None)).unwrap();
+    let inner = db.inner.clone();
+    let reader = inner.blocks.read().clone();
+    let second_done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let first = s.spawn(|| inner.swap_blocks(|_| {}));
+        while Arc::ptr_eq(&*inner.blocks.read(), &reader) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let second = s.spawn(|| {
+            inner.swap_blocks(|_| {});
+            second_done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !second_done.load(std::sync::atomic::Ordering::SeqCst),
+            "a later swap returned while a reader still held an older set"
+        );
+        drop(reader);
+        first.join().unwrap();
+        second.join().unwrap();
+        assert!(second_done.load(std::sync::atomic::Ordering::SeqCst));
+    });
+}
