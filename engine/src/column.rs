@@ -37,7 +37,7 @@
 //! ```
 
 pub use crate::gorilla::CodecError;
-use crate::gorilla::{BitReader, BitWriter, XorState, unzigzag, zigzag};
+use crate::gorilla::{BitReader, BitWriter, RICE_ESCAPE, XorState, unzigzag, zigzag};
 
 /// Longest column the decoders accept. Encoders must not be given longer slices (split them into
 /// several columns): a longer column is written but rejected on decode.
@@ -283,8 +283,11 @@ fn scaled(v: f64, scale: usize) -> Option<i64> {
 fn min_scale(v: f64, guess: usize) -> Option<(usize, i64)> {
     if let Some(mut m) = scaled(v, guess) {
         // Valid at `guess`: walk down while the next smaller scale still works (usually 1 step).
+        // If `v` were `m' / 10^(e-1)`, then `v * 10^e` would be within 2.2 ulp of `10 m'`, so
+        // for |m| < 2^50 the rounding gives `m = 10 m'`: a mantissa not divisible by ten ends the
+        // walk without the division.
         let mut e = guess;
-        while e > 0 {
+        while e > 0 && (m % 10 == 0 || m.unsigned_abs() >= 1 << 50) {
             match scaled(v, e - 1) {
                 Some(smaller) => {
                     e -= 1;
@@ -469,9 +472,10 @@ fn encode_float_fallback(values: &[f64], out: &mut Vec<u8>) {
     for v in &values[1..] {
         xor.encode(&mut w, v.to_bits());
     }
-    if w.as_bytes().len() < values.len() * 8 {
+    let xored = w.finish();
+    if xored.len() < values.len() * 8 {
         out.push(KIND_XOR);
-        out.extend_from_slice(w.as_bytes());
+        out.extend_from_slice(xored);
     } else {
         out.push(KIND_RAW);
         for v in values {
@@ -512,25 +516,49 @@ fn leading(mode: u8, n: usize) -> usize {
     lead.min(n)
 }
 
-/// Zigzagged residuals of `xs` under `mode` (after its leading values), and the histogram of their
-/// bit lengths.
-fn residuals(xs: &[i64], mode: u8, bias: i64, out: &mut Vec<u64>) -> [u64; 65] {
-    let mut hist = [0u64; 65];
+/// Zigzagged residuals of `xs` under `mode` (after its leading values), written to `out`.
+fn residuals(xs: &[i64], mode: u8, bias: i64, out: &mut Vec<u64>) {
     out.clear();
-    let mut push = |z: u64| {
-        hist[(64 - z.leading_zeros()) as usize] += 1;
-        out.push(z);
-    };
     match mode {
-        MODE_RAW => xs.iter().for_each(|&x| push(zigzag(x))),
-        MODE_DELTA | MODE_DELTA_BIAS => xs
-            .windows(2)
-            .for_each(|w| push(zigzag(w[1].wrapping_sub(w[0]).wrapping_sub(bias)))),
-        _ => xs.windows(3).for_each(|w| {
+        MODE_RAW => out.extend(xs.iter().map(|&x| zigzag(x))),
+        MODE_DELTA | MODE_DELTA_BIAS => out.extend(
+            xs.windows(2)
+                .map(|w| zigzag(w[1].wrapping_sub(w[0]).wrapping_sub(bias))),
+        ),
+        _ => out.extend(xs.windows(3).map(|w| {
             let d1 = w[1].wrapping_sub(w[0]);
             let d2 = w[2].wrapping_sub(w[1]);
-            push(zigzag(d2.wrapping_sub(d1)));
-        }),
+            zigzag(d2.wrapping_sub(d1))
+        })),
+    }
+}
+
+/// Histograms of the bit lengths of `xs`'s residuals under `MODE_DELTA` and `MODE_DELTA2`, in one
+/// pass and without storing them.
+fn delta_histograms(xs: &[i64]) -> ([u64; 65], [u64; 65]) {
+    let (mut h1, mut h2) = ([0u64; 65], [0u64; 65]);
+    let bits = |z: u64| (64 - z.leading_zeros()) as usize;
+    if let [a, b, ..] = xs {
+        h1[bits(zigzag(b.wrapping_sub(*a)))] += 1;
+    }
+    for w in xs.windows(3) {
+        let d1 = w[1].wrapping_sub(w[0]);
+        let d2 = w[2].wrapping_sub(w[1]);
+        h1[bits(zigzag(d2))] += 1;
+        h2[bits(zigzag(d2.wrapping_sub(d1)))] += 1;
+    }
+    (h1, h2)
+}
+
+/// Histogram of the bit lengths of `xs`'s residuals under `MODE_RAW` or `MODE_DELTA_BIAS`.
+fn histogram(xs: &[i64], mode: u8, bias: i64) -> [u64; 65] {
+    let mut hist = [0u64; 65];
+    let mut count = |z: u64| hist[(64 - z.leading_zeros()) as usize] += 1;
+    if mode == MODE_RAW {
+        xs.iter().for_each(|&x| count(zigzag(x)));
+    } else {
+        xs.windows(2)
+            .for_each(|w| count(zigzag(w[1].wrapping_sub(w[0]).wrapping_sub(bias))));
     }
     hist
 }
@@ -568,17 +596,58 @@ fn estimate_rice(hist: &[u64; 65]) -> (Option<u32>, u64) {
             .map(|&(z, count)| count * BitWriter::rice_len(z, k))
             .sum()
     };
-    (0..=longest.min(MAX_RICE_K))
-        .map(|k| (Some(k), estimate(k)))
-        .min_by_key(|&(_, bits)| bits)
-        .unwrap_or((None, 0))
+    // Every residual costs at least `k + 1` bits, so no `k` past `best / n - 1` can do better: the
+    // scan stops there instead of trying every `k` up to the longest residual.
+    let n: u64 = hist.iter().sum();
+    let mut best = (None, u64::MAX);
+    for k in 0..=longest.min(MAX_RICE_K) {
+        if (u64::from(k) + 1).saturating_mul(n) >= best.1 {
+            break;
+        }
+        let bits = estimate(k);
+        if bits < best.1 {
+            best = (Some(k), bits);
+        }
+    }
+    if best.0.is_none() {
+        return (None, 0);
+    }
+    best
 }
 
-/// The exact cheapest Rice parameter among `guess` and its neighbours.
+/// A lower bound of the Rice cost of residuals with the bit-length histogram `hist`, whatever the
+/// parameter: a residual of `len` bits never takes fewer than `max(len, 1)` bits.
+fn rice_lower_bound(hist: &[u64; 65]) -> u64 {
+    hist.iter()
+        .enumerate()
+        .map(|(len, &count)| count * (len as u64).max(1))
+        .sum()
+}
+
+/// The exact cheapest Rice parameter among `guess` and its neighbours (one pass over `zs`).
 fn refine_rice(zs: &[u64], guess: u32) -> u32 {
+    let lo = guess.saturating_sub(1);
+    let hi = (guess + 1).min(MAX_RICE_K);
+    // Sums of the quotients at `lo`, `lo + 1` and `lo + 2` over the residuals that no parameter
+    // escapes (the quotient only shrinks as `k` grows); the others are costed one by one.
+    let (mut q, mut plain) = ([0u64; 3], 0u64);
+    let mut escaped = [0u64; 3];
+    for &z in zs {
+        let q0 = z >> lo;
+        if q0 < u64::from(RICE_ESCAPE) {
+            q[0] += q0;
+            q[1] += q0 >> 1;
+            q[2] += q0 >> 2;
+            plain += 1;
+        } else {
+            for (slot, k) in escaped.iter_mut().zip(lo..=hi) {
+                *slot += BitWriter::rice_len(z, k);
+            }
+        }
+    }
     let mut best = (guess, u64::MAX);
-    for k in guess.saturating_sub(1)..=(guess + 1).min(MAX_RICE_K) {
-        let bits: u64 = zs.iter().map(|&z| BitWriter::rice_len(z, k)).sum();
+    for (i, k) in (lo..=hi).enumerate() {
+        let bits = q[i] + plain * (1 + u64::from(k)) + escaped[i];
         if bits < best.1 {
             best = (k, bits);
         }
@@ -603,6 +672,9 @@ fn median_delta(xs: &[i64], scratch: &mut Vec<u64>) -> i64 {
 
 /// Picks the residual mode and Rice parameter for `xs`; leaves the chosen residuals in
 /// `scratch.best`.
+///
+/// Modes are costed from histograms of residual bit lengths (the two delta modes in one pass); only
+/// the chosen mode's residuals are materialised.
 fn plan_ints(xs: &[i64], scratch: &mut Scratch) -> IntPlan {
     let mut best = IntPlan {
         mode: MODE_RAW,
@@ -610,28 +682,35 @@ fn plan_ints(xs: &[i64], scratch: &mut Scratch) -> IntPlan {
         bias: 0,
         bits: u64::MAX,
     };
+    let (delta, delta2) = delta_histograms(xs);
     for mode in [MODE_DELTA, MODE_DELTA2, MODE_DELTA_BIAS, MODE_RAW] {
-        let bias = if mode == MODE_DELTA_BIAS {
-            match median_delta(xs, &mut scratch.residuals) {
+        let (hist, bias) = match mode {
+            MODE_DELTA => (delta, 0),
+            MODE_DELTA2 => (delta2, 0),
+            MODE_DELTA_BIAS => match median_delta(xs, &mut scratch.residuals) {
                 // Same residuals as MODE_DELTA, plus a byte.
                 0 => continue,
-                bias => bias,
-            }
-        } else {
-            0
+                bias => (histogram(xs, mode, bias), bias),
+            },
+            _ => (histogram(xs, mode, 0), 0),
         };
-        let hist = residuals(xs, mode, bias, &mut scratch.residuals);
-        let (k, rice_bits) = estimate_rice(&hist);
         let lead_bits: u64 = lead_values(xs, mode, bias).map(|v| varint_len(zigzag(v)) * 8).sum();
+        if lead_bits + rice_lower_bound(&hist) >= best.bits {
+            // Cannot win: skip costing each Rice parameter.
+            continue;
+        }
+        let (k, rice_bits) = estimate_rice(&hist);
         let bits = lead_bits + rice_bits.div_ceil(8) * 8;
         if bits < best.bits {
             best = IntPlan { mode, k, bias, bits };
-            std::mem::swap(&mut scratch.residuals, &mut scratch.best);
             if k.is_none() {
                 // Nothing beats residuals that cost nothing.
                 break;
             }
         }
+    }
+    if best.k.is_some() {
+        residuals(xs, best.mode, best.bias, &mut scratch.best);
     }
     best.k = best.k.map(|k| refine_rice(&scratch.best, k));
     best
@@ -664,7 +743,7 @@ fn encode_ints(xs: &[i64], out: &mut Vec<u8>, scratch: &mut Scratch) {
         for &z in &scratch.best {
             w.write_rice(z, k);
         }
-        out.extend_from_slice(w.as_bytes());
+        out.extend_from_slice(w.finish());
     }
 }
 

@@ -51,8 +51,9 @@ pub enum CodecError {
 /// Appends bits LSB-first to a byte vector.
 ///
 /// The word being filled lives in a register-sized accumulator and is stored (never loaded back) at
-/// its aligned place in the vector after each write, so the bytes are always readable and writes do
-/// not stall on store-to-load forwarding.
+/// its aligned place in the vector when it is complete and on [`Self::sync`], so writes do not stall
+/// on store-to-load forwarding. [`Self::as_bytes`] reads the vector: call `sync` (or use
+/// [`Self::finish`]) after the last write.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BitWriter {
     buf: Vec<u8>,
@@ -112,7 +113,20 @@ impl BitWriter {
         } else {
             self.acc_bits = total;
         }
-        self.store();
+    }
+
+    /// Stores the word being filled, so that [`Self::as_bytes`] holds every bit written.
+    #[inline]
+    pub(crate) fn sync(&mut self) {
+        if self.acc_bits > 0 {
+            self.store();
+        }
+    }
+
+    /// Every bit written, the last byte zero-padded.
+    pub(crate) fn finish(&mut self) -> &[u8] {
+        self.sync();
+        self.as_bytes()
     }
 
     /// Stores the accumulator at its word's place, growing the vector when needed.
@@ -166,8 +180,13 @@ impl BitWriter {
         }
     }
 
-    /// The bytes holding the bits written so far; the last byte is zero-padded.
+    /// The bytes holding the bits written up to the last [`Self::sync`]; the last byte is zero-padded.
     pub(crate) fn as_bytes(&self) -> &[u8] {
+        debug_assert!(
+            self.buf.get(self.words * 8..self.bit_len().div_ceil(8))
+                == self.acc.to_le_bytes().get(..(self.acc_bits as usize).div_ceil(8)),
+            "BitWriter::as_bytes without sync"
+        );
         let len = self.bit_len().div_ceil(8);
         self.buf.get(..len).unwrap_or(&[])
     }
@@ -564,6 +583,7 @@ impl GorillaEncoder {
             self.last_delta = delta;
             self.xor.encode(&mut self.w, bits);
         }
+        self.w.sync();
         self.last_ts = ts;
         self.count += 1;
     }
@@ -843,7 +863,7 @@ mod tests {
         w.write(0, 64);
         w.write(0, 1);
         w.write(0b01, 2);
-        let got: Vec<_> = GorillaDecoder::new(w.as_bytes(), 2).collect();
+        let got: Vec<_> = GorillaDecoder::new(w.finish(), 2).collect();
         assert!(matches!(got.last(), Some(Err(CodecError::Invalid { .. }))));
     }
 
@@ -856,7 +876,7 @@ mod tests {
         for &(v, n) in &fields {
             w.write(v, n);
         }
-        let mut r = BitReader::new(w.as_bytes());
+        let mut r = BitReader::new(w.finish());
         for &(v, n) in &fields {
             assert_eq!(r.read_long(n, "test").expect("bits"), v & mask(n));
         }
