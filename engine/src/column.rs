@@ -86,7 +86,7 @@ pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
     debug_assert!(ts.len() <= MAX_COLUMN_LEN, "column longer than MAX_COLUMN_LEN");
     put_varint(out, ts.len() as u64);
     if !ts.is_empty() {
-        encode_ints(ts, out, &mut Scratch::default());
+        encode_ints(ts, out);
     }
 }
 
@@ -425,7 +425,7 @@ impl Decimal {
                 next = index + 1;
             }
         }
-        encode_ints(&self.mantissas, out, &mut Scratch::default());
+        encode_ints(&self.mantissas, out);
     }
 }
 
@@ -731,7 +731,18 @@ fn lead_values(xs: &[i64], mode: u8, bias: i64) -> impl Iterator<Item = i64> {
 /// Writes a non-empty integer sequence (its length is stored by the caller):
 /// a header byte (mode in bits 0-1, Rice `k + 1` or 0 in bits 2-7), the leading values as zigzag
 /// varints, then the residuals as Rice codes in a byte-padded bit stream.
-fn encode_ints(xs: &[i64], out: &mut Vec<u8>, scratch: &mut Scratch) {
+fn encode_ints(xs: &[i64], out: &mut Vec<u8>) {
+    thread_local! {
+        // Reused by every column a thread encodes (the WAL encodes one pair per series per write).
+        static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => encode_ints_with(xs, out, &mut scratch),
+        Err(_) => encode_ints_with(xs, out, &mut Scratch::default()),
+    });
+}
+
+fn encode_ints_with(xs: &[i64], out: &mut Vec<u8>, scratch: &mut Scratch) {
     let plan = plan_ints(xs, scratch);
     let code = plan.k.map_or(0, |k| k as u8 + 1);
     out.push(plan.mode | (code << 2));
@@ -739,7 +750,8 @@ fn encode_ints(xs: &[i64], out: &mut Vec<u8>, scratch: &mut Scratch) {
         put_varint(out, zigzag(v));
     }
     if let Some(k) = plan.k {
-        let mut w = BitWriter::new();
+        // The plan's estimate sizes the buffer: no growth steps on the way.
+        let mut w = BitWriter::with_capacity((plan.bits / 8) as usize + 16);
         for &z in &scratch.best {
             w.write_rice(z, k);
         }

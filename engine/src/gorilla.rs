@@ -92,6 +92,14 @@ impl BitWriter {
         Self::default()
     }
 
+    /// A writer whose buffer holds `bytes` before it grows.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        BitWriter {
+            buf: Vec::with_capacity(bytes),
+            ..Self::default()
+        }
+    }
+
     /// Number of bits written.
     pub(crate) fn bit_len(&self) -> usize {
         self.words * 64 + self.acc_bits as usize
