@@ -49,24 +49,23 @@ impl SealedChunk {
 
     /// The open chunk re-coded as block columns, or its Gorilla bytes when those are smaller.
     fn seal(enc: &GorillaEncoder, scratch: &mut SealScratch) -> Option<SealedChunk> {
-        let gorilla = Self::from_encoder(enc)?;
         scratch.ts.clear();
         scratch.vs.clear();
-        for s in enc.iter() {
-            let Ok((t, v)) = s else { return Some(gorilla) };
-            scratch.ts.push(t);
-            scratch.vs.push(v);
+        if enc.iter().decode_into(&mut scratch.ts, &mut scratch.vs).is_err() {
+            return Self::from_encoder(enc);
         }
         scratch.bytes.clear();
         column::encode_timestamps(&scratch.ts, &mut scratch.bytes);
         column::encode_values(&scratch.vs, &mut scratch.bytes);
-        if scratch.bytes.len() >= gorilla.bytes.len() {
-            return Some(gorilla);
+        if scratch.bytes.len() >= enc.as_bytes().len() {
+            return Self::from_encoder(enc);
         }
         Some(SealedChunk {
+            mint: enc.first_ts()?,
+            maxt: enc.last_ts()?,
+            count: u32::try_from(enc.len()).ok()?,
             codec: Codec::Columns,
             bytes: scratch.bytes.as_slice().into(),
-            ..gorilla
         })
     }
 
