@@ -8,7 +8,7 @@
 //! cargo run --release -p foresight-engine --example head_memory [-- HOSTS [TICKS]]
 //! ```
 //!
-//! Defaults: 10,000 hosts x 180 ticks (100,000 series, 30 min at 10 s: one sealed and one open
+//! `CHUNK=N` sets `Options::chunk_samples` (default 120). Defaults: 10,000 hosts x 180 ticks (100,000 series, 30 min at 10 s: one sealed and one open
 //! chunk per series). The allocator is mimalloc, as in the `foresight` binary. No background
 //! flush, durability `none` (the WAL is written, not fsynced), so only the head is measured.
 
@@ -90,6 +90,7 @@ fn main() -> Result<()> {
         Options {
             durability: Durability::None,
             background_flush: false,
+            chunk_samples: std::env::var("CHUNK").ok().and_then(|s| s.parse().ok()).unwrap_or(120),
             ..Options::default()
         },
     )?;
