@@ -158,6 +158,7 @@ impl clap::Args for ServeArgs {
                 .help(s.help_line());
             match s.bare_flag {
                 Some(v) => arg.num_args(0..=1).default_missing_value(v).require_equals(true),
+                None if s.repeatable() => arg.action(clap::ArgAction::Append),
                 None => arg,
             }
         }))
@@ -173,7 +174,15 @@ impl clap::FromArgMatches for ServeArgs {
         Ok(ServeArgs {
             config: matches.get_one::<PathBuf>("config").cloned(),
             given: serve_setting_args()
-                .filter_map(|s| Some((s.key, matches.get_one::<String>(s.key)?.clone())))
+                .flat_map(|s| {
+                    let values: Vec<String> = match matches.get_many::<String>(s.key) {
+                        // A repeatable setting's values replace the file's list: empty it first.
+                        Some(v) if s.repeatable() => std::iter::once(String::new()).chain(v.cloned()).collect(),
+                        Some(mut v) => v.next().cloned().into_iter().collect(),
+                        None => Vec::new(),
+                    };
+                    values.into_iter().map(move |v| (s.key, v))
+                })
                 .collect(),
         })
     }
@@ -553,5 +562,10 @@ mod tests {
         let config = serve_config(&cli, args).unwrap();
         assert_eq!((config.limits.max_samples, config.shards), (3, Some(2)));
         assert!(Cli::try_parse_from(["foresight", "serve", "--no-such-setting", "1"]).is_err());
+        let cli = Cli::try_parse_from(["foresight", "serve", "--rules", "a.yml", "--rules=b/*.yml"]).unwrap();
+        let Cmd::Serve(args) = &cli.cmd else {
+            panic!("not serve")
+        };
+        assert_eq!(serve_config(&cli, args).unwrap().alerting.rules, ["a.yml", "b/*.yml"]);
     }
 }

@@ -288,6 +288,53 @@ impl Group {
         adjusted - adjusted.rem_euclid(interval) + offset
     }
 
+    /// Takes over the state of the group this one replaces (a reload, Prometheus' `CopyState`):
+    /// each rule of `old` with the same name and labels as one of this group's (the first not
+    /// yet matched, in order) hands over its alerts, health and the series it wrote last, so a
+    /// reload neither resets `for` nor loses stale markers. Returns stale markers at `t` for the
+    /// series of `old`'s rules that have no successor.
+    pub fn copy_state_from(&mut self, old: &Group, t: i64) -> Vec<OutputSample> {
+        let mut taken = vec![false; old.rules.len()];
+        for (i, rule) in self.rules.iter_mut().enumerate() {
+            let found = old.rules.iter().enumerate().find(|(j, o)| {
+                !taken[*j] && o.name() == rule.name() && rule_labels(o) == rule_labels(rule) && same_kind(o, rule)
+            });
+            let Some((j, o)) = found else { continue };
+            taken[j] = true;
+            self.previous[i] = old.previous[j].clone();
+            self.health[i] = old.health[j].clone();
+            if let (Rule::Alerting(new), Rule::Alerting(prev)) = (rule, o) {
+                new.active = prev.active.clone();
+            }
+        }
+        if self.last_eval.is_none() {
+            self.last_eval = old.last_eval;
+        }
+        let mut out = Vec::new();
+        for (j, _) in taken.iter().enumerate().filter(|(_, t)| !**t) {
+            out.extend(old.previous[j].iter().map(|labels| OutputSample {
+                labels: labels.clone(),
+                t,
+                v: stale_nan(),
+            }));
+        }
+        out
+    }
+
+    /// Stale markers at `t` for every series the group wrote at its last evaluation (a group
+    /// removed by a reload).
+    pub fn stale_markers(&self, t: i64) -> Vec<OutputSample> {
+        self.previous
+            .iter()
+            .flatten()
+            .map(|labels| OutputSample {
+                labels: labels.clone(),
+                t,
+                v: stale_nan(),
+            })
+            .collect()
+    }
+
     /// Evaluates every rule at `ts` (milliseconds) in order over `storage`, each rule seeing
     /// the samples of the rules before it. Returns what to store and how each rule did; a
     /// failing rule is reported in its [`RuleOutcome`] and does not stop the others.
@@ -394,6 +441,20 @@ impl Group {
             }
         }
     }
+}
+
+fn rule_labels(r: &Rule) -> &BTreeMap<String, String> {
+    match r {
+        Rule::Recording(r) => &r.labels,
+        Rule::Alerting(a) => &a.labels,
+    }
+}
+
+fn same_kind(a: &Rule, b: &Rule) -> bool {
+    matches!(
+        (a, b),
+        (Rule::Recording(_), Rule::Recording(_)) | (Rule::Alerting(_), Rule::Alerting(_))
+    )
 }
 
 /// An instant query's result as (labels, value) pairs: a vector, or a scalar as one sample

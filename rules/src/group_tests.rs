@@ -257,3 +257,24 @@ fn eval_timestamps_are_slots_of_the_interval() {
     assert_eq!(g.eval_timestamp(t + 29_999), t);
     assert_eq!(g.eval_timestamp(t + 30_000), t + 30_000);
 }
+
+#[test]
+fn a_reload_keeps_alerts_and_marks_removed_rules_stale() {
+    let text =
+        "groups:\n- name: g\n  rules:\n  - record: r\n    expr: x\n  - alert: A\n    expr: x > 5\n    for: 10m\n";
+    let mut old = group(text);
+    let db = storage(60, |_, _| Some(9.0));
+    old.eval(6 * MIN, &db);
+    let active_at = old.alerts().next().unwrap().1.active_at;
+    // The recording rule is gone, the alerting rule stays.
+    let mut new = group("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: x > 5\n    for: 10m\n");
+    let stale = new.copy_state_from(&old, 7 * MIN);
+    assert!(!stale.is_empty() && stale.iter().all(|s| foresight_promql::is_stale_nan(s.v)));
+    assert!(stale.iter().all(|s| s.labels.metric_name() == Some("r")));
+    assert_eq!(new.alerts().next().unwrap().1.active_at, active_at);
+    assert_eq!(
+        new.stale_markers(8 * MIN).len(),
+        4,
+        "ALERTS and ALERTS_FOR_STATE of two series"
+    );
+}

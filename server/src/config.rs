@@ -100,6 +100,29 @@ pub struct Config {
     pub self_monitor: Option<Duration>,
     /// Resource limits.
     pub limits: Limits,
+    /// Rule files, rule evaluation and notifications.
+    pub alerting: AlertingSettings,
+}
+
+/// Rule files, their evaluation and where alerts go (defaults in [`SETTINGS`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlertingSettings {
+    /// Rule-file globs (`rules`, repeatable), loaded in order.
+    pub rules: Vec<String>,
+    /// Interval of groups that set none (`rule-evaluation-interval`).
+    pub evaluation_interval: Duration,
+    /// Alertmanagers to post alerts to (`alertmanager-url`, repeatable).
+    pub alertmanager_urls: Vec<String>,
+    /// Webhook receivers, sent Alertmanager's webhook payload (`alert-webhook`, repeatable).
+    pub webhooks: Vec<String>,
+    /// Least time between two sends of a still-firing alert (`alert-resend-delay`).
+    pub resend_delay: Duration,
+    /// Timeout of one notification request (`notification-timeout`).
+    pub notification_timeout: Duration,
+    /// How long a restart may last for `for` state to be restored (`alert-for-outage-tolerance`).
+    pub for_outage_tolerance: Duration,
+    /// Least time left pending after a restart (`alert-for-grace-period`).
+    pub for_grace_period: Duration,
 }
 
 impl Default for Config {
@@ -128,6 +151,7 @@ impl Default for Config {
                 max_forecast_series: 0,
                 max_correlate_series: 0,
             },
+            alerting: AlertingSettings::default(),
         };
         for s in SETTINGS {
             if let SettingDefault::Value(v) = s.default
@@ -184,6 +208,12 @@ impl Setting {
     /// The `--help` line: [`Setting::help`] and `[default: ..]`.
     pub fn help_line(&self) -> String {
         format!("{} [default: {}]", self.help, self.default_text())
+    }
+
+    /// Whether the flag may be given several times (`--rules a.yml --rules b.yml`); the TOML
+    /// file takes a list. The value adds to the list; an empty value empties it.
+    pub fn repeatable(&self) -> bool {
+        REPEATABLE.contains(&self.key)
     }
 
     /// Parses `value` into `config`.
@@ -415,7 +445,110 @@ pub static SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    Setting {
+        key: "rules",
+        default: SettingDefault::Unset("none"),
+        help: "Prometheus rule files to evaluate (a glob; repeatable)",
+        bare_flag: None,
+        set: |c, v| push_or_clear(&mut c.alerting.rules, v),
+    },
+    Setting {
+        key: "rule-evaluation-interval",
+        default: SettingDefault::Value("1m"),
+        help: "Evaluation interval of rule groups that set none",
+        bare_flag: None,
+        set: |c, v| {
+            c.alerting.evaluation_interval = positive(duration(v)?)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "alertmanager-url",
+        default: SettingDefault::Unset("none"),
+        help: "Alertmanager to post alerts to, e.g. http://127.0.0.1:9093 (repeatable)",
+        bare_flag: None,
+        set: |c, v| push_or_clear(&mut c.alerting.alertmanager_urls, &http_url(v)?),
+    },
+    Setting {
+        key: "alert-webhook",
+        default: SettingDefault::Unset("none"),
+        help: "URL posted Alertmanager's webhook payload (version 4) per alert name (repeatable)",
+        bare_flag: None,
+        set: |c, v| push_or_clear(&mut c.alerting.webhooks, &http_url(v)?),
+    },
+    Setting {
+        key: "alert-resend-delay",
+        default: SettingDefault::Value("1m"),
+        help: "Least time between two sends of a firing alert",
+        bare_flag: None,
+        set: |c, v| {
+            c.alerting.resend_delay = duration(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "notification-timeout",
+        default: SettingDefault::Value("10s"),
+        help: "Timeout of one post to an Alertmanager or webhook",
+        bare_flag: None,
+        set: |c, v| {
+            c.alerting.notification_timeout = positive(duration(v)?)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "alert-for-outage-tolerance",
+        default: SettingDefault::Value("1h"),
+        help: "Longest downtime after which alerts' `for` state is still restored",
+        bare_flag: None,
+        set: |c, v| {
+            c.alerting.for_outage_tolerance = duration(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "alert-for-grace-period",
+        default: SettingDefault::Value("10m"),
+        help: "Least time a restored alert stays pending after a restart",
+        bare_flag: None,
+        set: |c, v| {
+            c.alerting.for_grace_period = duration(v)?;
+            Ok(())
+        },
+    },
 ];
+
+/// The keys of the settings that take several values ([`Setting::repeatable`]).
+const REPEATABLE: [&str; 3] = ["rules", "alertmanager-url", "alert-webhook"];
+
+/// Adds a value to a list setting; an empty value empties it.
+fn push_or_clear(list: &mut Vec<String>, v: &str) -> Result<(), String> {
+    let v = v.trim();
+    if v.is_empty() {
+        list.clear();
+    } else if !list.iter().any(|x| x == v) {
+        list.push(v.to_owned());
+    }
+    Ok(())
+}
+
+/// An `http://` URL (empty passes, to clear a list); no TLS client is built in.
+fn http_url(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.is_empty() || (v.starts_with("http://") && v.len() > "http://".len()) {
+        Ok(v.trim_end_matches('/').to_owned())
+    } else {
+        Err("expected an http:// URL".into())
+    }
+}
+
+fn positive(d: Duration) -> Result<Duration, String> {
+    if d.is_zero() {
+        Err("must be positive".into())
+    } else {
+        Ok(d)
+    }
+}
 
 /// Interval of `self-monitor` when it is switched on without one.
 pub const DEFAULT_SELF_MONITOR_INTERVAL: Duration = Duration::from_secs(15);
@@ -480,6 +613,22 @@ impl Config {
             reason: e.to_string(),
         })?;
         for (key, value) in table {
+            if let (Some(s), toml::Value::Array(items)) = (Setting::find(&key), &value)
+                && s.repeatable()
+            {
+                self.set(&key, "")?;
+                for item in items {
+                    let Some(v) = item.as_str() else {
+                        return Err(ConfigError::BadValue {
+                            key,
+                            value: item.to_string(),
+                            reason: "expected a list of strings".into(),
+                        });
+                    };
+                    self.set(&key, v)?;
+                }
+                continue;
+            }
             let v = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
@@ -572,6 +721,14 @@ mod tests {
             ("max-forecast-horizon", "500"),
             ("max-forecast-series", "20"),
             ("max-correlate-series", "300"),
+            ("rules", "r/*.yml"),
+            ("rule-evaluation-interval", "15s"),
+            ("alertmanager-url", "http://127.0.0.1:9093/"),
+            ("alert-webhook", "http://127.0.0.1:9000/hook"),
+            ("alert-resend-delay", "30s"),
+            ("notification-timeout", "5s"),
+            ("alert-for-outage-tolerance", "2h"),
+            ("alert-for-grace-period", "1m"),
         ];
         let keys: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
         assert_eq!(samples.map(|(k, _)| k).as_slice(), keys.as_slice());
@@ -586,6 +743,8 @@ mod tests {
         assert_eq!((c.limits.max_forecast_horizon, c.limits.max_forecast_series), (500, 20));
         assert!(c.set("max-forecast-series", "0").is_err());
         assert_eq!(c.limits.max_correlate_series, 300);
+        assert_eq!(c.alerting.alertmanager_urls, ["http://127.0.0.1:9093"]);
+        assert!(c.set("alert-webhook", "ftp://x").is_err());
         c.validate().unwrap();
     }
 
@@ -605,6 +764,10 @@ mod tests {
         ));
         assert!(matches!(c.set("db-label", "a-b"), Err(ConfigError::BadValue { .. })));
         assert!(matches!(c.apply_toml("listen = ["), Err(ConfigError::File { .. })));
+        c.apply_toml("rules = [\"a.yml\", \"b/*.yml\"]\n").unwrap();
+        c.apply_toml("rules = [\"c.yml\"]\n").unwrap();
+        assert_eq!(c.alerting.rules, ["c.yml"]);
+        assert!(c.apply_toml("rules = [1]").is_err());
         c.set("max-inflight-write-bytes", "10").unwrap();
         assert!(matches!(c.validate(), Err(ConfigError::Inconsistent(_))));
     }

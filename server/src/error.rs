@@ -35,6 +35,9 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// A `--rules` file could not be loaded (every problem, with its file and position).
+    #[error("rule files: {0}")]
+    Rules(String),
     /// The database could not be opened or closed.
     #[error(transparent)]
     Engine(#[from] foresight_engine::Error),

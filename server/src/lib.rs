@@ -48,6 +48,7 @@
 //! # }
 //! ```
 
+mod alerting;
 mod budget;
 mod config;
 mod correlate;
@@ -63,7 +64,9 @@ mod stream;
 mod time;
 mod write;
 
-pub use config::{Config, ConfigError, DEFAULT_SELF_MONITOR_INTERVAL, Limits, SETTINGS, Setting, SettingDefault};
+pub use config::{
+    AlertingSettings, Config, ConfigError, DEFAULT_SELF_MONITOR_INTERVAL, Limits, SETTINGS, Setting, SettingDefault,
+};
 pub use error::Error;
 pub use server::{Server, run};
 pub use time::parse_time;

@@ -76,7 +76,7 @@ pub(crate) struct Family {
 }
 
 impl Family {
-    fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
+    pub(crate) fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
         Family {
             name,
             help,
@@ -85,13 +85,13 @@ impl Family {
         }
     }
 
-    fn one(name: &'static str, kind: &'static str, help: &'static str, value: f64) -> Self {
+    pub(crate) fn one(name: &'static str, kind: &'static str, help: &'static str, value: f64) -> Self {
         let mut f = Family::new(name, kind, help);
         f.push("", Vec::new(), value);
         f
     }
 
-    fn push(&mut self, suffix: &'static str, labels: Vec<(&'static str, String)>, value: f64) {
+    pub(crate) fn push(&mut self, suffix: &'static str, labels: Vec<(&'static str, String)>, value: f64) {
         self.samples.push(Sample { suffix, labels, value });
     }
 
@@ -112,6 +112,13 @@ impl Family {
         self.push("_sum", labels.clone(), h.sum_secs);
         self.push("_count", labels, cumulative as f64);
     }
+}
+
+/// A part of the server with metrics of its own (rule evaluation, notifications), added to
+/// `/metrics` and self-monitoring through `AppState::add_metric_source`.
+pub(crate) trait MetricSource: Send + Sync + std::fmt::Debug {
+    /// Its families, read at each scrape.
+    fn families(&self) -> Vec<Family>;
 }
 
 impl Metrics {

@@ -14,6 +14,7 @@ use foresight_engine::Db;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::alerting::{self, Alerting};
 use crate::config::Config;
 use crate::error::Error;
 use crate::state::AppState;
@@ -29,6 +30,7 @@ pub struct Server {
     serving: JoinHandle<std::io::Result<()>>,
     opening: JoinHandle<Result<(), Error>>,
     background: Vec<JoinHandle<()>>,
+    alerting: Arc<Alerting>,
 }
 
 impl Server {
@@ -49,10 +51,14 @@ impl Server {
         })?;
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState::new(config, shutdown.clone(), addr));
+        let alerting =
+            Arc::new(Alerting::new(&state.config.alerting, state.engine_opts.clone(), addr).map_err(Error::Rules)?);
+        state.add_metric_source(alerting.clone());
 
         let opening = {
             let state = state.clone();
             let stop = stop.clone();
+            let alerting = alerting.clone();
             tokio::spawn(async move {
                 let dir = state.config.data_dir.clone();
                 let opts = state.config.engine_options();
@@ -87,12 +93,14 @@ impl Server {
                         .map_err(|_| Error::Engine(foresight_engine::Error::Closed))?
                         .map_err(Error::Engine);
                 }
-                state.set_db(Arc::new(db));
+                let db = Arc::new(db);
+                alerting.start(Arc::downgrade(&db), state.shutdown.clone());
+                state.set_db(db);
                 Ok(())
             })
         };
 
-        let app = router(state.clone());
+        let app = router(state.clone(), alerting.clone());
         let serving = {
             let mut shutdown = shutdown.clone();
             tokio::spawn(async move {
@@ -107,6 +115,10 @@ impl Server {
         if let Some(every) = state.config.self_monitor {
             background.push(tokio::spawn(ops::self_monitor(state.clone(), every)));
         }
+        background.push(tokio::spawn(alerting::reload_on_sighup(
+            alerting.clone(),
+            shutdown.clone(),
+        )));
         tracing::info!(
             "listening on http://{addr} (data directory {})",
             state.config.data_dir.display()
@@ -118,6 +130,7 @@ impl Server {
             serving,
             opening,
             background,
+            alerting,
         })
     }
 
@@ -163,6 +176,7 @@ impl Server {
         for h in self.background {
             h.abort();
         }
+        self.alerting.stop();
         let opened = match self.opening.await {
             Ok(r) => r,
             Err(_) => Err(Error::Engine(foresight_engine::Error::Closed)),
@@ -205,7 +219,8 @@ async fn close_db(mut db: Arc<Db>, deadline: Instant) -> Result<(), Error> {
 }
 
 /// Every route.
-fn router(state: Arc<AppState>) -> Router {
+fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
+    let rules = alerting::router(alerting).route_layer(middleware::from_fn_with_state(state.clone(), track));
     Router::new()
         .route("/write", post(write::write_v1))
         .route("/api/v2/write", post(write::write_v2))
@@ -232,6 +247,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(ops::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+        .merge(rules)
 }
 
 /// Counts every routed request and times it until its response head.

@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::budget::WriteBudget;
 use crate::config::Config;
 use crate::error::{PromError, WriteError};
-use crate::metrics::{Family, Metrics, WriteRefusal};
+use crate::metrics::{Family, MetricSource, Metrics, WriteRefusal};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -30,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// The address actually listened on.
     pub(crate) addr: SocketAddr,
+    /// Other parts' metrics (the rules' evaluation and notifications).
+    metric_sources: RwLock<Vec<Arc<dyn MetricSource>>>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             metrics: Metrics::default(),
             shutdown,
             addr,
+            metric_sources: RwLock::new(Vec::new()),
         }
     }
 
@@ -93,6 +96,15 @@ impl AppState {
     /// Every metric family: the server's counters, the write budget and, when given, the
     /// database's.
     pub(crate) fn metric_families(&self, db: Option<&Db>) -> Vec<Family> {
-        self.metrics.collect(db, self.write_budget.in_flight())
+        let mut families = self.metrics.collect(db, self.write_budget.in_flight());
+        for source in self.metric_sources.read().iter() {
+            families.extend(source.families());
+        }
+        families
+    }
+
+    /// Adds a part's metrics to `/metrics` and self-monitoring.
+    pub(crate) fn add_metric_source(&self, source: Arc<dyn MetricSource>) {
+        self.metric_sources.write().push(source);
     }
 }

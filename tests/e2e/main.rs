@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `foresight serve` binary on 127.0.0.1 (OS-chosen port), driven
 //! over HTTP, by promtool and by the InfluxDB Python clients; `foresight import` before it.
 
+mod alerting;
 mod clients;
 mod correlate;
 mod forecast;
