@@ -77,6 +77,7 @@ pub fn negotiate(content_type: Option<&str>, content_encoding: Option<&str>) -> 
 #[derive(Debug, Clone)]
 pub struct WriteBody {
     msg: Msg,
+    raw_len: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +94,7 @@ pub fn decode_write(compressed: &[u8], protocol: Protocol, limit: usize) -> Resu
 
 /// Decodes an uncompressed remote write message.
 pub fn decode_write_raw(raw: Bytes, protocol: Protocol) -> Result<WriteBody, DecodeError> {
+    let raw_len = raw.len();
     let msg = match protocol {
         Protocol::V1 => Msg::V1(WriteRequest::decode(raw).map_err(|e| DecodeError::Protobuf {
             message: "prometheus.WriteRequest",
@@ -111,7 +113,7 @@ pub fn decode_write_raw(raw: Bytes, protocol: Protocol) -> Result<WriteBody, Dec
             Msg::V2(req)
         }
     };
-    Ok(WriteBody { msg })
+    Ok(WriteBody { msg, raw_len })
 }
 
 /// Metadata of a metric family, as 1.0 sends it or as a 2.0 series carries it.
@@ -169,6 +171,11 @@ impl WriteBody {
             Msg::V1(_) => Protocol::V1,
             Msg::V2(_) => Protocol::V2,
         }
+    }
+
+    /// Size of the decoded (uncompressed) message in bytes; label strings point into it.
+    pub fn raw_len(&self) -> usize {
+        self.raw_len
     }
 
     /// Number of series in the request, valid or not.

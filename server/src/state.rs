@@ -13,6 +13,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::budget::WriteBudget;
 use crate::config::Config;
 use crate::error::{PromError, WriteError};
+use crate::metadata::MetadataStore;
 use crate::metrics::{Family, Metrics, WriteRefusal};
 
 /// What every handler shares.
@@ -30,6 +31,8 @@ pub(crate) struct AppState {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// The address actually listened on.
     pub(crate) addr: SocketAddr,
+    /// Metric metadata received by remote write, for `/api/v1/metadata`.
+    pub(crate) metadata: MetadataStore,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             metrics: Metrics::default(),
             shutdown,
             addr,
+            metadata: MetadataStore::default(),
         }
     }
 

@@ -9,6 +9,7 @@ mod import;
 mod ops;
 mod promtool;
 mod query;
+mod remote;
 mod restart;
 mod rules;
 mod write;
