@@ -14,13 +14,15 @@
 #   INSTALL=1: apt-get install the peers when missing (Debian: prometheus victoria-metrics influxdb)
 #   SETTLE=300s: longest wait for a peer's background compaction before measuring its size
 #   EXTRA='...': more `foresight bench` flags for every run (e.g. --query-clients 1)
+#   FLAVOR=influx1|prom-remote-write: the write protocol (prom-remote-write: Prometheus remote write
+#     1.0 to /api/v1/write, one TimeSeries per sample as Prometheus sends; foresight and vm only)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HERE="$ROOT/benches/peers"
 OUT=${OUT:-/tmp/foresight-peers}
 HOSTS=${HOSTS:-100}; FIELDS=${FIELDS:-10}; DURATION=${DURATION:-24h}; INTERVAL=${INTERVAL:-10s}
 WRITERS=${WRITERS:-4}; BATCH=${BATCH:-5000}; REPS=${REPS:-5}; WORKLOAD=${WORKLOAD:-cpu}
-SETTLE=${SETTLE:-300s}; EXTRA=${EXTRA:-}
+SETTLE=${SETTLE:-300s}; EXTRA=${EXTRA:-}; FLAVOR=${FLAVOR:-influx1}
 FORESIGHT=${FORESIGHT:-}
 # Ports on loopback, away from the packaged defaults.
 P_FS=18086; P_VM=18428; P_IX=18087; P_IX_RPC=18088; P_PR=18090
@@ -68,7 +70,8 @@ need_peers() {
 }
 
 BENCH=("$FORESIGHT" bench --workload "$WORKLOAD" --hosts "$HOSTS" --fields "$FIELDS" --duration "$DURATION"
-       --interval "$INTERVAL" --writers "$WRITERS" --batch "$BATCH" --query-reps "$REPS" --pregenerate --quiet)
+       --interval "$INTERVAL" --writers "$WRITERS" --batch "$BATCH" --query-reps "$REPS" --pregenerate --quiet
+       --flavor "$FLAVOR")
 REPORTS=()
 
 # ---------------------------------------------------------------- foresight

@@ -262,6 +262,26 @@ fn write_samples_stores_the_same_series_as_write_lines_and_reports_lines() {
 }
 
 #[test]
+fn sorted_pairs_name_the_same_series_as_labels() {
+    let mut batch = SampleBatch::new();
+    let a = batch
+        .add_series(&Labels::new([("job", "x"), (METRIC_NAME, "up")]))
+        .unwrap();
+    let b = batch.add_series_sorted(&[(METRIC_NAME, "up"), ("job", "x")]).unwrap();
+    assert_ne!(a, b);
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(2, Durability::None)).unwrap();
+    batch.push(a, 1000, 1.0, 1);
+    batch.push(b, 2000, 2.0, 2);
+    db.write_samples(&batch).unwrap();
+    assert_eq!(everything(&db)[r#"up{job="x"}"#], [(1000, 1.0), (2000, 2.0)]);
+    assert!(batch.add_series_sorted(&[("job", "x"), (METRIC_NAME, "up")]).is_err());
+    assert!(batch.add_series_sorted(&[(METRIC_NAME, "up"), ("job", "")]).is_err());
+    assert!(batch.add_series_sorted(&[("job", "x")]).is_err());
+    db.close().unwrap();
+}
+
+#[test]
 fn a_long_body_is_written_in_pieces_with_its_line_numbers_and_last_write_wins() {
     // Spans several pieces (`write::PIECE_LINES`), with bad lines on both sides of the boundaries
     // and one series/timestamp written in the first piece and again in the last.

@@ -197,6 +197,29 @@ impl SampleBatch {
         Ok(SeriesRef((self.series.len() - 1) as u32))
     }
 
+    /// Adds a series from label pairs already sorted by name, with unique names and non-empty
+    /// values (what a protocol decoder that checked them hands over), writing its key directly
+    /// instead of building a [`Labels`] first. The pairs are checked; `__name__` must be present.
+    pub fn add_series_sorted(&mut self, pairs: &[(&str, &str)]) -> Result<SeriesRef> {
+        let sorted = pairs.windows(2).all(|w| w[0].0 < w[1].0);
+        if !sorted || pairs.iter().any(|(n, v)| n.is_empty() || v.is_empty()) {
+            return Err(Error::InvalidArgument(
+                "label pairs must be sorted by name, unique and non-empty".into(),
+            ));
+        }
+        if !pairs.iter().any(|(n, _)| *n == METRIC_NAME) {
+            return Err(Error::InvalidArgument("the series has no metric name".into()));
+        }
+        let off = self.keys.len();
+        for (n, v) in pairs {
+            put_bytes(&mut self.keys, n.as_bytes());
+            put_bytes(&mut self.keys, v.as_bytes());
+        }
+        let hash = hash_key(&self.keys[off..]);
+        self.series.push((hash, off as u32, (self.keys.len() - off) as u32));
+        Ok(SeriesRef((self.series.len() - 1) as u32))
+    }
+
     /// Adds a sample of `series` at `t` (milliseconds), from line `line` of the caller's input.
     pub fn push(&mut self, series: SeriesRef, t: i64, v: f64, line: usize) {
         self.samples.push(BatchSample {

@@ -76,7 +76,8 @@ pub struct BenchArgs {
     /// Lines per write request.
     #[arg(long, default_value_t = 5000)]
     pub batch: usize,
-    /// Write endpoint: influx1 (/write) or influx2 (/api/v2/write).
+    /// Write endpoint: influx1 (/write), influx2 (/api/v2/write) or prom-remote-write
+    /// (/api/v1/write, Prometheus remote write 1.0 built from the same samples).
     #[arg(long, default_value = "influx1")]
     pub flavor: String,
     /// db (influx1) or bucket (influx2); empty to leave it out.

@@ -21,14 +21,27 @@ use crate::stats::ErrorTally;
 use crate::target::Target;
 use crate::workload::{BatchInfo, Generator, Precision};
 
-/// Which InfluxDB write endpoint to use.
+/// Which write endpoint to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Flavor {
     /// InfluxDB 1.x: `POST /write?db=..&precision=..`.
     Influx1,
     /// InfluxDB 2.x: `POST /api/v2/write?org=..&bucket=..&precision=..`.
     Influx2,
+    /// Prometheus remote write 1.0: `POST /api/v1/write`, each batch turned into the snappy
+    /// protobuf request Prometheus would send for its samples (see `promwrite`).
+    PromRemoteWrite,
+}
+
+impl Flavor {
+    /// Headers of a write request.
+    fn headers(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Flavor::Influx1 | Flavor::Influx2 => &[("Content-Type", "text/plain; charset=utf-8")],
+            Flavor::PromRemoteWrite => &crate::promwrite::HEADERS,
+        }
+    }
 }
 
 impl FromStr for Flavor {
@@ -37,8 +50,9 @@ impl FromStr for Flavor {
         match s {
             "influx1" | "v1" | "1" => Ok(Self::Influx1),
             "influx2" | "v2" | "2" => Ok(Self::Influx2),
+            "prom-remote-write" | "remote-write" => Ok(Self::PromRemoteWrite),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown write flavor {s:?} (influx1 or influx2)"
+                "unknown write flavor {s:?} (influx1, influx2 or prom-remote-write)"
             ))),
         }
     }
@@ -60,6 +74,9 @@ pub struct WriteSettings {
 impl WriteSettings {
     /// The full write URL.
     pub fn url(&self, target: &Target) -> String {
+        if self.flavor == Flavor::PromRemoteWrite {
+            return target.url("/api/v1/write");
+        }
         let mut params = Vec::new();
         match self.flavor {
             Flavor::Influx1 => {
@@ -73,13 +90,23 @@ impl WriteSettings {
                     params.push(format!("bucket={}", encode(&self.db)));
                 }
             }
+            Flavor::PromRemoteWrite => {}
         }
         params.push(format!("precision={}", self.precision.as_param()));
         let path = match self.flavor {
             Flavor::Influx1 => "/write",
             Flavor::Influx2 => "/api/v2/write",
+            Flavor::PromRemoteWrite => "/api/v1/write",
         };
         format!("{}?{}", target.url(path), params.join("&"))
+    }
+}
+
+/// A generated line-protocol batch in the flavor's wire format.
+fn convert(write: &WriteSettings, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+    match write.flavor {
+        Flavor::Influx1 | Flavor::Influx2 => Ok(body),
+        Flavor::PromRemoteWrite => crate::promwrite::from_lines(&body, write.precision).map_err(Error::InvalidArgument),
     }
 }
 
@@ -278,6 +305,7 @@ pub fn ingest(
             if info.lines == 0 {
                 break;
             }
+            let body = convert(write, body)?;
             pre.push(Batch { body, info });
         }
         pregenerate_s = t.elapsed().as_secs_f64();
@@ -303,8 +331,15 @@ pub fn ingest(
                         .unwrap_or_else(|_| Vec::with_capacity(batch_lines * 300));
                     body.clear();
                     let info = generator.fill(&mut body, batch_lines);
-                    // Ends when the workload is exhausted or every writer is gone.
-                    if info.lines == 0 || batch_tx.send(Batch { body, info }).is_err() {
+                    if info.lines == 0 {
+                        break;
+                    }
+                    let Ok(body) = convert(write, body) else {
+                        shared.stop(StopReason::Error);
+                        break;
+                    };
+                    // Ends when every writer is gone.
+                    if batch_tx.send(Batch { body, info }).is_err() {
                         break;
                     }
                 }
@@ -322,7 +357,8 @@ pub fn ingest(
                     Source::Live(batch_rx.clone(), free_tx.clone())
                 };
                 let (shared, url) = (&shared, &url);
-                s.spawn(move || writer(source, url, timeout, load, deadline, shared, progress))
+                let headers = write.flavor.headers();
+                s.spawn(move || writer(source, url, headers, timeout, load, deadline, shared, progress))
             })
             .collect();
         drop(batch_rx);
@@ -382,9 +418,11 @@ pub fn ingest(
     Ok(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn writer(
     source: Source<'_>,
     url: &str,
+    headers: &[(&str, &str)],
     timeout: Duration,
     load: &LoadSettings,
     deadline: Option<Instant>,
@@ -410,7 +448,7 @@ fn writer(
                 if over_limit(load, shared) {
                     break;
                 }
-                send_one(&client, url, &b.body, b.info, &mut r, progress)
+                send_one(&client, url, headers, &b.body, b.info, &mut r, progress)
             }
             Source::Live(rx, free) => {
                 let wait = deadline.map_or(Duration::from_secs(1), |d| d.saturating_duration_since(now));
@@ -419,7 +457,7 @@ fn writer(
                         if over_limit(load, shared) {
                             break;
                         }
-                        let ok = send_one(&client, url, &body, info, &mut r, progress);
+                        let ok = send_one(&client, url, headers, &body, info, &mut r, progress);
                         // Back to the generator for reuse.
                         let _ = free.send(body);
                         ok
@@ -451,13 +489,14 @@ fn over_limit(load: &LoadSettings, shared: &Shared) -> bool {
 fn send_one(
     client: &Client,
     url: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
     info: BatchInfo,
     r: &mut WriterResult,
     progress: &ProgressBar,
 ) -> bool {
     let t = Instant::now();
-    let reply = client.post(url, "text/plain; charset=utf-8", body);
+    let reply = client.post_with(url, headers, body);
     r.latencies.push(t.elapsed().as_secs_f64());
     r.batches_sent += 1;
     r.sent.lines += info.lines;

@@ -46,6 +46,15 @@ impl Client {
         read(resp)
     }
 
+    /// POSTs `body` with these headers.
+    pub(crate) fn post_with(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, String> {
+        let mut req = self.agent.post(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.send(body).map_err(|e| e.to_string())?)
+    }
+
     /// GETs `url` with the query parameters `params` (URL-encoded here).
     pub(crate) fn get(&self, url: &str, params: &[(&str, &str)]) -> Result<Reply, String> {
         let mut req = self.agent.get(url);

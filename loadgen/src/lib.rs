@@ -34,6 +34,7 @@ mod driver;
 mod http;
 mod plan;
 mod probe;
+mod promwrite;
 mod queries;
 mod report;
 mod rng;

@@ -123,6 +123,11 @@ impl PromError {
         }
     }
 
+    /// The HTTP status this error is answered with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
     /// The JSON body.
     pub(crate) fn body(&self) -> String {
         let mut out = String::with_capacity(64 + self.message.len());

@@ -14,6 +14,9 @@
 //!   `/api/v1/query`, `/api/v1/query_range`, `/api/v1/series`, `/api/v1/labels`,
 //!   `/api/v1/label/<name>/values`, `/api/v1/metadata`, `/api/v1/status/buildinfo`, and
 //!   `/api/v1/stream` (Server-Sent Events with a query's value every interval).
+//! - **Prometheus remote write and read**: `POST /api/v1/write` (remote write 1.0 and 2.0,
+//!   snappy protobuf; 204 once durable, 400 for what can never be stored, the `*-Written`
+//!   headers) and `POST /api/v1/read` (samples or streamed XOR chunks); see `remote.rs`.
 //! - **Models** of the series a range query returns: `/api/v1/forecast` (Holt-Winters / ETS
 //!   with prediction intervals), `/api/v1/anomalies` (online anomaly scores) and
 //!   `/api/v1/correlate` (candidates ranked by lagged correlation with a target).
@@ -55,9 +58,11 @@ mod correlate;
 mod error;
 mod forecast;
 mod json;
+mod metadata;
 mod metrics;
 mod ops;
 mod query;
+mod remote;
 mod server;
 mod state;
 mod stream;

@@ -290,10 +290,13 @@ pub(crate) async fn label_values(
     .map(JsonBody)
 }
 
-/// `/api/v1/metadata`: foresight keeps no metric metadata (types, help); an empty object.
-pub(crate) async fn metadata(State(st): State<Arc<AppState>>) -> Result<JsonBody, PromError> {
+/// `/api/v1/metadata?metric=..&limit=..`: the metadata remote write senders sent (kept in memory;
+/// line protocol carries none).
+pub(crate) async fn metadata(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
     st.db_for_query()?;
-    Ok(JsonBody(json::success(|out| out.push_str("{}"))))
+    let limit = result_limit(&p)?;
+    let metric = p.non_empty("metric");
+    Ok(JsonBody(json::success(|out| st.metadata.push_json(out, metric, limit))))
 }
 
 /// `/api/v1/query_exemplars`: foresight stores no exemplars; an empty list.

@@ -18,7 +18,7 @@ use crate::alerting::{self, Alerting};
 use crate::config::Config;
 use crate::error::Error;
 use crate::state::AppState;
-use crate::{correlate, forecast, ops, query, stream, write};
+use crate::{correlate, forecast, ops, query, remote, stream, write};
 
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
 /// [`Server::wait`].
@@ -224,6 +224,8 @@ fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
     Router::new()
         .route("/write", post(write::write_v1))
         .route("/api/v2/write", post(write::write_v2))
+        .route("/api/v1/write", post(remote::write))
+        .route("/api/v1/read", post(remote::read))
         .route("/ping", get(ops::ping).head(ops::ping))
         .route("/health", get(ops::influx_health))
         .route("/api/v1/query", get(query::instant).post(query::instant))

@@ -13,6 +13,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::budget::WriteBudget;
 use crate::config::Config;
 use crate::error::{PromError, WriteError};
+use crate::metadata::MetadataStore;
 use crate::metrics::{Family, MetricSource, Metrics, WriteRefusal};
 
 /// What every handler shares.
@@ -32,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) addr: SocketAddr,
     /// Other parts' metrics (the rules' evaluation and notifications).
     metric_sources: RwLock<Vec<Arc<dyn MetricSource>>>,
+    /// Metric metadata received by remote write, for `/api/v1/metadata`.
+    pub(crate) metadata: MetadataStore,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             shutdown,
             addr,
             metric_sources: RwLock::new(Vec::new()),
+            metadata: MetadataStore::default(),
         }
     }
 

@@ -87,7 +87,7 @@ fn is_gzip(headers: &HeaderMap) -> Result<bool, WriteError> {
     }
 }
 
-fn too_large(st: &AppState, what: &str) -> WriteError {
+pub(crate) fn too_large(st: &AppState, what: &str) -> WriteError {
     st.metrics.refused(WriteRefusal::TooLarge);
     WriteError::too_large(format!(
         "{what} is larger than the limit of {} bytes (max-body-bytes); split the write into smaller batches",
@@ -95,7 +95,7 @@ fn too_large(st: &AppState, what: &str) -> WriteError {
     ))
 }
 
-fn busy(st: &AppState) -> WriteError {
+pub(crate) fn busy(st: &AppState) -> WriteError {
     st.metrics.refused(WriteRefusal::Backpressure);
     WriteError::unavailable(format!(
         "too many write bytes in flight (limit {} bytes, max-inflight-write-bytes): the database is behind; retry later",
@@ -113,21 +113,7 @@ async fn write(
     let limit = st.config.limits.max_body_bytes;
     let (parts, body) = req.into_parts();
     let gzip = is_gzip(&parts.headers)?;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(&st, "the request body"));
-    }
-    let mut reservation = Reservation::new(st.write_budget.clone());
-    if let Some(n) = declared
-        && !reservation.grow(n)
-    {
-        return Err(busy(&st));
-    }
-    let buf = read_body(&st, body, declared, &mut reservation).await?;
+    let (buf, reservation) = read_request_body(&st, &parts.headers, body).await?;
 
     let label = st.config.db_label.clone();
     let task_state = st.clone();
@@ -171,6 +157,32 @@ async fn write(
     let (report, bytes) = outcome?;
     st.metrics.observe_write(bytes, report.rejected.len() as u64);
     Ok(report)
+}
+
+/// Reads a write request's body within `max-body-bytes` (413 beyond, from `Content-Length` when
+/// given, before reading), holding its bytes against the in-flight budget (503 beyond): the body
+/// and the reservation to keep while it is in memory.
+pub(crate) async fn read_request_body(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Vec<u8>, Reservation), WriteError> {
+    let limit = st.config.limits.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(st, "the request body"));
+    }
+    let mut reservation = Reservation::new(st.write_budget.clone());
+    if let Some(n) = declared
+        && !reservation.grow(n)
+    {
+        return Err(busy(st));
+    }
+    let buf = read_body(st, body, declared, &mut reservation).await?;
+    Ok((buf, reservation))
 }
 
 async fn read_body(

@@ -185,6 +185,33 @@ impl TestServer {
         req.send(body).map(Self::read).expect("POST")
     }
 
+    /// POST whose answer body is kept as bytes (binary answers: remote read).
+    pub(crate) fn post_bytes(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (Resp, Vec<u8>) {
+        let mut req = self.agent.post(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send(body).expect("POST");
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let bytes = resp
+            .into_body()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_vec()
+            .expect("read the body");
+        let r = Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        (r, bytes)
+    }
+
     pub(crate) fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Resp {
         self.agent
             .post(self.url(path))

@@ -10,6 +10,7 @@ mod import;
 mod ops;
 mod promtool;
 mod query;
+mod remote;
 mod restart;
 mod rules;
 mod write;
