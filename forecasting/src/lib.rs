@@ -15,8 +15,11 @@
 //! - **Isolation forest** ([`IsolationForest`]): scikit-learn's algorithm, seeded, trees built in
 //!   parallel, identical results whatever the thread count; features from a series with
 //!   [`build_features`] / [`series_features`].
-//! - **Online anomaly scoring** ([`Detector`], [`score_series`]): each point is scored from earlier
-//!   points only, against the forecast interval and by the isolation forest, combined in [0, 1].
+//! - **Online anomaly scoring**, each point scored from earlier points only: [`RobustDetector`] /
+//!   [`score_robust`] (the default: robust seasonal level, online residual distribution with an
+//!   exponential tail, short- versus long-window tests, level shifts absorbed; a calibrated
+//!   probability per point, O(1) per point), and [`Detector`] / [`score_series`] (Holt-Winters
+//!   interval and isolation forest, combined in [0, 1]).
 //! - **Lagged correlation** ([`Correlator`]): which of many candidate series moves with a target
 //!   and how many steps before it, Pearson or Spearman on differenced, detrended or raw values,
 //!   every lag at once by FFT, with a p-value that allows for autocorrelation and the lags
@@ -57,6 +60,7 @@ mod iforest;
 mod math;
 mod optim;
 mod rng;
+mod robust;
 mod season;
 
 pub use correlate::{
@@ -70,4 +74,5 @@ pub use ets::{
 };
 pub use features::{FEATURE_NAMES, N_FEATURES, build_features, series_features};
 pub use iforest::{IsolationForest, IsolationForestConfig};
+pub use robust::{AnomalyKind, RobustConfig, RobustDetector, RobustScore, score_robust};
 pub use season::detect_season;

@@ -67,6 +67,9 @@ pub struct Limits {
     pub max_forecast_series: usize,
     /// Most candidate series one `/api/v1/correlate` request ranks (`max-correlate-series`).
     pub max_correlate_series: usize,
+    /// Most points per series `/api/v1/forecast` and `/api/v1/anomalies` read for a plain
+    /// selector (`max-forecast-points`).
+    pub max_forecast_points: usize,
 }
 
 impl Default for Limits {
@@ -150,6 +153,7 @@ impl Default for Config {
                 max_forecast_horizon: 0,
                 max_forecast_series: 0,
                 max_correlate_series: 0,
+                max_forecast_points: 0,
             },
             alerting: AlertingSettings::default(),
         };
@@ -432,6 +436,16 @@ pub static SETTINGS: &[Setting] = &[
         bare_flag: None,
         set: |c, v| {
             c.limits.max_forecast_series = at_least_one(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max-forecast-points",
+        default: SettingDefault::Value("1000000"),
+        help: "Most points per series /api/v1/forecast and /api/v1/anomalies read (start..end / step)",
+        bare_flag: None,
+        set: |c, v| {
+            c.limits.max_forecast_points = at_least_one(v)?;
             Ok(())
         },
     },
@@ -720,6 +734,7 @@ mod tests {
             ("shutdown-timeout", "5s"),
             ("max-forecast-horizon", "500"),
             ("max-forecast-series", "20"),
+            ("max-forecast-points", "2000000"),
             ("max-correlate-series", "300"),
             ("rules", "r/*.yml"),
             ("rule-evaluation-interval", "15s"),
@@ -745,6 +760,7 @@ mod tests {
         assert_eq!(c.limits.max_correlate_series, 300);
         assert_eq!(c.alerting.alertmanager_urls, ["http://127.0.0.1:9093"]);
         assert!(c.set("alert-webhook", "ftp://x").is_err());
+        assert_eq!(c.limits.max_forecast_points, 2_000_000);
         c.validate().unwrap();
     }
 

@@ -1,27 +1,30 @@
 //! `/api/v1/forecast` and `/api/v1/anomalies`: Holt-Winters forecasts with prediction intervals
 //! and online anomaly scores of the series a PromQL range query returns.
 //!
-//! Both evaluate `query` over `start`, `end`, `step` exactly as `/api/v1/query_range` does, put
-//! each resulting series on that step grid (missing steps are gaps), and model the series in
-//! parallel on a blocking thread, inside the same query slot and timeout as any query.
+//! Both put each series of `query` on the step grid `start, start + step, ..., end` (missing
+//! steps are gaps) and model the series in parallel on a blocking thread, inside the same query
+//! slot and timeout as any query. A plain selector (`metric{job="x"}`) is read as raw samples
+//! and put on the grid as PromQL would (the newest sample within the lookback delta), up to
+//! `max-forecast-points` steps per series (1,000,000 by default); any other expression is
+//! evaluated as `/api/v1/query_range` does, with its 11,000-step limit.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use foresight_engine::Labels;
 use foresight_engine::promql::Value;
+use foresight_engine::{Labels, parse_selector};
 use foresight_forecasting::{
     AnomalyScore, DetectorConfig, FitOptions, FittedModel, Forecast, ForecastError, IntervalMethod, ModelChoice,
-    ModelSpec, Season, Seasonality, Trend, fit, score_series,
+    ModelSpec, RobustConfig, RobustScore, Season, Seasonality, Trend, fit, score_robust, score_series,
 };
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{JsonBody, PromError};
 use crate::json::{self, PromLabels, PromTime, PromValue};
-use crate::query::{Params, evaluate, range_params, timeout};
+use crate::query::{Params, evaluate, timeout};
 use crate::state::AppState;
-use crate::time::parse_duration_ms;
+use crate::time::{parse_duration_ms, parse_time};
 
 /// Default coverage of the forecast intervals.
 const DEFAULT_LEVEL: f64 = 0.95;
@@ -60,6 +63,26 @@ impl Grid {
             {
                 *slot = x;
             }
+        }
+        v
+    }
+
+    /// Raw samples on the grid as PromQL's selector reads them: each step takes the newest
+    /// sample in `(t - lookback, t]`, NaN where there is none (a stale marker is NaN too).
+    fn values_lookback(self, samples: &[(i64, f64)], lookback: i64) -> Vec<f64> {
+        let mut v = Vec::with_capacity(self.len());
+        let mut j = 0usize;
+        for i in 0..self.len() {
+            let t = self.time(i);
+            while samples.get(j).is_some_and(|p| p.0 <= t) {
+                j += 1;
+            }
+            let x = j
+                .checked_sub(1)
+                .and_then(|k| samples.get(k))
+                .filter(|p| p.0 > t.saturating_sub(lookback))
+                .map_or(f64::NAN, |p| p.1);
+            v.push(x);
         }
         v
     }
@@ -239,6 +262,66 @@ pub(crate) fn select(
         )));
     }
     Ok(m.into_iter().map(|s| (s.labels, grid.values(&s.samples))).collect())
+}
+
+/// `start`, `end`, `step` of a forecast or anomalies request: as `/api/v1/query_range`'s, but up
+/// to `max_points` steps.
+fn long_range_params(p: &Params, max_points: usize) -> Result<Grid, PromError> {
+    let start = parse_time(p.get("start").unwrap_or("")).map_err(|e| PromError::bad_param("start", e))?;
+    let end = parse_time(p.get("end").unwrap_or("")).map_err(|e| PromError::bad_param("end", e))?;
+    if end < start {
+        return Err(PromError::bad_data("end timestamp must not be before start time"));
+    }
+    let step = parse_duration_ms(p.get("step").unwrap_or("")).map_err(|e| PromError::bad_param("step", e))?;
+    if step <= 0 {
+        return Err(PromError::bad_data(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    let steps = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
+    if steps > i128::try_from(max_points).unwrap_or(i128::MAX) {
+        return Err(PromError::bad_data(format!(
+            "{steps} points per series is more than the limit of {max_points} (max-forecast-points); \
+             use a larger step or a shorter range"
+        )));
+    }
+    Ok(Grid { start, end, step })
+}
+
+/// The series of `query` on the grid. A plain selector is read as raw samples (any number of
+/// steps); anything else goes through a range query (11,000 steps at most, as
+/// `/api/v1/query_range`).
+fn select_long(
+    db: &foresight_engine::Db,
+    engine: &foresight_engine::promql::Engine,
+    query: &str,
+    grid: Grid,
+    limit: SeriesLimit,
+) -> Result<Vec<(Labels, Vec<f64>)>, PromError> {
+    let Ok(matchers) = parse_selector(query) else {
+        return select(db, engine, query, grid, limit);
+    };
+    let lookback = i64::try_from(engine.options().lookback_delta.as_millis()).unwrap_or(i64::MAX);
+    let mint = grid.start.saturating_sub(lookback) + 1;
+    let series = db
+        .select(&matchers, mint, grid.end)
+        .map_err(|e| PromError::internal(format!("reading the series: {e}")))?;
+    let series: Vec<_> = series.into_iter().filter(|s| !s.samples.is_empty()).collect();
+    if series.len() > limit.max {
+        return Err(PromError::bad_data(format!(
+            "the query returned {} series, more than the limit of {} ({}); narrow the selector or aggregate",
+            series.len(),
+            limit.max,
+            limit.setting
+        )));
+    }
+    Ok(series
+        .into_par_iter()
+        .map(|s| {
+            let values = grid.values_lookback(&s.samples, lookback);
+            (s.labels, values)
+        })
+        .collect())
 }
 
 /// Per-series errors become a 400 when no series could be modelled at all (the history is too
@@ -438,9 +521,9 @@ fn forecast_limit(st: &AppState) -> SeriesLimit {
 
 /// `GET|POST /api/v1/forecast?query=&start=&end=&step=&horizon=&level=&model=&season=`
 pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
-    let (start, end, step) = range_params(&p)?;
-    let grid = Grid { start, end, step };
     let limits = &st.config.limits;
+    let grid = long_range_params(&p, limits.max_forecast_points)?;
+    let step = grid.step;
     let horizon = horizon_param(&p, grid, limits.max_forecast_horizon)?;
     let level = number_param(&p, "level", DEFAULT_LEVEL, |v| v > 0.0 && v < 1.0, "(0, 1), e.g. 0.95")?;
     let options = FitOptions {
@@ -452,7 +535,7 @@ pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Resu
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
     evaluate(&st, limit, move |db, engine| {
-        let series = select(db, engine, &query, grid, max_series)?;
+        let series = select_long(db, engine, &query, grid, max_series)?;
         let total = series.len();
         let fitted: Vec<(Labels, Vec<f64>, Result<_, String>)> = series
             .into_par_iter()
@@ -493,10 +576,13 @@ pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Resu
     .map(JsonBody)
 }
 
-/// Which score `/api/v1/anomalies` thresholds; written back under the name the `method`
-/// parameter takes.
+/// Which detector `/api/v1/anomalies` runs; written back under the name the `method` parameter
+/// takes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 enum Method {
+    /// The default: [`foresight_forecasting::RobustDetector`]'s calibrated score.
+    #[serde(rename = "robust")]
+    Robust,
     #[serde(rename = "residual")]
     Residual,
     #[serde(rename = "iforest")]
@@ -506,20 +592,23 @@ enum Method {
 }
 
 impl Method {
-    /// The score of a point under this method, in [0, 1].
+    /// The score of a point under the Holt-Winters methods, in [0, 1].
     fn score(self, s: &AnomalyScore) -> f64 {
         match self {
             // r / (1 + r): 0.5 on the edge of the interval.
             Method::Residual => s.residual_score / (1.0 + s.residual_score),
             Method::Iforest => s.iforest_score.unwrap_or(0.0),
-            Method::Combined => s.score,
+            Method::Combined | Method::Robust => s.score,
         }
     }
 
-    /// Default threshold: outside the interval (residual), the combined detector's own (0.6),
-    /// and for the forest alone the usual 0.6 (scores near 0.5 are ordinary points).
+    /// Default threshold: the robust detector's (0.9: new evidence ten times stronger than the
+    /// recent points'), outside the
+    /// interval (residual), the combined detector's own (0.6), and for the forest alone the usual
+    /// 0.6 (scores near 0.5 are ordinary points).
     fn default_threshold(self) -> f64 {
         match self {
+            Method::Robust => RobustConfig::default().threshold,
             Method::Residual => 0.5,
             Method::Iforest | Method::Combined => DetectorConfig::default().threshold,
         }
@@ -528,13 +617,49 @@ impl Method {
 
 fn method_param(p: &Params) -> Result<Method, PromError> {
     match p.non_empty("method").map(str::trim) {
-        None | Some("combined") => Ok(Method::Combined),
+        None | Some("robust") => Ok(Method::Robust),
+        Some("combined") => Ok(Method::Combined),
         Some("residual") => Ok(Method::Residual),
         Some("iforest") => Ok(Method::Iforest),
         Some(other) => Err(PromError::bad_param(
             "method",
-            format!("unknown method {other:?}; use residual, iforest or combined"),
+            format!("unknown method {other:?}; use robust, residual, iforest or combined"),
         )),
+    }
+}
+
+/// One scored point, whichever detector scored it.
+#[derive(Debug, Clone, Copy)]
+struct Scored {
+    timestamp: i64,
+    value: f64,
+    score: f64,
+    expected: f64,
+    lower: f64,
+    upper: f64,
+}
+
+impl Scored {
+    fn from_hw(s: &AnomalyScore, method: Method) -> Self {
+        Scored {
+            timestamp: s.timestamp,
+            value: s.value,
+            score: method.score(s),
+            expected: s.expected,
+            lower: s.lower,
+            upper: s.upper,
+        }
+    }
+
+    fn from_robust(s: &RobustScore) -> Self {
+        Scored {
+            timestamp: s.timestamp,
+            value: s.value,
+            score: s.score,
+            expected: s.expected,
+            lower: s.lower,
+            upper: s.upper,
+        }
     }
 }
 
@@ -580,21 +705,20 @@ struct AnomalyInterval {
 }
 
 impl<'a> AnomalySeries<'a> {
-    fn new(labels: &'a Labels, scores: &[AnomalyScore], method: Method, threshold: f64, step: i64) -> Self {
-        let flagged: Vec<&AnomalyScore> = scores.iter().filter(|s| method.score(s) >= threshold).collect();
+    fn new(labels: &'a Labels, scores: &[Scored], threshold: f64, step: i64) -> Self {
+        let flagged: Vec<&Scored> = scores.iter().filter(|s| s.score >= threshold).collect();
         let mut intervals: Vec<AnomalyInterval> = Vec::new();
         for s in &flagged {
-            let score = method.score(s);
             match intervals.last_mut() {
                 Some(run) if s.timestamp - run.end.0 <= step => {
                     run.end = PromTime(s.timestamp);
-                    run.max_score = PromValue(run.max_score.0.max(score));
+                    run.max_score = PromValue(run.max_score.0.max(s.score));
                     run.points += 1;
                 }
                 _ => intervals.push(AnomalyInterval {
                     start: PromTime(s.timestamp),
                     end: PromTime(s.timestamp),
-                    max_score: PromValue(score),
+                    max_score: PromValue(s.score),
                     points: 1,
                 }),
             }
@@ -603,14 +727,14 @@ impl<'a> AnomalySeries<'a> {
             metric: PromLabels(labels),
             scores: scores
                 .iter()
-                .map(|s| (PromTime(s.timestamp), PromValue(method.score(s))))
+                .map(|s| (PromTime(s.timestamp), PromValue(s.score)))
                 .collect(),
             anomalies: flagged
                 .iter()
                 .map(|s| Anomaly {
                     time: PromTime(s.timestamp),
                     value: PromValue(s.value),
-                    score: PromValue(method.score(s)),
+                    score: PromValue(s.score),
                     expected: PromValue(s.expected),
                     lower: PromValue(s.lower),
                     upper: PromValue(s.upper),
@@ -623,8 +747,8 @@ impl<'a> AnomalySeries<'a> {
 
 /// `GET|POST /api/v1/anomalies?query=&start=&end=&step=&method=&threshold=&level=&season=`
 pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
-    let (start, end, step) = range_params(&p)?;
-    let grid = Grid { start, end, step };
+    let grid = long_range_params(&p, st.config.limits.max_forecast_points)?;
+    let step = grid.step;
     let method = method_param(&p)?;
     let threshold = number_param(
         &p,
@@ -633,9 +757,10 @@ pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Res
         |v| (0.0..=1.0).contains(&v),
         "[0, 1]",
     )?;
+    let season = season_param(&p, step)?.season();
     let defaults = DetectorConfig::default();
     let config = DetectorConfig {
-        season: season_param(&p, step)?.season(),
+        season,
         model: model_param(&p)?,
         level: number_param(&p, "level", defaults.level, |v| v > 0.0 && v < 1.0, "(0, 1), e.g. 0.99")?,
         iforest: if method == Method::Residual {
@@ -646,13 +771,19 @@ pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Res
         step: Some(step),
         ..defaults
     };
+    let robust = RobustConfig {
+        season,
+        step: Some(step),
+        threshold,
+        ..RobustConfig::default()
+    };
     let max_series = forecast_limit(&st);
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
     evaluate(&st, limit, move |db, engine| {
-        let series = select(db, engine, &query, grid, max_series)?;
+        let series = select_long(db, engine, &query, grid, max_series)?;
         let total = series.len();
-        let scored: Vec<(Labels, Result<Vec<AnomalyScore>, String>)> = series
+        let scored: Vec<(Labels, Result<Vec<Scored>, String>)> = series
             .into_par_iter()
             .map(|(labels, values)| {
                 let (ts, vs): (Vec<i64>, Vec<f64>) = values
@@ -661,20 +792,28 @@ pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Res
                     .filter(|(_, v)| v.is_finite())
                     .map(|(i, v)| (grid.time(i), *v))
                     .unzip();
-                let r = score_series(&ts, &vs, &config)
-                    .map_err(|e| explain(&e, grid))
-                    .and_then(|scores| {
-                        let scores: Vec<AnomalyScore> = scores.into_iter().flatten().collect();
-                        if scores.is_empty() {
-                            Err(format!(
-                                "too little history: {} points in range, all used to learn the series before the first score; \
-                                 widen start..end or use a smaller step",
-                                ts.len()
-                            ))
-                        } else {
-                            Ok(scores)
-                        }
-                    });
+                let scores = if method == Method::Robust {
+                    score_robust(&ts, &vs, &robust)
+                        .map(|s| s.iter().flatten().map(Scored::from_robust).collect::<Vec<_>>())
+                } else {
+                    score_series(&ts, &vs, &config).map(|s| {
+                        s.iter()
+                            .flatten()
+                            .map(|s| Scored::from_hw(s, method))
+                            .collect::<Vec<_>>()
+                    })
+                };
+                let r = scores.map_err(|e| explain(&e, grid)).and_then(|scores| {
+                    if scores.is_empty() {
+                        Err(format!(
+                            "too little history: {} points in range, all used to learn the series before the first score; \
+                             widen start..end or use a smaller step",
+                            ts.len()
+                        ))
+                    } else {
+                        Ok(scores)
+                    }
+                });
                 (labels, r)
             })
             .collect();
@@ -693,7 +832,7 @@ pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Res
                 .iter()
                 .filter_map(|(labels, r)| {
                     let scores = r.as_ref().ok()?;
-                    Some(AnomalySeries::new(labels, scores, method, threshold, grid.step))
+                    Some(AnomalySeries::new(labels, scores, threshold, grid.step))
                 })
                 .collect(),
         };
@@ -764,13 +903,13 @@ mod tests {
         for bad in ["95", "0", "1", "NaN", "x"] {
             assert!(level(bad).is_err(), "{bad}");
         }
-        assert_eq!(method_param(&params(&[])).unwrap(), Method::Combined);
+        assert_eq!(method_param(&params(&[])).unwrap(), Method::Robust);
         assert_eq!(
             method_param(&params(&[("method", "iforest")])).unwrap(),
             Method::Iforest
         );
         assert!(method_param(&params(&[("method", "zscore")])).is_err());
-        for m in [Method::Residual, Method::Iforest, Method::Combined] {
+        for m in [Method::Robust, Method::Residual, Method::Iforest, Method::Combined] {
             let name = serde_json::to_value(m).unwrap();
             let name = name.as_str().unwrap();
             assert_eq!(method_param(&params(&[("method", name)])).unwrap(), m, "{name}");
@@ -788,5 +927,28 @@ mod tests {
         assert_eq!(v.len(), 5);
         assert_eq!((v[0], v[2], v[4]), (1.0, 3.0, 5.0));
         assert!(v[1].is_nan() && v[3].is_nan());
+    }
+
+    #[test]
+    fn raw_samples_are_read_as_promql_reads_a_selector() {
+        let g = Grid {
+            start: 1000,
+            end: 5000,
+            step: 1000,
+        };
+        let samples = [(500, 0.5), (1000, 1.0), (2200, 2.2), (2900, 2.9), (5001, 9.0)];
+        let v = g.values_lookback(&samples, 1500);
+        assert_eq!((v[0], v[1], v[2], v[3]), (1.0, 1.0, 2.9, 2.9));
+        assert!(v[4].is_nan(), "2900 is more than the lookback before 5000");
+    }
+
+    #[test]
+    fn long_ranges_up_to_the_configured_limit() {
+        let p = params(&[("start", "0"), ("end", "999999"), ("step", "1s")]);
+        assert_eq!(long_range_params(&p, 1_000_000).unwrap().len(), 1_000_000);
+        let e = long_range_params(&p, 999_999).unwrap_err();
+        assert!(e.message.contains("max-forecast-points"), "{}", e.message);
+        let bad = params(&[("start", "10"), ("end", "0"), ("step", "1s")]);
+        assert!(long_range_params(&bad, 10).is_err());
     }
 }

@@ -108,7 +108,7 @@ fn forecast_follows_the_daily_cycle() {
 fn anomalies_flag_the_spike_only() {
     let (_dir, s) = seasonal_server();
     let (start, end) = (T0.to_string(), (T0 + 5 * DAY - STEP).to_string());
-    for method in ["combined", "residual"] {
+    for method in ["robust", "combined", "residual"] {
         let (status, v) = json(
             &s,
             "/api/v1/anomalies",
@@ -125,7 +125,7 @@ fn anomalies_flag_the_spike_only() {
         assert_eq!(v["data"]["resultType"], "anomalies");
         let r = &v["data"]["result"][0];
         let scores = r["scores"].as_array().unwrap();
-        // Three seasons learn the series; the last two days are scored.
+        // Two (robust) or three seasons learn the series; the last two days are scored.
         assert!(
             scores.len() >= 2 * 288 - 2,
             "scores after the warm-up: {}",
@@ -187,6 +187,66 @@ fn bad_parameters_and_short_history_are_clear_400s() {
     expect_400(an, "temp_c", a, "1700093400", &[], "too little history");
     s.stop();
     series_limit_is_a_400("max-forecast-series", "/api/v1/forecast", &[("query", "m_v")]);
+}
+
+/// A plain selector is read as raw samples: far more than the 11,000 steps of a range query,
+/// up to `max-forecast-points`; beyond it, a 400 naming the setting.
+#[test]
+fn long_series_beyond_the_range_query_limit() {
+    let dir = tempdir();
+    let s = TestServer::start(dir.path(), &["--max-forecast-points", "30000"]);
+    const N: i64 = 25_000;
+    let body: String = (0..N)
+        .map(|i| {
+            let spike = if i == 20_000 { 50.0 } else { 0.0 };
+            let v = 10.0 + ((i * 7919) % 13) as f64 / 13.0 + spike;
+            format!("long v={v} {}\n", T0 + 10 * i)
+        })
+        .collect();
+    s.write("s", &body);
+    let (start, end) = (T0.to_string(), (T0 + 10 * (N - 1)).to_string());
+    let params = [
+        ("query", "long_v"),
+        ("start", start.as_str()),
+        ("end", end.as_str()),
+        ("step", "10s"),
+    ];
+    let (status, v) = json(&s, "/api/v1/anomalies", &params);
+    assert_eq!(status, 200, "{v}");
+    let r = &v["data"]["result"][0];
+    assert!(r["scores"].as_array().unwrap().len() > 24_000);
+    let flagged: Vec<i64> = r["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["time"].as_i64().unwrap())
+        .collect();
+    assert!(flagged.contains(&(T0 + 200_000)), "{flagged:?}");
+    let (status, v) = json(&s, "/api/v1/forecast", &[&params[..], &[("horizon", "10")]].concat());
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["result"][0]["history"].as_array().unwrap().len(), N as usize);
+    // An expression is a range query: its own 11,000-step limit applies.
+    let expr = [
+        ("query", "long_v * 2"),
+        ("start", start.as_str()),
+        ("end", end.as_str()),
+        ("step", "10s"),
+    ];
+    let (status, v) = json(&s, "/api/v1/anomalies", &expr);
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("11,000")), "{v}");
+    let far = (T0 + 10 * 40_000).to_string();
+    let (status, v) = json(
+        &s,
+        "/api/v1/anomalies",
+        &[("query", "long_v"), ("start", &start), ("end", &far), ("step", "10s")],
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("max-forecast-points")),
+        "{v}"
+    );
+    s.stop();
 }
 
 /// With `--<setting> 2`, a request on the three series `m_v{k="0"|"1"|"2"}` (one point each at
