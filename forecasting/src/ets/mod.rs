@@ -36,7 +36,7 @@
 //! fitted      -> calibration, recursion, model         (FittedModel and its accessors)
 //! init        -> recursion, model                      (initial states)
 //! recursion   -> model                                 (the filter step, SSE, h-step sd)
-//! calibration                                          (empirical interval widening)
+//! calibration                                          (empirical interval quantiles)
 //! model                                                (ModelSpec, Params, P, State, RawFit)
 //! ```
 
