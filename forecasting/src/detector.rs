@@ -376,12 +376,18 @@ impl Detector {
 /// # Errors
 /// [`ForecastError::InvalidParameter`] for mismatched lengths or a bad configuration.
 pub fn score_series(timestamps: &[i64], values: &[f64], config: &DetectorConfig) -> Result<Vec<Option<AnomalyScore>>> {
+    same_length(timestamps, values)?;
+    let mut d = Detector::new(*config)?;
+    Ok(timestamps.iter().zip(values).map(|(&t, &v)| d.push(t, v)).collect())
+}
+
+/// An error unless there is one timestamp per value.
+pub(crate) fn same_length(timestamps: &[i64], values: &[f64]) -> Result<()> {
     if timestamps.len() != values.len() {
         return Err(ForecastError::InvalidParameter {
             name: "timestamps",
             reason: format!("{} timestamps for {} values", timestamps.len(), values.len()),
         });
     }
-    let mut d = Detector::new(*config)?;
-    Ok(timestamps.iter().zip(values).map(|(&t, &v)| d.push(t, v)).collect())
+    Ok(())
 }

@@ -739,12 +739,7 @@ impl RobustDetector {
 /// # Errors
 /// [`ForecastError::InvalidParameter`] for mismatched lengths or a bad configuration.
 pub fn score_robust(timestamps: &[i64], values: &[f64], config: &RobustConfig) -> Result<Vec<Option<RobustScore>>> {
-    if timestamps.len() != values.len() {
-        return Err(ForecastError::InvalidParameter {
-            name: "timestamps",
-            reason: format!("{} timestamps for {} values", timestamps.len(), values.len()),
-        });
-    }
+    crate::detector::same_length(timestamps, values)?;
     let mut d = RobustDetector::new(*config)?;
     Ok(timestamps.iter().zip(values).map(|(&t, &v)| d.push(t, v)).collect())
 }

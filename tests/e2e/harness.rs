@@ -154,19 +154,25 @@ impl TestServer {
     }
 
     fn read(resp: ureq::http::Response<ureq::Body>) -> Resp {
+        Self::read_bytes(resp).0
+    }
+
+    /// The answer, and its body as bytes too (binary answers: remote read).
+    fn read_bytes(resp: ureq::http::Response<ureq::Body>) -> (Resp, Vec<u8>) {
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect();
-        let body = resp
+        let bytes = resp
             .into_body()
             .with_config()
             .limit(256 << 20)
-            .read_to_string()
+            .read_to_vec()
             .expect("read the body");
-        Resp { status, headers, body }
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        (Resp { status, headers, body }, bytes)
     }
 
     fn try_get(&self, path: &str) -> Result<Resp, ureq::Error> {
@@ -191,25 +197,7 @@ impl TestServer {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req.send(body).expect("POST");
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let bytes = resp
-            .into_body()
-            .with_config()
-            .limit(256 << 20)
-            .read_to_vec()
-            .expect("read the body");
-        let r = Resp {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        };
-        (r, bytes)
+        req.send(body).map(Self::read_bytes).expect("POST")
     }
 
     pub(crate) fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Resp {
