@@ -53,8 +53,8 @@ impl Constants {
     pub fn builtin() -> Self {
         // `foresight bench` against `foresight serve` (fsync durability) on 2026-12-07, 2 cores:
         // disk, ingest CPU and query CPU from the peers workload (1,000 series, 24 h, quiet
-        // machine: 1.13 B/sample, 0.54 CPU-s per million samples, 0.011 CPU-s per standard query;
-        // `benches/results/2026-12-07/run4-foresight.json`); memory from 10,000 hosts x 10 fields x
+        // machine: 1.13 B/sample, 0.39 CPU-s per million samples, 0.0097 CPU-s per standard query;
+        // `benches/results/2026-12-07/run5-foresight.json`); memory from 10,000 hosts x 10 fields x
         // 30 min (100,000 series: 2,934 B per series over a 9.1 MiB baseline; `100k-foresight.json`;
         // with 1,000 series fixed buffers dominate and the figure means little).
         Constants {
@@ -63,10 +63,10 @@ impl Constants {
                      100 hosts x 10 fields x 24h at 10s, memory from 10000 hosts x 10 fields x 30m at 10s"
                 .into(),
             bytes_per_sample: 1.13,
-            cpu_s_per_million_samples: 0.54,
+            cpu_s_per_million_samples: 0.39,
             ram_baseline_bytes: 9.1 * 1024.0 * 1024.0,
             ram_bytes_per_active_series: 2934.0,
-            cpu_s_per_query: 0.011,
+            cpu_s_per_query: 0.0097,
             bench_interval_s: 10.0,
             bench_active_series: 100_000,
             query_bench_series: 1000,
