@@ -173,6 +173,7 @@ pub(crate) async fn read_request_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
+        drain(body).await;
         return Err(too_large(st, "the request body"));
     }
     let mut reservation = Reservation::new(st.write_budget.clone());
@@ -183,6 +184,30 @@ pub(crate) async fn read_request_body(
     }
     let buf = read_body(st, body, declared, &mut reservation).await?;
     Ok((buf, reservation))
+}
+
+/// At most this much of a refused body is read (and discarded) before the answer.
+const DRAIN_BYTES: u64 = 32 << 20;
+/// ... and for at most this long.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads and discards the rest of a body that will be refused, within [`DRAIN_BYTES`] and
+/// [`DRAIN_TIME`]: a client that sends its whole body before reading the answer (Prometheus'
+/// remote write, most HTTP/1.1 clients) then reads the 413 instead of a reset connection, which it
+/// would take for a network error and retry. Past either bound the connection is simply closed.
+async fn drain(mut body: Body) {
+    let read = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len() as u64;
+                if seen > DRAIN_BYTES {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 async fn read_body(
@@ -201,6 +226,7 @@ async fn read_body(
         };
         let n = data.len() as u64;
         if buf.len() as u64 + n > limit {
+            drain(body).await;
             return Err(too_large(st, "the request body"));
         }
         if declared.is_none() && !reservation.grow(n) {
