@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use crate::clock::GridClock;
 use crate::error::{ForecastError, Result};
 use crate::ets::{FitOptions, FittedModel, ModelChoice, Season, State, fit, step};
 use crate::features::{N_FEATURES, feature_row};
@@ -100,8 +101,7 @@ pub struct Detector {
     state: Option<State>,
     forest: Option<IsolationForest>,
     since_fit: usize,
-    last_ts: Option<i64>,
-    step: Option<i64>,
+    clock: GridClock,
     run_len: usize,
     run_excess: f64,
     fits: u64,
@@ -144,8 +144,7 @@ impl Detector {
             state: None,
             forest: None,
             since_fit: 0,
-            last_ts: None,
-            step: config.step,
+            clock: GridClock::new(config.step),
             run_len: 0,
             run_excess: 0.0,
             fits: 0,
@@ -245,25 +244,10 @@ impl Detector {
     /// Returns `None` while warming up, for a missing value (NaN or infinite) and for a timestamp
     /// not after the previous one (ignored). Timestamps skipping grid steps are treated as gaps.
     pub fn push(&mut self, timestamp: i64, value: f64) -> Option<AnomalyScore> {
-        if let Some(last) = self.last_ts {
-            if timestamp <= last {
-                return None;
-            }
-            let delta = timestamp - last;
-            let step = *self.step.get_or_insert(delta);
-            if self.config.step.is_none() && delta < step {
-                self.step = Some(delta);
-            }
-            let step = self.step.unwrap_or(step);
-            let missing = (delta / step).saturating_sub(1);
-            let missing = usize::try_from(missing)
-                .unwrap_or(usize::MAX)
-                .min(self.config.max_history);
-            for _ in 0..missing {
-                self.gap();
-            }
+        let missing = self.clock.advance(timestamp, self.config.max_history)?;
+        for _ in 0..missing {
+            self.gap();
         }
-        self.last_ts = Some(timestamp);
         if !value.is_finite() {
             self.gap();
             return None;

@@ -51,6 +51,7 @@
 //! # Ok::<(), foresight_forecasting::ForecastError>(())
 //! ```
 
+mod clock;
 mod correlate;
 mod detector;
 mod error;

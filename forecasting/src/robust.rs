@@ -34,6 +34,7 @@
 
 use std::collections::VecDeque;
 
+use crate::clock::GridClock;
 use crate::error::{ForecastError, Result};
 use crate::ets::Season;
 use crate::math::erfc;
@@ -422,8 +423,7 @@ pub struct RobustDetector {
     last_value: Option<f64>,
     same_run: usize,
     repeats: Ewm,
-    last_ts: Option<i64>,
-    step: Option<i64>,
+    clock: GridClock,
     /// Log of the reference probability of the novelty score.
     reference: f64,
 }
@@ -469,8 +469,7 @@ impl RobustDetector {
             last_value: None,
             same_run: 0,
             repeats: Ewm::default(),
-            last_ts: None,
-            step: config.step,
+            clock: GridClock::new(config.step),
             reference: 0.0,
         };
         d.fit_every = d.warmup();
@@ -552,24 +551,10 @@ impl RobustDetector {
     /// Returns `None` while warming up, for a missing value (NaN or infinite) and for a timestamp
     /// not after the previous one (ignored). Timestamps skipping grid steps are gaps.
     pub fn push(&mut self, timestamp: i64, value: f64) -> Option<RobustScore> {
-        if let Some(last) = self.last_ts {
-            if timestamp <= last {
-                return None;
-            }
-            let delta = timestamp - last;
-            let step = *self.step.get_or_insert(delta);
-            if self.config.step.is_none() && delta < step {
-                self.step = Some(delta);
-            }
-            let step = self.step.unwrap_or(step);
-            let missing = usize::try_from((delta / step).saturating_sub(1))
-                .unwrap_or(usize::MAX)
-                .min(self.config.max_history);
-            for _ in 0..missing {
-                self.gap();
-            }
+        let missing = self.clock.advance(timestamp, self.config.max_history)?;
+        for _ in 0..missing {
+            self.gap();
         }
-        self.last_ts = Some(timestamp);
         if !value.is_finite() {
             self.gap();
             return None;
