@@ -50,6 +50,7 @@ pub mod gorilla;
 pub mod import;
 pub mod lineproto;
 pub mod openmetrics;
+pub mod wal_tail;
 
 mod block;
 mod compaction;

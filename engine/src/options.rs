@@ -64,6 +64,14 @@ pub struct Options {
     pub background_flush: bool,
     /// Samples in a sealed head chunk. Default 120.
     pub chunk_samples: usize,
+    /// Keep WAL segments whose data is all in blocks (renamed `NNNNNNNNNN.done`) for a reader of
+    /// the WAL ([`crate::wal_tail::WalTail`], e.g. the server's forwarding to remote write),
+    /// which deletes them with [`crate::wal_tail::remove_released`] once read. `Some(true)` keeps
+    /// them and records the choice in the data directory (`wal/KEEP_RELEASED`); `Some(false)`
+    /// deletes them, the kept ones left and the record; `None` (the default) follows the record, so
+    /// that a command opening the directory between two runs of the server (`foresight import`,
+    /// `flush`) keeps what the server's readers still need.
+    pub wal_keep_released: Option<bool>,
 }
 
 impl Default for Options {
@@ -79,6 +87,7 @@ impl Default for Options {
             wal_segment_bytes: 64 << 20,
             background_flush: true,
             chunk_samples: 120,
+            wal_keep_released: None,
         }
     }
 }

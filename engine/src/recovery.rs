@@ -85,11 +85,12 @@ pub(crate) fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
             "keeping the data directory's shard count"
         );
     }
+    let keep_released = crate::wal_tail::keep_released(dir, opts.wal_keep_released)?;
     let wal_fsync = Arc::new(LatencyHistogram::default());
     let mut writers = Vec::with_capacity(shards);
     for i in 0..shards {
         let wdir = dir.join("wal").join(format!("shard-{i:03}"));
-        let (writer, rep) = Writer::open(
+        let (mut writer, rep) = Writer::open(
             &wdir,
             opts.partition_ms,
             opts.chunk_samples,
@@ -98,6 +99,10 @@ pub(crate) fn recover(dir: &Path, opts: &Options) -> Result<Recovered> {
             &sealed,
             wal_fsync.clone(),
         )?;
+        writer.keep_released_wal(keep_released);
+        if !keep_released {
+            crate::wal_tail::remove_released(dir, i, u64::MAX)?;
+        }
         report.wal_samples_replayed += rep.samples;
         report.wal_damage.extend(rep.damage);
         if let Some(m) = rep.max_ts {

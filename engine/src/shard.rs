@@ -15,10 +15,10 @@ use parking_lot::RwLock;
 
 use crate::column;
 use crate::error::{Error, Result};
-use crate::format::{Reader, WAL_SAMPLE_COLUMNS, WAL_SAMPLES, WAL_SERIES, put_bytes, put_uvarint};
+use crate::format::{WAL_SAMPLE_COLUMNS, WAL_SERIES, put_bytes, put_uvarint};
 use crate::head::{Frozen, MemSeries};
 use crate::latency::LatencyHistogram;
-use crate::model::{LabelMatcher, Labels, hash_key, labels_from_key};
+use crate::model::{LabelMatcher, Labels, hash_key};
 use crate::options::Durability;
 use crate::postings::Postings;
 use crate::wal::{self, Wal, WalDamage};
@@ -483,6 +483,11 @@ impl Writer {
         Ok(FreezeOut { parts })
     }
 
+    /// Keeps released WAL segments for a WAL reader (see `Options::wal_keep_released`).
+    pub(crate) fn keep_released_wal(&mut self, keep: bool) {
+        self.wal.keep_released(keep);
+    }
+
     fn release(&mut self, seq: u64) -> Result<()> {
         let idle = {
             let mut flushing = self.head.flushing.write();
@@ -608,72 +613,61 @@ fn replay_record(
     head: &ShardHead,
     lookup: &mut SeriesLookup,
     seg_ids: &mut HashMap<(u64, u64), u32>,
-    mut place: impl FnMut(i64) -> Option<(i64, usize)>,
+    place: impl FnMut(i64) -> Option<(i64, usize)>,
 ) -> std::result::Result<(u64, Option<i64>), &'static str> {
-    let mut r = Reader::new(payload);
-    match r.u8()? {
-        WAL_SERIES => {
-            let wal_id = r.uvarint()?;
-            let labels = labels_from_key(r.len_bytes()?)?;
-            let hash = hash_key(labels.as_key());
-            let id = match lookup.get(hash, labels.as_key()) {
-                Some(id) => id,
-                None => create_series(head, labels, hash, lookup),
-            };
-            seg_ids.insert((seq, wal_id), id);
-            Ok((0, None))
-        }
-        WAL_SAMPLES => {
-            let n = r.usize()?;
-            let mut prev_t = 0i64;
-            let mut applied = 0;
-            let mut max = None;
-            let series = head.series.read().clone();
-            for _ in 0..n {
-                let wal_id = r.uvarint()?;
-                let t = prev_t.wrapping_add(r.ivarint()?);
-                prev_t = t;
-                let v = r.f64_le()?;
-                let id = *seg_ids.get(&(seq, wal_id)).ok_or("sample for an undefined series")?;
-                let s = series.get(id as usize).ok_or("series id out of range")?;
-                if let Some((p, cs)) = place(t) {
-                    s.append(p, t, v, cs);
-                    applied += 1;
-                    max = max.max(Some(t));
-                }
+    let mut v = ReplayVisitor {
+        seq,
+        head,
+        lookup,
+        seg_ids,
+        place,
+        series: None,
+        applied: 0,
+        max: None,
+    };
+    wal::visit_record(payload, &mut v)?;
+    Ok((v.applied, v.max))
+}
+
+/// Replay's side of [`wal::visit_record`]: definitions create (or find) head series, samples
+/// are appended to them.
+struct ReplayVisitor<'a, F> {
+    seq: u64,
+    head: &'a ShardHead,
+    lookup: &'a mut SeriesLookup,
+    seg_ids: &'a mut HashMap<(u64, u64), u32>,
+    place: F,
+    /// The head's series, read once per record.
+    series: Option<Vec<Arc<MemSeries>>>,
+    applied: u64,
+    max: Option<i64>,
+}
+
+impl<F: FnMut(i64) -> Option<(i64, usize)>> wal::RecordVisitor for ReplayVisitor<'_, F> {
+    fn series(&mut self, wal_id: u64, labels: Labels) -> std::result::Result<(), &'static str> {
+        let hash = hash_key(labels.as_key());
+        let id = match self.lookup.get(hash, labels.as_key()) {
+            Some(id) => id,
+            None => create_series(self.head, labels, hash, self.lookup),
+        };
+        self.seg_ids.insert((self.seq, wal_id), id);
+        Ok(())
+    }
+
+    fn samples(&mut self, wal_id: u64, ts: &[i64], vs: &[f64]) -> std::result::Result<(), &'static str> {
+        let id = *self
+            .seg_ids
+            .get(&(self.seq, wal_id))
+            .ok_or("samples for an undefined series")?;
+        let series = self.series.get_or_insert_with(|| self.head.series.read().clone());
+        let s = series.get(id as usize).ok_or("series id out of range")?;
+        for (&t, &v) in ts.iter().zip(vs) {
+            if let Some((p, cs)) = (self.place)(t) {
+                s.append(p, t, v, cs);
+                self.applied += 1;
+                self.max = self.max.max(Some(t));
             }
-            Ok((applied, max))
         }
-        WAL_SAMPLE_COLUMNS => {
-            let groups = r.usize()?;
-            let mut applied = 0;
-            let mut max = None;
-            let series = head.series.read().clone();
-            let (mut ts, mut vs) = (Vec::new(), Vec::new());
-            for _ in 0..groups {
-                let wal_id = r.uvarint()?;
-                let id = *seg_ids.get(&(seq, wal_id)).ok_or("samples for an undefined series")?;
-                let s = series.get(id as usize).ok_or("series id out of range")?;
-                ts.clear();
-                vs.clear();
-                let rest = r.rest();
-                let used = column::decode_timestamps(rest, &mut ts).map_err(|_| "bad timestamps column")?;
-                let used2 = column::decode_values(rest.get(used..).unwrap_or_default(), &mut vs)
-                    .map_err(|_| "bad values column")?;
-                r.bytes(used + used2)?;
-                if ts.len() != vs.len() {
-                    return Err("timestamp and value columns differ in length");
-                }
-                for (&t, &v) in ts.iter().zip(&vs) {
-                    if let Some((p, cs)) = place(t) {
-                        s.append(p, t, v, cs);
-                        applied += 1;
-                        max = max.max(Some(t));
-                    }
-                }
-            }
-            Ok((applied, max))
-        }
-        _ => Err("unknown record type"),
+        Ok(())
     }
 }

@@ -13,9 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::column;
 use crate::error::{Error, Result};
-use crate::format::{WAL_HEADER_LEN, WAL_MAX_RECORD};
+use crate::format::{Reader, WAL_HEADER_LEN, WAL_MAX_RECORD, WAL_SAMPLE_COLUMNS, WAL_SAMPLES, WAL_SERIES};
 use crate::latency::LatencyHistogram;
+use crate::model::{Labels, labels_from_key};
 
 /// What replay found wrong in one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,15 @@ pub struct WalDamage {
 pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:010}.wal"))
 }
+
+/// Where a segment whose data is all in blocks is kept for a WAL reader instead of being
+/// deleted (see `Options::wal_keep_released`). Replay never reads these.
+pub(crate) fn released_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:010}.{RELEASED_EXT}"))
+}
+
+/// The extension of released segments kept for a WAL reader.
+pub(crate) const RELEASED_EXT: &str = "done";
 
 /// Segment sequence numbers present in `dir`, ascending.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
@@ -131,6 +142,60 @@ pub(crate) fn replay(dir: &Path, mut f: impl FnMut(u64, &[u8])) -> Result<Vec<Wa
     Ok(damage)
 }
 
+/// What a WAL record holds, as [`visit_record`] hands it over.
+pub(crate) trait RecordVisitor {
+    /// A series definition: the segment-local id and the series. A later definition of the same
+    /// id in the segment replaces the earlier one.
+    fn series(&mut self, wal_id: u64, labels: Labels) -> std::result::Result<(), &'static str>;
+    /// Samples of the series defined as `wal_id` (`ts` and `vs` have equal lengths).
+    fn samples(&mut self, wal_id: u64, ts: &[i64], vs: &[f64]) -> std::result::Result<(), &'static str>;
+}
+
+/// Decodes one record's payload (its checksum already verified) into `v`; the error says what
+/// was wrong with a record that was written but cannot be read.
+pub(crate) fn visit_record(payload: &[u8], v: &mut impl RecordVisitor) -> std::result::Result<(), &'static str> {
+    let mut r = Reader::new(payload);
+    match r.u8()? {
+        WAL_SERIES => {
+            let wal_id = r.uvarint()?;
+            let labels = labels_from_key(r.len_bytes()?)?;
+            v.series(wal_id, labels)
+        }
+        WAL_SAMPLES => {
+            let n = r.usize()?;
+            let mut prev_t = 0i64;
+            for _ in 0..n {
+                let wal_id = r.uvarint()?;
+                let t = prev_t.wrapping_add(r.ivarint()?);
+                prev_t = t;
+                let value = r.f64_le()?;
+                v.samples(wal_id, &[t], &[value])?;
+            }
+            Ok(())
+        }
+        WAL_SAMPLE_COLUMNS => {
+            let groups = r.usize()?;
+            let (mut ts, mut vs) = (Vec::new(), Vec::new());
+            for _ in 0..groups {
+                let wal_id = r.uvarint()?;
+                ts.clear();
+                vs.clear();
+                let rest = r.rest();
+                let used = column::decode_timestamps(rest, &mut ts).map_err(|_| "bad timestamps column")?;
+                let used2 = column::decode_values(rest.get(used..).unwrap_or_default(), &mut vs)
+                    .map_err(|_| "bad values column")?;
+                r.bytes(used + used2)?;
+                if ts.len() != vs.len() {
+                    return Err("timestamp and value columns differ in length");
+                }
+                v.samples(wal_id, &ts, &vs)?;
+            }
+            Ok(())
+        }
+        _ => Err("unknown record type"),
+    }
+}
+
 /// The appending side of one shard's WAL.
 #[derive(Debug)]
 pub(crate) struct Wal {
@@ -145,6 +210,8 @@ pub(crate) struct Wal {
     parts: BTreeMap<u64, BTreeSet<i64>>,
     /// Time of each fsync of a segment.
     fsync: Arc<LatencyHistogram>,
+    /// Released segments are renamed to [`released_path`] instead of deleted.
+    keep_released: bool,
 }
 
 impl Wal {
@@ -192,7 +259,14 @@ impl Wal {
             buf: Vec::new(),
             parts,
             fsync,
+            keep_released: false,
         })
+    }
+
+    /// Keeps released segments (renamed to [`released_path`]) for a WAL reader, which deletes
+    /// them once it has read them.
+    pub(crate) fn keep_released(&mut self, keep: bool) {
+        self.keep_released = keep;
     }
 
     /// Buffers one record; [`Wal::write`] sends the buffered records to the file.
@@ -276,7 +350,12 @@ impl Wal {
                 break;
             }
             let p = segment_path(&self.dir, s);
-            match fs::remove_file(&p) {
+            let done = if self.keep_released {
+                fs::rename(&p, released_path(&self.dir, s))
+            } else {
+                fs::remove_file(&p)
+            };
+            match done {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io(&p, e)),

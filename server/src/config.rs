@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use foresight_engine::Durability;
 
+use crate::forward::ForwardSettings;
+
 /// A setting that could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -105,6 +107,8 @@ pub struct Config {
     pub limits: Limits,
     /// Rule files, rule evaluation and notifications.
     pub alerting: AlertingSettings,
+    /// Forwarding of everything stored to remote-write receivers.
+    pub forward: ForwardSettings,
 }
 
 /// Rule files, their evaluation and where alerts go (defaults in [`SETTINGS`]).
@@ -156,6 +160,7 @@ impl Default for Config {
                 max_forecast_points: 0,
             },
             alerting: AlertingSettings::default(),
+            forward: ForwardSettings::default(),
         };
         for s in SETTINGS {
             if let SettingDefault::Value(v) = s.default
@@ -530,10 +535,64 @@ pub static SETTINGS: &[Setting] = &[
             Ok(())
         },
     },
+    Setting {
+        key: "remote-write-url",
+        default: SettingDefault::Unset("none"),
+        help: "Remote-write receiver to forward every stored sample to, e.g. http://127.0.0.1:9009/api/v1/push (repeatable)",
+        bare_flag: None,
+        set: |c, v| push_or_clear(&mut c.forward.urls, &http_url(v)?),
+    },
+    Setting {
+        key: "remote-write-header",
+        default: SettingDefault::Unset("none"),
+        help: "Header sent with every forwarded request, `Name: value`, e.g. `X-Scope-OrgID: edge` (repeatable)",
+        bare_flag: None,
+        set: |c, v| {
+            let v = v.trim();
+            if !v.is_empty() {
+                let (name, _) = v.split_once(':').ok_or("expected `Name: value`")?;
+                if name.trim().is_empty()
+                    || !name
+                        .trim()
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    return Err(format!("{:?} is not a header name", name.trim()));
+                }
+            }
+            push_or_clear(&mut c.forward.headers, v)
+        },
+    },
+    Setting {
+        key: "remote-write-max-backlog",
+        default: SettingDefault::Value("4GiB"),
+        help: "WAL kept for a remote-write receiver that is down; beyond it the oldest data is given up",
+        bare_flag: None,
+        set: |c, v| {
+            c.forward.max_backlog = size(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "remote-write-timeout",
+        default: SettingDefault::Value("30s"),
+        help: "Timeout of one forwarded remote-write request",
+        bare_flag: None,
+        set: |c, v| {
+            c.forward.timeout = positive(duration(v)?)?;
+            Ok(())
+        },
+    },
 ];
 
 /// The keys of the settings that take several values ([`Setting::repeatable`]).
-const REPEATABLE: [&str; 3] = ["rules", "alertmanager-url", "alert-webhook"];
+const REPEATABLE: [&str; 5] = [
+    "rules",
+    "alertmanager-url",
+    "alert-webhook",
+    "remote-write-url",
+    "remote-write-header",
+];
 
 /// Adds a value to a list setting; an empty value empties it.
 fn push_or_clear(list: &mut Vec<String>, v: &str) -> Result<(), String> {
@@ -693,6 +752,7 @@ impl Config {
             durability: self.durability,
             retention_ms: self.retention.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             out_of_order_window_ms: i64::try_from(self.out_of_order_window.as_millis()).unwrap_or(i64::MAX),
+            wal_keep_released: Some(self.forward.enabled()),
             ..foresight_engine::Options::default()
         };
         if let Some(n) = self.shards {
@@ -744,6 +804,10 @@ mod tests {
             ("notification-timeout", "5s"),
             ("alert-for-outage-tolerance", "2h"),
             ("alert-for-grace-period", "1m"),
+            ("remote-write-url", "http://127.0.0.1:9009/api/v1/push"),
+            ("remote-write-header", "X-Scope-OrgID: edge"),
+            ("remote-write-max-backlog", "1GiB"),
+            ("remote-write-timeout", "10s"),
         ];
         let keys: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
         assert_eq!(samples.map(|(k, _)| k).as_slice(), keys.as_slice());
@@ -753,6 +817,11 @@ mod tests {
         }
         assert_eq!(c.retention, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(c.limits.max_body_bytes, 1 << 20);
+        assert_eq!(c.forward.urls, ["http://127.0.0.1:9009/api/v1/push"]);
+        assert_eq!(c.forward.headers, ["X-Scope-OrgID: edge"]);
+        assert_eq!(c.forward.max_backlog, 1 << 30);
+        assert!(c.set("remote-write-header", "no colon").is_err());
+        assert!(c.set("remote-write-url", "https://tls.example").is_err());
         assert_eq!(c.limits.max_samples, 1_000_000);
         assert_eq!(c.self_monitor, Some(Duration::from_secs(10)));
         assert_eq!((c.limits.max_forecast_horizon, c.limits.max_forecast_series), (500, 20));

@@ -57,6 +57,7 @@ mod config;
 mod correlate;
 mod error;
 mod forecast;
+mod forward;
 mod json;
 mod metadata;
 mod metrics;
@@ -73,5 +74,6 @@ pub use config::{
     AlertingSettings, Config, ConfigError, DEFAULT_SELF_MONITOR_INTERVAL, Limits, SETTINGS, Setting, SettingDefault,
 };
 pub use error::Error;
+pub use forward::ForwardSettings;
 pub use server::{Server, run};
 pub use time::parse_time;

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::alerting::{self, Alerting};
 use crate::config::Config;
 use crate::error::Error;
+use crate::forward::Forwarder;
 use crate::state::AppState;
 use crate::{correlate, forecast, ops, query, remote, stream, write};
 
@@ -31,6 +32,7 @@ pub struct Server {
     opening: JoinHandle<Result<(), Error>>,
     background: Vec<JoinHandle<()>>,
     alerting: Arc<Alerting>,
+    forwarder: Arc<parking_lot::Mutex<Option<Arc<Forwarder>>>>,
 }
 
 impl Server {
@@ -50,6 +52,7 @@ impl Server {
             source,
         })?;
         let (stop, shutdown) = watch::channel(false);
+        let forwarder: Arc<parking_lot::Mutex<Option<Arc<Forwarder>>>> = Arc::default();
         let state = Arc::new(AppState::new(config, shutdown.clone(), addr));
         let alerting =
             Arc::new(Alerting::new(&state.config.alerting, state.engine_opts.clone(), addr).map_err(Error::Rules)?);
@@ -59,6 +62,7 @@ impl Server {
             let state = state.clone();
             let stop = stop.clone();
             let alerting = alerting.clone();
+            let forwarder = forwarder.clone();
             tokio::spawn(async move {
                 let dir = state.config.data_dir.clone();
                 let opts = state.config.engine_options();
@@ -92,6 +96,28 @@ impl Server {
                         .await
                         .map_err(|_| Error::Engine(foresight_engine::Error::Closed))?
                         .map_err(Error::Engine);
+                }
+                if state.config.forward.enabled() {
+                    // Before writes are accepted: a new destination starts at the WAL's end.
+                    let settings = state.config.forward.clone();
+                    let dir = state.config.data_dir.clone();
+                    match tokio::task::spawn_blocking(move || Forwarder::start(&settings, &dir)).await {
+                        Ok(Ok(f)) => {
+                            let f = Arc::new(f);
+                            state.add_metric_source(f.clone());
+                            *forwarder.lock() = Some(f);
+                        }
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "cannot start forwarding to remote write");
+                            let _ = stop.send(true);
+                            let _ = tokio::task::spawn_blocking(move || db.close()).await;
+                            return Err(Error::Io {
+                                what: "starting the forwarding to remote write",
+                                source: e,
+                            });
+                        }
+                        Err(_) => return Err(Error::Engine(foresight_engine::Error::Closed)),
+                    }
                 }
                 let db = Arc::new(db);
                 alerting.start(Arc::downgrade(&db), state.shutdown.clone());
@@ -131,6 +157,7 @@ impl Server {
             opening,
             background,
             alerting,
+            forwarder,
         })
     }
 
@@ -177,6 +204,10 @@ impl Server {
             h.abort();
         }
         self.alerting.stop();
+        let forwarder = self.forwarder.lock().take();
+        if let Some(f) = forwarder {
+            let _ = tokio::task::spawn_blocking(move || f.stop()).await;
+        }
         let opened = match self.opening.await {
             Ok(r) => r,
             Err(_) => Err(Error::Engine(foresight_engine::Error::Closed)),

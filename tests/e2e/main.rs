@@ -5,6 +5,7 @@ mod alerting;
 mod clients;
 mod correlate;
 mod forecast;
+mod forward;
 mod harness;
 mod import;
 mod ops;

@@ -1,0 +1,265 @@
+//! Forwarding to a remote-write receiver (`--remote-write-url`): everything acknowledged reaches
+//! the receiver across its outages and a SIGKILL of foresight; 5xx answers are retried and 4xx
+//! answers skipped, as Prometheus does. The receiver is a small HTTP server in the test that
+//! decodes the remote-write bodies and answers as told; a second test forwards into another
+//! foresight.
+
+// Test support: a failed unwrap here is a failed test, with its message.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeSet, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::harness::{TestServer, tempdir};
+
+/// What the fake receiver saw and will answer.
+#[derive(Default)]
+struct Seen {
+    /// Distinct (series, timestamp, value) samples accepted.
+    samples: BTreeSet<(String, i64, u64)>,
+    /// Statuses to answer next (204 when empty).
+    script: VecDeque<u16>,
+    requests: usize,
+    headers: Vec<String>,
+}
+
+/// A remote-write receiver on a fixed port, which can be stopped and started again.
+struct Receiver {
+    port: u16,
+    seen: Arc<Mutex<Seen>>,
+    running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+impl Receiver {
+    fn new() -> Receiver {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut r = Receiver {
+            port,
+            seen: Arc::default(),
+            running: None,
+        };
+        r.start();
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/push", self.port)
+    }
+
+    fn start(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen, stop2) = (self.seen.clone(), stop.clone());
+        let h = std::thread::spawn(move || {
+            // Bounded: the test stops it, and it gives up after two minutes in any case.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !stop2.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((conn, _)) => handle(conn, &seen),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        self.running = Some((stop, h));
+    }
+
+    fn stop(&mut self) {
+        if let Some((stop, h)) = self.running.take() {
+            stop.store(true, Ordering::Relaxed);
+            h.join().unwrap();
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.seen.lock().unwrap().samples.len()
+    }
+
+    fn wait_for(&self, n: usize, what: &str, log: impl Fn() -> String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the receiver has {} samples, expected {n}; foresight log:\n{}",
+                self.count(),
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Reads one HTTP request, decodes it, answers the next scripted status, closes.
+fn handle(conn: TcpStream, seen: &Mutex<Seen>) {
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(conn);
+    let mut len = 0usize;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let line = line.trim_end().to_owned();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+        headers.push(line);
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    let mut s = seen.lock().unwrap();
+    s.requests += 1;
+    s.headers = headers;
+    let status = s.script.pop_front().unwrap_or(204);
+    if status == 204 {
+        let decoded = foresight_remote::decode_write(&body, foresight_remote::Protocol::V1, 64 << 20).unwrap();
+        let mut got = Vec::new();
+        decoded.visit(|_, labels, samples| {
+            let key = format!("{labels:?}");
+            for &(t, v) in samples {
+                got.push((key.clone(), t, v.to_bits()));
+            }
+        });
+        s.samples.extend(got);
+    }
+    drop(s);
+    let mut conn = r.into_inner();
+    let reason = if status == 204 { "No Content" } else { "Scripted" };
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+}
+
+/// `n` samples of `m{host=...}` from time index `from` (10 s apart, recent enough for any
+/// receiver), as line protocol.
+fn lines(from: i64, n: i64) -> String {
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 86_400;
+    (from..from + n)
+        .map(|i| format!("fwd,host=h{} v={i} {}\n", i % 4, base + i * 10))
+        .collect()
+}
+
+fn metric(s: &TestServer, name: &str) -> f64 {
+    let text = s.get("/metrics").body;
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn forwarded_samples_survive_receiver_outages_and_a_sigkill() {
+    let dir = tempdir();
+    let mut rx = Receiver::new();
+    let url = rx.url();
+    let args = [
+        "--remote-write-url",
+        url.as_str(),
+        "--remote-write-header",
+        "X-Scope-OrgID: edge-1",
+    ];
+    let s = TestServer::start(dir.path(), &args);
+    s.write("s", &lines(0, 100));
+    rx.wait_for(100, "live forwarding", || s.log());
+    assert!(
+        rx.seen
+            .lock()
+            .unwrap()
+            .headers
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case("X-Scope-OrgID: edge-1")),
+        "the configured header is sent"
+    );
+
+    // The receiver goes away; writes are still acknowledged, then foresight is killed.
+    rx.stop();
+    s.write("s", &lines(100, 100));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(metric(&s, "foresight_remote_write_request_failures_total") >= 1.0);
+    s.stop_with(libc::SIGKILL);
+
+    // After the restart, the backlog and new writes reach the receiver once it is back.
+    let s = TestServer::start(dir.path(), &args);
+    s.write("s", &lines(200, 100));
+    rx.start();
+    rx.wait_for(300, "after the outage and the SIGKILL", || s.log());
+
+    // A 5xx is retried (nothing lost); a 4xx batch is skipped and counted, later ones go on.
+    rx.seen.lock().unwrap().script.extend([503]);
+    s.write("s", &lines(300, 10));
+    rx.wait_for(310, "after a 503", || s.log());
+    rx.seen.lock().unwrap().script.extend([400]);
+    s.write("s", &lines(310, 10));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // One batch per shard: the first to arrive is refused, the others land.
+    let rejected = loop {
+        let r = metric(&s, "foresight_remote_write_samples_rejected_total");
+        if r > 0.0 {
+            break r as usize;
+        }
+        assert!(Instant::now() < deadline, "the 400 was not counted; log:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(rejected <= 10, "{rejected}");
+    s.write("s", &lines(320, 10));
+    rx.wait_for(330 - rejected, "after a 400", || s.log());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rx.count(), 330 - rejected, "the refused batch is not sent again");
+    s.stop();
+}
+
+#[test]
+fn one_foresight_forwards_to_another_with_flushes_in_between() {
+    let dir_b = tempdir();
+    let b = TestServer::start(dir_b.path(), &[]);
+    let url = b.url("/api/v1/write");
+    let dir_a = tempdir();
+    let a = TestServer::start(dir_a.path(), &["--remote-write-url", &url]);
+    a.write("s", &lines(0, 400));
+    // Blocks made in between: the segments are kept until forwarded.
+    let flushed = a.post("/api/v1/admin/flush", b"", &[]);
+    assert_eq!(flushed.status, 200, "{}", flushed.body);
+    a.write("s", &lines(400, 400));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = b.get_json("/api/v1/query", &[("query", "count_over_time(fwd_v[3d])")]);
+        let total: f64 = v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| crate::harness::num(&r["value"][1]))
+            .sum();
+        if total == 800.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B has {total} of 800 samples; A's log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    a.stop();
+    b.stop();
+}
