@@ -43,6 +43,7 @@ mod error;
 pub mod proto;
 mod read;
 pub mod snappy;
+mod wire;
 mod write;
 mod xor;
 

@@ -6,8 +6,9 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::error::{DecodeError, SeriesError};
-use crate::proto::{MetricType, RequestV2, WriteRequest};
+use crate::proto::{MetricType, RequestV2};
 use crate::snappy;
+use crate::wire;
 
 /// The label holding the metric name.
 const METRIC_NAME: &str = "__name__";
@@ -82,7 +83,11 @@ pub struct WriteBody {
 
 #[derive(Debug, Clone)]
 enum Msg {
-    V1(WriteRequest),
+    /// Checked by a first walk ([`wire::count_series`]); read in place by [`WriteBody::visit`].
+    V1 {
+        raw: Bytes,
+        series: usize,
+    },
     V2(RequestV2),
 }
 
@@ -96,10 +101,13 @@ pub fn decode_write(compressed: &[u8], protocol: Protocol, limit: usize) -> Resu
 pub fn decode_write_raw(raw: Bytes, protocol: Protocol) -> Result<WriteBody, DecodeError> {
     let raw_len = raw.len();
     let msg = match protocol {
-        Protocol::V1 => Msg::V1(WriteRequest::decode(raw).map_err(|e| DecodeError::Protobuf {
-            message: "prometheus.WriteRequest",
-            reason: e.to_string(),
-        })?),
+        Protocol::V1 => {
+            let series = wire::count_series(&raw).map_err(|reason| DecodeError::Protobuf {
+                message: "prometheus.WriteRequest",
+                reason,
+            })?;
+            Msg::V1 { raw, series }
+        }
         Protocol::V2 => {
             let req = RequestV2::decode(raw).map_err(|e| DecodeError::Protobuf {
                 message: "io.prometheus.write.v2.Request",
@@ -168,7 +176,7 @@ impl WriteBody {
     /// The protocol the body was decoded as.
     pub fn protocol(&self) -> Protocol {
         match self.msg {
-            Msg::V1(_) => Protocol::V1,
+            Msg::V1 { .. } => Protocol::V1,
             Msg::V2(_) => Protocol::V2,
         }
     }
@@ -181,7 +189,7 @@ impl WriteBody {
     /// Number of series in the request, valid or not.
     pub fn series_count(&self) -> usize {
         match &self.msg {
-            Msg::V1(r) => r.timeseries.len(),
+            Msg::V1 { series, .. } => *series,
             Msg::V2(r) => r.timeseries.len(),
         }
     }
@@ -198,44 +206,38 @@ impl WriteBody {
         let mut scratch = Scratch::default();
         let mut labels: Vec<(&str, &str)> = Vec::with_capacity(16);
         match &self.msg {
-            Msg::V1(req) => {
-                for m in &req.metadata {
-                    sum.metadata.push(Metadata {
-                        family: m.metric_family_name.clone(),
-                        kind: MetricType::try_from(m.r#type).unwrap_or(MetricType::Unknown),
-                        help: m.help.clone(),
-                        unit: m.unit.clone(),
-                    });
-                }
-                for (i, ts) in req.timeseries.iter().enumerate() {
-                    sum.exemplars += ts.exemplars.len() as u64;
-                    labels.clear();
-                    let mut utf8 = true;
-                    for l in &ts.labels {
-                        match (std::str::from_utf8(&l.name), std::str::from_utf8(&l.value)) {
-                            (Ok(n), Ok(v)) => labels.push((n, v)),
-                            _ => utf8 = false,
+            Msg::V1 { raw, .. } => {
+                let mut metadata = Vec::new();
+                // The body was walked once already when decoded: this walk cannot fail.
+                let _ = wire::walk_v1(
+                    raw,
+                    |i, ts| {
+                        sum.exemplars += ts.exemplars as u64;
+                        labels.clear();
+                        let mut utf8 = true;
+                        for &(n, v) in ts.labels {
+                            match (std::str::from_utf8(n), std::str::from_utf8(v)) {
+                                (Ok(n), Ok(v)) => labels.push((n, v)),
+                                _ => utf8 = false,
+                            }
                         }
-                    }
-                    let checked = if utf8 {
-                        normalize(&mut labels)
-                    } else {
-                        Err(SeriesError::InvalidUtf8)
-                    };
-                    scratch.samples.clear();
-                    scratch
-                        .samples
-                        .extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
-                    accept(
-                        &mut sum,
-                        &mut f,
-                        i,
-                        checked,
-                        &labels,
-                        &scratch.samples,
-                        ts.histograms.len(),
-                    );
-                }
+                        let checked = if utf8 {
+                            normalize(&mut labels)
+                        } else {
+                            Err(SeriesError::InvalidUtf8)
+                        };
+                        accept(&mut sum, &mut f, i, checked, &labels, ts.samples, ts.histograms);
+                    },
+                    |m| {
+                        metadata.push(Metadata {
+                            family: m.metric_family_name,
+                            kind: MetricType::try_from(m.r#type).unwrap_or(MetricType::Unknown),
+                            help: m.help,
+                            unit: m.unit,
+                        })
+                    },
+                );
+                sum.metadata = metadata;
             }
             Msg::V2(req) => {
                 for (i, ts) in req.timeseries.iter().enumerate() {
@@ -375,7 +377,9 @@ pub fn format_labels(labels: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Histogram, Label, MetadataV2, MetricMetadata, Sample, SampleV2, TimeSeries, TimeSeriesV2};
+    use crate::proto::{
+        Histogram, Label, MetadataV2, MetricMetadata, Sample, SampleV2, TimeSeries, TimeSeriesV2, WriteRequest,
+    };
 
     fn label(n: &str, v: &str) -> Label {
         Label {
