@@ -184,6 +184,16 @@ impl SampleBatch {
         Self::default()
     }
 
+    /// An empty batch with room for `series` series, `samples` samples and `key_bytes` bytes of
+    /// series keys (about the label bytes), so that filling it does not grow and copy it.
+    pub fn with_capacity(series: usize, samples: usize, key_bytes: usize) -> Self {
+        SampleBatch {
+            keys: Vec::with_capacity(key_bytes),
+            series: Vec::with_capacity(series),
+            samples: Vec::with_capacity(samples),
+        }
+    }
+
     /// Adds a series; the label set must name its metric (`__name__`). Adding the same labels
     /// twice is allowed (both references name the same series).
     pub fn add_series(&mut self, labels: &Labels) -> Result<SeriesRef> {

@@ -174,7 +174,10 @@ fn store(
     if !reservation.grow(decoded.raw_len() as u64) {
         return Err(crate::write::busy(st).into());
     }
-    let mut batch = SampleBatch::new();
+    // Sized from the request (a 1.0 series usually carries one sample; its labels are most of the
+    // body), so that filling the batch does not grow and copy it.
+    let n = decoded.series_count();
+    let mut batch = SampleBatch::with_capacity(n, n, decoded.raw_len());
     let mut refused: Vec<(usize, String, String)> = Vec::new();
     let summary = decoded.visit(|index, labels, samples| match batch.add_series_sorted(labels) {
         Ok(series) => {
