@@ -224,7 +224,9 @@ mod tests {
         assert_eq!((by_name[0].name.as_str(), by_name[0].value), ("up", 2));
         assert_eq!((by_name[1].name.as_str(), by_name[1].value), ("cpu", 1));
         assert_eq!(values.iter().find(|s| s.name == "job").map(|s| s.value), Some(2));
-        assert_eq!((by_pair[0].name.as_str(), by_pair[0].value), ("job=a", 2));
+        // Ties are ordered by name.
+        assert_eq!((by_pair[0].name.as_str(), by_pair[0].value), ("__name__=up", 2));
+        assert_eq!((by_pair[1].name.as_str(), by_pair[1].value), ("job=a", 2));
         assert_eq!(cardinality(&s, 1).1[0].len(), 1);
     }
 

@@ -39,12 +39,12 @@ export async function statusPage(root) {
   const head = tsdb.data.headStats;
   const kv = (rows) => table(["", ""], rows, { class: "kv" });
   const rates = h("div", {}, h("p", { class: "muted" }, "measuring…"));
-  const top = (title, list) =>
+  const top = (title, list, unit = "series") =>
     h(
       "section",
       {},
       h("h2", {}, title),
-      table(["name", "series"], list.map((x) => [x.name, x.value.toLocaleString()]), { class: "toplist" }),
+      table(["name", unit], list.map((x) => [x.name, x.value.toLocaleString()]), { class: "toplist" }),
     );
   fill(root, 
     h("h1", {}, "Status"),
@@ -86,7 +86,7 @@ export async function statusPage(root) {
       "div",
       { class: "status-grid" },
       top("Top metrics by series", tsdb.data.seriesCountByMetricName),
-      top("Label names by value count", tsdb.data.labelValueCountByLabelName),
+      top("Label names by value count", tsdb.data.labelValueCountByLabelName, "values"),
       top("Label pairs by series", tsdb.data.seriesCountByLabelValuePair),
     ),
     h(
