@@ -4,6 +4,7 @@
 //! flags and their `--help` all come from that table, and a test holds the README's settings table
 //! to it.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,6 +110,9 @@ pub struct Config {
     pub alerting: AlertingSettings,
     /// Forwarding of everything stored to remote-write receivers.
     pub forward: ForwardSettings,
+    /// The text of every setting given through [`Config::set`] (flags, environment, TOML file),
+    /// for `/api/v1/status/flags`; repeated values joined by `,`.
+    given: BTreeMap<&'static str, String>,
 }
 
 /// Rule files, their evaluation and where alerts go (defaults in [`SETTINGS`]).
@@ -161,6 +165,7 @@ impl Default for Config {
             },
             alerting: AlertingSettings::default(),
             forward: ForwardSettings::default(),
+            given: BTreeMap::new(),
         };
         for s in SETTINGS {
             if let SettingDefault::Value(v) = s.default
@@ -723,9 +728,23 @@ impl Config {
     /// Sets one setting from its text form (flags, environment variables and the TOML file all
     /// come through here).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        Setting::find(key)
-            .ok_or_else(|| ConfigError::UnknownKey(key.to_owned()))?
-            .apply(self, value)
+        let setting = Setting::find(key).ok_or_else(|| ConfigError::UnknownKey(key.to_owned()))?;
+        setting.apply(self, value)?;
+        match self.given.get_mut(setting.key) {
+            Some(text) if setting.repeatable() && !value.is_empty() && !text.is_empty() => {
+                text.push(',');
+                text.push_str(value);
+            }
+            _ => {
+                self.given.insert(setting.key, value.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// The text last given for the setting `key` (see [`Config::set`]), if any.
+    pub fn given(&self, key: &str) -> Option<&str> {
+        self.given.get(key).map(String::as_str)
     }
 
     /// Checks settings against each other.

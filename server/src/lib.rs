@@ -14,6 +14,10 @@
 //!   `/api/v1/query`, `/api/v1/query_range`, `/api/v1/series`, `/api/v1/labels`,
 //!   `/api/v1/label/<name>/values`, `/api/v1/metadata`, `/api/v1/status/buildinfo`, and
 //!   `/api/v1/stream` (Server-Sent Events with a query's value every interval).
+//! - **Status** in Prometheus' shapes: `/api/v1/status/flags`, `/api/v1/status/runtimeinfo`,
+//!   `/api/v1/status/tsdb` (cardinality lists, plus foresight's blocks and WAL).
+//! - **The web UI** (crate `foresight-ui`): `/`, `/graph`, `/alerts`, `/rules`, `/status` and
+//!   `/assets/*`, embedded in the binary.
 //! - **Prometheus remote write and read**: `POST /api/v1/write` (remote write 1.0 and 2.0,
 //!   snappy protobuf; 204 once durable, 400 for what can never be stored, the `*-Written`
 //!   headers) and `POST /api/v1/read` (samples or streamed XOR chunks); see `remote.rs`.
@@ -66,6 +70,7 @@ mod query;
 mod remote;
 mod server;
 mod state;
+mod status;
 mod stream;
 mod time;
 mod write;

@@ -42,6 +42,13 @@ pub(crate) struct Metrics {
     started: SystemTime,
 }
 
+impl Metrics {
+    /// When the server started.
+    pub(crate) fn started(&self) -> SystemTime {
+        self.started
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {

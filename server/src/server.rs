@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::forward::Forwarder;
 use crate::state::AppState;
-use crate::{correlate, forecast, ops, query, remote, stream, write};
+use crate::{correlate, forecast, ops, query, remote, status, stream, write};
 
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
 /// [`Server::wait`].
@@ -251,6 +251,10 @@ async fn close_db(mut db: Arc<Db>, deadline: Instant) -> Result<(), Error> {
 
 /// Every route.
 fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
+    let runtimeinfo = Router::new()
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state((state.clone(), alerting.clone()));
     let rules = alerting::router(alerting).route_layer(middleware::from_fn_with_state(state.clone(), track));
     Router::new()
         .route("/write", post(write::write_v1))
@@ -267,6 +271,8 @@ fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
         .route("/api/v1/metadata", get(query::metadata))
         .route("/api/v1/query_exemplars", get(query::exemplars).post(query::exemplars))
         .route("/api/v1/status/buildinfo", get(query::buildinfo))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/forecast", get(forecast::forecast).post(forecast::forecast))
         .route("/api/v1/anomalies", get(forecast::anomalies).post(forecast::anomalies))
@@ -281,6 +287,9 @@ fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
         .merge(rules)
+        .merge(runtimeinfo)
+        // The web UI: its pages and bundled assets (no data, so no authentication).
+        .merge(foresight_ui::router())
 }
 
 /// Counts every routed request and times it until its response head.

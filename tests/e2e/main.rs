@@ -14,6 +14,7 @@ mod query;
 mod remote;
 mod restart;
 mod rules;
+mod ui;
 mod write;
 
 use harness::TestServer;

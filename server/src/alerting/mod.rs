@@ -12,7 +12,7 @@
 
 mod api;
 mod notify;
-mod rfc3339;
+pub(crate) mod rfc3339;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -130,6 +130,14 @@ impl Alerting {
             t.abort();
         }
         self.notifiers.stop();
+    }
+
+    /// Whether the last load of the rule files succeeded, and when the rules last loaded (ms).
+    pub(crate) fn last_reload(&self) -> (bool, i64) {
+        (
+            self.last_reload_ok.load(Ordering::Relaxed),
+            self.last_reload_ms.load(Ordering::Relaxed),
+        )
     }
 
     /// Reads the rule files again. On success the new groups replace the old ones, taking over
