@@ -52,6 +52,7 @@
 //! ```
 
 mod alerting;
+mod auth;
 mod budget;
 mod config;
 mod correlate;

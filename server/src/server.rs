@@ -18,7 +18,7 @@ use crate::alerting::{self, Alerting};
 use crate::config::Config;
 use crate::error::Error;
 use crate::state::AppState;
-use crate::{correlate, forecast, ops, query, remote, stream, write};
+use crate::{auth, correlate, forecast, ops, query, remote, stream, write};
 
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
 /// [`Server::wait`].
@@ -104,7 +104,7 @@ impl Server {
         let serving = {
             let mut shutdown = shutdown.clone();
             tokio::spawn(async move {
-                axum::serve(listener, app)
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async move {
                         let _ = shutdown.wait_for(|s| *s).await;
                     })
@@ -248,8 +248,11 @@ fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
         .route("/-/ready", get(ops::ready).head(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(rules)
+        // Outermost, so every route (the rules' included, and any merged later) is behind it;
+        // which role a path needs is decided by `auth::ROUTE_ACCESS` alone.
+        .layer(middleware::from_fn_with_state(state, auth::authenticate))
 }
 
 /// Counts every routed request and times it until its response head.
