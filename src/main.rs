@@ -64,6 +64,39 @@ enum Cmd {
     /// Prometheus rule files: `check` validates them, `test` runs rule unit tests (as promtool).
     #[command(subcommand)]
     Rules(RulesCmd),
+    /// API tokens in the data directory: `create` prints a new token once, `list`, `revoke`.
+    /// A running server picks up changes within a second.
+    #[command(subcommand)]
+    Tokens(TokensCmd),
+}
+
+/// `foresight tokens ...`.
+#[derive(Debug, Subcommand)]
+enum TokensCmd {
+    /// Creates a token and prints it (only its hash is stored: it cannot be shown again).
+    /// Authentication is on from the first token.
+    Create {
+        /// The tenant whose data the token reads and writes (`default`: data written without a
+        /// tenant, as before authentication).
+        #[arg(long, default_value = foresight_auth::DEFAULT_TENANT)]
+        tenant: String,
+        /// read (queries), write (writes only) or admin (everything, including admin endpoints).
+        #[arg(long)]
+        role: foresight_auth::Role,
+        /// A label for `list` and `revoke`.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime, e.g. 90d (default: never expires).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Lists the tokens (never their text).
+    List,
+    /// Deletes a token by its id or name.
+    Revoke {
+        /// The id (`tok_...`) or the name.
+        id: String,
+    },
 }
 
 /// `foresight rules ...`: promtool's `check rules` and `test rules`.
@@ -232,6 +265,78 @@ fn main() {
     }
 }
 
+fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<()> {
+    use foresight_auth::{ID_BYTES, NewToken, TOKEN_BYTES, TokenFile};
+    let dir = cli.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"));
+    let mut file = TokenFile::load(&dir)?;
+    match cmd {
+        TokensCmd::Create {
+            tenant,
+            role,
+            name,
+            expires,
+        } => {
+            let expires_in = expires
+                .as_deref()
+                .map(foresight_units::parse_duration)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--expires: {} (expected a duration like 90d)", e.reason()))?;
+            let mut random = [0u8; TOKEN_BYTES + ID_BYTES];
+            getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("reading the OS random source: {e}"))?;
+            let new = NewToken {
+                tenant: tenant.clone(),
+                role: *role,
+                name: name.clone(),
+                expires_in,
+            };
+            let (text, record) = file.create(new, random, foresight_auth::unix_now())?;
+            file.save(&dir)?;
+            eprintln!(
+                "created {} (tenant {}, role {}); store the token now, it is not shown again:",
+                record.id,
+                record.tenant,
+                record.role.as_str()
+            );
+            println!("{text}");
+        }
+        TokensCmd::List => {
+            println!(
+                "{:<18} {:<16} {:<16} {:<6} {:<20} expires",
+                "id", "name", "tenant", "role", "created"
+            );
+            let now = foresight_auth::unix_now();
+            for t in &file.tokens {
+                let expires = match t.expires {
+                    None => "never".to_owned(),
+                    Some(e) if t.expired(now) => format!("{} (expired)", unix_date(e)),
+                    Some(e) => unix_date(e),
+                };
+                println!(
+                    "{:<18} {:<16} {:<16} {:<6} {:<20} {expires}",
+                    t.id,
+                    t.name.as_deref().unwrap_or("-"),
+                    t.tenant,
+                    t.role.as_str(),
+                    unix_date(t.created)
+                );
+            }
+        }
+        TokensCmd::Revoke { id } => {
+            let gone = file.revoke(id)?;
+            file.save(&dir)?;
+            println!("revoked {}", gone.id);
+        }
+    }
+    Ok(())
+}
+
+/// A unix time as `YYYY-MM-DD HH:MM` (UTC).
+fn unix_date(secs: u64) -> String {
+    let (y, m, d) = foresight_units::civil_from_days(i64::try_from(secs / 86_400).unwrap_or(i64::MAX));
+    let s = secs % 86_400;
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", s / 3600, s / 60 % 60)
+}
+
 fn open(cli: &Cli) -> Result<Db> {
     open_with(cli, cli.durability.unwrap_or_default())
 }
@@ -348,6 +453,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Tokens(cmd) => tokens(&cli, cmd),
         Cmd::Flush => {
             let db = open(&cli)?;
             db.flush()?;

@@ -104,6 +104,11 @@ pub struct Config {
     pub db_label: Option<String>,
     /// Store foresight's own metrics every interval (`self-monitor`).
     pub self_monitor: Option<Duration>,
+    /// When requests must present a token (`auth`).
+    pub auth: foresight_auth::AuthMode,
+    /// Failed authentications one client IP may make in a burst (`max-auth-failures`); refilled
+    /// at one per second.
+    pub max_auth_failures: u32,
     /// Resource limits.
     pub limits: Limits,
     /// Rule files, rule evaluation and notifications.
@@ -149,6 +154,8 @@ impl Default for Config {
             out_of_order_window: Duration::ZERO,
             db_label: None,
             self_monitor: None,
+            auth: foresight_auth::AuthMode::Auto,
+            max_auth_failures: 0,
             limits: Limits {
                 max_body_bytes: 0,
                 max_inflight_write_bytes: 0,
@@ -346,6 +353,26 @@ pub static SETTINGS: &[Setting] = &[
                     Some(d)
                 }
             };
+            Ok(())
+        },
+    },
+    Setting {
+        key: "auth",
+        default: SettingDefault::Value("auto"),
+        help: "Token authentication: auto (on once `foresight tokens create` made a token), required, or off (loopback listen address only)",
+        bare_flag: None,
+        set: |c, v| {
+            c.auth = v.parse()?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max-auth-failures",
+        default: SettingDefault::Value("20"),
+        help: "Failed authentications one client IP may make in a burst (refilled at one per second); beyond, 429 + Retry-After",
+        bare_flag: None,
+        set: |c, v| {
+            c.max_auth_failures = u32::try_from(at_least_one(v)?).map_err(|_| "too large")?;
             Ok(())
         },
     },
@@ -759,6 +786,12 @@ impl Config {
                 l.max_inflight_write_bytes, l.max_body_bytes
             )));
         }
+        if self.auth == foresight_auth::AuthMode::Off && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Inconsistent(format!(
+                "auth = off is only allowed on a loopback listen address, not {}: create a token with `foresight tokens create` or listen on 127.0.0.1",
+                self.listen
+            )));
+        }
         if l.stream_min_interval.is_zero() {
             return Err(ConfigError::Inconsistent("stream-min-interval must be positive".into()));
         }
@@ -803,6 +836,8 @@ mod tests {
             ("out-of-order-window", "10m"),
             ("db-label", "db"),
             ("self-monitor", "10s"),
+            ("auth", "required"),
+            ("max-auth-failures", "5"),
             ("max-body-bytes", "1MiB"),
             ("max-inflight-write-bytes", "8MiB"),
             ("query-timeout", "30s"),
@@ -874,6 +909,12 @@ mod tests {
         assert!(c.apply_toml("rules = [1]").is_err());
         c.set("max-inflight-write-bytes", "10").unwrap();
         assert!(matches!(c.validate(), Err(ConfigError::Inconsistent(_))));
+        let mut c = Config::default();
+        c.apply_toml("auth = \"off\"\nlisten = \"0.0.0.0:8086\"").unwrap();
+        assert!(matches!(c.validate(), Err(ConfigError::Inconsistent(m)) if m.contains("loopback")));
+        c.set("listen", "[::1]:8086").unwrap();
+        c.validate().unwrap();
+        assert!(c.set("auth", "maybe").is_err());
     }
 
     #[test]

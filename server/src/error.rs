@@ -59,6 +59,11 @@ pub(crate) enum ErrorType {
     Timeout,
     Internal,
     Unavailable,
+    /// Authentication: no Prometheus `errorType` exists for these, so they are named after their
+    /// status.
+    Unauthorized,
+    Forbidden,
+    TooManyRequests,
 }
 
 impl ErrorType {
@@ -69,6 +74,9 @@ impl ErrorType {
             ErrorType::Timeout => "timeout",
             ErrorType::Internal => "internal",
             ErrorType::Unavailable => "unavailable",
+            ErrorType::Unauthorized => "unauthorized",
+            ErrorType::Forbidden => "forbidden",
+            ErrorType::TooManyRequests => "too_many_requests",
         }
     }
 
@@ -78,6 +86,9 @@ impl ErrorType {
             ErrorType::Execution => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorType::Timeout | ErrorType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorType::Forbidden => StatusCode::FORBIDDEN,
+            ErrorType::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -286,6 +297,81 @@ impl IntoResponse for WriteError {
         let mut r = (self.status, JsonBody(self.body())).into_response();
         if let Some(s) = self.retry_after {
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+/// Why authentication refused a request ([`crate::auth`]); answered in InfluxDB's envelope on its
+/// paths and in Prometheus' elsewhere. The messages never say whether a token exists.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum AuthFailure {
+    /// No credential: 401.
+    Missing,
+    /// A credential that is no valid token: 401.
+    Invalid,
+    /// A token past its expiry: 401.
+    Expired,
+    /// A valid token whose role does not allow the route: 403.
+    Forbidden {
+        role: foresight_auth::Role,
+        needs: foresight_auth::Access,
+    },
+    /// Too many failed attempts from this client: 429 with `Retry-After`.
+    TooManyFailures(std::time::Duration),
+}
+
+impl AuthFailure {
+    pub(crate) fn into_response(self, influx: bool) -> Response {
+        let (status, code, message) = match self {
+            AuthFailure::Missing => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "authentication required: send a token as `Authorization: Bearer <token>`, `Token <token>` or as the Basic password".to_owned(),
+            ),
+            AuthFailure::Invalid | AuthFailure::Expired => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "invalid or expired token".to_owned(),
+            ),
+            AuthFailure::Forbidden { role, needs } => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "a {} token may not use this endpoint: it needs the {} role",
+                    role.as_str(),
+                    match needs {
+                        foresight_auth::Access::Write => "write (or admin)",
+                        foresight_auth::Access::Admin => "admin",
+                        _ => "read (or admin)",
+                    }
+                ),
+            ),
+            AuthFailure::TooManyFailures(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests",
+                "too many failed authentication attempts from this address; retry later".to_owned(),
+            ),
+        };
+        let mut r = if influx {
+            WriteError::new(status, code, message).into_response()
+        } else {
+            let kind = match status {
+                StatusCode::UNAUTHORIZED => ErrorType::Unauthorized,
+                StatusCode::FORBIDDEN => ErrorType::Forbidden,
+                _ => ErrorType::TooManyRequests,
+            };
+            PromError { kind, message }.into_response()
+        };
+        let h = r.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"foresight\", Basic realm=\"foresight\""),
+            );
+        }
+        if let AuthFailure::TooManyFailures(wait) = self {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
         }
         r
     }

@@ -56,6 +56,7 @@
 //! ```
 
 mod alerting;
+mod auth;
 mod budget;
 mod config;
 mod correlate;

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::forward::Forwarder;
 use crate::state::AppState;
-use crate::{correlate, forecast, ops, query, remote, status, stream, write};
+use crate::{auth, correlate, forecast, ops, query, remote, status, stream, write};
 
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
 /// [`Server::wait`].
@@ -130,7 +130,7 @@ impl Server {
         let serving = {
             let mut shutdown = shutdown.clone();
             tokio::spawn(async move {
-                axum::serve(listener, app)
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                     .with_graceful_shutdown(async move {
                         let _ = shutdown.wait_for(|s| *s).await;
                     })
@@ -285,11 +285,14 @@ fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
         .route("/-/ready", get(ops::ready).head(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(rules)
         .merge(runtimeinfo)
         // The web UI: its pages and bundled assets (no data, so no authentication).
         .merge(foresight_ui::router())
+        // Outermost, so every route (the rules' included, and any merged later) is behind it;
+        // which role a path needs is decided by `auth::ROUTE_ACCESS` alone.
+        .layer(middleware::from_fn_with_state(state, auth::authenticate))
 }
 
 /// Counts every routed request and times it until its response head.

@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) addr: SocketAddr,
     /// Other parts' metrics (the rules' evaluation and notifications).
     metric_sources: RwLock<Vec<Arc<dyn MetricSource>>>,
+    /// Tokens, roles and failed attempts.
+    pub(crate) auth: Arc<crate::auth::Authenticator>,
     /// Metric metadata received by remote write, for `/api/v1/metadata`.
     pub(crate) metadata: MetadataStore,
 }
@@ -41,7 +43,14 @@ impl AppState {
     /// The state of a server listening on `addr`, with no database yet.
     pub(crate) fn new(config: Config, shutdown: watch::Receiver<bool>, addr: SocketAddr) -> Self {
         let limits = &config.limits;
+        let auth = Arc::new(crate::auth::Authenticator::new(
+            config.auth,
+            config.data_dir.clone(),
+            config.max_auth_failures,
+        ));
+        let auth_metrics: Arc<dyn MetricSource> = auth.clone();
         AppState {
+            auth,
             engine_opts: EngineOptions {
                 max_samples: limits.max_samples,
                 timeout: Some(limits.query_timeout),
@@ -54,7 +63,7 @@ impl AppState {
             metrics: Metrics::default(),
             shutdown,
             addr,
-            metric_sources: RwLock::new(Vec::new()),
+            metric_sources: RwLock::new(vec![auth_metrics]),
             metadata: MetadataStore::default(),
         }
     }

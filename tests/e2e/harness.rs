@@ -183,6 +183,11 @@ impl TestServer {
         self.try_get(path).expect("GET")
     }
 
+    /// GET with request headers.
+    pub(crate) fn get_with_headers(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.get_full(path, &[], headers)
+    }
+
     pub(crate) fn post(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Resp {
         let mut req = self.agent.post(self.url(path));
         for (k, v) in headers {
@@ -216,9 +221,17 @@ impl TestServer {
 
     /// GET with the query string built from `params` (URL-encoded).
     pub(crate) fn get_params(&self, path: &str, params: &[(&str, &str)]) -> Resp {
+        self.get_full(path, params, &[])
+    }
+
+    /// GET with query parameters (URL-encoded) and request headers.
+    pub(crate) fn get_full(&self, path: &str, params: &[(&str, &str)], headers: &[(&str, &str)]) -> Resp {
         let mut req = self.agent.get(self.url(path));
         for (k, v) in params {
             req = req.query(*k, *v);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         req.call().map(Self::read).expect("GET")
     }

@@ -2,6 +2,7 @@
 //! over HTTP, by promtool and by the InfluxDB Python clients; `foresight import` before it.
 
 mod alerting;
+mod auth;
 mod clients;
 mod correlate;
 mod forecast;
