@@ -45,6 +45,8 @@ pub struct BlockInfo {
     pub samples: u64,
     /// File size.
     pub bytes: u64,
+    /// Bytes of the rollups inside the file (0 before block version 3).
+    pub rollup_bytes: u64,
     /// Whether the partition was closed (out of the out-of-order window) when written.
     pub sealed: bool,
 }
@@ -119,6 +121,7 @@ pub(crate) struct BlockWriter {
     mint: i64,
     maxt: i64,
     samples: u64,
+    rollup_bytes: u64,
     n: u32,
     buf: Vec<u8>,
     /// The current series' chunks: (bytes, first timestamp).
@@ -160,6 +163,7 @@ impl BlockWriter {
             mint: i64::MAX,
             maxt: i64::MIN,
             samples: 0,
+            rollup_bytes: 0,
             n: 0,
             buf: Vec::new(),
             chunk_index: Vec::new(),
@@ -190,6 +194,7 @@ impl BlockWriter {
         }
         let chunks_len = self.buf.len();
         rollup::encode_series(s, &mut self.buf);
+        self.rollup_bytes += (self.buf.len() - chunks_len) as u64;
         self.file.write_all(&self.buf).map_err(|e| Error::io(&self.tmp, e))?;
         self.data_crc.update(&self.buf);
         let off = self.data_len;
@@ -284,6 +289,7 @@ impl BlockWriter {
             series: u64::from(self.n),
             samples: self.samples,
             bytes: index_off + index.len() as u64 + BLOCK_FOOTER_LEN as u64,
+            rollup_bytes: self.rollup_bytes,
             sealed: self.sealed,
         })
     }
@@ -469,6 +475,7 @@ impl Block {
             series: n as u64,
             samples,
             bytes: len,
+            rollup_bytes: series.iter().map(|s| s.rollup_len as u64).sum(),
             sealed,
         };
         Ok(Block {

@@ -118,13 +118,63 @@ pub struct RollupSeries {
 /// The windows of length `len` of `samples` (ascending, unique timestamps).
 pub(crate) fn windows(samples: &[(i64, f64)], len: i64) -> Vec<Window> {
     let mut out: Vec<Window> = Vec::new();
-    for &(t, v) in samples {
-        match out.last_mut() {
-            Some(w) if t < w.start.saturating_add(len) => w.push(t, v),
-            _ => out.push(Window::new(t, v, len)),
+    let mut i = 0;
+    while let Some(&(t, v)) = samples.get(i) {
+        let mut w = Window::new(t, v, len);
+        let end = w.start.saturating_add(len);
+        let j = i + samples[i..].partition_point(|s| s.0 < end);
+        for &(t, v) in &samples[i + 1..j] {
+            w.push(t, v);
         }
+        exact_decimal_sums(&mut w, &samples[i..j]);
+        out.push(w);
+        i = j;
     }
     out
+}
+
+/// Largest decimal scale of the values whose sums are computed exactly.
+const MAX_SUM_SCALE: usize = 9;
+
+/// When every value of the window is a short decimal (the usual case), replaces the sum, the sum
+/// of squares and the increase by their exact values, rounded once: those are short decimals too,
+/// which the value columns store as small scaled integers, where float accumulation leaves
+/// 17-digit values costing 8 bytes each. Leaves them as accumulated on overflow.
+fn exact_decimal_sums(w: &mut Window, part: &[(i64, f64)]) {
+    let mut ms: Vec<(usize, i64)> = Vec::with_capacity(part.len());
+    for &(_, v) in part {
+        match column::as_decimal(v) {
+            Some((e, m)) if e <= MAX_SUM_SCALE => ms.push((e, m)),
+            _ => return,
+        }
+    }
+    let e = ms.iter().map(|m| m.0).max().unwrap_or(0);
+    let scaled: Vec<i128> = ms
+        .iter()
+        .map(|&(s, m)| i128::from(m) * 10i128.pow((e - s) as u32))
+        .collect();
+    let exact = || -> Option<(f64, f64, f64)> {
+        let (mut sum, mut sumsq, mut inc) = (0i128, 0i128, 0i128);
+        for (k, &m) in scaled.iter().enumerate() {
+            sum = sum.checked_add(m)?;
+            sumsq = sumsq.checked_add(m.checked_mul(m)?)?;
+            if let Some(&prev) = k.checked_sub(1).and_then(|p| scaled.get(p)) {
+                inc = inc.checked_add(if m < prev { m } else { m - prev })?;
+            }
+        }
+        Some((to_f64(sum, e)?, to_f64(sumsq, 2 * e)?, to_f64(inc, e)?))
+    };
+    if let Some((sum, sumsq, inc)) = exact() {
+        (w.sum, w.sumsq, w.increase) = (sum, sumsq, inc);
+    }
+}
+
+/// `m / 10^e` correctly rounded, when `m` is exact as a float (|m| <= 2^53).
+fn to_f64(m: i128, e: usize) -> Option<f64> {
+    const POW10: [f64; 19] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+    ];
+    (m.unsigned_abs() <= 1 << 53).then_some(m as f64 / *POW10.get(e)?)
 }
 
 /// Appends the rollups of one series (every resolution of [`RESOLUTIONS`]) to `out`.
@@ -268,6 +318,21 @@ mod tests {
             (1, 8.0 + 2.0, 1),
             "5-1, 7-5, reset to 2, 4-2"
         );
+    }
+
+    #[test]
+    fn decimal_sums_are_exact() {
+        let w = &windows(&[(0, 0.1), (1, 0.2), (2, 0.15)], 300_000)[0];
+        // Float accumulation gives 0.45000000000000007: 8 bytes in a column instead of 1.
+        assert_eq!(
+            (w.sum, w.sumsq, w.increase),
+            (0.45, 0.0725, 0.25),
+            "0.1, then reset to 0.15"
+        );
+        let w = &windows(&[(0, 0.1), (1, f64::NAN)], 300_000)[0];
+        assert!(w.sum.is_nan(), "non-decimals keep the accumulated sums");
+        let w = &windows(&[(0, 1e300), (1, 1e300)], 300_000)[0];
+        assert_eq!(w.sum, 2e300, "too large for exact integers: accumulated");
     }
 
     #[test]
