@@ -97,7 +97,7 @@ pub(crate) fn write(
     sealed: bool,
     series: &[(Labels, Vec<(i64, f64)>)],
 ) -> Result<BlockInfo> {
-    let mut w = BlockWriter::create(dir, seq, partition, sealed)?;
+    let mut w = BlockWriter::create(dir, seq, partition, sealed)?.rollups(&rollup::RESOLUTIONS);
     for (labels, s) in series {
         w.add(labels, s)?;
     }
@@ -121,6 +121,7 @@ pub(crate) struct BlockWriter {
     mint: i64,
     maxt: i64,
     samples: u64,
+    rollup_windows: Vec<i64>,
     rollup_bytes: u64,
     n: u32,
     buf: Vec<u8>,
@@ -163,6 +164,7 @@ impl BlockWriter {
             mint: i64::MAX,
             maxt: i64::MIN,
             samples: 0,
+            rollup_windows: Vec::new(),
             rollup_bytes: 0,
             n: 0,
             buf: Vec::new(),
@@ -170,6 +172,12 @@ impl BlockWriter {
             ts: Vec::new(),
             vs: Vec::new(),
         })
+    }
+
+    /// Sets the window lengths (ms) of the rollups written with each series (none by default).
+    pub(crate) fn rollups(mut self, windows: &[i64]) -> Self {
+        self.rollup_windows = windows.to_vec();
+        self
     }
 
     /// Adds one series; series must come sorted by labels, samples ascending and unique. A series
@@ -193,7 +201,7 @@ impl BlockWriter {
             self.chunk_index.push((self.buf.len() - at, self.ts[0]));
         }
         let chunks_len = self.buf.len();
-        rollup::encode_series(s, &mut self.buf);
+        rollup::encode_series(s, &self.rollup_windows, &mut self.buf);
         self.rollup_bytes += (self.buf.len() - chunks_len) as u64;
         self.file.write_all(&self.buf).map_err(|e| Error::io(&self.tmp, e))?;
         self.data_crc.update(&self.buf);

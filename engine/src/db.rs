@@ -73,6 +73,16 @@ impl Db {
                 "partition_ms and chunk_samples must be positive and the out-of-order window not negative".into(),
             ));
         }
+        if let Some(w) = opts
+            .rollup_windows_ms
+            .iter()
+            .find(|w| !crate::ROLLUP_RESOLUTIONS.contains(w))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "no rollup of {w} ms windows: rollups are kept for {:?} ms windows",
+                crate::ROLLUP_RESOLUTIONS
+            )));
+        }
         let lock = recovery::lock(&dir)?;
         let rec = recovery::recover(&dir, &opts)?;
         let shards = rec.writers.len();

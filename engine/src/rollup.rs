@@ -28,7 +28,8 @@ use crate::column;
 use crate::format::{Reader, put_uvarint};
 use crate::model::Labels;
 
-/// Window lengths of the rollups every block holds, finest first: 5 min and 1 h.
+/// Window lengths of the rollups a block may hold, finest first: 5 min and 1 h
+/// (`Options::rollup_windows_ms` chooses; 1 h by default).
 pub const RESOLUTIONS: [i64; 2] = [300_000, 3_600_000];
 
 /// The summary of one series' samples in one aligned window.
@@ -177,11 +178,11 @@ fn to_f64(m: i128, e: usize) -> Option<f64> {
     (m.unsigned_abs() <= 1 << 53).then_some(m as f64 / *POW10.get(e)?)
 }
 
-/// Appends the rollups of one series (every resolution of [`RESOLUTIONS`]) to `out`.
-pub(crate) fn encode_series(samples: &[(i64, f64)], out: &mut Vec<u8>) {
-    put_uvarint(out, RESOLUTIONS.len() as u64);
+/// Appends the rollups of one series, windows of each length of `lens`, to `out`.
+pub(crate) fn encode_series(samples: &[(i64, f64)], lens: &[i64], out: &mut Vec<u8>) {
+    put_uvarint(out, lens.len() as u64);
     let mut body = Vec::new();
-    for len in RESOLUTIONS {
+    for &len in lens {
         body.clear();
         encode_windows(&windows(samples, len), &mut body);
         put_uvarint(out, len as u64);
@@ -368,7 +369,7 @@ mod tests {
         #[test]
         fn rollups_round_trip(samples in series()) {
             let mut b = Vec::new();
-            encode_series(&samples, &mut b);
+            encode_series(&samples, &RESOLUTIONS, &mut b);
             for len in RESOLUTIONS {
                 let want = windows(&samples, len);
                 let got = decode_series(&b, len).unwrap();

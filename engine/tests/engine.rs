@@ -939,6 +939,10 @@ mod rollups {
                 }
                 db.write_lines(body.as_bytes(), Precision::Milliseconds).unwrap();
             };
+            let opts = || Options {
+                rollup_windows_ms: ROLLUP_RESOLUTIONS.to_vec(),
+                ..opts()
+            };
             let db = Db::open(tmp.path(), opts()).unwrap();
             write(&db, &a, 0);
             db.flush().unwrap();
@@ -978,6 +982,11 @@ mod rollups {
     #[test]
     fn windows_with_head_data_or_overlapping_blocks_are_left_out() {
         let tmp = tempfile::tempdir().unwrap();
+        let bad = Options {
+            rollup_windows_ms: vec![60_000],
+            ..opts()
+        };
+        assert!(matches!(Db::open(tmp.path(), bad), Err(Error::InvalidArgument(_))));
         let db = Db::open(tmp.path(), opts()).unwrap();
         let (body, _) = rows(1, T0, T0 + 2 * HOUR);
         db.write_lines(body.as_bytes(), Precision::Nanoseconds).unwrap();
