@@ -72,29 +72,46 @@ pub(crate) fn rollups(
             }
         }
     }
-    let mut acc: HashMap<Labels, Vec<Window>> = HashMap::new();
-    for b in blocks.iter().filter(|b| b.overlaps(mint, maxt)) {
-        // Blocks near this one in time: only they can hold samples of its windows' spans.
-        let near: Vec<&Arc<Block>> = blocks
-            .iter()
-            .filter(|x| {
-                x.seq() != b.seq() && x.overlaps(b.info().mint.saturating_sub(len), b.info().maxt.saturating_add(len))
-            })
-            .collect();
-        for id in b.select(matchers) {
-            let Some(labels) = b.labels(id) else { continue };
+    // Per block, the blocks near it in time: only they can hold samples of its windows' spans.
+    let near: Vec<Vec<&Arc<Block>>> = blocks
+        .iter()
+        .map(|b| {
+            let (lo, hi) = (b.info().mint.saturating_sub(len), b.info().maxt.saturating_add(len));
+            blocks
+                .iter()
+                .filter(|x| x.seq() != b.seq() && x.overlaps(lo, hi))
+                .collect()
+        })
+        .collect();
+    let tasks: Vec<(usize, u32)> = blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.overlaps(mint, maxt))
+        .flat_map(|(i, b)| b.select(matchers).into_iter().map(move |id| (i, id)))
+        .collect();
+    // Decoded in parallel, as raw reads are.
+    let decoded: Vec<(&Labels, Vec<Window>)> = tasks
+        .par_iter()
+        .filter_map(|&(i, id)| {
+            let b = &blocks[i];
+            let labels = b.labels(id)?;
             let head = in_head.get(labels).map_or(&[][..], Vec::as_slice);
-            let mut ws = b.rollups(id, len, mint, maxt)?;
-            ws.retain(|w| {
-                let end = w.start.saturating_add(len - 1);
-                w.start >= mint
-                    && end <= maxt
-                    && near.iter().all(|x| !x.overlaps(w.start, end))
-                    && head.iter().all(|&p| p > end || p.saturating_add(part) <= w.start)
-            });
-            if !ws.is_empty() {
-                acc.entry(labels.clone()).or_default().extend(ws);
-            }
+            Some(b.rollups(id, len, mint, maxt).map(|mut ws| {
+                ws.retain(|w| {
+                    let end = w.start.saturating_add(len - 1);
+                    w.start >= mint
+                        && end <= maxt
+                        && near[i].iter().all(|x| !x.overlaps(w.start, end))
+                        && head.iter().all(|&p| p > end || p.saturating_add(part) <= w.start)
+                });
+                (labels, ws)
+            }))
+        })
+        .collect::<Result<_>>()?;
+    let mut acc: HashMap<Labels, Vec<Window>> = HashMap::new();
+    for (labels, ws) in decoded {
+        if !ws.is_empty() {
+            acc.entry(labels.clone()).or_default().extend(ws);
         }
     }
     let mut out: Vec<RollupSeries> = acc

@@ -38,6 +38,21 @@ impl Store {
             self.clone_from(other);
             return;
         }
+        // Merging many windows into one sketch: once the running sketch spans the data, most
+        // merges only add to buckets it has, in place.
+        if other
+            .bins
+            .iter()
+            .all(|b| self.bins.binary_search_by_key(&b.0, |x| x.0).is_ok())
+        {
+            let mut at = 0;
+            for &(k, c) in &other.bins {
+                at += self.bins[at..].partition_point(|x| x.0 < k);
+                self.bins[at].1 += c;
+            }
+            self.total += other.total;
+            return;
+        }
         let (x, y) = (&self.bins, &other.bins);
         let mut out = Vec::with_capacity(x.len() + y.len());
         let (mut i, mut j) = (0, 0);
