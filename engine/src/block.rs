@@ -22,6 +22,7 @@ use crate::format::{BLOCK_FOOTER_LEN, BLOCK_MAGIC, BLOCK_VERSION, Reader, put_by
 use crate::mmap::{Mmap, map_readonly};
 use crate::model::{LabelMatcher, Labels};
 use crate::postings::Postings;
+use crate::rollup::{self, Window};
 use crate::wal::sync_dir;
 
 /// Facts about a block, as listed by [`crate::Db::blocks`].
@@ -44,6 +45,8 @@ pub struct BlockInfo {
     pub samples: u64,
     /// File size.
     pub bytes: u64,
+    /// Bytes of the rollups inside the file (0 before block version 3).
+    pub rollup_bytes: u64,
     /// Whether the partition was closed (out of the out-of-order window) when written.
     pub sealed: bool,
 }
@@ -61,6 +64,8 @@ struct BlockSeries {
     /// Each chunk's (byte offset within the series' data, first timestamp); one chunk for a
     /// version 1 block.
     chunks: Vec<(usize, i64)>,
+    /// Bytes of the series' rollups, right after its chunks (0 before version 3).
+    rollup_len: usize,
     mint: i64,
     maxt: i64,
 }
@@ -92,7 +97,7 @@ pub(crate) fn write(
     sealed: bool,
     series: &[(Labels, Vec<(i64, f64)>)],
 ) -> Result<BlockInfo> {
-    let mut w = BlockWriter::create(dir, seq, partition, sealed)?;
+    let mut w = BlockWriter::create(dir, seq, partition, sealed)?.rollups(&rollup::RESOLUTIONS);
     for (labels, s) in series {
         w.add(labels, s)?;
     }
@@ -116,6 +121,8 @@ pub(crate) struct BlockWriter {
     mint: i64,
     maxt: i64,
     samples: u64,
+    rollup_windows: Vec<i64>,
+    rollup_bytes: u64,
     n: u32,
     buf: Vec<u8>,
     /// The current series' chunks: (bytes, first timestamp).
@@ -157,12 +164,20 @@ impl BlockWriter {
             mint: i64::MAX,
             maxt: i64::MIN,
             samples: 0,
+            rollup_windows: Vec::new(),
+            rollup_bytes: 0,
             n: 0,
             buf: Vec::new(),
             chunk_index: Vec::new(),
             ts: Vec::new(),
             vs: Vec::new(),
         })
+    }
+
+    /// Sets the window lengths (ms) of the rollups written with each series (none by default).
+    pub(crate) fn rollups(mut self, windows: &[i64]) -> Self {
+        self.rollup_windows = windows.to_vec();
+        self
     }
 
     /// Adds one series; series must come sorted by labels, samples ascending and unique. A series
@@ -185,6 +200,9 @@ impl BlockWriter {
             column::encode_values(&self.vs, &mut self.buf);
             self.chunk_index.push((self.buf.len() - at, self.ts[0]));
         }
+        let chunks_len = self.buf.len();
+        rollup::encode_series(s, &self.rollup_windows, &mut self.buf);
+        self.rollup_bytes += (self.buf.len() - chunks_len) as u64;
         self.file.write_all(&self.buf).map_err(|e| Error::io(&self.tmp, e))?;
         self.data_crc.update(&self.buf);
         let off = self.data_len;
@@ -195,7 +213,7 @@ impl BlockWriter {
             put_bytes(&mut self.index, l.value.as_bytes());
         }
         put_uvarint(&mut self.index, off as u64);
-        put_uvarint(&mut self.index, self.buf.len() as u64);
+        put_uvarint(&mut self.index, chunks_len as u64);
         put_ivarint(&mut self.index, first.0);
         put_uvarint(&mut self.index, (last.0 - first.0) as u64);
         put_uvarint(&mut self.index, self.chunk_index.len() as u64);
@@ -203,6 +221,7 @@ impl BlockWriter {
             put_uvarint(&mut self.index, len as u64);
             put_uvarint(&mut self.index, (t - first.0) as u64);
         }
+        put_uvarint(&mut self.index, (self.buf.len() - chunks_len) as u64);
         self.postings.add(self.n, labels);
         self.n += 1;
         self.mint = self.mint.min(first.0);
@@ -278,6 +297,7 @@ impl BlockWriter {
             series: u64::from(self.n),
             samples: self.samples,
             bytes: index_off + index.len() as u64 + BLOCK_FOOTER_LEN as u64,
+            rollup_bytes: self.rollup_bytes,
             sealed: self.sealed,
         })
     }
@@ -339,7 +359,7 @@ impl Block {
         if crc32fast::hash(&footer[..76]) != footer_crc {
             return Err(bad(foot_at, "footer checksum mismatch"));
         }
-        if version != BLOCK_VERSION && version != 1 {
+        if !(1..=BLOCK_VERSION).contains(&version) {
             return Err(bad(foot_at + 72, &format!("unsupported block version {version}")));
         }
         if index_off < 8 || index_off.checked_add(index_len) != Some(foot_at) {
@@ -385,9 +405,6 @@ impl Block {
             let len = r.usize().map_err(ierr)?;
             let smin = r.ivarint().map_err(ierr)?;
             let span = r.uvarint().map_err(ierr)?;
-            if offset.checked_add(len).is_none_or(|end| end > index_off - 8) {
-                return Err(bad(index_off, "series data range outside the data section"));
-            }
             let chunks = if version == 1 {
                 vec![(0, smin)]
             } else {
@@ -417,11 +434,20 @@ impl Block {
                 }
                 chunks
             };
+            let rollup_len = if version >= 3 { r.usize().map_err(ierr)? } else { 0 };
+            if offset
+                .checked_add(len)
+                .and_then(|end| end.checked_add(rollup_len))
+                .is_none_or(|end| end > index_off - 8)
+            {
+                return Err(bad(index_off, "series data range outside the data section"));
+            }
             series.push(BlockSeries {
                 labels: Labels::new(pairs),
                 offset,
                 len,
                 chunks,
+                rollup_len,
                 mint: smin,
                 maxt: smin.saturating_add(span as i64),
             });
@@ -457,6 +483,7 @@ impl Block {
             series: n as u64,
             samples,
             bytes: len,
+            rollup_bytes: series.iter().map(|s| s.rollup_len as u64).sum(),
             sealed,
         };
         Ok(Block {
@@ -537,6 +564,23 @@ impl Block {
             out.extend(ts[lo..hi].iter().copied().zip(vs[lo..hi].iter().copied()));
         }
         Ok(())
+    }
+
+    /// Series `id`'s rollup windows of length `len` (one of `rollup::RESOLUTIONS`) overlapping
+    /// `[mint, maxt]`; empty when the block has none (written before version 3).
+    pub(crate) fn rollups(&self, id: u32, len: i64, mint: i64, maxt: i64) -> Result<Vec<Window>> {
+        let Some(s) = self.series.get(id as usize) else {
+            return Ok(Vec::new());
+        };
+        if s.rollup_len == 0 || s.maxt < mint || s.mint > maxt {
+            return Ok(Vec::new());
+        }
+        let start = self.data_start + s.offset + s.len;
+        let bytes = self.map.get(start..start + s.rollup_len).unwrap_or_default();
+        let mut w =
+            rollup::decode_series(bytes, len).map_err(|e| Error::corrupted(&self.info.path, start as u64, e))?;
+        w.retain(|w| w.start <= maxt && w.start.saturating_add(len) > mint);
+        Ok(w)
     }
 
     /// Oldest and newest timestamp of series `id` in this block.
@@ -625,6 +669,24 @@ mod tests {
             assert_eq!(out, want, "range {lo}..={hi}");
         }
         assert_eq!(b.read_all().unwrap()[0].1, samples);
+    }
+
+    #[test]
+    fn rollups_are_written_with_every_series() {
+        let tmp = tempfile::tempdir().unwrap();
+        let series = sample_series();
+        let info = write(tmp.path(), 1, 0, true, &series).unwrap();
+        let b = Block::open(&info.path).unwrap();
+        for (id, (_, samples)) in series.iter().enumerate() {
+            for len in rollup::RESOLUTIONS {
+                let got = b.rollups(id as u32, len, i64::MIN, i64::MAX).unwrap();
+                assert_eq!(got, rollup::windows(samples, len));
+            }
+        }
+        // 100 samples at 10 s: windows of 5 min start at 0, 300 s, 600 s, 900 s.
+        let w = b.rollups(3, 300_000, 300_000, 600_000).unwrap();
+        assert_eq!(w.iter().map(|w| w.start).collect::<Vec<_>>(), vec![300_000, 600_000]);
+        assert_eq!(w[0].count, 30);
     }
 
     #[test]

@@ -277,6 +277,12 @@ fn scaled(v: f64, scale: usize) -> Option<i64> {
     ((m as f64 / pow).to_bits() == v.to_bits()).then_some(m)
 }
 
+/// The smallest scale `e` and the mantissa `m` with `v == m / 10^e` exactly, as the decimal column
+/// kinds store values; `None` when `v` is not such a decimal.
+pub(crate) fn as_decimal(v: f64) -> Option<(usize, i64)> {
+    min_scale(v, 0)
+}
+
 /// Smallest scale at which `v` is a decimal, with the mantissa at that scale; `guess` (the previous
 /// value's scale) is tried first.
 #[inline]

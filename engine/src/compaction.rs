@@ -134,7 +134,7 @@ fn merge(inner: &DbState, start: i64, group: &[Arc<Block>], seq: u64) -> Result<
         }
     }
     let bdir = inner.dir.join("blocks");
-    let mut w = BlockWriter::create(&bdir, seq, start, true)?;
+    let mut w = BlockWriter::create(&bdir, seq, start, true)?.rollups(&inner.opts.rollup_windows_ms);
     for (labels, parts) in by_labels {
         let mut runs: Vec<Run> = Vec::with_capacity(parts.len());
         for (i, id) in parts {

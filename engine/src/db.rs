@@ -22,6 +22,7 @@ use crate::options::Options;
 use crate::read;
 use crate::recovery::{self, OpenReport};
 use crate::retention::expire;
+use crate::rollup::RollupSeries;
 use crate::shard::Cmd;
 use crate::state::{DbState, now_ms};
 use crate::write::{self, SampleBatch, WriteReport};
@@ -71,6 +72,16 @@ impl Db {
             return Err(Error::InvalidArgument(
                 "partition_ms and chunk_samples must be positive and the out-of-order window not negative".into(),
             ));
+        }
+        if let Some(w) = opts
+            .rollup_windows_ms
+            .iter()
+            .find(|w| !crate::ROLLUP_RESOLUTIONS.contains(w))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "no rollup of {w} ms windows: rollups are kept for {:?} ms windows",
+                crate::ROLLUP_RESOLUTIONS
+            )));
         }
         let lock = recovery::lock(&dir)?;
         let rec = recovery::recover(&dir, &opts)?;
@@ -160,6 +171,23 @@ impl Db {
     /// sorted by labels. Series without samples in the range are left out.
     pub fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
         read::select(&self.inner, matchers, mint, maxt)
+    }
+
+    /// Every series matching `matchers` with its rollup windows of length `len` (one of
+    /// [`crate::ROLLUP_RESOLUTIONS`]: 5 min or 1 h) lying inside `[mint, maxt]`, sorted by labels.
+    ///
+    /// Only whole windows are returned: those summarising every sample of the series in their span
+    /// (the block holding the window is the only one with data there, and the head holds none).
+    /// The spans left out (recent data, overlapping late writes, blocks written before rollups)
+    /// are to be read raw with [`Db::select`].
+    pub fn rollups(&self, matchers: &[LabelMatcher], len: i64, mint: i64, maxt: i64) -> Result<Vec<RollupSeries>> {
+        if !crate::ROLLUP_RESOLUTIONS.contains(&len) {
+            return Err(Error::InvalidArgument(format!(
+                "no rollup of {len} ms; rollups are kept for {:?} ms windows",
+                crate::ROLLUP_RESOLUTIONS
+            )));
+        }
+        read::rollups(&self.inner, matchers, len, mint, maxt)
     }
 
     /// Label sets of the series matching `matchers` that have data in `[mint, maxt]`.

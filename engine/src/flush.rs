@@ -56,7 +56,7 @@ pub(crate) fn flush(inner: &DbState, before: i64) -> Result<Vec<BlockInfo>> {
             // range is decoded at a time, however many partitions close in one flush.
             let mut items: Vec<(Labels, Frozen)> = lists.into_iter().flatten().collect();
             items.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut w = BlockWriter::create(&bdir, next, start, start < cutoff)?;
+            let mut w = BlockWriter::create(&bdir, next, start, start < cutoff)?.rollups(&inner.opts.rollup_windows_ms);
             let mut i = 0;
             while i < items.len() {
                 let j = i + items[i..].iter().take_while(|x| x.0 == items[i].0).count();

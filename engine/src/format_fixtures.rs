@@ -156,6 +156,12 @@ fn every_block_fixture_reads_back() {
         assert_eq!(db.blocks().len(), 1);
         check_contents(&db, &format!("block v{version}"));
         db.close().unwrap();
+        // Rollups exist from version 3 on; older blocks read without them.
+        let b = block::Block::open(&dir.path().join("blocks").join(block::file_name(1))).unwrap();
+        for id in 0..b.series_count() {
+            let w = b.rollups(id, 3_600_000, i64::MIN, i64::MAX).unwrap();
+            assert_eq!(w.is_empty(), version < 3, "block v{version} series {id}");
+        }
     }
 }
 

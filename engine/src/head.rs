@@ -323,7 +323,6 @@ impl MemSeries {
     }
 
     /// Starts of the partitions held.
-    #[cfg(test)]
     pub(crate) fn partitions(&self) -> Vec<i64> {
         self.parts.lock().iter().map(|p| p.start).collect()
     }

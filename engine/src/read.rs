@@ -10,6 +10,7 @@ use crate::block::Block;
 use crate::error::Result;
 use crate::head::merge_override;
 use crate::model::{LabelMatcher, Labels, Series};
+use crate::rollup::{RollupSeries, Window};
 use crate::shard::Run;
 use crate::state::DbState;
 
@@ -42,6 +43,82 @@ pub(crate) fn select(inner: &DbState, matchers: &[LabelMatcher], mint: i64, maxt
         .map(|(labels, runs)| Series {
             labels,
             samples: merge_runs(runs),
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// Every series matching `matchers` with its whole rollup windows of length `len` lying inside
+/// `[mint, maxt]`, sorted by labels (see [`crate::Db::rollups`]). A window is whole when the block
+/// it comes from is the only place holding the series' samples of its span: no other block
+/// overlaps the span, and the series has no head partition there.
+pub(crate) fn rollups(
+    inner: &DbState,
+    matchers: &[LabelMatcher],
+    len: i64,
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<RollupSeries>> {
+    let blocks = inner.blocks.read().clone();
+    let part = inner.opts.partition_ms;
+    // The series' head partitions: their spans are not whole in any block.
+    let mut in_head: HashMap<Labels, Vec<i64>> = HashMap::new();
+    for h in &inner.heads {
+        let all = h.series.read();
+        for id in h.postings.read().select(matchers) {
+            if let Some(s) = all.get(id as usize) {
+                in_head.entry(s.labels.clone()).or_default().extend(s.partitions());
+            }
+        }
+    }
+    // Per block, the blocks near it in time: only they can hold samples of its windows' spans.
+    let near: Vec<Vec<&Arc<Block>>> = blocks
+        .iter()
+        .map(|b| {
+            let (lo, hi) = (b.info().mint.saturating_sub(len), b.info().maxt.saturating_add(len));
+            blocks
+                .iter()
+                .filter(|x| x.seq() != b.seq() && x.overlaps(lo, hi))
+                .collect()
+        })
+        .collect();
+    let tasks: Vec<(usize, u32)> = blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.overlaps(mint, maxt))
+        .flat_map(|(i, b)| b.select(matchers).into_iter().map(move |id| (i, id)))
+        .collect();
+    // Decoded in parallel, as raw reads are.
+    let decoded: Vec<(&Labels, Vec<Window>)> = tasks
+        .par_iter()
+        .filter_map(|&(i, id)| {
+            let b = &blocks[i];
+            let labels = b.labels(id)?;
+            let head = in_head.get(labels).map_or(&[][..], Vec::as_slice);
+            Some(b.rollups(id, len, mint, maxt).map(|mut ws| {
+                ws.retain(|w| {
+                    let end = w.start.saturating_add(len - 1);
+                    w.start >= mint
+                        && end <= maxt
+                        && near[i].iter().all(|x| !x.overlaps(w.start, end))
+                        && head.iter().all(|&p| p > end || p.saturating_add(part) <= w.start)
+                });
+                (labels, ws)
+            }))
+        })
+        .collect::<Result<_>>()?;
+    let mut acc: HashMap<Labels, Vec<Window>> = HashMap::new();
+    for (labels, ws) in decoded {
+        if !ws.is_empty() {
+            acc.entry(labels.clone()).or_default().extend(ws);
+        }
+    }
+    let mut out: Vec<RollupSeries> = acc
+        .into_iter()
+        .map(|(labels, mut windows)| {
+            windows.sort_by_key(|w| w.start);
+            RollupSeries { labels, windows }
         })
         .collect();
     out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));

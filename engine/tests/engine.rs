@@ -866,3 +866,166 @@ fn history_lands_in_few_long_blocks_and_compaction_merges_overlaps() {
     let db = Db::open(tmp.path(), opts()).unwrap();
     assert_eq!(only(&db, "old_v")["old_v"].len(), 72 * 60);
 }
+
+mod rollups {
+    use super::*;
+    use foresight_engine::{ROLLUP_RESOLUTIONS, RollupWindow};
+    use proptest::prelude::*;
+
+    fn close(a: f64, b: f64, scale: f64) -> bool {
+        (a - b).abs() <= 1e-9 * scale.max(1.0)
+    }
+
+    /// Checks a window against the raw samples of its span.
+    fn check_window(w: &RollupWindow, raw: &[(i64, f64)]) -> Result<(), TestCaseError> {
+        prop_assert_eq!(w.count, raw.len() as u64, "window at {}", w.start);
+        let scale: f64 = raw.iter().map(|s| s.1.abs()).sum();
+        let sum: f64 = raw.iter().map(|s| s.1).sum();
+        let sumsq: f64 = raw.iter().map(|s| s.1 * s.1).sum();
+        prop_assert!(close(w.sum, sum, scale), "sum {} vs {}", w.sum, sum);
+        prop_assert!(close(w.sumsq, sumsq, scale * scale), "sumsq {} vs {}", w.sumsq, sumsq);
+        let min = raw.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
+        let max = raw.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
+        prop_assert_eq!((w.min, w.max), (min, max));
+        prop_assert_eq!(w.first, raw[0]);
+        prop_assert_eq!(w.last, raw[raw.len() - 1]);
+        let (mut inc, mut resets) = (0.0, 0);
+        for p in raw.windows(2) {
+            if p[1].1 < p[0].1 {
+                resets += 1;
+                inc += p[1].1;
+            } else {
+                inc += p[1].1 - p[0].1;
+            }
+        }
+        prop_assert!(close(w.increase, inc, scale), "increase {} vs {}", w.increase, inc);
+        prop_assert_eq!(w.resets, resets);
+        let mut sorted: Vec<f64> = raw.iter().map(|s| s.1).collect();
+        sorted.sort_by(f64::total_cmp);
+        for (r, &exact) in sorted.iter().enumerate() {
+            let got = w.sketch.value_at_rank(r as u64);
+            prop_assert!(
+                (got - exact).abs() <= exact.abs() * foresight_engine::sketch::RELATIVE_ERROR * (1.0 + 1e-9),
+                "rank {} of window {}: {} vs {}",
+                r,
+                w.start,
+                got,
+                exact
+            );
+        }
+        Ok(())
+    }
+
+    fn batch() -> impl Strategy<Value = Vec<(i64, i64)>> {
+        // (step ms, value in hundredths): ~7 h of irregular samples.
+        proptest::collection::vec((1_000i64..40_000, -5_000i64..5_000), 600..1_200)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+        /// Written in two overlapping batches (flushed, then compacted together), reopened: every
+        /// window the database returns summarises exactly the raw samples of its span, and every
+        /// sample is in a whole window once the history is closed and compacted.
+        #[test]
+        fn rollups_answer_as_the_raw_samples(a in batch(), b in batch()) {
+            let tmp = tempfile::tempdir().unwrap();
+            let write = |db: &Db, steps: &[(i64, i64)], offset: i64| {
+                let mut body = String::new();
+                let mut t = T0 + offset;
+                for &(d, v) in steps {
+                    t += d;
+                    body.push_str(&format!("lat,svc=s{} v={} {}\n", v.rem_euclid(2), v as f64 / 100.0, t));
+                }
+                db.write_lines(body.as_bytes(), Precision::Milliseconds).unwrap();
+            };
+            let opts = || Options {
+                rollup_windows_ms: ROLLUP_RESOLUTIONS.to_vec(),
+                ..opts()
+            };
+            let db = Db::open(tmp.path(), opts()).unwrap();
+            write(&db, &a, 0);
+            db.flush().unwrap();
+            write(&db, &b, 7);
+            // A sample a day later closes every partition of the batches, so they compact.
+            db.write_lines(format!("other v=1 {}\n", T0 + 40 * HOUR).as_bytes(), Precision::Milliseconds).unwrap();
+            db.flush().unwrap();
+            db.close().unwrap();
+            let db = Db::open(tmp.path(), opts()).unwrap();
+            let sel = [LabelMatcher::equal("__name__", "lat_v")];
+            let raw = db.select(&sel, i64::MIN, i64::MAX).unwrap();
+            for len in ROLLUP_RESOLUTIONS {
+                let got = db.rollups(&sel, len, i64::MIN, i64::MAX).unwrap();
+                prop_assert_eq!(got.len(), raw.len());
+                for (g, r) in got.iter().zip(&raw) {
+                    prop_assert_eq!(&g.labels, &r.labels);
+                    let mut n = 0;
+                    for w in &g.windows {
+                        let lo = r.samples.partition_point(|s| s.0 < w.start);
+                        let hi = r.samples.partition_point(|s| s.0 < w.start + len);
+                        check_window(w, &r.samples[lo..hi])?;
+                        n += w.count;
+                    }
+                    prop_assert_eq!(n, r.samples.len() as u64, "every sample in a whole window");
+                }
+            }
+            // A range cut inside windows returns only the windows it holds entirely.
+            let got = db.rollups(&sel, HOUR, T0 + 1, T0 + 3 * HOUR - 1).unwrap();
+            for g in &got {
+                let starts: Vec<i64> = g.windows.iter().map(|w| w.start).collect();
+                prop_assert!(starts.iter().all(|&s| s == T0 + HOUR || s == T0 + 2 * HOUR), "{:?}", starts);
+            }
+            prop_assert!(db.rollups(&sel, 60_000, i64::MIN, i64::MAX).is_err());
+        }
+    }
+
+    #[test]
+    fn windows_with_head_data_or_overlapping_blocks_are_left_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = Options {
+            rollup_windows_ms: vec![60_000],
+            ..opts()
+        };
+        assert!(matches!(Db::open(tmp.path(), bad), Err(Error::InvalidArgument(_))));
+        let db = Db::open(tmp.path(), opts()).unwrap();
+        let (body, _) = rows(1, T0, T0 + 2 * HOUR);
+        db.write_lines(body.as_bytes(), Precision::Nanoseconds).unwrap();
+        let sel = [LabelMatcher::equal("__name__", "cpu_usage")];
+        assert!(
+            db.rollups(&sel, HOUR, i64::MIN, i64::MAX).unwrap().is_empty(),
+            "head only"
+        );
+        db.flush().unwrap();
+        let got = db.rollups(&sel, HOUR, i64::MIN, i64::MAX).unwrap();
+        assert_eq!(got[0].windows.len(), 2);
+        // A late sample in the first hour: its block overlaps the first window until compaction.
+        db.write_lines(
+            format!("cpu,host=h0,dc=eu usage=5 {}\n", T0 + 5).as_bytes(),
+            Precision::Milliseconds,
+        )
+        .unwrap();
+        // The head's partition (2 h) spans both windows.
+        assert!(
+            db.rollups(&sel, HOUR, i64::MIN, i64::MAX).unwrap().is_empty(),
+            "head over both hours"
+        );
+        db.flush().unwrap();
+        let got = db.rollups(&sel, HOUR, i64::MIN, i64::MAX).unwrap();
+        let starts: Vec<i64> = got[0].windows.iter().map(|w| w.start).collect();
+        assert_eq!(
+            starts,
+            vec![T0 + HOUR],
+            "the late sample's block overlaps the first hour"
+        );
+        // Later data closes the partition: its two blocks compact into one.
+        db.write_lines(
+            format!("other v=1 {}\n", T0 + 40 * HOUR).as_bytes(),
+            Precision::Milliseconds,
+        )
+        .unwrap();
+        db.flush().unwrap();
+        let got = db.rollups(&sel, HOUR, i64::MIN, i64::MAX).unwrap();
+        assert_eq!(got[0].windows.len(), 2, "compacted");
+        assert_eq!(got[0].windows[0].count, 361);
+    }
+}
