@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use foresight_promql::{Labels, METRIC_NAME};
 use serde::{Deserialize, Serialize};
 
+use crate::predict::{Hit, Predictor};
 use crate::template::{AlertData, Env, expand_alert};
 
 /// How long a resolved alert is kept (and re-sent as resolved), in milliseconds.
@@ -100,6 +101,8 @@ pub struct AlertingRule {
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) annotations: BTreeMap<String, String>,
     pub(crate) active: BTreeMap<Labels, Alert>,
+    /// `forecast:` or `anomaly:`: what makes the rule predictive.
+    pub(crate) predictor: Option<Predictor>,
 }
 
 fn to_labels(m: &BTreeMap<String, String>) -> Labels {
@@ -112,9 +115,14 @@ impl AlertingRule {
         &self.name
     }
 
-    /// The PromQL expression.
+    /// The PromQL expression (a predictive rule's: the one it models).
     pub fn expr(&self) -> &str {
         &self.expr
+    }
+
+    /// The `forecast:` or `anomaly:` block of a predictive rule.
+    pub fn predictor(&self) -> Option<&Predictor> {
+        self.predictor.as_ref()
     }
 
     /// `for`, in milliseconds.
@@ -156,16 +164,18 @@ impl AlertingRule {
         self.active = alerts.into_iter().map(|a| (to_labels(&a.labels), a)).collect();
     }
 
-    /// Advances the state machine with the query's result `samples` (labels, value); returns the
+    /// Advances the state machine with the series the condition holds for (the query's result,
+    /// or a predictive rule's hits, with their extra template variables); returns the
     /// `ALERTS` and `ALERTS_FOR_STATE` samples (labels, value) to write at `ctx.sample_ts`.
-    pub(crate) fn apply(
-        &mut self,
-        samples: &[(Labels, f64)],
-        ctx: &AlertContext<'_>,
-    ) -> Result<Vec<(Labels, f64)>, String> {
+    pub(crate) fn apply(&mut self, samples: &[Hit], ctx: &AlertContext<'_>) -> Result<Vec<(Labels, f64)>, String> {
         let ts = ctx.ts;
         let mut current: BTreeMap<Labels, Alert> = BTreeMap::new();
-        for (metric, value) in samples {
+        for Hit {
+            labels: metric,
+            value,
+            vars,
+        } in samples
+        {
             let sample_labels: BTreeMap<String, String> = metric
                 .iter()
                 .filter(|l| l.name != METRIC_NAME)
@@ -179,6 +189,7 @@ impl AlertingRule {
                 external_labels: ctx.external_labels,
                 external_url: ctx.external_url,
                 value: *value,
+                extra: vars.clone(),
             };
             let mut labels = sample_labels;
             for (k, v) in &self.labels {

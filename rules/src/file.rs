@@ -28,7 +28,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::error::{FileError, Pos};
-use crate::template::check_alert_template;
+use crate::predict::{Predictor, RawAnomaly, RawForecast, check_anomaly, check_forecast};
+use crate::template::{ANOMALY_VARS, FORECAST_VARS, check_alert_template_with};
 
 /// A rule file: its groups, in file order.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +92,9 @@ pub enum RuleKind {
         keep_firing_for: Duration,
         /// `annotations`: templates.
         annotations: BTreeMap<String, String>,
+        /// `forecast:` or `anomaly:` (a foresight extension, in place of `expr`): what makes the
+        /// rule predictive.
+        predictor: Option<Predictor>,
     },
 }
 
@@ -138,6 +142,8 @@ struct RawRule {
     #[serde(default)]
     labels: BTreeMap<String, String>,
     annotations: Option<BTreeMap<String, String>>,
+    forecast: Option<Spanned<RawForecast>>,
+    anomaly: Option<Spanned<RawAnomaly>>,
 }
 
 /// Reads and checks one rule file; every problem found is returned, each with its position.
@@ -337,19 +343,30 @@ fn check_rule(pos: Pos, r: RawRule) -> Result<RuleSpec, RuleProblems> {
         (None, None) => err(pos, "one of 'record' or 'alert' must be set".into()),
         _ => {}
     }
-    let expr = match &r.expr {
-        Some(e) if !e.value.trim().is_empty() => {
+    let predictor = check_predictor(pos, &r, record.is_some(), &mut err);
+    let expr = match (&r.expr, &predictor) {
+        (None, Some(p)) => p.expr().to_string(),
+        (Some(e), Some(_)) => {
+            err(
+                Pos::of(e.referenced),
+                "field 'expr' must not be set next to 'forecast' or 'anomaly' (the expression goes inside them)".into(),
+            );
+            String::new()
+        }
+        (Some(e), None) if !e.value.trim().is_empty() => {
             if let Err(e2) = foresight_promql::parse(&e.value) {
                 err(Pos::of(e.referenced), format!("could not parse expression: {e2}"));
             }
             e.value.clone()
         }
-        Some(e) => {
+        (Some(e), None) => {
             err(Pos::of(e.referenced), "field 'expr' must be set in rule".into());
             String::new()
         }
-        None => {
-            err(pos, "field 'expr' must be set in rule".into());
+        (None, None) => {
+            if r.forecast.is_none() && r.anomaly.is_none() {
+                err(pos, "field 'expr' must be set in rule".into());
+            }
             String::new()
         }
     };
@@ -405,10 +422,18 @@ fn check_rule(pos: Pos, r: RawRule) -> Result<RuleSpec, RuleProblems> {
                 err(pos, format!("invalid annotation name: {k}"));
             }
         }
-        // Templates are checked as Prometheus does: each label value and annotation must parse.
+        // Templates are checked as Prometheus does: each label value and annotation must parse
+        // (with the variables a predictive rule adds).
+        let vars = if r.forecast.is_some() {
+            FORECAST_VARS
+        } else if r.anomaly.is_some() {
+            ANOMALY_VARS
+        } else {
+            &[]
+        };
         for (what, map) in [("label", &r.labels), ("annotation", &annotations)] {
             for (k, v) in map {
-                if let Err(e) = check_alert_template(&name, v) {
+                if let Err(e) = check_alert_template_with(&name, v, vars) {
                     err(pos, format!("{what} {k:?}: {e}"));
                 }
             }
@@ -418,6 +443,7 @@ fn check_rule(pos: Pos, r: RawRule) -> Result<RuleSpec, RuleProblems> {
             for_,
             keep_firing_for,
             annotations,
+            predictor,
         }
     };
     if errs.is_empty() {
@@ -429,6 +455,37 @@ fn check_rule(pos: Pos, r: RawRule) -> Result<RuleSpec, RuleProblems> {
         })
     } else {
         Err(errs)
+    }
+}
+
+/// Checks a rule's `forecast:` / `anomaly:` block, if any (only one, on an alerting rule).
+fn check_predictor(pos: Pos, r: &RawRule, recording: bool, err: &mut dyn FnMut(Pos, String)) -> Option<Predictor> {
+    if r.forecast.is_some() && r.anomaly.is_some() {
+        err(pos, "only one of 'forecast' and 'anomaly' may be set".into());
+        return None;
+    }
+    if recording && (r.forecast.is_some() || r.anomaly.is_some()) {
+        err(
+            pos,
+            "'forecast' and 'anomaly' are for alerting rules, not recording rules".into(),
+        );
+        return None;
+    }
+    let checked = if let Some(f) = &r.forecast {
+        check_forecast(Pos::of(f.referenced), &f.value).map(Predictor::Forecast)
+    } else if let Some(a) = &r.anomaly {
+        check_anomaly(Pos::of(a.referenced), &a.value).map(Predictor::Anomaly)
+    } else {
+        return None;
+    };
+    match checked {
+        Ok(p) => Some(p),
+        Err(problems) => {
+            for (at, m) in problems {
+                err(at, m);
+            }
+            None
+        }
     }
 }
 
@@ -494,6 +551,7 @@ groups:
             for_,
             keep_firing_for,
             annotations,
+            ..
         } = &g.rules[1].kind
         else {
             panic!("not an alert");

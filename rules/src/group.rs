@@ -11,6 +11,7 @@ use foresight_promql::{Engine, Labels, METRIC_NAME, Storage, Value, stale_nan};
 use crate::alert::{Alert, AlertContext, AlertingRule};
 use crate::file::{GroupSpec, RuleKind};
 use crate::overlay::Overlay;
+use crate::predict::{Hit, Predictor, alert_of_series};
 use crate::template::{Env, Value as TmplValue};
 
 /// What every group of an evaluator shares.
@@ -174,6 +175,7 @@ impl Group {
                         for_,
                         keep_firing_for,
                         annotations,
+                        predictor,
                     } => Rule::Alerting(AlertingRule {
                         name: alert.clone(),
                         expr: r.expr.clone(),
@@ -182,6 +184,7 @@ impl Group {
                         labels,
                         annotations: annotations.clone(),
                         active: BTreeMap::new(),
+                        predictor: predictor.clone(),
                     }),
                 }
             })
@@ -393,13 +396,14 @@ impl Group {
         storage: &dyn Storage,
     ) -> Result<Vec<(Labels, f64)>, String> {
         let limit = self.limit;
+        let interval_ms = duration_ms(self.interval);
         let opts = &self.opts;
         let Some(rule) = self.rules.get_mut(i) else {
             return Ok(Vec::new());
         };
-        let vector = instant_vector(engine, storage, rule.expr(), sample_ts)?;
         match rule {
             Rule::Recording(r) => {
+                let vector = instant_vector(engine, storage, &r.expr, sample_ts)?;
                 let mut seen = HashSet::new();
                 let mut out = Vec::with_capacity(vector.len());
                 for (labels, v) in vector {
@@ -418,6 +422,35 @@ impl Group {
                 Ok(out)
             }
             Rule::Alerting(a) => {
+                let (hits, stored) = match &a.predictor {
+                    None => {
+                        let vector = instant_vector(engine, storage, &a.expr, sample_ts)?;
+                        let hits = vector
+                            .into_iter()
+                            .map(|(labels, value)| Hit {
+                                labels,
+                                value,
+                                vars: Vec::new(),
+                            })
+                            .collect();
+                        (hits, Vec::new())
+                    }
+                    Some(Predictor::Forecast(f)) => {
+                        let active: Vec<&BTreeMap<String, String>> = a
+                            .active
+                            .values()
+                            .filter(|x| x.state != crate::AlertState::Inactive)
+                            .map(|x| &x.labels)
+                            .collect();
+                        let was_active = |series: &Labels| active.iter().any(|l| alert_of_series(l, series));
+                        let p = f.evaluate(&a.name, engine, storage, sample_ts, interval_ms, &was_active)?;
+                        (p.hits, p.stored)
+                    }
+                    Some(Predictor::Anomaly(an)) => {
+                        let p = an.evaluate(&a.name, engine, storage, sample_ts, interval_ms)?;
+                        (p.hits, p.stored)
+                    }
+                };
                 let query = |q: &str| -> Result<Vec<TmplValue>, String> {
                     let v = instant_vector(engine, storage, q, ts)?;
                     Ok(v.into_iter()
@@ -437,7 +470,9 @@ impl Group {
                         external_url: &opts.external_url,
                     },
                 };
-                a.apply(&vector, &ctx)
+                let mut out = a.apply(&hits, &ctx)?;
+                out.extend(stored);
+                Ok(out)
             }
         }
     }

@@ -43,6 +43,7 @@ mod error;
 mod file;
 mod group;
 mod overlay;
+mod predict;
 mod series;
 pub mod template;
 mod unittest;
@@ -54,4 +55,8 @@ pub use file::{
     parse_rule_file,
 };
 pub use group::{EvalOutput, Group, GroupOptions, Health, OutputSample, RecordingRule, Rule, RuleOutcome};
+pub use predict::{
+    AnomalySpec, Bound, Direction, ETA_METRIC, EXPECTED_METRIC, FORECAST_METRIC, ForecastSpec, MAX_STORED_SERIES, Op,
+    Predictor, SCORE_METRIC,
+};
 pub use unittest::{TestReport, run_test_file};

@@ -15,7 +15,7 @@ use foresight_engine::promql::Value;
 use foresight_engine::{Labels, parse_selector};
 use foresight_forecasting::{
     AnomalyScore, DetectorConfig, FitOptions, FittedModel, Forecast, ForecastError, IntervalMethod, ModelChoice,
-    ModelSpec, RobustConfig, RobustScore, Season, Seasonality, Trend, fit, score_robust, score_series,
+    ModelSpec, RobustConfig, RobustScore, Season, Seasonality, Trend, fit_and_forecast, score_grid, score_series,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -28,11 +28,6 @@ use crate::time::{parse_duration_ms, parse_time};
 
 /// Default coverage of the forecast intervals.
 const DEFAULT_LEVEL: f64 = 0.95;
-
-/// Fewest observed points a forecast is made from: below this the fitted parameters (and the
-/// interval widths, with AICc undefined) say little. Seasonal models need more; the fit says how
-/// many.
-const MIN_HISTORY: usize = 10;
 
 /// The step grid of a range query: `start, start + step, ..., end`.
 #[derive(Debug, Clone, Copy)]
@@ -544,16 +539,7 @@ pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Resu
         let fitted: Vec<(Labels, Vec<f64>, Result<_, String>)> = series
             .into_par_iter()
             .map(|(labels, values)| {
-                let observed = values.iter().filter(|v| v.is_finite()).count();
-                let r = if observed < MIN_HISTORY {
-                    Err(ForecastError::NotEnoughData {
-                        needed: MIN_HISTORY,
-                        got: observed,
-                    })
-                } else {
-                    fit(&values, &options).and_then(|m| m.forecast(horizon, level).map(|f| (m, f)))
-                }
-                .map_err(|e| explain(&e, grid));
+                let r = fit_and_forecast(&values, &options, horizon, level).map_err(|e| explain(&e, grid));
                 (labels, values, r)
             })
             .collect();
@@ -797,8 +783,8 @@ pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Res
                     .map(|(i, v)| (grid.time(i), *v))
                     .unzip();
                 let scores = if method == Method::Robust {
-                    score_robust(&ts, &vs, &robust)
-                        .map(|s| s.iter().flatten().map(Scored::from_robust).collect::<Vec<_>>())
+                    score_grid(grid.start, grid.step, &values, &robust)
+                        .map(|s| s.iter().map(Scored::from_robust).collect::<Vec<_>>())
                 } else {
                     score_series(&ts, &vs, &config).map(|s| {
                         s.iter()

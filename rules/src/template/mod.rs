@@ -105,6 +105,31 @@ pub struct AlertData<'a> {
     pub external_url: &'a str,
     /// `$value`.
     pub value: f64,
+    /// More variables, as (`$name`, `.Field`, value): what a predictive rule adds
+    /// ([`FORECAST_VARS`], [`ANOMALY_VARS`]).
+    pub extra: Vec<(&'static str, &'static str, Value)>,
+}
+
+/// The variables a forecast rule's templates add: `$eta` (the time until the crossing,
+/// humanized as `humanizeDuration` does) and `$eta_seconds`.
+pub const FORECAST_VARS: &[(&str, &str)] = &[("eta", "Eta"), ("eta_seconds", "EtaSeconds")];
+
+/// The variables an anomaly rule's templates add: the detector's `$expected` value, its band
+/// `$lower`..`$upper` and the point's `$score`.
+pub const ANOMALY_VARS: &[(&str, &str)] = &[
+    ("expected", "Expected"),
+    ("lower", "Lower"),
+    ("upper", "Upper"),
+    ("score", "Score"),
+];
+
+/// [`ALERT_DEFS`] plus a definition of each extra variable.
+fn alert_defs<'a>(extra: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut defs = ALERT_DEFS.to_string();
+    for (var, field) in extra {
+        defs.push_str(&format!("{{{{${var} := .{field}}}}}"));
+    }
+    defs
 }
 
 /// What Prometheus puts before every alert template, so the variables exist.
@@ -120,26 +145,41 @@ pub fn expand_alert(alertname: &str, text: &str, data: &AlertData<'_>, env: &Env
         return text.to_string();
     }
     let name = format!("__alert_{alertname}");
-    let full = format!("{ALERT_DEFS}{text}");
+    let defs = alert_defs(data.extra.iter().map(|(v, f, _)| (*v, *f)));
+    let full = format!("{defs}{text}");
     let tmpl = match Template::parse(&name, &full) {
         Ok(t) => t,
         Err(e) => return format!("<error expanding template: error parsing template {name}: {e}>"),
     };
-    let dot = Value::Struct(Arc::new(vec![
+    let mut fields = vec![
         ("Labels", Value::Labels(Arc::new(data.labels.clone()))),
         ("ExternalLabels", Value::Labels(Arc::new(data.external_labels.clone()))),
         ("ExternalURL", Value::Str(data.external_url.to_string())),
         ("Value", Value::Float(data.value)),
-    ]));
+    ];
+    fields.extend(data.extra.iter().map(|(_, f, v)| (*f, v.clone())));
+    let dot = Value::Struct(Arc::new(fields));
     match tmpl.execute(dot, env) {
         Ok(s) => s,
         Err(e) => format!("<error expanding template: error executing template {name}: {e}>"),
     }
 }
 
+/// `humanizeDuration`'s text for `seconds` (`1d 2h 3m 4s`).
+pub(crate) fn humanize_duration_text(seconds: f64) -> String {
+    funcs::humanize_duration(seconds)
+}
+
 /// Checks an alert template as `promtool check rules` does (with the variable definitions).
 pub fn check_alert_template(alertname: &str, text: &str) -> Result<(), ParseError> {
-    Template::parse(&format!("__alert_{alertname}"), &format!("{ALERT_DEFS}{text}")).map(|_| ())
+    check_alert_template_with(alertname, text, &[])
+}
+
+/// [`check_alert_template`] for a rule whose templates also see `extra` variables
+/// ([`FORECAST_VARS`], [`ANOMALY_VARS`]).
+pub fn check_alert_template_with(alertname: &str, text: &str, extra: &[(&str, &str)]) -> Result<(), ParseError> {
+    let defs = alert_defs(extra.iter().copied());
+    Template::parse(&format!("__alert_{alertname}"), &format!("{defs}{text}")).map(|_| ())
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ fn alert(text: &str, value: f64) -> String {
         external_labels: &ext,
         external_url: "http://prom.example:9090/prefix",
         value,
+        extra: Vec::new(),
     };
     let q = |q: &str| -> Result<Vec<Value>, String> {
         match q {

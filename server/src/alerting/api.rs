@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use foresight_rules::{Alert, AlertState, Health, Rule};
+use foresight_rules::{Alert, AlertState, AnomalySpec, ForecastSpec, Health, Predictor, Rule};
 use serde::Serialize;
 
 use super::{Alerting, rfc3339};
@@ -72,6 +72,12 @@ enum ApiRule<'a> {
         last_evaluation: String,
         #[serde(rename = "type")]
         kind: &'static str,
+        /// A forecast rule's `forecast:` block (foresight extension).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        forecast: Option<&'a ForecastSpec>,
+        /// An anomaly rule's `anomaly:` block (foresight extension).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        anomaly: Option<&'a AnomalySpec>,
     },
     Recording {
         name: &'a str,
@@ -212,6 +218,14 @@ async fn rules(State(al): State<Arc<Alerting>>, RawQuery(q): RawQuery) -> Result
                     evaluation_time,
                     last_evaluation,
                     kind: "alerting",
+                    forecast: match a.predictor() {
+                        Some(Predictor::Forecast(f)) => Some(f),
+                        _ => None,
+                    },
+                    anomaly: match a.predictor() {
+                        Some(Predictor::Anomaly(x)) => Some(x),
+                        _ => None,
+                    },
                 }),
                 Rule::Recording(rr) if want_records => rules.push(ApiRule::Recording {
                     name: rr.name(),
