@@ -478,3 +478,44 @@ fn a_real_alertmanager_receives_the_alerts() {
     assert!(line[sent.len()..].parse::<f64>().unwrap() >= 2.0, "{line}");
     s.stop();
 }
+
+/// A forecast rule fires while every stored value is still far from the threshold: the series
+/// falls by 1 a second from 1000 and stands at about 400 now, so it would reach 0 in about
+/// 400 s, inside the 30 min horizon.
+#[test]
+fn a_forecast_rule_fires_before_the_threshold_is_crossed() {
+    let dir = tempdir();
+    let rules = dir.path().join("predict.yml");
+    write_rules(
+        &rules,
+        "groups:\n- name: predict\n  interval: 1s\n  rules:\n  - alert: DiskWillFill\n    forecast:\n      \
+         expr: disk_free\n      history: 10m\n      horizon: 30m\n      op: \"<\"\n      threshold: 0\n    \
+         for: 2s\n    annotations:\n      summary: 'fills in {{ $eta }} ({{ $value }} predicted)'\n",
+    );
+    let s = TestServer::start(dir.path(), &["--rules", rules.to_str().unwrap()]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let body: String = (0..=60)
+        .map(|i| {
+            let t = now - 600 + i * 10;
+            format!("disk,host=a free={} {t}\n", 1000 - i * 10)
+        })
+        .collect();
+    s.write("s", &body);
+    let alerts = wait_alerts(&s, 60, "a firing forecast alert", |a| {
+        state_of(a, "DiskWillFill").as_deref() == Some("firing")
+    });
+    let a = alerts.iter().find(|a| a["labels"]["alertname"] == "DiskWillFill").unwrap();
+    let summary = a["annotations"]["summary"].as_str().unwrap();
+    assert!(summary.starts_with("fills in ") && summary.contains('m'), "{summary}");
+    // What the rule saw is stored: the time to the crossing, about 400 s from the last sample.
+    let (_, v) = s.get_json("/api/v1/query", &[("query", "foresight_rule_forecast_eta_seconds")]);
+    let eta = crate::harness::num(&v["data"]["result"][0]["value"][1]);
+    assert!((200.0..=700.0).contains(&eta), "eta {eta}: {v}");
+    // Every stored value is far above the threshold.
+    let (_, v) = s.get_json("/api/v1/query", &[("query", "min_over_time(disk_free[15m])")]);
+    assert!(crate::harness::num(&v["data"]["result"][0]["value"][1]) >= 400.0, "{v}");
+    s.stop();
+}
