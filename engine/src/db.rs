@@ -298,4 +298,4 @@ fn segment_bytes(dir: &Path) -> u64 {
 
 #[cfg(test)]
 #[path = "db_tests.rs"]
-mod tests;
+pub(crate) mod tests;

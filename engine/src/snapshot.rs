@@ -670,37 +670,27 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
             let Some(stop) = stop else { continue };
             let dropped = data.len() - stop.offset;
             let last = k + 1 == segs.len();
-            if stop.torn && !rep.snapshot {
+            let (severity, reason) = if stop.torn && !rep.snapshot {
                 let what = if last {
                     "torn WAL tail"
                 } else {
                     "torn end of a closed WAL segment"
                 };
-                rep.push(
+                let why = "a write cut short by a crash, recovery truncates it";
+                (
                     Severity::Warning,
-                    &path,
-                    Some(stop.offset as u64),
-                    format!(
-                        "{what} ({}; {dropped} bytes): a write cut short by a crash, recovery truncates it",
-                        stop.reason
-                    ),
-                );
+                    format!("{what} ({}; {dropped} bytes): {why}", stop.reason),
+                )
             } else {
-                let tail = if stop.torn {
+                let what = if stop.torn {
                     "torn record"
                 } else {
                     "damaged record followed by more data"
                 };
-                rep.push(
-                    Severity::Error,
-                    &path,
-                    Some(stop.offset as u64),
-                    format!(
-                        "{tail}: {}; the {dropped} bytes from here are lost to replay",
-                        stop.reason
-                    ),
-                );
-            }
+                let why = format!("the {dropped} bytes from here are lost to replay");
+                (Severity::Error, format!("{what}: {}; {why}", stop.reason))
+            };
+            rep.push(severity, &path, Some(stop.offset as u64), reason);
         }
     }
     if !rep.snapshot {

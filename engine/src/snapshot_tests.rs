@@ -1,11 +1,10 @@
 //! Tests of snapshots, copies, verification and restore.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::*;
+use crate::db::tests::everything;
 use crate::lineproto::Precision;
-use crate::model::{MatchOp, matcher};
 use crate::options::{Durability, Options};
 use crate::{Db, LabelMatcher};
 
@@ -20,18 +19,6 @@ fn options() -> Options {
         background_flush: false,
         ..Options::default()
     }
-}
-
-fn everything(db: &Db) -> BTreeMap<String, Vec<(i64, f64)>> {
-    db.select(
-        &[matcher(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
-        i64::MIN,
-        i64::MAX,
-    )
-    .unwrap()
-    .into_iter()
-    .map(|s| (s.labels.to_string(), s.samples))
-    .collect()
 }
 
 fn write(db: &Db, body: &str) {
