@@ -105,6 +105,11 @@ pub struct Config {
     pub limits: Limits,
     /// Rule files, rule evaluation and notifications.
     pub alerting: AlertingSettings,
+    /// PEM certificate chain served over TLS (`tls-cert`); with `tls_key`, the server speaks
+    /// HTTPS only. Reloaded when the file changes.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert` (`tls-key`).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Rule files, their evaluation and where alerts go (defaults in [`SETTINGS`]).
@@ -138,6 +143,8 @@ impl Default for Config {
             retention: None,
             durability: Durability::Fsync,
             shards: None,
+            tls_cert: None,
+            tls_key: None,
             out_of_order_window: Duration::ZERO,
             db_label: None,
             self_monitor: None,
@@ -460,6 +467,26 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "tls-cert",
+        default: SettingDefault::Unset("off"),
+        help: "PEM certificate chain: serve HTTPS only (with tls-key); reloaded when the file changes",
+        bare_flag: None,
+        set: |c, v| {
+            c.tls_cert = non_empty_path(v);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls-key",
+        default: SettingDefault::Unset("off"),
+        help: "PEM private key of tls-cert (PKCS#8, PKCS#1 or SEC1); reloaded when the file changes",
+        bare_flag: None,
+        set: |c, v| {
+            c.tls_key = non_empty_path(v);
+            Ok(())
+        },
+    },
+    Setting {
         key: "rules",
         default: SettingDefault::Unset("none"),
         help: "Prometheus rule files to evaluate (a glob; repeatable)",
@@ -534,6 +561,12 @@ pub static SETTINGS: &[Setting] = &[
 
 /// The keys of the settings that take several values ([`Setting::repeatable`]).
 const REPEATABLE: [&str; 3] = ["rules", "alertmanager-url", "alert-webhook"];
+
+/// A path setting; an empty value unsets it.
+fn non_empty_path(v: &str) -> Option<PathBuf> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| PathBuf::from(v))
+}
 
 /// Adds a value to a list setting; an empty value empties it.
 fn push_or_clear(list: &mut Vec<String>, v: &str) -> Result<(), String> {
@@ -683,6 +716,11 @@ impl Config {
         }
         if l.stream_min_interval.is_zero() {
             return Err(ConfigError::Inconsistent("stream-min-interval must be positive".into()));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Inconsistent(
+                "tls-cert and tls-key go together: give both to serve HTTPS, or neither".into(),
+            ));
         }
         Ok(())
     }

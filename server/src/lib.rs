@@ -67,6 +67,7 @@ mod server;
 mod state;
 mod stream;
 mod time;
+mod tls;
 mod write;
 
 pub use config::{

@@ -18,6 +18,7 @@ use crate::alerting::{self, Alerting};
 use crate::config::Config;
 use crate::error::Error;
 use crate::state::AppState;
+use crate::tls;
 use crate::{correlate, forecast, ops, query, remote, stream, write};
 
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
@@ -39,6 +40,10 @@ impl Server {
     /// Must be called inside a multi-threaded tokio runtime.
     pub async fn start(config: Config) -> Result<Server, Error> {
         config.validate()?;
+        let certs = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(tls::CertStore::open(cert, key).map_err(Error::Tls)?)),
+            _ => None,
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -103,13 +108,19 @@ impl Server {
         let app = router(state.clone(), alerting.clone());
         let serving = {
             let mut shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = shutdown.wait_for(|s| *s).await;
-                    })
-                    .await
-            })
+            let stopped = async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            };
+            match certs {
+                Some(certs) => {
+                    let tls = tls::TlsListener::new(listener, certs).map_err(|source| Error::Bind {
+                        addr: state.config.listen,
+                        source,
+                    })?;
+                    tokio::spawn(async move { axum::serve(tls, app).with_graceful_shutdown(stopped).await })
+                }
+                None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(stopped).await }),
+            }
         };
         let mut background = Vec::new();
         if let Some(every) = state.config.self_monitor {
@@ -119,8 +130,13 @@ impl Server {
             alerting.clone(),
             shutdown.clone(),
         )));
+        let scheme = if state.config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(
-            "listening on http://{addr} (data directory {})",
+            "listening on {scheme}://{addr} (data directory {})",
             state.config.data_dir.display()
         );
         Ok(Server {
@@ -244,6 +260,7 @@ fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
             get(correlate::correlate).post(correlate::correlate),
         )
         .route("/api/v1/admin/flush", post(ops::flush))
+        .route("/api/v1/admin/snapshot", post(ops::snapshot))
         .route("/-/healthy", get(ops::healthy).head(ops::healthy))
         .route("/-/ready", get(ops::ready).head(ops::ready))
         .route("/metrics", get(ops::metrics))

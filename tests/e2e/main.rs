@@ -2,6 +2,7 @@
 //! over HTTP, by promtool and by the InfluxDB Python clients; `foresight import` before it.
 
 mod alerting;
+mod backup;
 mod clients;
 mod correlate;
 mod forecast;
@@ -13,6 +14,7 @@ mod query;
 mod remote;
 mod restart;
 mod rules;
+mod tls;
 mod write;
 
 use harness::TestServer;
