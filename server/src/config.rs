@@ -774,6 +774,8 @@ mod tests {
             ("max-forecast-series", "20"),
             ("max-forecast-points", "2000000"),
             ("max-correlate-series", "300"),
+            ("tls-cert", "/etc/foresight/cert.pem"),
+            ("tls-key", "/etc/foresight/key.pem"),
             ("rules", "r/*.yml"),
             ("rule-evaluation-interval", "15s"),
             ("alertmanager-url", "http://127.0.0.1:9093/"),
