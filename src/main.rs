@@ -1,6 +1,7 @@
 //! The `foresight` command line: argument parsing and wiring only.
 
 mod alloc;
+mod backup;
 
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -61,6 +62,25 @@ enum Cmd {
     Bench(Box<foresight_loadgen::BenchArgs>),
     /// Estimates disk, memory and cores for a workload from the constants `bench` measured.
     Plan(foresight_loadgen::PlanArgs),
+    /// Takes a consistent backup into DIR/<name>: of a running server with `--url`, else of the
+    /// stopped server's `--data-dir`. Restore it with `foresight restore`.
+    Backup(backup::BackupArgs),
+    /// Restores a snapshot or backup into `--data-dir` (a stopped server's): verified first, the
+    /// target must be empty unless `--force` (then replaced whole, its snapshots/ kept).
+    Restore {
+        /// The snapshot directory (made by `backup` or `POST /api/v1/admin/snapshot`).
+        snapshot: PathBuf,
+        /// Replace a non-empty data directory (never one a running server holds).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Checks a data directory or a snapshot (default: `--data-dir`): block checksums and index,
+    /// WAL record checksums, the manifest; prints every problem (file, offset, reason) and exits
+    /// 1 on an error (a torn WAL tail, which recovery truncates, is a warning).
+    Verify {
+        /// The directory to check.
+        dir: Option<PathBuf>,
+    },
     /// Prometheus rule files: `check` validates them, `test` runs rule unit tests (as promtool).
     #[command(subcommand)]
     Rules(RulesCmd),
@@ -424,6 +444,23 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Plan(args) => Ok(foresight_loadgen::plan_command(args)?),
+        Cmd::Backup(args) => backup::backup(args, || open(&cli)),
+        Cmd::Restore { snapshot, force } => {
+            let Some(target) = &cli.data_dir else {
+                anyhow::bail!("restore needs --data-dir: the stopped server's data directory to restore into");
+            };
+            backup::restore(snapshot, target, *force)
+        }
+        Cmd::Verify { dir } => {
+            let dir = dir
+                .clone()
+                .or_else(|| cli.data_dir.clone())
+                .unwrap_or_else(|| PathBuf::from("./data"));
+            if !backup::verify(&dir)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Cmd::Rules(RulesCmd::Check { files }) => {
             if !check_rule_files(files)? {
                 std::process::exit(1);

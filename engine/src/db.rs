@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -24,6 +24,7 @@ use crate::recovery::{self, OpenReport};
 use crate::retention::expire;
 use crate::rollup::RollupSeries;
 use crate::shard::Cmd;
+use crate::snapshot::{self, SnapshotInfo};
 use crate::state::{DbState, now_ms};
 use crate::write::{self, SampleBatch, WriteReport};
 
@@ -217,15 +218,7 @@ impl Db {
 
     /// Makes every acknowledged write durable now, whatever the durability mode.
     pub fn sync(&self) -> Result<()> {
-        let (tx, rx) = bounded(self.inner.senders.len());
-        for s in &self.inner.senders {
-            s.send(Cmd::Sync { reply: tx.clone() }).map_err(|_| Error::Closed)?;
-        }
-        drop(tx);
-        for _ in 0..self.inner.senders.len() {
-            rx.recv().map_err(|_| Error::Closed)??;
-        }
-        Ok(())
+        self.inner.send_all(|reply| Cmd::Sync { reply }).map(|_| ())
     }
 
     /// Writes everything in the head to blocks now (including partitions still open to late
@@ -235,6 +228,19 @@ impl Db {
         flush(&self.inner, i64::MAX)?;
         compact(&self.inner, 2)?;
         expire(&self.inner)
+    }
+
+    /// Takes an online, consistent snapshot into `dest` (which must not exist): every write
+    /// acknowledged before the call is in it, writers are not blocked. Blocks are hard-linked (or,
+    /// across file systems, linked to an identical file of a snapshot in `reuse_from`, else
+    /// copied). See [`crate::snapshot`].
+    pub fn snapshot(&self, dest: &Path, reuse_from: &[PathBuf]) -> Result<SnapshotInfo> {
+        snapshot::take(&self.inner, dest, reuse_from)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
     }
 
     /// The blocks on disk.
@@ -320,4 +326,4 @@ fn segment_bytes(dir: &Path) -> u64 {
 
 #[cfg(test)]
 #[path = "db_tests.rs"]
-mod tests;
+pub(crate) mod tests;

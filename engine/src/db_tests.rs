@@ -22,7 +22,7 @@ fn options(shards: usize, durability: Durability) -> Options {
 }
 
 /// Every series as `labels -> samples`.
-fn everything(db: &Db) -> BTreeMap<String, Vec<(i64, f64)>> {
+pub(crate) fn everything(db: &Db) -> BTreeMap<String, Vec<(i64, f64)>> {
     db.select(
         &[matcher(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
         i64::MIN,

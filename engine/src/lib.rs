@@ -17,6 +17,8 @@
 //!   out-of-order window it is written as an immutable, checksummed, columnar block file, read
 //!   through `mmap`; then the WAL segments holding it are deleted. Values that are short decimals
 //!   are stored as scaled integers (see [`column`]); everything else round-trips bit for bit.
+//! - **Backups**: [`Db::snapshot`] takes an online, consistent snapshot (hard links to the blocks,
+//!   the WAL up to a record boundary, a checksummed manifest); [`snapshot`] verifies and restores.
 //! - **Recovery**: on open, blocks are verified (a bad one is moved to `quarantine/` and reported),
 //!   the WAL is replayed, and a torn or corrupted WAL tail is truncated and reported
 //!   ([`Db::open_report`]).
@@ -50,6 +52,7 @@ pub mod gorilla;
 pub mod import;
 pub mod lineproto;
 pub mod openmetrics;
+pub mod snapshot;
 pub mod wal_tail;
 
 mod block;

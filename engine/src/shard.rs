@@ -151,8 +151,10 @@ pub(crate) enum Cmd {
         seq: u64,
         reply: Sender<Result<()>>,
     },
+    /// Write and fsync what is buffered; reply with the WAL's end (segment, byte length): every
+    /// write acknowledged before this command is in the WAL before that point.
     Sync {
-        reply: Sender<Result<()>>,
+        reply: Sender<Result<(u64, u64)>>,
     },
 }
 
@@ -364,7 +366,7 @@ impl Writer {
             }
             Cmd::Sync { reply } => {
                 let r = self.wal.write().and_then(|_| self.wal.sync());
-                let _ = reply.send(r);
+                let _ = reply.send(r.map(|()| self.wal.end()));
             }
         }
     }

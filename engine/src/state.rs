@@ -60,13 +60,15 @@ pub(crate) fn now_ms() -> i64 {
 impl DbState {
     /// Sends one command to every shard and collects the replies, in shard order.
     pub(crate) fn send_all<T>(&self, make: impl Fn(Sender<Result<T>>) -> Cmd) -> Result<Vec<T>> {
-        let (tx, rx) = bounded(self.senders.len());
+        // A channel per shard: the replies arrive in any order, the snapshot needs them by shard.
+        let mut pending = Vec::with_capacity(self.senders.len());
         for s in &self.senders {
-            s.send(make(tx.clone())).map_err(|_| Error::Closed)?;
+            let (tx, rx) = bounded(1);
+            s.send(make(tx)).map_err(|_| Error::Closed)?;
+            pending.push(rx);
         }
-        drop(tx);
         let mut out = Vec::with_capacity(self.senders.len());
-        for _ in 0..self.senders.len() {
+        for rx in pending {
             out.push(rx.recv().map_err(|_| Error::Closed)??);
         }
         Ok(out)

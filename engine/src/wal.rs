@@ -68,7 +68,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
 /// Name of the file that marks a shard's WAL directory as written by a version that replays every
 /// sample: it holds the number of the last segment written before (0 for none), whose samples of
 /// partitions already in a sealed block must still be skipped on replay (see [`legacy_until`]).
-const REPLAY_MARKER: &str = "REPLAY_ALL_AFTER";
+pub(crate) const REPLAY_MARKER: &str = "REPLAY_ALL_AFTER";
 
 /// The last segment written by a version that deleted WAL segments out of order; segments up to it
 /// skip, on replay, samples of partitions already in a sealed block (their newer values may live
@@ -86,6 +86,52 @@ pub(crate) fn legacy_until(dir: &Path) -> Result<u64> {
     }
 }
 
+/// Where and why a segment's records stop before the end of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stop {
+    /// Offset of the first bad byte (the end of the last good record).
+    pub(crate) offset: usize,
+    pub(crate) reason: String,
+    /// The bad record reaches the end of the bytes (or only zeros follow): a write cut short by a
+    /// crash, which recovery truncates. Otherwise good-looking bytes follow a bad record: damage.
+    pub(crate) torn: bool,
+}
+
+/// Walks the records of one segment's bytes, calling `f(payload)` for each good one; says where
+/// and why they stop early, if they do. Reads only.
+pub(crate) fn scan(data: &[u8], mut f: impl FnMut(&[u8])) -> Option<Stop> {
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let stop = |reason: String, record_end: usize| Stop {
+            offset: pos,
+            reason,
+            torn: record_end >= data.len() || data[pos..].iter().all(|&b| b == 0),
+        };
+        let Some(hdr) = data.get(pos..pos + WAL_HEADER_LEN) else {
+            return Some(stop("torn record header".into(), data.len()));
+        };
+        let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
+        let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        if len == 0 || len > WAL_MAX_RECORD {
+            return Some(stop(format!("impossible record length {len}"), pos + WAL_HEADER_LEN));
+        }
+        let end = pos + WAL_HEADER_LEN + len;
+        let Some(payload) = data.get(pos + WAL_HEADER_LEN..end) else {
+            let present = data.len() - pos - WAL_HEADER_LEN;
+            return Some(stop(
+                format!("torn record: {len} bytes announced, {present} present"),
+                end,
+            ));
+        };
+        if crc32fast::hash(payload) != crc {
+            return Some(stop("record checksum mismatch".into(), end));
+        }
+        f(payload);
+        pos = end;
+    }
+    None
+}
+
 /// Reads every record of every segment in order, calling `f(seq, payload)`. A torn or corrupted
 /// record ends its segment: the file is truncated there (so the damage is reported once) and replay
 /// goes on with the next segment.
@@ -94,39 +140,13 @@ pub(crate) fn replay(dir: &Path, mut f: impl FnMut(u64, &[u8])) -> Result<Vec<Wa
     for seq in list_segments(dir)? {
         let path = segment_path(dir, seq);
         let data = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let mut pos = 0usize;
-        let mut bad: Option<String> = None;
-        while pos < data.len() {
-            let Some(hdr) = data.get(pos..pos + WAL_HEADER_LEN) else {
-                bad = Some("torn record header".into());
-                break;
-            };
-            let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
-            let crc = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
-            if len == 0 || len > WAL_MAX_RECORD {
-                bad = Some(format!("impossible record length {len}"));
-                break;
-            }
-            let Some(payload) = data.get(pos + WAL_HEADER_LEN..pos + WAL_HEADER_LEN + len) else {
-                bad = Some(format!(
-                    "torn record: {len} bytes announced, {} present",
-                    data.len() - pos - WAL_HEADER_LEN
-                ));
-                break;
-            };
-            if crc32fast::hash(payload) != crc {
-                bad = Some("record checksum mismatch".into());
-                break;
-            }
-            f(seq, payload);
-            pos += WAL_HEADER_LEN + len;
-        }
-        if let Some(reason) = bad {
+        if let Some(stop) = scan(&data, |payload| f(seq, payload)) {
+            let pos = stop.offset;
             let d = WalDamage {
                 path: path.clone(),
                 offset: pos as u64,
                 dropped_bytes: (data.len() - pos) as u64,
-                reason,
+                reason: stop.reason,
             };
             tracing::warn!(path = %d.path.display(), offset = d.offset, dropped = d.dropped_bytes, reason = %d.reason,
                 "WAL segment damaged; truncated at the last good record");
@@ -318,6 +338,11 @@ impl Wal {
             self.unsynced = false;
         }
         Ok(())
+    }
+
+    /// The current segment and its length: a record boundary, everything before it written.
+    pub(crate) fn end(&self) -> (u64, u64) {
+        (self.seq, self.size)
     }
 
     pub(crate) fn needs_sync(&self) -> bool {

@@ -2,12 +2,14 @@
 //! parsing): the middleware in front of every route, the per-IP limit on failed attempts and
 //! their counters in `/metrics`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
+
+use crate::tls::ClientAddr;
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -124,8 +126,8 @@ pub(crate) async fn authenticate(State(st): State<Arc<AppState>>, mut req: Reque
     let influx = is_influx_path(path);
     let ip = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        .get::<ConnectInfo<ClientAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
     let now = Instant::now();
     if let Err(wait) = auth.failures.has_token(&ip, FAILURE_RATE, auth.failure_burst, now) {
         auth.limited.fetch_add(1, Ordering::Relaxed);

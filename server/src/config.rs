@@ -118,6 +118,11 @@ pub struct Config {
     /// The text of every setting given through [`Config::set`] (flags, environment, TOML file),
     /// for `/api/v1/status/flags`; repeated values joined by `,`.
     given: BTreeMap<&'static str, String>,
+    /// PEM certificate chain served over TLS (`tls-cert`); with `tls_key`, the server speaks
+    /// HTTPS only. Reloaded when the file changes.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert` (`tls-key`).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Rule files, their evaluation and where alerts go (defaults in [`SETTINGS`]).
@@ -151,6 +156,8 @@ impl Default for Config {
             retention: None,
             durability: Durability::Fsync,
             shards: None,
+            tls_cert: None,
+            tls_key: None,
             out_of_order_window: Duration::ZERO,
             db_label: None,
             self_monitor: None,
@@ -497,6 +504,26 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "tls-cert",
+        default: SettingDefault::Unset("off"),
+        help: "PEM certificate chain: serve HTTPS only (with tls-key); reloaded when the file changes",
+        bare_flag: None,
+        set: |c, v| {
+            c.tls_cert = non_empty_path(v);
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls-key",
+        default: SettingDefault::Unset("off"),
+        help: "PEM private key of tls-cert (PKCS#8, PKCS#1 or SEC1); reloaded when the file changes",
+        bare_flag: None,
+        set: |c, v| {
+            c.tls_key = non_empty_path(v);
+            Ok(())
+        },
+    },
+    Setting {
         key: "rules",
         default: SettingDefault::Unset("none"),
         help: "Prometheus rule files to evaluate (a glob; repeatable)",
@@ -625,6 +652,12 @@ const REPEATABLE: [&str; 5] = [
     "remote-write-url",
     "remote-write-header",
 ];
+
+/// A path setting; an empty value unsets it.
+fn non_empty_path(v: &str) -> Option<PathBuf> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| PathBuf::from(v))
+}
 
 /// Adds a value to a list setting; an empty value empties it.
 fn push_or_clear(list: &mut Vec<String>, v: &str) -> Result<(), String> {
@@ -795,6 +828,11 @@ impl Config {
         if l.stream_min_interval.is_zero() {
             return Err(ConfigError::Inconsistent("stream-min-interval must be positive".into()));
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Inconsistent(
+                "tls-cert and tls-key go together: give both to serve HTTPS, or neither".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -850,6 +888,8 @@ mod tests {
             ("max-forecast-series", "20"),
             ("max-forecast-points", "2000000"),
             ("max-correlate-series", "300"),
+            ("tls-cert", "/etc/foresight/cert.pem"),
+            ("tls-key", "/etc/foresight/key.pem"),
             ("rules", "r/*.yml"),
             ("rule-evaluation-interval", "15s"),
             ("alertmanager-url", "http://127.0.0.1:9093/"),

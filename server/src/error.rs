@@ -38,6 +38,9 @@ pub enum Error {
     /// A `--rules` file could not be loaded (every problem, with its file and position).
     #[error("rule files: {0}")]
     Rules(String),
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The database could not be opened or closed.
     #[error(transparent)]
     Engine(#[from] foresight_engine::Error),

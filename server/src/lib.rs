@@ -74,6 +74,7 @@ mod state;
 mod status;
 mod stream;
 mod time;
+mod tls;
 mod write;
 
 pub use config::{

@@ -1,4 +1,4 @@
-//! Operations endpoints (`/-/healthy`, `/-/ready`, `/metrics`, `/api/v1/admin/flush`, the
+//! Operations endpoints (`/-/healthy`, `/-/ready`, `/metrics`, `/api/v1/admin/flush`, `/api/v1/admin/snapshot`, the
 //! InfluxDB `/ping` and `/health`) and the self-monitoring task.
 
 use std::sync::Arc;
@@ -93,6 +93,31 @@ pub(crate) async fn flush(State(st): State<Arc<AppState>>) -> Result<JsonBody, P
         .map_err(|_| PromError::internal("the flush task failed"))??;
     Ok(JsonBody(json::success(|out| {
         out.push_str(&format!("{{\"blocks\":{blocks}}}"));
+    })))
+}
+
+/// `POST /api/v1/admin/snapshot`: an online, consistent snapshot of the database under
+/// `<data-dir>/snapshots/<name>` (`Db::snapshot`). Answers as Prometheus'
+/// `/api/v1/admin/tsdb/snapshot` (`data.name`), with the snapshot's path, files and bytes.
+pub(crate) async fn snapshot(State(st): State<Arc<AppState>>) -> Result<JsonBody, PromError> {
+    let db = st.db_for_query()?;
+    let name = foresight_engine::snapshot::new_name();
+    let name2 = name.clone();
+    let info = tokio::task::spawn_blocking(move || {
+        let parent = db.dir().join("snapshots");
+        // Earlier snapshots are reused when the blocks cannot be linked (never on one file system).
+        db.snapshot(&parent.join(&name2), &[])
+    })
+    .await
+    .map_err(|_| PromError::internal("the snapshot task failed"))??;
+    tracing::info!(name = %name, files = info.files, bytes = info.bytes, "snapshot taken");
+    let path = std::fs::canonicalize(&info.dir).unwrap_or(info.dir);
+    Ok(JsonBody(json::success(|out| {
+        out.push_str("{\"name\":");
+        json::push_str(out, &name);
+        out.push_str(",\"path\":");
+        json::push_str(out, &path.to_string_lossy());
+        out.push_str(&format!(",\"files\":{},\"bytes\":{}}}", info.files, info.bytes));
     })))
 }
 

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::forward::Forwarder;
 use crate::state::AppState;
+use crate::tls::{self, ClientAddr};
 use crate::{auth, correlate, forecast, ops, query, remote, status, stream, write};
 
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
@@ -41,6 +42,10 @@ impl Server {
     /// Must be called inside a multi-threaded tokio runtime.
     pub async fn start(config: Config) -> Result<Server, Error> {
         config.validate()?;
+        let certs = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(tls::CertStore::open(cert, key).map_err(Error::Tls)?)),
+            _ => None,
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -129,13 +134,27 @@ impl Server {
         let app = router(state.clone(), alerting.clone());
         let serving = {
             let mut shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(async move {
-                        let _ = shutdown.wait_for(|s| *s).await;
+            let stopped = async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            };
+            match certs {
+                Some(certs) => {
+                    let tls = tls::TlsListener::new(listener, certs).map_err(|source| Error::Bind {
+                        addr: state.config.listen,
+                        source,
+                    })?;
+                    tokio::spawn(async move {
+                        axum::serve(tls, app.into_make_service_with_connect_info::<ClientAddr>())
+                            .with_graceful_shutdown(stopped)
+                            .await
                     })
-                    .await
-            })
+                }
+                None => tokio::spawn(async move {
+                    axum::serve(listener, app.into_make_service_with_connect_info::<ClientAddr>())
+                        .with_graceful_shutdown(stopped)
+                        .await
+                }),
+            }
         };
         let mut background = Vec::new();
         if let Some(every) = state.config.self_monitor {
@@ -145,8 +164,13 @@ impl Server {
             alerting.clone(),
             shutdown.clone(),
         )));
+        let scheme = if state.config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(
-            "listening on http://{addr} (data directory {})",
+            "listening on {scheme}://{addr} (data directory {})",
             state.config.data_dir.display()
         );
         Ok(Server {
@@ -281,6 +305,7 @@ fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
             get(correlate::correlate).post(correlate::correlate),
         )
         .route("/api/v1/admin/flush", post(ops::flush))
+        .route("/api/v1/admin/snapshot", post(ops::snapshot))
         .route("/-/healthy", get(ops::healthy).head(ops::healthy))
         .route("/-/ready", get(ops::ready).head(ops::ready))
         .route("/metrics", get(ops::metrics))

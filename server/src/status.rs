@@ -21,7 +21,9 @@ use crate::state::AppState;
 /// Settings whose value is a secret: `/api/v1/status/flags` shows `<redacted>` (headers too:
 /// `remote-write-header` often carries an `Authorization`).
 fn is_secret(key: &str) -> bool {
-    ["token", "secret", "password", "header"].iter().any(|w| key.contains(w))
+    ["token", "secret", "password", "header"]
+        .iter()
+        .any(|w| key.contains(w))
 }
 
 /// `GET /api/v1/status/flags`: `{"listen": "127.0.0.1:8086", ...}`.

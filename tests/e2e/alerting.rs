@@ -507,7 +507,10 @@ fn a_forecast_rule_fires_before_the_threshold_is_crossed() {
     let alerts = wait_alerts(&s, 60, "a firing forecast alert", |a| {
         state_of(a, "DiskWillFill").as_deref() == Some("firing")
     });
-    let a = alerts.iter().find(|a| a["labels"]["alertname"] == "DiskWillFill").unwrap();
+    let a = alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "DiskWillFill")
+        .unwrap();
     let summary = a["annotations"]["summary"].as_str().unwrap();
     assert!(summary.starts_with("fills in ") && summary.contains('m'), "{summary}");
     // What the rule saw is stored: the time to the crossing, about 400 s from the last sample.

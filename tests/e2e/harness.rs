@@ -94,7 +94,12 @@ impl TestServer {
                 let mut tx = Some(tx);
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let after = |scheme: &str| {
+                        line.split(&format!("listening on {scheme}://"))
+                            .nth(1)
+                            .map(str::to_owned)
+                    };
+                    if let Some(rest) = after("http").or_else(|| after("https")) {
                         let addr: String = rest
                             .chars()
                             .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
@@ -343,6 +348,17 @@ pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// A fresh temporary data directory.
+/// Runs `foresight ARGS...` to completion: (exit code, stdout, stderr).
+pub(crate) fn foresight(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_foresight"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
 pub(crate) fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("foresight-e2e").tempdir().unwrap()
 }

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::harness::{TestServer, gzip, tempdir};
+use crate::harness::{TestServer, foresight, gzip, tempdir};
 
 const OPENMETRICS: &str = r#"# HELP http_requests_total Requests.
 # TYPE http_requests_total counter
@@ -26,16 +26,8 @@ time,host,cpu,mem
 
 /// Runs `foresight --data-dir DIR import ARGS...`: (exit code, stdout, stderr).
 fn import(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_foresight"))
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("import")
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code(), text(&out.stdout), text(&out.stderr))
+    let dir = dir.to_str().unwrap();
+    foresight(&[&["--data-dir", dir, "import"], args].concat())
 }
 
 /// The `[t, "v"]` pairs of the first series of a query_range answer.

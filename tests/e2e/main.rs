@@ -3,6 +3,7 @@
 
 mod alerting;
 mod auth;
+mod backup;
 mod clients;
 mod correlate;
 mod forecast;
@@ -15,6 +16,7 @@ mod query;
 mod remote;
 mod restart;
 mod rules;
+mod tls;
 mod ui;
 mod write;
 
