@@ -6,7 +6,8 @@
 //! For each destination, one thread per WAL shard follows the shard's WAL with the engine's
 //! [`WalTail`] from a saved position (`<data>/forward/<id>/shard-NNN.pos`, `<id>` a hash of the
 //! URL), sends what it reads as remote write 1.0 (snappy protobuf) in batches of at most
-//! [`BATCH_SAMPLES`] samples, and saves the position after each answered batch. WAL segments
+//! [`BATCH_SAMPLES`] samples, and saves the position after each answered batch (fsynced at most
+//! once a second). WAL segments
 //! whose data is already in blocks are kept (the engine's `wal_keep_released`) until every
 //! destination is past them. So whatever was acknowledged to a writer reaches the receiver,
 //! across receiver outages and foresight restarts; after a crash a batch may be sent twice,
@@ -135,7 +136,7 @@ impl Forwarder {
                     None => WalTail::at_end(data_dir, shard),
                 }
                 .map_err(std::io::Error::other)?;
-                save_position(&pos_path, tail.position())?;
+                save_position(&pos_path, tail.position(), true)?;
                 segs.push(tail.position().segment);
                 per_shard.push(tail);
             }
@@ -302,13 +303,23 @@ fn read_position(path: &Path) -> std::io::Result<Option<WalPosition>> {
     }
 }
 
-/// Replaces the position file (write to a temporary file, then rename). Not fsynced: after a
-/// crash an older position only means a batch is sent again.
-fn save_position(path: &Path, pos: WalPosition) -> std::io::Result<()> {
+/// Replaces the position file (write to a temporary file, then rename); with `durable`, the file
+/// is fsynced before the rename. Senders make it durable at most once a second: after a crash, at
+/// most that much is sent again (never less than what was acknowledged is kept: the WAL is).
+fn save_position(path: &Path, pos: WalPosition, durable: bool) -> std::io::Result<()> {
     let tmp = path.with_extension("pos.tmp");
-    std::fs::write(&tmp, format!("{pos}\n"))?;
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, format!("{pos}\n").as_bytes())?;
+        if durable {
+            f.sync_all()?;
+        }
+    }
     std::fs::rename(&tmp, path)
 }
+
+/// Least time between two fsyncs of a sender's position.
+const POSITION_SYNC: Duration = Duration::from_secs(1);
 
 /// One destination's reader of one shard.
 struct Worker {
@@ -338,6 +349,7 @@ impl Worker {
         let mut batch: Vec<Series> = Vec::new();
         let pos_path = position_path(&self.dest.dir, self.shard);
         let mut skipped_seen = 0;
+        let mut synced = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             batch.clear();
             let n = match self.tail.read(BATCH_SAMPLES, &mut batch) {
@@ -365,7 +377,11 @@ impl Worker {
                 Sent::Accepted | Sent::Rejected => {}
             }
             let pos = self.tail.position();
-            if let Err(e) = save_position(&pos_path, pos) {
+            let durable = synced.elapsed() >= POSITION_SYNC;
+            if durable {
+                synced = Instant::now();
+            }
+            if let Err(e) = save_position(&pos_path, pos, durable) {
                 tracing::warn!(path = %pos_path.display(), error = %e, "cannot save the forwarding position");
             }
             self.advance(pos.segment);
@@ -539,7 +555,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = position_path(dir.path(), 2);
         assert_eq!(read_position(&p).unwrap(), None);
-        save_position(&p, WalPosition { segment: 7, offset: 99 }).unwrap();
+        save_position(&p, WalPosition { segment: 7, offset: 99 }, true).unwrap();
         assert_eq!(read_position(&p).unwrap(), Some(WalPosition { segment: 7, offset: 99 }));
         std::fs::write(&p, "garbage").unwrap();
         let e = read_position(&p).unwrap_err().to_string();

@@ -263,3 +263,136 @@ fn one_foresight_forwards_to_another_with_flushes_in_between() {
     a.stop();
     b.stop();
 }
+
+/// VictoriaMetrics (Debian's package), stopped and started again in the middle.
+struct Vm {
+    child: Option<std::process::Child>,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Vm {
+    fn start(port: u16, dir: &std::path::Path) -> Vm {
+        let child = std::process::Command::new("victoria-metrics")
+            .arg(format!("-storageDataPath={}", dir.display()))
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg("-retentionPeriod=100y")
+            // Samples sent twice after a crash are one sample.
+            .arg("-dedup.minScrapeInterval=1ms")
+            .arg("-search.disableCache")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let vm = Vm {
+            child: Some(child),
+            port,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while vm.get("/health").is_none() {
+            assert!(Instant::now() < deadline, "VictoriaMetrics did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        vm
+    }
+
+    fn get(&self, path_and_query: &str) -> Option<String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let mut r = agent
+            .get(format!("http://127.0.0.1:{}{path_and_query}", self.port))
+            .call()
+            .ok()?;
+        r.body_mut().read_to_string().ok()
+    }
+
+    /// The distinct samples of `fwd_v` VictoriaMetrics holds (after a flush).
+    fn count(&self) -> usize {
+        let _ = self.get("/internal/force_flush");
+        let q = "sum(count_over_time(fwd_v[3d]))";
+        let url = format!(
+            "/api/v1/query?query={}",
+            q.replace(' ', "%20").replace('[', "%5B").replace(']', "%5D")
+        );
+        self.get(&url)
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map_or(0, |v| {
+                v["data"]["result"][0]["value"][1]
+                    .as_str()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .unwrap_or(0.0) as usize
+            })
+    }
+
+    /// Stops it with SIGTERM (a SIGKILL would lose what VictoriaMetrics itself acknowledged but
+    /// had not yet written: its own durability, not what this test is about).
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = i32::try_from(c.id()).unwrap();
+            // SAFETY: kill(2) on our own child's pid.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn forwarding_to_victoriametrics_survives_its_downtime_and_our_sigkill() {
+    if std::process::Command::new("victoria-metrics")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        crate::harness::tool_missing("victoria-metrics not found (apt-get install victoria-metrics)");
+        return;
+    }
+    let vm_dir = tempdir();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut vm = Vm::start(port, vm_dir.path());
+    let url = format!("http://127.0.0.1:{port}/api/v1/write");
+    let dir = tempdir();
+    let args = ["--remote-write-url", url.as_str()];
+    let wait = |vm: &Vm, n: usize, what: &str, log: &dyn Fn() -> String| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = vm.count();
+            if got == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: VictoriaMetrics has {got} of {n}; foresight log:\n{}",
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    let s = TestServer::start(dir.path(), &args);
+    s.write("s", &lines(0, 100));
+    wait(&vm, 100, "live", &|| s.log());
+    // The receiver goes down, then foresight is killed with acknowledged samples not yet sent.
+    vm.stop();
+    s.write("s", &lines(100, 100));
+    s.stop_with(libc::SIGKILL);
+    let s = TestServer::start(dir.path(), &args);
+    s.write("s", &lines(200, 100));
+    let vm = Vm::start(port, &vm.dir.clone());
+    wait(&vm, 300, "after both were killed", &|| s.log());
+    s.stop();
+}
