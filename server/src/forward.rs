@@ -91,8 +91,8 @@ struct Destination {
 #[derive(Debug)]
 pub(crate) struct Forwarder {
     dests: Vec<Arc<Destination>>,
-    /// Per destination, per shard: the segment its reader is in (for deleting kept segments).
-    positions: Arc<Mutex<Vec<Vec<u64>>>>,
+    /// Per destination, per shard: where its reader is (for deleting kept segments and the backlog).
+    positions: Arc<Mutex<Vec<Vec<WalPosition>>>>,
     stop: Arc<AtomicBool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     data_dir: PathBuf,
@@ -137,7 +137,7 @@ impl Forwarder {
                 }
                 .map_err(std::io::Error::other)?;
                 save_position(&pos_path, tail.position(), true)?;
-                segs.push(tail.position().segment);
+                segs.push(tail.position());
                 per_shard.push(tail);
             }
             positions.push(segs);
@@ -256,12 +256,14 @@ impl MetricSource for Forwarder {
             for (f, v) in fams.iter_mut().zip(values) {
                 f.push("", l(), v);
             }
-            let backlog: u64 = positions.get(i).map_or(0, |segs| {
-                segs.iter()
+            // From each reader's position to the end of its shard's WAL.
+            let backlog: u64 = positions.get(i).map_or(0, |pos| {
+                pos.iter()
                     .enumerate()
-                    .flat_map(|(shard, &seg)| {
+                    .map(|(shard, p)| {
                         let sizes = wal_tail::segment_sizes(&self.data_dir, shard).unwrap_or_default();
-                        sizes.into_iter().filter(move |&(s, _)| s >= seg).map(|(_, b)| b)
+                        let ahead: u64 = sizes.iter().filter(|&&(s, _)| s >= p.segment).map(|&(_, b)| b).sum();
+                        ahead.saturating_sub(p.offset)
                     })
                     .sum()
             });
@@ -329,7 +331,7 @@ struct Worker {
     tail: WalTail,
     agent: ureq::Agent,
     headers: Arc<Vec<(String, String)>>,
-    positions: Arc<Mutex<Vec<Vec<u64>>>>,
+    positions: Arc<Mutex<Vec<Vec<WalPosition>>>>,
     stop: Arc<AtomicBool>,
     data_dir: PathBuf,
     max_backlog: u64,
@@ -384,18 +386,18 @@ impl Worker {
             if let Err(e) = save_position(&pos_path, pos, durable) {
                 tracing::warn!(path = %pos_path.display(), error = %e, "cannot save the forwarding position");
             }
-            self.advance(pos.segment);
+            self.advance(pos);
         }
     }
 
-    /// Records this reader's segment and deletes kept segments every destination is past.
-    fn advance(&self, segment: u64) {
+    /// Records this reader's position and deletes kept segments every destination is past.
+    fn advance(&self, pos: WalPosition) {
         let min = {
             let mut p = self.positions.lock();
             if let Some(s) = p.get_mut(self.dest_index).and_then(|d| d.get_mut(self.shard)) {
-                *s = segment;
+                *s = pos;
             }
-            p.iter().filter_map(|d| d.get(self.shard).copied()).min()
+            p.iter().filter_map(|d| d.get(self.shard).map(|p| p.segment)).min()
         };
         if let Some(min) = min
             && let Err(e) = wal_tail::remove_released(&self.data_dir, self.shard, min)

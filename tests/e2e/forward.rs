@@ -226,6 +226,12 @@ fn forwarded_samples_survive_receiver_outages_and_a_sigkill() {
     rx.wait_for(330 - rejected, "after a 400", || s.log());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rx.count(), 330 - rejected, "the refused batch is not sent again");
+    // Everything sent: nothing is left behind the readers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&s, "foresight_remote_write_backlog_bytes") != 0.0 {
+        assert!(Instant::now() < deadline, "{}", s.get("/metrics").body);
+        std::thread::sleep(Duration::from_millis(50));
+    }
     s.stop();
 }
 
