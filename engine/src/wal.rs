@@ -47,6 +47,11 @@ pub(crate) const RELEASED_EXT: &str = "done";
 
 /// Segment sequence numbers present in `dir`, ascending.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+    list_segments_with(dir, &["wal"])
+}
+
+/// Sequence numbers of the files `NNNNNNNNNN.<ext>` in `dir` for any of `exts`, ascending, once each.
+pub(crate) fn list_segments_with(dir: &Path, exts: &[&str]) -> Result<Vec<u64>> {
     let mut out = Vec::new();
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -56,12 +61,17 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     for entry in rd {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(seq) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
+        let Some((stem, ext)) = name.to_str().and_then(|n| n.split_once('.')) else {
+            continue;
+        };
+        if exts.contains(&ext)
+            && let Ok(seq) = stem.parse::<u64>()
+        {
             out.push(seq);
         }
     }
     out.sort_unstable();
+    out.dedup();
     Ok(out)
 }
 

@@ -79,28 +79,7 @@ pub fn shard_count(data_dir: &Path) -> Result<usize> {
 
 /// Segment numbers present in `dir`, live (`.wal`) and kept (`.done`) alike, ascending.
 fn all_segments(dir: &Path) -> Result<Vec<u64>> {
-    let mut out = Vec::new();
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    for entry in rd {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some((stem, ext)) = name.split_once('.') else {
-            continue;
-        };
-        if (ext == "wal" || ext == RELEASED_EXT)
-            && let Ok(seq) = stem.parse::<u64>()
-        {
-            out.push(seq);
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
+    wal::list_segments_with(dir, &["wal", RELEASED_EXT])
 }
 
 /// Deletes shard `shard`'s kept segments numbered below `before` (every reader is past them).

@@ -20,7 +20,6 @@ use foresight_auth::{
 
 use crate::error::AuthFailure;
 use crate::metrics::{Family, MetricSource};
-use crate::state::AppState;
 
 /// Failed attempts a client IP may make per second after its burst (`max-auth-failures`).
 const FAILURE_RATE: f64 = 1.0;
@@ -112,10 +111,9 @@ impl MetricSource for Authenticator {
 
 /// The middleware in front of every route: decides public / 401 / 403 / 429 and puts the
 /// [`Principal`] in the request's extensions.
-pub(crate) async fn authenticate(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(State(auth): State<Arc<Authenticator>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let access = route_access(path);
-    let auth = &st.auth;
     let tokens = match auth.active() {
         Some(t) if access != Access::Public => t,
         _ => {

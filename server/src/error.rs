@@ -305,7 +305,7 @@ impl IntoResponse for WriteError {
     }
 }
 
-/// Why authentication refused a request ([`crate::auth`]); answered in InfluxDB's envelope on its
+/// Why authentication (the auth middleware) refused a request; answered in InfluxDB's envelope on its
 /// paths and in Prometheus' elsewhere. The messages never say whether a token exists.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum AuthFailure {

@@ -317,7 +317,7 @@ fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
         .merge(foresight_ui::router())
         // Outermost, so every route (the rules' included, and any merged later) is behind it;
         // which role a path needs is decided by `auth::ROUTE_ACCESS` alone.
-        .layer(middleware::from_fn_with_state(state, auth::authenticate))
+        .layer(middleware::from_fn_with_state(state.auth.clone(), auth::authenticate))
 }
 
 /// Counts every routed request and times it until its response head.
