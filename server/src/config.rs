@@ -599,7 +599,26 @@ pub static SETTINGS: &[Setting] = &[
         default: SettingDefault::Unset("none"),
         help: "Remote-write receiver to forward every stored sample to, e.g. http://127.0.0.1:9009/api/v1/push (repeatable)",
         bare_flag: None,
-        set: |c, v| push_or_clear(&mut c.forward.urls, &http_url(v)?),
+        set: |c, v| {
+            let v = v.trim();
+            if v.is_empty() {
+                return push_or_clear(&mut c.forward.urls, v);
+            }
+            push_or_clear(&mut c.forward.urls, &crate::forward::target::check_url(v)?)
+        },
+    },
+    Setting {
+        key: "remote-write-config",
+        default: SettingDefault::Unset("none"),
+        help: "YAML file with a Prometheus `remote_write:` section (per destination: headers, basic_auth, authorization, tls_config, write_relabel_configs, protobuf_message); a prometheus.yml works as it is",
+        bare_flag: None,
+        set: |c, v| {
+            c.forward.config_file = non_empty_path(v);
+            if let Some(f) = &c.forward.config_file {
+                crate::forward::target::load_file(f, c.forward.timeout)?;
+            }
+            Ok(())
+        },
     },
     Setting {
         key: "remote-write-header",
@@ -899,6 +918,7 @@ mod tests {
             ("alert-for-outage-tolerance", "2h"),
             ("alert-for-grace-period", "1m"),
             ("remote-write-url", "http://127.0.0.1:9009/api/v1/push"),
+            ("remote-write-config", ""),
             ("remote-write-header", "X-Scope-OrgID: edge"),
             ("remote-write-max-backlog", "1GiB"),
             ("remote-write-timeout", "10s"),
@@ -915,7 +935,13 @@ mod tests {
         assert_eq!(c.forward.headers, ["X-Scope-OrgID: edge"]);
         assert_eq!(c.forward.max_backlog, 1 << 30);
         assert!(c.set("remote-write-header", "no colon").is_err());
-        assert!(c.set("remote-write-url", "https://tls.example").is_err());
+        assert!(c.set("remote-write-url", "ftp://tls.example").is_err());
+        c.set("remote-write-url", "https://tls.example").unwrap();
+        let e = c
+            .set("remote-write-config", "/nonexistent/rw.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/rw.yml"), "{e}");
         assert_eq!(c.limits.max_samples, 1_000_000);
         assert_eq!(c.self_monitor, Some(Duration::from_secs(10)));
         assert_eq!((c.limits.max_forecast_horizon, c.limits.max_forecast_series), (500, 20));

@@ -26,6 +26,10 @@ struct Seen {
     script: VecDeque<u16>,
     requests: usize,
     headers: Vec<String>,
+    /// The content type of every request, in order.
+    content_types: Vec<String>,
+    /// Answer 415 to remote write 2.0, as a receiver that takes only 1.0.
+    refuse_v2: bool,
 }
 
 /// A remote-write receiver on a fixed port, which can be stopped and started again.
@@ -107,6 +111,7 @@ fn handle(conn: TcpStream, seen: &Mutex<Seen>) {
     let mut r = BufReader::new(conn);
     let mut len = 0usize;
     let mut headers = Vec::new();
+    let mut content_type = None;
     loop {
         let mut line = String::new();
         if r.read_line(&mut line).unwrap_or(0) == 0 {
@@ -119,6 +124,11 @@ fn handle(conn: TcpStream, seen: &Mutex<Seen>) {
         if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
             len = v.trim().parse().unwrap();
         }
+        if let Some((name, v)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-type")
+        {
+            content_type = Some(v.trim().to_owned());
+        }
         headers.push(line);
     }
     let mut body = vec![0; len];
@@ -126,9 +136,16 @@ fn handle(conn: TcpStream, seen: &Mutex<Seen>) {
     let mut s = seen.lock().unwrap();
     s.requests += 1;
     s.headers = headers;
-    let status = s.script.pop_front().unwrap_or(204);
+    s.content_types.push(content_type.clone().unwrap_or_default());
+    let v2 = content_type.as_deref().is_some_and(|c| c.contains("write.v2"));
+    let status = if s.refuse_v2 && v2 {
+        415
+    } else {
+        s.script.pop_front().unwrap_or(204)
+    };
     if status == 204 {
-        let decoded = foresight_remote::decode_write(&body, foresight_remote::Protocol::V1, 64 << 20).unwrap();
+        let protocol = foresight_remote::negotiate(content_type.as_deref(), Some("snappy")).unwrap();
+        let decoded = foresight_remote::decode_write(&body, protocol, 64 << 20).unwrap();
         let mut got = Vec::new();
         decoded.visit(|_, labels, samples| {
             let key = format!("{labels:?}");
@@ -401,4 +418,156 @@ fn forwarding_to_victoriametrics_survives_its_downtime_and_our_sigkill() {
     let vm = Vm::start(port, &vm.dir.clone());
     wait(&vm, 300, "after both were killed", &|| s.log());
     s.stop();
+}
+
+/// `--remote-write-config`: a Prometheus `remote_write:` file gives each destination its own
+/// credentials, headers, relabeling, TLS trust and protocol. One destination is the test's
+/// receiver (basic auth, a tenant header, remote write 2.0 refused with 415 so 1.0 is used by each
+/// sender after its first request, and
+/// relabel rules keeping half the hosts under a new label); the other is a second foresight
+/// over HTTPS with a self-signed certificate (`tls_config.ca_file`), sent remote write 2.0.
+#[test]
+fn a_remote_write_file_sets_credentials_relabeling_tls_and_protocol_per_destination() {
+    let rx = Receiver::new();
+    rx.seen.lock().unwrap().refuse_v2 = true;
+    // The HTTPS receiver.
+    let certs = tempdir();
+    let (cert, key) = crate::tls::self_signed();
+    let (cert_path, key_path) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    crate::tls::replace(&cert_path, &cert);
+    crate::tls::replace(&key_path, &key);
+    let dir_b = tempdir();
+    let (_b, base_b, client) = crate::tls::spawn_https(dir_b.path(), &cert_path, &key_path, &cert);
+
+    let dir = tempdir();
+    std::fs::write(dir.path().join("pass"), "p\n").unwrap();
+    let config = dir.path().join("rw.yml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"global: {{scrape_interval: 15s}}
+remote_write:
+  - url: {}
+    name: fake
+    headers: {{X-Scope-OrgID: t1}}
+    basic_auth: {{username: u, password_file: pass}}
+    protobuf_message: io.prometheus.write.v2.Request
+    queue_config: {{max_samples_per_send: 7, capacity: 100}}
+    write_relabel_configs:
+      - source_labels: [host]
+        regex: 'h[01]'
+        action: keep
+      - source_labels: [host]
+        regex: 'h(.*)'
+        target_label: node
+        replacement: 'n$1'
+      - regex: host
+        action: labeldrop
+  - url: {base_b}/api/v1/write
+    name: tls
+    tls_config: {{ca_file: {}}}
+    protobuf_message: io.prometheus.write.v2.Request
+"#,
+            rx.url(),
+            cert_path.display()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let s = TestServer::start(&data, &["--remote-write-config", config.to_str().unwrap()]);
+    s.write("s", &lines(0, 100));
+
+    // The plain receiver gets hosts h0 and h1 only, as node n0/n1 without host.
+    rx.wait_for(50, "relabeled forwarding", || s.log());
+    std::thread::sleep(Duration::from_millis(300));
+    {
+        let seen = rx.seen.lock().unwrap();
+        assert_eq!(seen.samples.len(), 50, "only h0 and h1 are forwarded");
+        for (series, _, _) in &seen.samples {
+            assert!(!series.contains("host"), "{series}");
+            assert!(series.contains("\"n0\"") || series.contains("\"n1\""), "{series}");
+        }
+        // Batches of at most 7 samples: 50 samples are at least 8 accepted requests.
+        let v1 = seen
+            .content_types
+            .iter()
+            .filter(|c| *c == "application/x-protobuf")
+            .count();
+        assert!(v1 >= 8, "{:?}", seen.content_types);
+        // 2.0 was tried first, and once refused by each sender (one per WAL shard) no more.
+        let v2: Vec<usize> = (0..seen.content_types.len())
+            .filter(|&i| seen.content_types[i].contains("io.prometheus.write.v2.Request"))
+            .collect();
+        assert!(
+            !v2.is_empty() && v2.len() <= 8 && v2[0] == 0,
+            "{:?}",
+            seen.content_types
+        );
+        let has = |h: &str| seen.headers.iter().any(|x| x.eq_ignore_ascii_case(h));
+        assert!(has("Authorization: Basic dTpw"), "{:?}", seen.headers);
+        assert!(has("X-Scope-OrgID: t1"), "{:?}", seen.headers);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&s, "foresight_remote_write_samples_filtered_total{remote_name=\"fake\"") < 50.0 {
+        assert!(
+            Instant::now() < deadline,
+            "filtered samples are counted; log:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The HTTPS foresight has every sample, with its labels unchanged.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = crate::tls::get(
+            &client,
+            &format!("{base_b}/api/v1/query?query=count(count_over_time(fwd_v[2d]))"),
+        )
+        .unwrap();
+        assert_eq!(code, 200, "{body}");
+        if body.contains("\"4\"") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the https receiver has {body}; log:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, body) = crate::tls::get(
+        &client,
+        &format!("{base_b}/api/v1/query?query=sum(count_over_time(fwd_v[2d]))"),
+    )
+    .unwrap();
+    assert!(body.contains("\"100\""), "{body}");
+    assert!(metric(&s, "foresight_remote_write_samples_sent_total{remote_name=\"tls\"") >= 100.0);
+}
+
+#[test]
+fn a_bad_remote_write_file_stops_the_server_with_the_reason() {
+    let dir = tempdir();
+    let config = dir.path().join("rw.yml");
+    std::fs::write(
+        &config,
+        "remote_write:\n  - url: http://127.0.0.1:1/api/v1/push\n    write_relabel_configs:\n      - source_labels: [a]\n        regex: '('\n        action: keep\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_foresight"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--remote-write-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rw.yml")
+            && err.contains("remote_write[0]")
+            && err.contains("write_relabel_configs[0]")
+            && err.contains("does not compile"),
+        "{err}"
+    );
 }

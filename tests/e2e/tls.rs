@@ -14,20 +14,20 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use crate::harness::{TestServer, tempdir};
 
 /// A self-signed certificate for 127.0.0.1 and localhost: (certificate PEM, key PEM).
-fn self_signed() -> (String, String) {
+pub(crate) fn self_signed() -> (String, String) {
     let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
     (c.cert.pem(), c.signing_key.serialize_pem())
 }
 
 /// Replaces a file through a rename, as certificate renewal tools do.
-fn replace(path: &Path, text: &str) {
+pub(crate) fn replace(path: &Path, text: &str) {
     let tmp = path.with_extension("new");
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
 
 /// A client trusting only `cert_pem`.
-fn client(cert_pem: &str) -> ureq::Agent {
+pub(crate) fn client(cert_pem: &str) -> ureq::Agent {
     let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
     let tls = TlsConfig::builder()
         .root_certs(RootCerts::Specific(Arc::new(vec![cert])))
@@ -40,8 +40,26 @@ fn client(cert_pem: &str) -> ureq::Agent {
         .into()
 }
 
+/// A server on HTTPS with the certificate and key files, once ready: the server, its base URL
+/// and a client trusting `cert_pem`.
+pub(crate) fn spawn_https(dir: &Path, cert: &Path, key: &Path, cert_pem: &str) -> (TestServer, String, ureq::Agent) {
+    let s = TestServer::spawn(
+        dir,
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    let base = format!("https://{}", s.addr);
+    let a = client(cert_pem);
+    // Ready once the WAL is replayed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&a, &format!("{base}/-/ready")).map(|r| r.0) != Ok(200) {
+        assert!(Instant::now() < deadline, "not ready over https; log:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (s, base, a)
+}
+
 /// Status and body of a GET, or the transport error (a refused certificate).
-fn get(agent: &ureq::Agent, url: &str) -> Result<(u16, String), String> {
+pub(crate) fn get(agent: &ureq::Agent, url: &str) -> Result<(u16, String), String> {
     let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
     let body = resp.body_mut().read_to_string().map_err(|e| e.to_string())?;
     Ok((resp.status().as_u16(), body))
@@ -55,23 +73,7 @@ fn https_serves_writes_and_queries_and_reloads_the_certificate() {
     let (cert_a, key_a) = self_signed();
     replace(&cert_path, &cert_a);
     replace(&key_path, &key_a);
-    let s = TestServer::spawn(
-        dir.path(),
-        &[
-            "--tls-cert",
-            cert_path.to_str().unwrap(),
-            "--tls-key",
-            key_path.to_str().unwrap(),
-        ],
-    );
-    let base = format!("https://{}", s.addr);
-    let a = client(&cert_a);
-    // Ready once the WAL is replayed.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&a, &format!("{base}/-/ready")).map(|r| r.0) != Ok(200) {
-        assert!(Instant::now() < deadline, "not ready over https; log:\n{}", s.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (s, base, a) = spawn_https(dir.path(), &cert_path, &key_path, &cert_a);
     assert!(s.log().contains("listening on https://"), "{}", s.log());
 
     let r = a

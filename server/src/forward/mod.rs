@@ -2,11 +2,16 @@
 //! Prometheus): what foresight stores is also sent on, durably, so the long-term store can move to
 //! a cluster while forecasts, anomalies and alerts stay at the edge.
 //!
+//! Destinations ([`target`]) come from `remote-write-url` flags and from a Prometheus-style
+//! `remote_write:` file (`remote-write-config`): per destination its headers and credentials, TLS
+//! trust, `write_relabel_configs` ([`relabel`]: what is sent and with which labels), remote write
+//! 1.0 or 2.0, timeout and batch size.
+//!
 //! Durability comes from the WAL, as in Prometheus's own remote write: no second queue is kept.
 //! For each destination, one thread per WAL shard follows the shard's WAL with the engine's
 //! [`WalTail`] from a saved position (`<data>/forward/<id>/shard-NNN.pos`, `<id>` a hash of the
-//! URL), sends what it reads as remote write 1.0 (snappy protobuf) in batches of at most
-//! [`BATCH_SAMPLES`] samples, and saves the position after each answered batch (fsynced at most
+//! URL, or of the name when one is given), sends what it reads (relabeled) as remote write 1.0 or
+//! 2.0 (snappy protobuf) in batches of at most [`BATCH_SAMPLES`] samples by default, and saves the position after each answered batch (fsynced at most
 //! once a second). WAL segments
 //! whose data is already in blocks are kept (the engine's `wal_keep_released`) until every
 //! destination is past them. So whatever was acknowledged to a writer reaches the receiver,
@@ -30,13 +35,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use foresight_engine::Series;
+use bytes::Bytes;
 use foresight_engine::wal_tail::{self, WalPosition, WalTail};
+use foresight_engine::{Labels, Series};
 use foresight_remote::{labels_to_proto, proto, snappy};
 use parking_lot::Mutex;
 use prost::Message;
 
 use crate::metrics::{Family, MetricSource};
+
+mod relabel;
+pub(crate) mod target;
+
+use target::{Protocol, Target};
 
 /// Most samples in one request (Prometheus sends 2,000 by default, vmagent 10,000).
 pub(crate) const BATCH_SAMPLES: usize = 5_000;
@@ -56,14 +67,31 @@ pub struct ForwardSettings {
     pub headers: Vec<String>,
     /// WAL bytes per destination kept for a receiver that is down (`remote-write-max-backlog`).
     pub max_backlog: u64,
-    /// Timeout of one request (`remote-write-timeout`).
+    /// Timeout of one request (`remote-write-timeout`), unless a destination sets its own.
     pub timeout: Duration,
+    /// A YAML file with Prometheus's `remote_write:` section (`remote-write-config`).
+    pub config_file: Option<PathBuf>,
 }
 
 impl ForwardSettings {
     /// Whether any destination is configured (the engine then keeps released WAL segments).
     pub(crate) fn enabled(&self) -> bool {
-        !self.urls.is_empty()
+        !self.urls.is_empty() || self.config_file.is_some()
+    }
+
+    /// Every destination: the file's, then the flags'. The error names the file and the entry.
+    pub(crate) fn targets(&self) -> Result<Vec<Target>, String> {
+        let mut out = match &self.config_file {
+            Some(f) => target::load_file(f, self.timeout)?,
+            None => Vec::new(),
+        };
+        out.extend(
+            self.urls
+                .iter()
+                .map(|u| target::from_flag(u, &self.headers, self.timeout)),
+        );
+        target::check_unique(&out)?;
+        Ok(out)
     }
 }
 
@@ -76,15 +104,19 @@ struct Counters {
     samples_rejected: AtomicU64,
     dropped_bytes: AtomicU64,
     skipped_segments: AtomicU64,
+    /// Samples `write_relabel_configs` chose not to send.
+    samples_filtered: AtomicU64,
     /// Newest timestamp sent (ms), for the lag gauge.
     newest_sent_ms: AtomicU64,
 }
 
 #[derive(Debug)]
 struct Destination {
-    url: String,
+    target: Target,
     dir: PathBuf,
     counters: Counters,
+    /// Remote write 2.0 refused with 415: 1.0 is sent from then on.
+    fell_back_to_v1: AtomicBool,
 }
 
 /// The forwarding threads of every destination; stops them on drop or [`Forwarder::stop`].
@@ -103,30 +135,18 @@ impl Forwarder {
     /// a new destination, saved at once so that nothing written from now on is missed) and starts
     /// their threads. Call after the database is open and before writes are accepted.
     pub(crate) fn start(settings: &ForwardSettings, data_dir: &Path) -> std::io::Result<Forwarder> {
+        let targets = settings.targets().map_err(std::io::Error::other)?;
         let shards = wal_tail::shard_count(data_dir).map_err(std::io::Error::other)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(settings.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let headers: Arc<Vec<(String, String)>> = Arc::new(
-            settings
-                .headers
-                .iter()
-                .filter_map(|h| {
-                    h.split_once(':')
-                        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-                })
-                .collect(),
-        );
         let mut dests = Vec::new();
         let mut readers = Vec::new();
         let mut positions = Vec::new();
-        for url in &settings.urls {
-            let dir = data_dir.join("forward").join(destination_id(url));
+        let mut agents = Vec::new();
+        for t in targets {
+            agents.push(agent(&t)?);
+            let dir = data_dir.join("forward").join(&t.id);
             std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join("url"), format!("{url}\n"))?;
+            std::fs::write(dir.join("url"), format!("{}\n{}\n", t.url, t.name))?;
             let mut per_shard = Vec::new();
             let mut segs = Vec::new();
             for shard in 0..shards {
@@ -143,9 +163,10 @@ impl Forwarder {
             positions.push(segs);
             readers.push(per_shard);
             dests.push(Arc::new(Destination {
-                url: url.clone(),
+                target: t,
                 dir,
                 counters: Counters::default(),
+                fell_back_to_v1: AtomicBool::new(false),
             }));
         }
         let f = Forwarder {
@@ -163,8 +184,7 @@ impl Forwarder {
                     dest_index: d,
                     shard,
                     tail,
-                    agent: agent.clone(),
-                    headers: headers.clone(),
+                    agent: agents[d].clone(),
                     positions: f.positions.clone(),
                     stop: f.stop.clone(),
                     data_dir: f.data_dir.clone(),
@@ -229,6 +249,11 @@ impl MetricSource for Forwarder {
                 "WAL segments found missing by a reader",
             ),
             (
+                "foresight_remote_write_samples_filtered_total",
+                "counter",
+                "Samples write_relabel_configs chose not to send",
+            ),
+            (
                 "foresight_remote_write_highest_sent_timestamp_seconds",
                 "gauge",
                 "Newest sample timestamp a receiver accepted",
@@ -243,7 +268,7 @@ impl MetricSource for Forwarder {
         let positions = self.positions.lock().clone();
         for (i, d) in self.dests.iter().enumerate() {
             let c = &d.counters;
-            let l = || vec![("url", d.url.clone())];
+            let l = || vec![("remote_name", d.target.name.clone()), ("url", d.target.url.clone())];
             let values = [
                 c.samples_sent.load(Ordering::Relaxed) as f64,
                 c.requests_sent.load(Ordering::Relaxed) as f64,
@@ -251,6 +276,7 @@ impl MetricSource for Forwarder {
                 c.samples_rejected.load(Ordering::Relaxed) as f64,
                 c.dropped_bytes.load(Ordering::Relaxed) as f64,
                 c.skipped_segments.load(Ordering::Relaxed) as f64,
+                c.samples_filtered.load(Ordering::Relaxed) as f64,
                 c.newest_sent_ms.load(Ordering::Relaxed) as f64 / 1000.0,
             ];
             for (f, v) in fams.iter_mut().zip(values) {
@@ -267,20 +293,10 @@ impl MetricSource for Forwarder {
                     })
                     .sum()
             });
-            fams[7].push("", l(), backlog as f64);
+            fams[8].push("", l(), backlog as f64);
         }
         fams.into()
     }
-}
-
-/// A stable directory name for a URL: FNV-1a 64 of it, in hex.
-fn destination_id(url: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in url.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
 }
 
 fn position_path(dir: &Path, shard: usize) -> PathBuf {
@@ -330,7 +346,6 @@ struct Worker {
     shard: usize,
     tail: WalTail,
     agent: ureq::Agent,
-    headers: Arc<Vec<(String, String)>>,
     positions: Arc<Mutex<Vec<Vec<WalPosition>>>>,
     stop: Arc<AtomicBool>,
     data_dir: PathBuf,
@@ -354,10 +369,10 @@ impl Worker {
         let mut synced = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             batch.clear();
-            let n = match self.tail.read(BATCH_SAMPLES, &mut batch) {
+            let n = match self.tail.read(self.dest.target.batch_samples, &mut batch) {
                 Ok(n) => n,
                 Err(e) => {
-                    tracing::error!(url = %self.dest.url, shard = self.shard, error = %e, "cannot read the WAL");
+                    tracing::error!(remote = %self.dest.target.name, shard = self.shard, error = %e, "cannot read the WAL");
                     self.sleep(BACKOFF_MAX);
                     continue;
                 }
@@ -374,9 +389,19 @@ impl Worker {
                 self.sleep(IDLE);
                 continue;
             }
-            match self.send(&batch, n) {
-                Sent::Stopped => return,
-                Sent::Accepted | Sent::Rejected => {}
+            let out = self.relabel(&batch);
+            let kept: usize = out.iter().map(|(_, s)| s.len()).sum();
+            self.dest
+                .counters
+                .samples_filtered
+                .fetch_add((n - kept.min(n)) as u64, Ordering::Relaxed);
+            // The WAL is read whole records at a time: cut what is sent to the batch size.
+            for part in split(out, self.dest.target.batch_samples) {
+                let samples = part.iter().map(|(_, s)| s.len()).sum();
+                match self.send(&part, samples) {
+                    Sent::Stopped => return,
+                    Sent::Accepted | Sent::Rejected => {}
+                }
             }
             let pos = self.tail.position();
             let durable = synced.elapsed() >= POSITION_SYNC;
@@ -417,34 +442,78 @@ impl Worker {
         }
     }
 
+    /// The batch as this destination is to get it: its `write_relabel_configs` applied (series
+    /// they drop are left out).
+    fn relabel<'a>(&self, batch: &'a [Series]) -> Outgoing<'a> {
+        let rules = &self.dest.target.relabel;
+        batch
+            .iter()
+            .filter_map(|s| {
+                if rules.is_empty() {
+                    return Some((s.labels.clone(), &s.samples[..]));
+                }
+                let pairs = s
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_owned(), l.value.to_owned()))
+                    .collect();
+                relabel::process(rules, pairs).map(|p| (Labels::new(p), &s.samples[..]))
+            })
+            .collect()
+    }
+
     /// Sends one batch, retrying transient failures until it is answered or the server stops.
-    fn send(&mut self, batch: &[Series], samples: usize) -> Sent {
-        let body = encode(batch);
+    fn send(&mut self, batch: &[(Labels, &[(i64, f64)])], samples: usize) -> Sent {
         let newest = batch
             .iter()
-            .filter_map(|s| s.samples.iter().map(|&(t, _)| t).max())
+            .filter_map(|(_, s)| s.iter().map(|&(t, _)| t).max())
             .max()
             .unwrap_or(0);
         let dest = self.dest.clone();
         let c = &dest.counters;
+        let t = &dest.target;
         let mut backoff = BACKOFF_MIN;
+        let mut protocol = Protocol::V1;
+        let mut body = Vec::new();
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return Sent::Stopped;
             }
+            let wanted = if t.protocol == Protocol::V2 && !dest.fell_back_to_v1.load(Ordering::Relaxed) {
+                Protocol::V2
+            } else {
+                Protocol::V1
+            };
+            if body.is_empty() || wanted != protocol {
+                protocol = wanted;
+                body = match protocol {
+                    Protocol::V1 => encode(batch),
+                    Protocol::V2 => encode_v2(batch),
+                };
+            }
+            let (content_type, version) = match protocol {
+                Protocol::V1 => ("application/x-protobuf", "0.1.0"),
+                Protocol::V2 => ("application/x-protobuf;proto=io.prometheus.write.v2.Request", "2.0.0"),
+            };
             let mut req = self
                 .agent
-                .post(&self.dest.url)
-                .header("Content-Type", "application/x-protobuf")
+                .post(&t.url)
+                .header("Content-Type", content_type)
                 .header("Content-Encoding", "snappy")
-                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                .header("X-Prometheus-Remote-Write-Version", version)
                 .header("User-Agent", concat!("foresight/", env!("CARGO_PKG_VERSION")));
-            for (n, v) in self.headers.iter() {
+            for (n, v) in &t.headers {
                 req = req.header(n.as_str(), v.as_str());
             }
             let wait = match req.send(&body[..]) {
                 Ok(mut r) => {
                     let status = r.status().as_u16();
+                    if status == 415 && protocol == Protocol::V2 {
+                        // As Prometheus: a receiver that does not take 2.0 gets 1.0 from now on.
+                        tracing::warn!(remote = %t.name, "the receiver refused remote write 2.0 (415); sending 1.0 from now on");
+                        dest.fell_back_to_v1.store(true, Ordering::Relaxed);
+                        continue;
+                    }
                     if r.status().is_success() {
                         c.requests_sent.fetch_add(1, Ordering::Relaxed);
                         c.samples_sent.fetch_add(samples as u64, Ordering::Relaxed);
@@ -463,15 +532,15 @@ impl Worker {
                     if (400..500).contains(&status) && status != 429 {
                         c.requests_sent.fetch_add(1, Ordering::Relaxed);
                         c.samples_rejected.fetch_add(samples as u64, Ordering::Relaxed);
-                        tracing::warn!(url = %self.dest.url, status, samples, answer = %text.trim(),
+                        tracing::warn!(remote = %self.dest.target.name, status, samples, answer = %text.trim(),
                             "the receiver refused a batch; it is not retried");
                         return Sent::Rejected;
                     }
-                    tracing::warn!(url = %self.dest.url, status, answer = %text.trim(), "remote write failed; retrying");
+                    tracing::warn!(remote = %self.dest.target.name, status, answer = %text.trim(), "remote write failed; retrying");
                     retry_after.unwrap_or(backoff)
                 }
                 Err(e) => {
-                    tracing::warn!(url = %self.dest.url, error = %e, "remote write failed; retrying");
+                    tracing::warn!(remote = %self.dest.target.name, error = %e, "remote write failed; retrying");
                     backoff
                 }
             };
@@ -516,7 +585,7 @@ impl Worker {
             },
         ) {
             Ok(t) => {
-                tracing::error!(url = %self.dest.url, shard = self.shard, dropped_bytes = dropped,
+                tracing::error!(remote = %self.dest.target.name, shard = self.shard, dropped_bytes = dropped,
                     max_backlog = self.max_backlog,
                     "the receiver is behind by more than remote-write-max-backlog; giving up the oldest WAL segments");
                 self.dest.counters.dropped_bytes.fetch_add(dropped, Ordering::Relaxed);
@@ -527,16 +596,42 @@ impl Worker {
     }
 }
 
-/// A remote write 1.0 body: the batch's series (labels in name order, as stored) and samples,
+/// Series to send: labels as the destination gets them, and their samples.
+type Outgoing<'a> = Vec<(Labels, &'a [(i64, f64)])>;
+
+/// `batch` cut into requests of at most `max` samples (a series' samples may be split between two).
+fn split(batch: Outgoing<'_>, max: usize) -> Vec<Outgoing<'_>> {
+    let max = max.max(1);
+    let mut parts = Vec::new();
+    let mut part = Vec::new();
+    let mut room = max;
+    for (labels, mut samples) in batch {
+        while !samples.is_empty() {
+            let take = samples.len().min(room);
+            part.push((labels.clone(), &samples[..take]));
+            samples = &samples[take..];
+            room -= take;
+            if room == 0 {
+                parts.push(std::mem::take(&mut part));
+                room = max;
+            }
+        }
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    parts
+}
+
+/// A remote write 1.0 body: the batch's series (labels in name order) and samples,
 /// snappy-compressed.
-fn encode(batch: &[Series]) -> Vec<u8> {
+fn encode(batch: &[(Labels, &[(i64, f64)])]) -> Vec<u8> {
     let req = proto::WriteRequest {
         timeseries: batch
             .iter()
-            .map(|s| proto::TimeSeries {
-                labels: labels_to_proto(s.labels.iter().map(|l| (l.name, l.value))),
-                samples: s
-                    .samples
+            .map(|(labels, samples)| proto::TimeSeries {
+                labels: labels_to_proto(labels.iter().map(|l| (l.name, l.value))),
+                samples: samples
                     .iter()
                     .map(|&(timestamp, value)| proto::Sample { value, timestamp })
                     .collect(),
@@ -546,6 +641,79 @@ fn encode(batch: &[Series]) -> Vec<u8> {
         metadata: Vec::new(),
     };
     snappy::compress(&req.encode_to_vec())
+}
+
+/// A remote write 2.0 body: each distinct string once in the symbol table (`symbols[0]` is `""`),
+/// series as pairs of references into it, snappy-compressed.
+fn encode_v2(batch: &[(Labels, &[(i64, f64)])]) -> Vec<u8> {
+    let mut symbols: Vec<Bytes> = vec![Bytes::new()];
+    let mut index: std::collections::HashMap<&str, u32> = std::collections::HashMap::from([("", 0)]);
+    fn symbol<'a>(index: &mut std::collections::HashMap<&'a str, u32>, symbols: &mut Vec<Bytes>, s: &'a str) -> u32 {
+        if let Some(&i) = index.get(s) {
+            return i;
+        }
+        let i = u32::try_from(symbols.len()).unwrap_or(u32::MAX);
+        symbols.push(Bytes::copy_from_slice(s.as_bytes()));
+        index.insert(s, i);
+        i
+    }
+    let mut timeseries = Vec::with_capacity(batch.len());
+    for (labels, samples) in batch {
+        let mut refs = Vec::with_capacity(labels.len() * 2);
+        for l in labels.iter() {
+            refs.push(symbol(&mut index, &mut symbols, l.name));
+            refs.push(symbol(&mut index, &mut symbols, l.value));
+        }
+        timeseries.push(proto::TimeSeriesV2 {
+            labels_refs: refs,
+            samples: samples
+                .iter()
+                .map(|&(timestamp, value)| proto::SampleV2 {
+                    value,
+                    timestamp,
+                    start_timestamp: 0,
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+    snappy::compress(&proto::RequestV2 { symbols, timeseries }.encode_to_vec())
+}
+
+/// The HTTP client of one destination: its timeout, and for `https://` the web roots or its
+/// `tls_config`.
+fn agent(t: &Target) -> std::io::Result<ureq::Agent> {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig};
+    let mut tls = TlsConfig::builder().disable_verification(t.insecure_skip_verify);
+    if let Some(ca) = &t.ca_file {
+        let pem = std::fs::read(ca)?;
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(PemItem::Certificate(c)) => certs.push(c),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{}: {e}", ca.display()),
+                    ));
+                }
+            }
+        }
+        if certs.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: no PEM certificate in the file", ca.display()),
+            ));
+        }
+        tls = tls.root_certs(RootCerts::Specific(Arc::new(certs)));
+    }
+    Ok(ureq::Agent::config_builder()
+        .timeout_global(Some(t.timeout))
+        .http_status_as_error(false)
+        .tls_config(tls.build())
+        .build()
+        .into())
 }
 
 #[cfg(test)]
@@ -565,20 +733,42 @@ mod tests {
     }
 
     #[test]
-    fn the_body_is_remote_write_1_0() {
-        let labels = foresight_engine::Labels::new(vec![("__name__", "up"), ("job", "a")]);
-        let batch = vec![Series {
-            labels,
-            samples: vec![(1000, 1.0), (2000, f64::from_bits(0x7ff0_0000_0000_0002))],
-        }];
-        let body = encode(&batch);
-        let decoded = foresight_remote::decode_write(&body, foresight_remote::Protocol::V1, 1 << 20).unwrap();
-        let mut seen = Vec::new();
-        decoded.visit(|_, l, s| seen.push((format!("{l:?}"), s.to_vec())));
-        assert_eq!(seen.len(), 1);
-        assert_eq!(seen[0].1[0], (1000, 1.0));
-        // The stale marker's bits go through unchanged.
-        assert_eq!(seen[0].1[1].1.to_bits(), 0x7ff0_0000_0000_0002);
-        assert_ne!(destination_id("http://a"), destination_id("http://b"));
+    fn batches_are_cut_to_the_request_size() {
+        let (a, b) = (Labels::new(vec![("a", "1")]), Labels::new(vec![("b", "1")]));
+        let sa: Vec<(i64, f64)> = (0..5).map(|t| (t, 0.0)).collect();
+        let sb = [(9, 1.0)];
+        let parts = split(vec![(a.clone(), &sa[..]), (b.clone(), &sb[..])], 2);
+        let shape: Vec<Vec<usize>> = parts.iter().map(|p| p.iter().map(|(_, s)| s.len()).collect()).collect();
+        assert_eq!(shape, [vec![2], vec![2], vec![1, 1]]);
+        assert_eq!(parts[2][1].0, b);
+        assert_eq!(split(vec![(a, &sa[..])], 100).len(), 1);
+        assert!(split(Vec::new(), 3).is_empty());
+    }
+
+    #[test]
+    fn bodies_are_remote_write_1_0_and_2_0() {
+        let a = Labels::new(vec![("__name__", "up"), ("job", "a")]);
+        let b = Labels::new(vec![("__name__", "up"), ("job", "b")]);
+        let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+        let (sa, sb) = (vec![(1000, 1.0), (2000, stale)], vec![(1000, 2.5)]);
+        let batch = vec![(a, &sa[..]), (b, &sb[..])];
+        for (protocol, body) in [
+            (foresight_remote::Protocol::V1, encode(&batch)),
+            (foresight_remote::Protocol::V2, encode_v2(&batch)),
+        ] {
+            let decoded = foresight_remote::decode_write(&body, protocol, 1 << 20).unwrap();
+            let mut seen = Vec::new();
+            decoded.visit(|_, l, s| seen.push((format!("{l:?}"), s.to_vec())));
+            assert_eq!(seen.len(), 2, "{protocol:?}");
+            assert!(seen[0].0.contains("\"a\"") && seen[1].0.contains("\"b\""), "{seen:?}");
+            assert_eq!(seen[0].1[0], (1000, 1.0));
+            // The stale marker's bits go through unchanged.
+            assert_eq!(seen[0].1[1].1.to_bits(), 0x7ff0_0000_0000_0002);
+            assert_eq!(seen[1].1, [(1000, 2.5)]);
+        }
+        // 2.0 writes each string once: "__name__", "up", "job", "a", "b" and "".
+        let raw = snappy::decompress(&encode_v2(&batch), 1 << 20).unwrap();
+        let req = proto::RequestV2::decode(&raw[..]).unwrap();
+        assert_eq!(req.symbols.len(), 6);
     }
 }
