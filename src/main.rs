@@ -280,9 +280,23 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_text(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes, `: `-separated, each cause left out when the text before already says
+/// it (many errors print their source in their own message).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
 }
 
 fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<()> {
@@ -662,6 +676,18 @@ fn parse_time(s: &str) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(foresight_server::Error::Io {
+            what: "starting the forwarding to remote write",
+            source: io,
+        });
+        assert_eq!(error_text(&e), "starting the forwarding to remote write: disk on fire");
+        let e = anyhow::Error::new(std::io::Error::other("inner")).context("outer");
+        assert_eq!(error_text(&e), "outer: inner");
+    }
 
     #[test]
     fn times() {
