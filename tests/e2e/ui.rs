@@ -317,6 +317,11 @@ fn seed(s: &TestServer, end: i64) {
             body.push_str(&format!("ui_load,host=h{h} value={v} {t}\n"));
         }
     }
+    // A disk filling at a steady rate: 58 now, 70 (the forecast rule's threshold) in about 1 h.
+    for k in 0..=points {
+        let t = end - (points - k) * STEP;
+        body.push_str(&format!("ui_disk,host=d used={} {t}\n", 10.0 + k as f64 * 0.1));
+    }
     s.write("s", &body);
 }
 
@@ -332,6 +337,8 @@ groups:
     for: 0s
     labels: {severity: page}
     annotations: {summary: '{{ $labels.host }} load is {{ $value }}'}
+  - alert: UiDiskWillFill
+    forecast: {expr: ui_disk_used, history: 4h, horizon: 2h, step: 30s, op: '>', threshold: 70}
 ";
 
 #[test]
@@ -438,8 +445,29 @@ fn the_ui_queries_forecasts_and_shows_alerts_and_status_in_chromium() {
         "window.__foresight.page && window.__foresight.page.name === 'alerts' && window.__foresight.page",
         "the alerts page",
     );
-    assert_eq!(page["rules"], 1, "{page}");
+    assert_eq!(page["rules"], 2, "{page}");
     assert!(page["alerts"].as_u64().unwrap() >= 1, "{page}");
+    // The forecast rule's chart: its series, the forecast band, the threshold, and the predicted
+    // crossing about an hour ahead (58 now, rising 12 an hour, threshold 70).
+    let fc = b.wait_for(
+        "window.__foresight.forecastCharts && window.__foresight.forecastCharts.UiDiskWillFill && \
+         window.__foresight.forecastCharts.UiDiskWillFill.state !== 'loading' && window.__foresight.forecastCharts.UiDiskWillFill",
+        "the forecast rule's chart",
+    );
+    assert_eq!(fc["state"], "done", "{fc}");
+    assert_eq!(
+        (fc["series"].as_u64(), fc["bands"].as_u64(), fc["thresholds"].as_u64()),
+        (Some(1), Some(1), Some(1)),
+        "{fc}"
+    );
+    let crossing = fc["markers"][0].as_f64().unwrap() - fc["now"].as_f64().unwrap();
+    assert!((1800.0..=5400.0).contains(&crossing), "crossing in {crossing} s: {fc}");
+    assert!(
+        b.eval("document.querySelector('.forecast-rule .crossings').textContent")
+            .as_str()
+            .unwrap()
+            .contains("70 crossed at")
+    );
     let href = b.eval("document.querySelector('a.expr').getAttribute('href')");
     assert!(
         href.as_str().unwrap().starts_with("/graph?g0.expr=ui_load_value"),
@@ -454,7 +482,7 @@ fn the_ui_queries_forecasts_and_shows_alerts_and_status_in_chromium() {
     );
     assert_eq!(
         (page["groups"].as_u64(), page["rules"].as_u64()),
-        (Some(1), Some(2)),
+        (Some(1), Some(3)),
         "{page}"
     );
     b.screenshot(&shots, "rules");

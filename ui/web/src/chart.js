@@ -16,10 +16,13 @@ export function color(i, alpha = 1) {
  * Draws `model` into `el` (replacing what was there) and the legend into `legendEl`.
  * model = {start, step, xs, series: [{metric, values}], stacked,
  *          forecasts: Map(index -> {t[], mean[], lower[], upper[]}),
- *          anomalies: Map(index -> {points: [[t, v]], intervals: [[t0, t1]]})}
+ *          anomalies: Map(index -> {points: [[t, v]], intervals: [[t0, t1]]}),
+ *          thresholds: [{value, label}], markers: [{t, label}]}
+ * Thresholds are drawn as horizontal red dashed lines, markers (a forecast's predicted crossing)
+ * as vertical ones with their label.
  */
 export function drawChart(el, legendEl, model, onDrawn) {
-  const { xs, series, stacked, forecasts = new Map(), anomalies = new Map() } = model;
+  const { xs, series, stacked, forecasts = new Map(), anomalies = new Map(), thresholds = [], markers = [] } = model;
   const n = xs.length;
   const indexOf = (t) => Math.round((t - xs[0]) / model.step);
   const data = [xs];
@@ -36,7 +39,16 @@ export function drawChart(el, legendEl, model, onDrawn) {
     focus: { alpha: series.length <= 20 ? 0.4 : 1 },
     hooks: { drawClear: [], draw: [], setCursor: [] },
   };
-  const stats = { series: series.length, points: 0, bands: 0, bandMaxX: null, lastSampleX: null, anomalies: 0 };
+  const stats = {
+    series: series.length,
+    points: 0,
+    bands: 0,
+    bandMaxX: null,
+    lastSampleX: null,
+    anomalies: 0,
+    thresholds: thresholds.length,
+    markers: markers.map((m) => m.t),
+  };
   const related = series.map(() => []); // uPlot indexes of each series' forecast and anomalies
   const raw = [];
   let below = null;
@@ -127,6 +139,46 @@ export function drawChart(el, legendEl, model, onDrawn) {
       const x0 = u.valToPos(t0, "x", true);
       const x1 = u.valToPos(t1, "x", true);
       ctx.fillRect(x0, bbox.top, Math.max(2, x1 - x0), bbox.height);
+    }
+    ctx.restore();
+  });
+  // Thresholds and markers, over the lines. The y scale includes the thresholds (a line about to
+  // cross one must show it).
+  if (thresholds.length) {
+    opts.scales.y = {
+      range: (u, lo, hi) => {
+        const vals = [lo, hi, ...thresholds.map((t) => t.value)].filter((v) => v != null && Number.isFinite(v));
+        let [a, b] = [Math.min(...vals), Math.max(...vals)];
+        const pad = (b - a) * 0.05 || Math.abs(b) * 0.05 || 1;
+        return [a - pad, b + pad];
+      },
+    };
+  }
+  opts.hooks.draw.push((u) => {
+    const { ctx, bbox } = u;
+    ctx.save();
+    ctx.strokeStyle = "#d62728";
+    ctx.fillStyle = "#d62728";
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+    ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+    ctx.textAlign = "left";
+    ctx.textBaseline = "alphabetic";
+    for (const t of thresholds) {
+      const y = u.valToPos(t.value, "y", true);
+      ctx.beginPath();
+      ctx.moveTo(bbox.left, y);
+      ctx.lineTo(bbox.left + bbox.width, y);
+      ctx.stroke();
+      ctx.fillText(t.label, bbox.left + 4 * devicePixelRatio, y - 4 * devicePixelRatio);
+    }
+    for (const m of markers) {
+      const x = u.valToPos(m.t, "x", true);
+      ctx.beginPath();
+      ctx.moveTo(x, bbox.top);
+      ctx.lineTo(x, bbox.top + bbox.height);
+      ctx.stroke();
+      ctx.fillText(m.label, x + 4 * devicePixelRatio, bbox.top + 12 * devicePixelRatio);
     }
     ctx.restore();
   });
