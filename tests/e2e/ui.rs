@@ -508,6 +508,85 @@ fn the_ui_queries_forecasts_and_shows_alerts_and_status_in_chromium() {
     eprintln!("UI screenshots: {}", shots.display());
 }
 
+/// With auth on, the page asks for a token once (on the first 401), keeps it for the tab, and
+/// then loads; the editor completes metric names from the server (through the same token).
+#[test]
+fn the_ui_asks_for_a_token_once_and_completes_metric_names() {
+    let Some(exe) = chromium() else {
+        tool_missing("chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let dir = tempdir();
+    let server = TestServer::start(dir.path(), &[]);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let end = now - now % STEP;
+    seed(&server, end);
+    // The first token turns auth on (the token file is reloaded within a second).
+    let token = crate::auth::tokens(dir.path(), &["create", "--role", "read"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get("/api/v1/labels").status != 401 {
+        assert!(Instant::now() < deadline, "auth did not turn on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let mut b = Browser::launch(&exe);
+    b.navigate(&server.url(&format!(
+        "/graph?g0.expr=ui_load_value&g0.range_input=1h&g0.end_input={end}&g0.step_input=30"
+    )));
+    b.wait_for("document.getElementById('token-dialog').open", "the token dialog");
+    // Signing in retries the request that got the 401.
+    b.eval(&format!(
+        "document.getElementById('token-input').value = '{token}'; \
+         document.querySelector('#token-dialog button').click(); true"
+    ));
+    let chart = b.wait_for(
+        "window.__foresight.state === 'done' && window.__foresight.chart",
+        "the chart after signing in",
+    );
+    assert_eq!(chart["series"], SERIES as u64, "{chart}");
+    assert_eq!(b.eval("sessionStorage.getItem('foresight.token')"), token.as_str());
+    // Another page in the same tab: no dialog, the kept token is used.
+    b.navigate(&server.url("/status"));
+    b.wait_for(
+        "window.__foresight.page && window.__foresight.page.name === 'status'",
+        "the status page",
+    );
+    assert_eq!(b.eval("document.getElementById('token-dialog').open"), false);
+
+    // Autocomplete: typing the start of a metric name offers the names the server has.
+    b.navigate(&server.url("/graph"));
+    b.wait_for("!!document.querySelector('.cm-content')", "the editor");
+    b.eval("document.querySelector('.cm-content').focus(); true");
+    b.call("Input.insertText", json!({"text": "ui_lo"}));
+    let offered = b.wait_for(
+        "(document.querySelector('.cm-tooltip-autocomplete') || {}).textContent",
+        "the completion list",
+    );
+    assert!(offered.as_str().unwrap().contains("ui_load_value"), "{offered}");
+    // Functions are offered too.
+    b.eval("document.querySelector('.cm-content').focus(); true");
+    b.call(
+        "Input.dispatchKeyEvent",
+        json!({"type": "keyDown", "key": "Escape", "code": "Escape", "windowsVirtualKeyCode": 27}),
+    );
+    b.eval("window.getSelection().selectAllChildren(document.querySelector('.cm-content')); true");
+    b.call("Input.insertText", json!({"text": "histogram_q"}));
+    let offered = b.wait_for(
+        "((document.querySelector('.cm-tooltip-autocomplete') || {}).textContent || '').includes('histogram_quantile') && \
+         document.querySelector('.cm-tooltip-autocomplete').textContent",
+        "function completion",
+    );
+    assert!(offered.as_str().unwrap().contains("histogram_quantile"), "{offered}");
+
+    // The only problems are the 401s that asked for the token.
+    let problems: Vec<String> = b
+        .problems()
+        .into_iter()
+        .filter(|p| !p.starts_with("HTTP 401") && !p.contains("status of 401"))
+        .collect();
+    assert!(problems.is_empty(), "the browser saw problems: {problems:#?}");
+}
+
 /// The UI's figures (not a check: run by hand, `cargo test -p foresight --test e2e ui_measure --
 /// --ignored --nocapture`): first contentful paint of `/`, the gzipped size of every asset, and
 /// the time from fetch to drawn chart of a 24 h range of 100 series x 8,640 points (median of
