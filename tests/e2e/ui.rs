@@ -19,6 +19,15 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestServer, tempdir, tool_missing};
 
+/// Chromium, or `None` after the skip notice (a failure when CI requires the tools).
+fn chromium_or_skip() -> Option<PathBuf> {
+    let exe = chromium();
+    if exe.is_none() {
+        tool_missing("chromium is not installed (apt-get install chromium)");
+    }
+    exe
+}
+
 fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
@@ -343,10 +352,7 @@ groups:
 
 #[test]
 fn the_ui_queries_forecasts_and_shows_alerts_and_status_in_chromium() {
-    let Some(exe) = chromium() else {
-        tool_missing("chromium is not installed (apt-get install chromium)");
-        return;
-    };
+    let Some(exe) = chromium_or_skip() else { return };
     let dir = tempdir();
     let rules = dir.path().join("ui.yml");
     std::fs::write(&rules, RULES).unwrap();
@@ -512,10 +518,7 @@ fn the_ui_queries_forecasts_and_shows_alerts_and_status_in_chromium() {
 /// then loads; the editor completes metric names from the server (through the same token).
 #[test]
 fn the_ui_asks_for_a_token_once_and_completes_metric_names() {
-    let Some(exe) = chromium() else {
-        tool_missing("chromium is not installed (apt-get install chromium)");
-        return;
-    };
+    let Some(exe) = chromium_or_skip() else { return };
     let dir = tempdir();
     let server = TestServer::start(dir.path(), &[]);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
@@ -594,10 +597,7 @@ fn the_ui_asks_for_a_token_once_and_completes_metric_names() {
 #[test]
 #[ignore = "a measurement, run by hand"]
 fn ui_measure() {
-    let Some(exe) = chromium() else {
-        tool_missing("chromium is not installed (apt-get install chromium)");
-        return;
-    };
+    let Some(exe) = chromium_or_skip() else { return };
     let dir = tempdir();
     let server = TestServer::start(dir.path(), &[]);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
