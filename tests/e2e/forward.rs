@@ -30,6 +30,9 @@ struct Seen {
     content_types: Vec<String>,
     /// Answer 415 to remote write 2.0, as a receiver that takes only 1.0.
     refuse_v2: bool,
+    /// Read every body as 1.0 and answer without the written-samples headers, as a 1.0 receiver
+    /// that does not look at the content type (Prometheus 2.42) does.
+    v1_only_and_blind: bool,
 }
 
 /// A remote-write receiver on a fixed port, which can be stopped and started again.
@@ -138,13 +141,18 @@ fn handle(conn: TcpStream, seen: &Mutex<Seen>) {
     s.headers = headers;
     s.content_types.push(content_type.clone().unwrap_or_default());
     let v2 = content_type.as_deref().is_some_and(|c| c.contains("write.v2"));
+    let mut accepted = 0;
     let status = if s.refuse_v2 && v2 {
         415
     } else {
         s.script.pop_front().unwrap_or(204)
     };
     if status == 204 {
-        let protocol = foresight_remote::negotiate(content_type.as_deref(), Some("snappy")).unwrap();
+        let protocol = if s.v1_only_and_blind {
+            foresight_remote::Protocol::V1
+        } else {
+            foresight_remote::negotiate(content_type.as_deref(), Some("snappy")).unwrap()
+        };
         let decoded = foresight_remote::decode_write(&body, protocol, 64 << 20).unwrap();
         let mut got = Vec::new();
         decoded.visit(|_, labels, samples| {
@@ -153,14 +161,21 @@ fn handle(conn: TcpStream, seen: &Mutex<Seen>) {
                 got.push((key.clone(), t, v.to_bits()));
             }
         });
+        accepted = got.len();
         s.samples.extend(got);
     }
+    let blind = s.v1_only_and_blind;
     drop(s);
     let mut conn = r.into_inner();
     let reason = if status == 204 { "No Content" } else { "Scripted" };
+    let written = if status == 204 && v2 && !blind {
+        format!("X-Prometheus-Remote-Write-Samples-Written: {accepted}\r\n")
+    } else {
+        String::new()
+    };
     let _ = write!(
         conn,
-        "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 {status} {reason}\r\n{written}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
 }
 
@@ -570,4 +585,43 @@ fn a_bad_remote_write_file_stops_the_server_with_the_reason() {
             && err.contains("does not compile"),
         "{err}"
     );
+}
+
+/// A 1.0 receiver that ignores the content type (Prometheus 2.42's) reads a 2.0 body as an empty
+/// request and answers 204 having stored nothing; without the written-samples header that a 2.0
+/// receiver must send, foresight falls back to 1.0 and resends, so nothing is lost.
+#[test]
+fn remote_write_2_0_to_a_receiver_that_reads_only_1_0_loses_nothing() {
+    let rx = Receiver::new();
+    rx.seen.lock().unwrap().v1_only_and_blind = true;
+    let dir = tempdir();
+    let config = dir.path().join("rw.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "remote_write:\n  - url: {}\n    protobuf_message: io.prometheus.write.v2.Request\n",
+            rx.url()
+        ),
+    )
+    .unwrap();
+    let s = TestServer::start(
+        &dir.path().join("data"),
+        &["--remote-write-config", config.to_str().unwrap()],
+    );
+    s.write("s", &lines(0, 60));
+    rx.wait_for(60, "the fallback to 1.0", || s.log());
+    s.write("s", &lines(60, 40));
+    rx.wait_for(100, "later batches in 1.0", || s.log());
+    let seen = rx.seen.lock().unwrap();
+    let v1 = seen
+        .content_types
+        .iter()
+        .filter(|c| *c == "application/x-protobuf")
+        .count();
+    assert!(
+        v1 >= 2 && seen.content_types[0].contains("write.v2"),
+        "{:?}",
+        seen.content_types
+    );
+    assert!(s.log().contains("sending 1.0 from now on"), "{}", s.log());
 }

@@ -70,9 +70,11 @@ impl TestServer {
         s
     }
 
-    /// Starts the server without waiting for readiness.
+    /// Starts the server without waiting for readiness. `FORESIGHT_SERVER_BIN` names another
+    /// binary to start (a release build, for the measurements run by hand).
     pub(crate) fn spawn(dir: &Path, args: &[&str]) -> TestServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_foresight"))
+        let exe = std::env::var_os("FORESIGHT_SERVER_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_foresight").into());
+        let mut child = Command::new(exe)
             .arg("--data-dir")
             .arg(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])

@@ -514,6 +514,18 @@ impl Worker {
                         dest.fell_back_to_v1.store(true, Ordering::Relaxed);
                         continue;
                     }
+                    if r.status().is_success()
+                        && protocol == Protocol::V2
+                        && !r.headers().contains_key("x-prometheus-remote-write-samples-written")
+                    {
+                        // A 1.0 receiver reads a 2.0 body as an empty request (2.0's fields
+                        // are reserved numbers in 1.0) and answers 2xx having stored nothing; a
+                        // 2.0 receiver must say how many samples it wrote. So: send 1.0.
+                        tracing::warn!(remote = %t.name, status,
+                            "the receiver answered remote write 2.0 without X-Prometheus-Remote-Write-Samples-Written, so it reads 1.0 only; sending 1.0 from now on");
+                        dest.fell_back_to_v1.store(true, Ordering::Relaxed);
+                        continue;
+                    }
                     if r.status().is_success() {
                         c.requests_sent.fetch_add(1, Ordering::Relaxed);
                         c.samples_sent.fetch_add(samples as u64, Ordering::Relaxed);
