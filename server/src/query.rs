@@ -135,14 +135,31 @@ pub(crate) async fn instant(State(st): State<Arc<AppState>>, p: Params) -> Resul
     .map(JsonBody)
 }
 
-/// `/api/v1/query_range?query=..&start=..&end=..&step=..`
+/// `/api/v1/query_range?query=..&start=..&end=..&step=..` (and `format=columns`, see
+/// [`json::push_query_columns`])
 pub(crate) async fn range(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
     let (start, end, step) = range_params(&p)?;
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
+    let columns = match p.non_empty("format") {
+        None | Some("prometheus") => false,
+        Some("columns") => true,
+        Some(other) => {
+            return Err(PromError::bad_param(
+                "format",
+                format!("{other:?}: expected prometheus (the default) or columns"),
+            ));
+        }
+    };
     evaluate(&st, limit, move |db, engine| {
         let r = engine.range_query(db, &query, start, end, step)?;
-        Ok(json::success(|out| json::push_query_data(out, &r.value)))
+        Ok(json::success(|out| {
+            if columns {
+                json::push_query_columns(out, &r.value, start, step, end);
+            } else {
+                json::push_query_data(out, &r.value);
+            }
+        }))
     })
     .await
     .map(JsonBody)

@@ -128,6 +128,20 @@ fn range_queries_byte_for_byte() {
         r.body,
         r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"2"],[1700000000.5,"2"],[1700000001,"2"]]}]}}"#
     );
+
+    // The columns form (the UI's): one number or null per step from `start`.
+    let mut cols = params.to_vec();
+    cols.push(("format", "columns"));
+    cols[0] = ("query", "cpu_usage_user{host=\"a\"}");
+    cols[2] = ("end", "1700000025");
+    assert_eq!(
+        s.post_form("/api/v1/query_range", &cols).body,
+        r#"{"status":"success","data":{"resultType":"matrix","format":"columns","start":1700000000,"step":5,"result":[{"metric":{"__name__":"cpu_usage_user","dc":"eu","host":"a"},"values":[1.5,1.5,2.5,2.5,3.5,3.5]}]}}"#
+    );
+    cols[4] = ("format", "csv");
+    let r = s.post_form("/api/v1/query_range", &cols);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("format") && r.body.contains("columns"), "{}", r.body);
     s.stop();
 }
 

@@ -140,3 +140,34 @@ export function fill(el, ...children) {
   el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
   return el;
 }
+
+/** A JSON value as a number: Prometheus writes "NaN", "+Inf" and "-Inf" as strings. */
+export function promNumber(v) {
+  if (typeof v === "number") return v;
+  if (v === "+Inf") return Infinity;
+  if (v === "-Inf") return -Infinity;
+  return parseFloat(v);
+}
+
+/**
+ * One series of a range answer on the chart's grid of `n` steps from `start`: from the columns
+ * form (`format=columns`: one value or null per step) or Prometheus' [[t, "v"], ...].
+ */
+export function gridValues(r, data, start, step, n) {
+  const values = new Array(n).fill(null);
+  if (data.format === "columns") {
+    const off = Math.round((data.start - start) / step);
+    const vs = r.values;
+    for (let k = 0; k < vs.length; k++) {
+      const v = vs[k];
+      const j = off + k;
+      if (v !== null && j >= 0 && j < n) values[j] = typeof v === "number" ? v : promNumber(v);
+    }
+    return values;
+  }
+  for (const [t, v] of r.values) {
+    const j = Math.round((t - start) / step);
+    if (j >= 0 && j < n) values[j] = promNumber(v);
+  }
+  return values;
+}

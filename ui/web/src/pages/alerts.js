@@ -5,7 +5,7 @@
 // State filter in the URL: /alerts?state=firing.
 
 import { api } from "../api.js";
-import { h, fill, ago, graphLink, formatDuration, formatValue, formatTime, labelsKey, parseDuration, table } from "../util.js";
+import { h, fill, ago, graphLink, formatDuration, formatValue, formatTime, gridValues, labelsKey, parseDuration, table } from "../util.js";
 import { drawChart } from "../chart.js";
 import { debug } from "../debug.js";
 
@@ -126,7 +126,7 @@ async function drawForecastRule(el, r) {
     const start = end - history;
     const q = { query: f.expr, start, end, step };
     const [main, fc] = await Promise.all([
-      api("/api/v1/query_range", q, { post: true }),
+      api("/api/v1/query_range", { ...q, format: "columns" }, { post: true }),
       api("/api/v1/forecast", { ...q, horizon: steps, level: f.level }, { post: true }),
     ]);
     const n = Math.floor((end - start) / step) + 1 + steps;
@@ -134,12 +134,7 @@ async function drawForecastRule(el, r) {
     const index = new Map();
     const series = main.data.result.map((s, i) => {
       index.set(labelsKey(s.metric), i);
-      const values = new Array(n).fill(null);
-      for (const [t, v] of s.values) {
-        const j = Math.round((t - start) / step);
-        if (j >= 0 && j < n) values[j] = parseFloat(v);
-      }
-      return { metric: s.metric, values };
+      return { metric: s.metric, values: gridValues(s, main.data, start, step, n) };
     });
     const forecasts = new Map();
     const markers = [];

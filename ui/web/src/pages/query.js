@@ -7,6 +7,7 @@ import { createEditor } from "../editor.js";
 import { drawChart } from "../chart.js";
 import {
   h,
+  gridValues,
   fill,
   parseDuration,
   formatDuration,
@@ -257,7 +258,8 @@ export function queryPage(root, params) {
     const q = { query: s.expr, start, end, step };
     const model = s.forecast && !s.follow;
     const [main, fc, an] = await Promise.all([
-      api("/api/v1/query_range", q, { post: true, signal }),
+      // Columns: one number per step, a third of the bytes and no per-point arrays to build.
+      api("/api/v1/query_range", { ...q, format: "columns" }, { post: true, signal }),
       model ? api("/api/v1/forecast", { ...q, horizon }, { post: true, signal }).catch((e) => e) : null,
       model ? api("/api/v1/anomalies", q, { post: true, signal }).catch((e) => e) : null,
     ]);
@@ -272,12 +274,7 @@ export function queryPage(root, params) {
     const index = new Map();
     const series = data.result.map((r, i) => {
       index.set(labelsKey(r.metric), i);
-      const values = new Array(n).fill(null);
-      for (const [t, v] of r.values) {
-        const j = Math.round((t - start) / step);
-        if (j >= 0 && j < n) values[j] = parseFloat(v);
-      }
-      return { metric: r.metric, values };
+      return { metric: r.metric, values: gridValues(r, data, start, step, n) };
     });
     const forecasts = new Map();
     const anomalies = new Map();
