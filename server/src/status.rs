@@ -159,6 +159,10 @@ fn cardinality(series: &[Labels], limit: usize) -> (usize, [Vec<Stat>; 4]) {
     )
 }
 
+/// The span `/api/v1/status/tsdb` counts series over, back from the newest sample: Prometheus'
+/// head holds up to 3 h.
+const TSDB_STATUS_WINDOW_MS: i64 = 3 * 3_600_000;
+
 /// `GET /api/v1/status/tsdb?limit=10`.
 pub(crate) async fn tsdb(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
     let limit = match p.non_empty("limit") {
@@ -176,8 +180,13 @@ pub(crate) async fn tsdb(State(st): State<Arc<AppState>>, p: Params) -> Result<J
     let timeout = st.config.limits.query_timeout;
     evaluate(&st, timeout, move |db, _| {
         let all = matcher(MatchOp::RegexMatch, "__name__", ".+").map_err(|e| PromError::internal(e.to_string()))?;
-        let series = db.series(&[all], i64::MIN, i64::MAX)?;
+        // As Prometheus' head statistics: the series with samples in the last hours (the head's
+        // span), not every series ever stored (which a long history makes slow and large).
         let stats = db.stats();
+        let series = match stats.max_time {
+            Some(max) => db.series(&[all], max.saturating_sub(TSDB_STATUS_WINDOW_MS), i64::MAX)?,
+            None => Vec::new(),
+        };
         let blocks = db.blocks();
         let block_samples: u64 = blocks.iter().map(|b| b.samples).sum();
         let min_time = blocks.iter().map(|b| b.mint).min();

@@ -236,3 +236,34 @@ fn metadata_endpoints() {
     );
     s.stop();
 }
+
+/// `/api/v1/status/tsdb` counts the series of the last 3 h before the newest sample, as
+/// Prometheus counts its head: old history does not weigh on it.
+#[test]
+fn tsdb_status_counts_recent_series() {
+    let dir = crate::harness::tempdir();
+    let s = crate::harness::TestServer::start(dir.path(), &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let week_ago = now - 7 * 86_400;
+    s.write(
+        "s",
+        &format!("old_metric,host=a v=1 {week_ago}\nold_metric,host=b v=1 {week_ago}\nnew_metric,host=a v=2 {now}\n"),
+    );
+    let (code, v) = s.get_json("/api/v1/status/tsdb", &[]);
+    assert_eq!(code, 200, "{v}");
+    let d = &v["data"];
+    assert_eq!(d["headStats"]["numSeries"], 1, "{v}");
+    let names: Vec<&str> = d["seriesCountByMetricName"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["new_metric_v"], "{v}");
+    // The old series are still there for queries.
+    let (_, r) = s.get_json("/api/v1/series", &[("match[]", "old_metric_v")]);
+    assert_eq!(r["data"].as_array().unwrap().len(), 2, "{r}");
+}
