@@ -12,7 +12,7 @@ use crate::harness::{TestServer, tempdir, tool_missing};
 use crate::promtool::promtool_present;
 
 /// `foresight --data-dir DIR tokens ARGS...`: its standard output, trimmed.
-fn tokens(dir: &std::path::Path, args: &[&str]) -> String {
+pub(crate) fn tokens(dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_foresight"))
         .arg("--data-dir")
         .arg(dir)
