@@ -117,6 +117,22 @@ enum TokensCmd {
         /// The id (`tok_...`) or the name.
         id: String,
     },
+    /// Sets a tenant's limits (applied by a running server within a second), or lists every
+    /// tenant's without `--tenant`. A limit of 0 removes it; limits not named stay as they are.
+    Limits {
+        /// The tenant, or `*` for every tenant without limits of its own.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Most active series (written in the last hour); new series beyond get 400.
+        #[arg(long)]
+        max_series: Option<u64>,
+        /// Samples per second; beyond, writes get 429 with Retry-After.
+        #[arg(long)]
+        max_samples_per_second: Option<u64>,
+        /// Queries evaluating at once; beyond, queries get 429.
+        #[arg(long)]
+        max_concurrent_queries: Option<u32>,
+    },
 }
 
 /// `foresight rules ...`: promtool's `check rules` and `test rules`.
@@ -359,6 +375,50 @@ fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<()> {
             let gone = file.revoke(id)?;
             file.save(&dir)?;
             println!("revoked {}", gone.id);
+        }
+        TokensCmd::Limits {
+            tenant: None,
+            max_series: None,
+            max_samples_per_second: None,
+            max_concurrent_queries: None,
+        } => {
+            println!(
+                "{:<16} {:>12} {:>18} {:>16}",
+                "tenant", "max-series", "max-samples/s", "max-queries"
+            );
+            let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            for (tenant, l) in &file.limits {
+                println!(
+                    "{tenant:<16} {:>12} {:>18} {:>16}",
+                    show(l.max_series.map(|v| v.to_string())),
+                    show(l.max_samples_per_second.map(|v| v.to_string())),
+                    show(l.max_concurrent_queries.map(|v| v.to_string()))
+                );
+            }
+        }
+        TokensCmd::Limits { tenant: None, .. } => {
+            anyhow::bail!("tokens limits: name the tenant with --tenant NAME (or '*' for every tenant)")
+        }
+        TokensCmd::Limits {
+            tenant: Some(tenant),
+            max_series,
+            max_samples_per_second,
+            max_concurrent_queries,
+        } => {
+            let mut l = file.limits.get(tenant).copied().unwrap_or_default();
+            // 0 removes a limit.
+            if let Some(v) = max_series {
+                l.max_series = (*v > 0).then_some(*v);
+            }
+            if let Some(v) = max_samples_per_second {
+                l.max_samples_per_second = (*v > 0).then_some(*v);
+            }
+            if let Some(v) = max_concurrent_queries {
+                l.max_concurrent_queries = (*v > 0).then_some(*v);
+            }
+            file.set_limits(tenant, l)?;
+            file.save(&dir)?;
+            eprintln!("limits of tenant {tenant} saved: {l:?}");
         }
     }
     Ok(())

@@ -57,8 +57,8 @@ use subtle::ConstantTimeEq;
 pub use credential::{Credential, parse_credential};
 pub use limiter::Buckets;
 pub use store::{
-    DEFAULT_TENANT, ID_BYTES, NewToken, TOKEN_BYTES, TOKEN_FILE, TokenFile, TokenRecord, token_hash, unix_now,
-    valid_tenant,
+    ANY_TENANT, DEFAULT_TENANT, ID_BYTES, NewToken, TOKEN_BYTES, TOKEN_FILE, TenantLimits, TokenFile, TokenRecord,
+    token_hash, unix_now, valid_tenant,
 };
 
 /// Errors of the token file and the token commands.
@@ -104,7 +104,10 @@ impl Role {
     pub fn allows(self, access: Access) -> bool {
         matches!(
             (self, access),
-            (_, Access::Public) | (Role::Admin, _) | (Role::Read, Access::Read) | (Role::Write, Access::Write)
+            (_, Access::Public)
+                | (Role::Admin, _)
+                | (Role::Read, Access::Read | Access::Operator)
+                | (Role::Write, Access::Write)
         )
     }
 
@@ -137,6 +140,9 @@ pub enum Access {
     Public,
     /// The `read` role.
     Read,
+    /// The `read` role of the default tenant (the server's own metrics, which name every
+    /// tenant), or `admin`.
+    Operator,
     /// The `write` role.
     Write,
     /// The `admin` role.
@@ -161,7 +167,7 @@ pub const ROUTE_ACCESS: &[(&str, Access)] = &[
     ("/api/v1/import", Access::Write),
     ("/api/", Access::Read),
     ("/query", Access::Read),
-    ("/metrics", Access::Read),
+    ("/metrics", Access::Operator),
     ("/federate", Access::Read),
 ];
 
@@ -239,7 +245,44 @@ impl Principal {
     pub fn is_default_tenant(&self) -> bool {
         &*self.tenant == DEFAULT_TENANT
     }
+
+    /// Whether this principal may use a route that needs `access` ([`Role::allows`], and
+    /// [`Access::Operator`] only for the default tenant's readers).
+    pub fn allows(&self, access: Access) -> bool {
+        self.role.allows(access) && (access != Access::Operator || self.role == Role::Admin || self.is_default_tenant())
+    }
+
+    /// Who the request acts as, given its [`TENANT_HEADER`] value: an admin token may name any
+    /// tenant (and then reads and writes that tenant's data, as if with its token); any other
+    /// token only its own tenant (the header can narrow, never widen). The error is the reason
+    /// for a 403.
+    pub fn acting_as(self, header: Option<&str>) -> Result<Principal, String> {
+        let Some(asked) = header.map(str::trim) else {
+            return Ok(self);
+        };
+        if !valid_tenant(asked) {
+            return Err(format!(
+                "{TENANT_HEADER}: bad tenant {asked:?}: expected 1 to 64 of A-Z a-z 0-9 _ . -"
+            ));
+        }
+        if asked == &*self.tenant {
+            return Ok(self);
+        }
+        if self.role == Role::Admin {
+            return Ok(Principal {
+                tenant: Arc::from(asked),
+                role: self.role,
+            });
+        }
+        Err(format!(
+            "{TENANT_HEADER} names tenant {asked:?}, but this token belongs to tenant {:?}; only an admin token may act as another tenant",
+            self.tenant
+        ))
+    }
 }
+
+/// The request header naming the tenant to act as (the one Cortex, Mimir and Loki use).
+pub const TENANT_HEADER: &str = "X-Scope-OrgID";
 
 /// How often [`Tokens`] checks the token file for changes, at most.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
@@ -274,6 +317,7 @@ fn file_sig(m: &std::fs::Metadata) -> FileSig {
 pub struct Tokens {
     data_dir: PathBuf,
     index: RwLock<Arc<HashMap<[u8; 32], Entry>>>,
+    limits: RwLock<Arc<std::collections::BTreeMap<String, TenantLimits>>>,
     /// Authentication is on (sticky: once on, a running server never turns it off).
     on: AtomicBool,
     checked: Mutex<(Option<Instant>, Option<FileSig>)>,
@@ -299,6 +343,7 @@ impl Tokens {
         let t = Tokens {
             data_dir,
             index: RwLock::new(Arc::new(HashMap::new())),
+            limits: RwLock::new(Arc::new(Default::default())),
             on: AtomicBool::new(required),
             checked: Mutex::new((None, None)),
             reloads: Default::default(),
@@ -346,10 +391,10 @@ impl Tokens {
                     .tokens
                     .iter()
                     .filter_map(|r| {
-                        if r.tenant != DEFAULT_TENANT {
-                            // Tenants other than the default one are not isolated yet: such a
-                            // token (edited in by hand) would see the default tenant's data.
-                            tracing::warn!(id = %r.id, tenant = %r.tenant, "token of a tenant other than default ignored: tenants are not supported yet");
+                        if r.tenant != DEFAULT_TENANT && r.role == Role::Admin {
+                            // `tokens create` refuses these; one edited in by hand would act
+                            // as the operator.
+                            tracing::warn!(id = %r.id, tenant = %r.tenant, "admin token of a tenant other than default ignored: admin tokens belong to the default tenant");
                             return None;
                         }
                         let hash = TokenFile::hash_bytes(r)?;
@@ -368,6 +413,7 @@ impl Tokens {
                     })
                     .collect();
                 *self.index.write() = Arc::new(map);
+                *self.limits.write() = Arc::new(file.limits.clone());
                 self.on.store(true, Ordering::Relaxed);
                 self.reloads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(path = %path.display(), tokens = file.tokens.len(), "tokens loaded; authentication on");
@@ -385,6 +431,13 @@ impl Tokens {
                 }
             }
         }
+    }
+
+    /// The limits of `tenant` as the token file sets them ([`TokenFile::limits_of`]; checks the
+    /// file for changes at most once per [`RELOAD_EVERY`]).
+    pub fn limits(&self, tenant: &str) -> TenantLimits {
+        self.refresh(false);
+        TokenFile::limits_of(&self.limits.read(), tenant)
     }
 
     /// The principal of a token's text at `now` (unix seconds). The hash is the map key, so
@@ -427,12 +480,34 @@ mod tests {
             ("/api/v1/label/job/values", Access::Read),
             ("/api/v1/rules", Access::Read),
             ("/api/v1/something_new", Access::Read),
-            ("/metrics", Access::Read),
+            ("/metrics", Access::Operator),
             ("/", Access::Public),
             ("/assets/app.js", Access::Public),
         ] {
             assert_eq!(route_access(path), access, "{path}");
         }
+    }
+
+    #[test]
+    fn acting_as_a_tenant() {
+        let p = |t: &str, role| Principal {
+            tenant: Arc::from(t),
+            role,
+        };
+        let admin = p(DEFAULT_TENANT, Role::Admin);
+        assert_eq!(admin.clone().acting_as(None), Ok(admin.clone()));
+        assert_eq!(admin.clone().acting_as(Some("acme")), Ok(p("acme", Role::Admin)));
+        assert!(admin.acting_as(Some("a b")).unwrap_err().contains("bad tenant"));
+        let reader = p("acme", Role::Read);
+        assert_eq!(reader.clone().acting_as(Some("acme")), Ok(reader.clone()));
+        let e = reader.clone().acting_as(Some("beta")).unwrap_err();
+        assert!(e.contains("only an admin token"), "{e}");
+        assert!(p(DEFAULT_TENANT, Role::Write).acting_as(Some("acme")).is_err());
+        // The server's metrics name every tenant: the operator's only.
+        assert!(!reader.allows(Access::Operator) && reader.allows(Access::Read));
+        assert!(p(DEFAULT_TENANT, Role::Read).allows(Access::Operator));
+        assert!(p("acme", Role::Admin).allows(Access::Operator));
+        assert!(!p(DEFAULT_TENANT, Role::Write).allows(Access::Operator));
     }
 
     #[test]

@@ -44,13 +44,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
     /// forever).
     pub fn take(&self, key: &K, n: f64, rate: f64, burst: f64, now: Instant) -> Result<(), Duration> {
         let mut map = self.buckets.lock();
-        if map.len() >= MAX_KEYS && !map.contains_key(key) {
-            map.retain(|_, b| b.tokens + rate * now.saturating_duration_since(b.at).as_secs_f64() < burst);
-        }
-        let b = map.entry(key.clone()).or_insert(Bucket { tokens: burst, at: now });
-        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * rate).min(burst);
-        b.at = now;
+        let b = refilled(&mut map, key, rate, burst, now);
         let need = n.min(burst);
         if b.tokens >= need {
             b.tokens -= n;
@@ -60,6 +54,14 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         } else {
             Err(Duration::from_secs(3600))
         }
+    }
+
+    /// Takes `n` tokens from `key`'s bucket whatever it holds (it may go into debt): the cost of
+    /// work already done, such as the samples of a write that was let in by
+    /// [`Buckets::has_token`].
+    pub fn charge(&self, key: &K, n: f64, rate: f64, burst: f64, now: Instant) {
+        let mut map = self.buckets.lock();
+        refilled(&mut map, key, rate, burst, now).tokens -= n;
     }
 
     /// Whether `key` has at least one token now, without taking it.
@@ -75,6 +77,25 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
             Err(Duration::from_secs(3600))
         }
     }
+}
+
+/// `key`'s bucket refilled up to `now` (a new key's is full), forgetting idle keys when the map is
+/// full.
+fn refilled<'m, K: Hash + Eq + Clone>(
+    map: &'m mut HashMap<K, Bucket>,
+    key: &K,
+    rate: f64,
+    burst: f64,
+    now: Instant,
+) -> &'m mut Bucket {
+    if map.len() >= MAX_KEYS && !map.contains_key(key) {
+        map.retain(|_, b| b.tokens + rate * now.saturating_duration_since(b.at).as_secs_f64() < burst);
+    }
+    let b = map.entry(key.clone()).or_insert(Bucket { tokens: burst, at: now });
+    let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+    b.tokens = (b.tokens + elapsed * rate).min(burst);
+    b.at = now;
+    b
 }
 
 #[cfg(test)]
@@ -93,6 +114,19 @@ mod tests {
         assert!(b.has_token(&"ip", 1.0, 3.0, t0).is_err());
         assert!(b.take(&"other", 1.0, 1.0, 3.0, t0).is_ok(), "keys are independent");
         b.take(&"ip", 1.0, 1.0, 3.0, t0 + Duration::from_secs(1)).unwrap();
+    }
+
+    #[test]
+    fn a_charge_goes_into_debt() {
+        let b = Buckets::new();
+        let t0 = Instant::now();
+        assert!(b.has_token(&1, 100.0, 100.0, t0).is_ok());
+        b.charge(&1, 300.0, 100.0, 100.0, t0);
+        assert_eq!(
+            b.has_token(&1, 100.0, 100.0, t0).unwrap_err(),
+            Duration::from_millis(2010)
+        );
+        assert!(b.has_token(&1, 100.0, 100.0, t0 + Duration::from_millis(2020)).is_ok());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! authentication off). Written atomically: a temporary file, fsync, rename, fsync of the
 //! directory; mode 0600.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -58,9 +59,37 @@ impl TokenRecord {
     }
 }
 
+/// One tenant's limits (`None`: unlimited), in the token file's `limits` map, set with
+/// `foresight tokens limits`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantLimits {
+    /// Most active series (written in the last hour); writes of new series beyond get 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_series: Option<u64>,
+    /// Samples per second, averaged by a token bucket holding one second's worth (at least one
+    /// write); beyond, writes get 429 with `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_samples_per_second: Option<u64>,
+    /// Queries evaluating at once; beyond, queries get 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_queries: Option<u32>,
+}
+
+impl TenantLimits {
+    /// Whether no limit is set.
+    pub fn is_empty(&self) -> bool {
+        *self == TenantLimits::default()
+    }
+}
+
+/// The key of the limits applying to every tenant without its own entry.
+pub const ANY_TENANT: &str = "*";
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Body {
     tokens: Vec<TokenRecord>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    limits: BTreeMap<String, TenantLimits>,
 }
 
 /// The token file's content.
@@ -68,6 +97,8 @@ struct Body {
 pub struct TokenFile {
     /// Every token, in creation order.
     pub tokens: Vec<TokenRecord>,
+    /// Limits per tenant name, or [`ANY_TENANT`] for every tenant without its own entry.
+    pub limits: BTreeMap<String, TenantLimits>,
 }
 
 /// What `tokens create` asks for.
@@ -144,13 +175,20 @@ impl TokenFile {
             return Err("checksum mismatch (the file is truncated or was edited)".into());
         }
         let body: Body = serde_json::from_str(body).map_err(|e| format!("bad JSON: {e}"))?;
-        Ok(TokenFile { tokens: body.tokens })
+        if let Some(bad) = body.limits.keys().find(|t| *t != ANY_TENANT && !valid_tenant(t)) {
+            return Err(format!("limits of a bad tenant name {bad:?}"));
+        }
+        Ok(TokenFile {
+            tokens: body.tokens,
+            limits: body.limits,
+        })
     }
 
     /// The file's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let body = Body {
             tokens: self.tokens.clone(),
+            limits: self.limits.clone(),
         };
         // Serialising plain strings and numbers cannot fail.
         let mut json = serde_json::to_string_pretty(&body).unwrap_or_default();
@@ -158,6 +196,31 @@ impl TokenFile {
         let mut out = format!("{MAGIC} {VERSION} sha256={}\n", hex(&Sha256::digest(json.as_bytes())));
         out.push_str(&json);
         out.into_bytes()
+    }
+
+    /// The limits of `tenant`: its own entry, else the [`ANY_TENANT`] entry, else none.
+    pub fn limits_of(limits: &BTreeMap<String, TenantLimits>, tenant: &str) -> TenantLimits {
+        limits
+            .get(tenant)
+            .or_else(|| limits.get(ANY_TENANT))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Sets `tenant`'s limits ([`ANY_TENANT`] for the default of every tenant); an empty set
+    /// removes the entry.
+    pub fn set_limits(&mut self, tenant: &str, limits: TenantLimits) -> Result<(), AuthError> {
+        if tenant != ANY_TENANT && !valid_tenant(tenant) {
+            return Err(AuthError::Invalid(format!(
+                "bad tenant {tenant:?}: expected 1 to 64 of A-Z a-z 0-9 _ . -, or {ANY_TENANT:?} for every tenant"
+            )));
+        }
+        if limits.is_empty() {
+            self.limits.remove(tenant);
+        } else {
+            self.limits.insert(tenant.to_owned(), limits);
+        }
+        Ok(())
     }
 
     /// Writes the file atomically (temporary file, fsync, rename, fsync of the directory).
@@ -197,9 +260,9 @@ impl TokenFile {
                 new.tenant
             )));
         }
-        if new.tenant != DEFAULT_TENANT {
+        if new.tenant != DEFAULT_TENANT && new.role == Role::Admin {
             return Err(AuthError::Invalid(format!(
-                "tenant {:?}: only the {DEFAULT_TENANT:?} tenant exists for now; per-tenant isolation of the data is not built yet (issue 17)",
+                "tenant {:?}: admin tokens are the operator's and belong to the {DEFAULT_TENANT:?} tenant (an admin acts as any tenant with the X-Scope-OrgID header); give tenants read or write tokens",
                 new.tenant
             )));
         }
@@ -268,9 +331,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(TokenFile::load(dir.path()).unwrap(), TokenFile::default());
         let mut f = TokenFile::default();
-        assert!(
-            matches!(f.create(new("acme", Role::Write, None), [7; 38], 100), Err(AuthError::Invalid(m)) if m.contains("not built yet"))
-        );
         let (text, rec) = f
             .create(new(DEFAULT_TENANT, Role::Write, Some("ci")), [7; 38], 100)
             .unwrap();
@@ -327,6 +387,35 @@ mod tests {
     }
 
     #[test]
+    fn limits_round_trip_and_fall_back_to_any_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = TokenFile::default();
+        let acme = TenantLimits {
+            max_series: Some(10),
+            max_samples_per_second: Some(100),
+            max_concurrent_queries: None,
+        };
+        f.set_limits("acme", acme).unwrap();
+        let any = TenantLimits {
+            max_concurrent_queries: Some(2),
+            ..TenantLimits::default()
+        };
+        f.set_limits(ANY_TENANT, any).unwrap();
+        assert!(f.set_limits("a b", acme).is_err());
+        f.save(dir.path()).unwrap();
+        let back = TokenFile::load(dir.path()).unwrap();
+        assert_eq!(back, f);
+        assert_eq!(TokenFile::limits_of(&back.limits, "acme"), acme);
+        assert_eq!(TokenFile::limits_of(&back.limits, "beta"), any);
+        f.set_limits(ANY_TENANT, TenantLimits::default()).unwrap();
+        assert_eq!(TokenFile::limits_of(&f.limits, "beta"), TenantLimits::default());
+        // A file without limits (written before they existed) still reads.
+        let old = TokenFile::default().encode();
+        assert!(String::from_utf8(old.clone()).unwrap().find("limits").is_none());
+        assert!(TokenFile::decode(&old).unwrap().limits.is_empty());
+    }
+
+    #[test]
     fn expiry_and_tenants() {
         let mut f = TokenFile::default();
         let t = NewToken {
@@ -335,6 +424,10 @@ mod tests {
         };
         let (_, rec) = f.create(t, [2; 38], 1000).unwrap();
         assert!(!rec.expired(1009) && rec.expired(1010));
+        let (_, rec) = f.create(new("acme", Role::Write, None), [3; 38], 1000).unwrap();
+        assert_eq!(rec.tenant, "acme");
+        let e = f.create(new("acme", Role::Admin, None), [4; 38], 1000).unwrap_err();
+        assert!(e.to_string().contains("admin tokens are the operator's"), "{e}");
         assert!(valid_tenant("a.b-c_1"));
         assert!(!valid_tenant("") && !valid_tenant(&"x".repeat(65)) && !valid_tenant("a\"b"));
     }

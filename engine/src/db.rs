@@ -158,14 +158,37 @@ impl Db {
 
     /// Like [`Db::write_lines`], with `default_ms` (ms) as the time of lines without a timestamp.
     pub fn write_lines_at(&self, body: &[u8], precision: Precision, default_ms: i64) -> Result<WriteReport> {
-        write::write_lines(&self.inner, body, precision, default_ms)
+        write::write_lines(&self.inner, None, None, body, precision, default_ms)
+    }
+
+    /// Like [`Db::write_lines_at`], every series being `tenant`'s (`None`: the default tenant's):
+    /// the engine adds its [`crate::TENANT_LABEL`]; a line with its own `__tenant__` tag is
+    /// rejected, whatever the tenant. Reached through [`crate::TenantView`].
+    pub(crate) fn write_lines_for(
+        &self,
+        tenant: Option<&str>,
+        admission: Option<&dyn crate::Admission>,
+        body: &[u8],
+        precision: Precision,
+        default_ms: i64,
+    ) -> Result<WriteReport> {
+        write::write_lines(&self.inner, tenant, admission, body, precision, default_ms)
+    }
+
+    /// [`Db::write_samples`] with `admission` deciding which new series may be stored.
+    pub(crate) fn write_samples_admitted(
+        &self,
+        batch: &SampleBatch,
+        admission: Option<&dyn crate::Admission>,
+    ) -> Result<WriteReport> {
+        write::write_samples(&self.inner, batch, admission)
     }
 
     /// Stores already-parsed samples (see [`SampleBatch`]), with the same checks, durability and
     /// report as [`Db::write_lines`]: a rejected sample is reported by the line number it was
     /// pushed with, and the other samples are stored.
     pub fn write_samples(&self, batch: &SampleBatch) -> Result<WriteReport> {
-        write::write_samples(&self.inner, batch)
+        write::write_samples(&self.inner, batch, None)
     }
 
     /// Every series matching all `matchers` with its samples in `[mint, maxt]` (ms, inclusive),

@@ -55,6 +55,7 @@ pub mod openmetrics;
 pub mod snapshot;
 pub mod wal_tail;
 
+mod admission;
 mod block;
 mod compaction;
 mod csv;
@@ -75,6 +76,7 @@ mod retention;
 mod rollup;
 mod shard;
 mod state;
+mod tenant;
 mod wal;
 mod write;
 
@@ -91,5 +93,6 @@ pub use model::{Label, LabelMatcher, Labels, METRIC_NAME, MatchOp, Series, match
 pub use options::{Durability, Options};
 pub use recovery::OpenReport;
 pub use rollup::{RESOLUTIONS as ROLLUP_RESOLUTIONS, RollupSeries, Window as RollupWindow};
+pub use tenant::{Admission, TENANT_LABEL, TENANT_LABEL_RESERVED, TenantView};
 pub use wal::WalDamage;
 pub use write::{SampleBatch, SeriesRef, WriteReport};

@@ -11,16 +11,22 @@ impl Storage for Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<foresight_promql::Series>, StorageError> {
-        let series =
-            Db::select(self, matchers, mint, maxt).map_err(|e| StorageError::with_source("storage read failed", e))?;
-        Ok(series
-            .into_iter()
-            .map(|s| foresight_promql::Series {
-                labels: s.labels,
-                samples: s.samples.into(),
-            })
-            .collect())
+        to_storage(Db::select(self, matchers, mint, maxt))
     }
+}
+
+/// The engine's answer to a select as PromQL's.
+pub(crate) fn to_storage(
+    series: crate::Result<Vec<crate::Series>>,
+) -> Result<Vec<foresight_promql::Series>, StorageError> {
+    let series = series.map_err(|e| StorageError::with_source("storage read failed", e))?;
+    Ok(series
+        .into_iter()
+        .map(|s| foresight_promql::Series {
+            labels: s.labels,
+            samples: s.samples.into(),
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_channel::bounded;
 
+use crate::admission::{Admission, TENANT_LABEL, TENANT_LABEL_RESERVED};
 use crate::error::{Error, Result};
 use crate::format::put_bytes;
 use crate::lineproto::{self, FieldValue, LineError, Precision};
@@ -40,14 +41,30 @@ pub struct WriteReport {
 pub(crate) const PIECE_LINES: usize = 8192;
 
 /// Parses `body`, stores its good lines and reports the bad ones (see [`crate::Db::write_lines_at`]).
-pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, default_ms: i64) -> Result<WriteReport> {
+/// Every series is `tenant`'s (`None`: the default tenant's, without [`TENANT_LABEL`]).
+pub(crate) fn write_lines(
+    inner: &DbState,
+    tenant: Option<&str>,
+    admission: Option<&dyn Admission>,
+    body: &[u8],
+    precision: Precision,
+    default_ms: i64,
+) -> Result<WriteReport> {
     let mut report = WriteReport::default();
     let mut key = Vec::with_capacity(256);
     let mut lines = lineproto::lines(body);
     let mut in_flight: Vec<Sent> = Vec::new();
     loop {
         let mut router = Router::new(inner);
-        let more = route_piece(&mut lines, &mut router, &mut report, precision, default_ms, &mut key);
+        let mut piece = Piece {
+            report: &mut report,
+            precision,
+            default_ms,
+            key: &mut key,
+            tenant,
+            admission,
+        };
+        let more = route_piece(&mut lines, &mut router, &mut piece);
         // Not waited for here: waiting piece by piece would cost one WAL sync per piece.
         in_flight.push(router.dispatch()?);
         if !more {
@@ -61,16 +78,28 @@ pub(crate) fn write_lines(inner: &DbState, body: &[u8], precision: Precision, de
     Ok(report)
 }
 
-/// Routes up to [`PIECE_LINES`] lines of `lines` into `router`, recording rejected lines in
-/// `report`; false when the body is exhausted.
-fn route_piece<'a>(
-    lines: &mut lineproto::Lines<'a>,
-    router: &mut Router<'_>,
-    report: &mut WriteReport,
+/// What [`route_piece`] needs besides the lines and the router.
+struct Piece<'r, 't> {
+    report: &'r mut WriteReport,
     precision: Precision,
     default_ms: i64,
-    key: &mut Vec<u8>,
-) -> bool {
+    key: &'r mut Vec<u8>,
+    tenant: Option<&'t str>,
+    admission: Option<&'t dyn Admission>,
+}
+
+/// Routes up to [`PIECE_LINES`] lines of `lines` into `router`, recording rejected lines in
+/// `piece.report`; false when the body is exhausted.
+fn route_piece<'a>(lines: &mut lineproto::Lines<'a>, router: &mut Router<'_>, piece: &mut Piece<'_, '_>) -> bool {
+    let Piece {
+        report,
+        precision,
+        default_ms,
+        key,
+        tenant,
+        admission,
+    } = piece;
+    let (precision, default_ms, tenant, admission) = (*precision, *default_ms, *tenant, *admission);
     // Each distinct tag set of the piece is resolved once: its labels checked and encoded, and
     // each of its fields mapped to a series slot in its shard's batch.
     let mut tagsets: HashMap<u64, Vec<usize>> = HashMap::new();
@@ -108,7 +137,7 @@ fn route_piece<'a>(
         let idx = match candidates.iter().copied().find(|&i| sets[i].is(&line)) {
             Some(i) => i,
             None => {
-                sets.push(Tagset::new(&mut line, router));
+                sets.push(Tagset::new(&mut line, router, tenant));
                 candidates.push(sets.len() - 1);
                 sets.len() - 1
             }
@@ -119,6 +148,7 @@ fn route_piece<'a>(
             continue;
         }
         let mut stored = 0u64;
+        let mut refused = false;
         for (i, (field, value)) in line.fields.iter().enumerate() {
             let v = match value {
                 FieldValue::Float(f) => *f,
@@ -130,9 +160,18 @@ fn route_piece<'a>(
                     continue;
                 }
             };
-            let (shard, slot) = set.slot(i, field, key, router);
+            let Some((shard, slot)) = set.slot(i, field, key, router, admission) else {
+                refused = true;
+                continue;
+            };
             router.push(shard, slot, t, v);
             stored += 1;
+        }
+        if refused && let Some(a) = admission {
+            // The line's admitted fields are stored; the line is reported for the others.
+            report.samples_accepted += stored;
+            report.rejected.push(reject(lineno, &a.refusal()));
+            continue;
         }
         // A line of string fields only stores nothing, but it is not wrong.
         if stored > 0 || !line.fields.is_empty() {
@@ -164,6 +203,8 @@ pub struct SampleBatch {
     /// (hash, offset, length) of each series' key.
     series: Vec<(u64, u32, u32)>,
     samples: Vec<BatchSample>,
+    /// The tenant whose series these are (`None`: the default tenant).
+    tenant: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -191,17 +232,48 @@ impl SampleBatch {
             keys: Vec::with_capacity(key_bytes),
             series: Vec::with_capacity(series),
             samples: Vec::with_capacity(samples),
+            tenant: None,
         }
+    }
+
+    /// An empty batch of `tenant`'s series (`None`: the default tenant's): every series added gets
+    /// its [`TENANT_LABEL`].
+    pub fn for_tenant(tenant: Option<&str>) -> Self {
+        SampleBatch::new().with_tenant(tenant)
+    }
+
+    /// This batch, emptied, for `tenant`'s series (see [`SampleBatch::for_tenant`]).
+    pub fn with_tenant(mut self, tenant: Option<&str>) -> Self {
+        self.clear();
+        self.tenant = tenant.map(Arc::from);
+        self
+    }
+
+    /// The tenant of the batch's series (`None`: the default tenant).
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// Adds a series; the label set must name its metric (`__name__`). Adding the same labels
     /// twice is allowed (both references name the same series).
+    /// A label named [`TENANT_LABEL`] is refused (the batch's tenant sets it).
     pub fn add_series(&mut self, labels: &Labels) -> Result<SeriesRef> {
         if labels.get(METRIC_NAME).is_none() {
             return Err(Error::InvalidArgument(format!("series {labels} has no metric name")));
         }
+        if labels.get(TENANT_LABEL).is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "series {labels}: {TENANT_LABEL_RESERVED}"
+            )));
+        }
         let off = self.keys.len();
-        self.keys.extend_from_slice(labels.as_key());
+        match &self.tenant {
+            None => self.keys.extend_from_slice(labels.as_key()),
+            Some(t) => {
+                let with = labels.with(TENANT_LABEL, t);
+                self.keys.extend_from_slice(with.as_key());
+            }
+        }
         let hash = hash_key(&self.keys[off..]);
         self.series.push((hash, off as u32, (self.keys.len() - off) as u32));
         Ok(SeriesRef((self.series.len() - 1) as u32))
@@ -220,10 +292,28 @@ impl SampleBatch {
         if !pairs.iter().any(|(n, _)| *n == METRIC_NAME) {
             return Err(Error::InvalidArgument("the series has no metric name".into()));
         }
+        // Sorted: a binary search finds where the tenant's label goes, or a client's own.
+        let at = pairs.partition_point(|(n, _)| *n < TENANT_LABEL);
+        if pairs.get(at).is_some_and(|(n, _)| *n == TENANT_LABEL) {
+            return Err(Error::InvalidArgument(TENANT_LABEL_RESERVED.into()));
+        }
         let off = self.keys.len();
-        for (n, v) in pairs {
+        let tenant = self.tenant.as_deref();
+        for (i, (n, v)) in pairs.iter().enumerate() {
+            if i == at
+                && let Some(t) = tenant
+            {
+                put_bytes(&mut self.keys, TENANT_LABEL.as_bytes());
+                put_bytes(&mut self.keys, t.as_bytes());
+            }
             put_bytes(&mut self.keys, n.as_bytes());
             put_bytes(&mut self.keys, v.as_bytes());
+        }
+        if at == pairs.len()
+            && let Some(t) = tenant
+        {
+            put_bytes(&mut self.keys, TENANT_LABEL.as_bytes());
+            put_bytes(&mut self.keys, t.as_bytes());
         }
         let hash = hash_key(&self.keys[off..]);
         self.series.push((hash, off as u32, (self.keys.len() - off) as u32));
@@ -266,7 +356,12 @@ impl SampleBatch {
 /// Stores the samples of `batch` (see [`crate::Db::write_samples`]). A rejected sample is reported
 /// by its line; the samples of one line are expected next to each other, so a line is reported once
 /// and counted once in [`WriteReport::lines_accepted`].
-pub(crate) fn write_samples(inner: &DbState, batch: &SampleBatch) -> Result<WriteReport> {
+/// A series `admission` refuses is reported on each line it is written on.
+pub(crate) fn write_samples(
+    inner: &DbState,
+    batch: &SampleBatch,
+    admission: Option<&dyn Admission>,
+) -> Result<WriteReport> {
     let mut router = Router::new(inner);
     let mut report = WriteReport::default();
     let mut slots: Vec<Option<(usize, u32)>> = vec![None; batch.series.len()];
@@ -281,10 +376,21 @@ pub(crate) fn write_samples(inner: &DbState, batch: &SampleBatch) -> Result<Writ
         let Some(&(hash, off, len)) = batch.series.get(s.series as usize) else {
             return Err(Error::InvalidArgument(format!("no series {} in the batch", s.series)));
         };
-        let (shard, slot) = *slots[s.series as usize].get_or_insert_with(|| {
-            let key = router.piece(batch.keys.get(off as usize..(off + len) as usize).unwrap_or_default());
-            router.add_series(hash, [key, (0, 0), (0, 0)])
-        });
+        let (shard, slot) = match slots[s.series as usize] {
+            Some(known) => known,
+            None => {
+                if let Some(a) = admission
+                    && !a.admit(hash)
+                {
+                    if report.rejected.last().map(|e| e.line) != Some(s.line) {
+                        report.rejected.push(reject(s.line, &a.refusal()));
+                    }
+                    continue;
+                }
+                let key = router.piece(batch.keys.get(off as usize..(off + len) as usize).unwrap_or_default());
+                *slots[s.series as usize].insert(router.add_series(hash, [key, (0, 0), (0, 0)]))
+            }
+        };
         router.push(shard, slot, s.t, s.v);
         report.samples_accepted += 1;
         if last_accepted != Some(s.line) {
@@ -472,7 +578,8 @@ fn tagset_hash(line: &lineproto::Line<'_>) -> u64 {
 
 impl<'a> Tagset<'a> {
     /// The tag set of `line`, taking its measurement and tags (the line keeps its fields).
-    fn new(line: &mut lineproto::Line<'a>, router: &mut Router<'_>) -> Tagset<'a> {
+    /// `tenant`'s label is added (a line's own `__tenant__` tag is refused).
+    fn new(line: &mut lineproto::Line<'a>, router: &mut Router<'_>, tenant: Option<&str>) -> Tagset<'a> {
         let measurement = std::mem::take(&mut line.measurement);
         let tags = std::mem::take(&mut line.tags);
         let mut sorted: Vec<(&str, &str)> = tags
@@ -480,9 +587,15 @@ impl<'a> Tagset<'a> {
             .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| (k.as_ref(), v.as_ref()))
             .collect();
+        let client_tenant = sorted.iter().any(|(k, _)| *k == TENANT_LABEL);
+        if let Some(t) = tenant {
+            sorted.push((TENANT_LABEL, t));
+        }
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let encoded = if sorted.iter().any(|(k, _)| *k == METRIC_NAME) {
             Err("tag key __name__ is reserved for the metric name")
+        } else if client_tenant {
+            Err(TENANT_LABEL_RESERVED)
         } else if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
             Err("duplicate tag key")
         } else {
@@ -516,15 +629,23 @@ impl<'a> Tagset<'a> {
     /// shard's batch the first time.
     // The field name stays a `Cow` so a name borrowed from the request body is kept borrowed.
     #[allow(clippy::ptr_arg)]
-    fn slot(&mut self, i: usize, field: &Cow<'a, str>, key: &mut Vec<u8>, router: &mut Router<'_>) -> (usize, u32) {
+    /// `None` when `admission` refuses a new series.
+    fn slot(
+        &mut self,
+        i: usize,
+        field: &Cow<'a, str>,
+        key: &mut Vec<u8>,
+        router: &mut Router<'_>,
+        admission: Option<&dyn Admission>,
+    ) -> Option<(usize, u32)> {
         if let Some(f) = self.fields.get(i).filter(|f| f.0 == *field) {
-            return (f.1, f.2);
+            return Some((f.1, f.2));
         }
         if let Some(f) = self.fields.iter().find(|f| f.0 == *field) {
-            return (f.1, f.2);
+            return Some((f.1, f.2));
         }
         let Ok([prefix, suffix]) = self.encoded else {
-            return (0, 0);
+            return Some((0, 0));
         };
         let name = format!("{}_{field}", self.measurement);
         let name_off = router.arena.len();
@@ -535,9 +656,13 @@ impl<'a> Tagset<'a> {
         for (off, len) in [prefix, name_piece, suffix] {
             key.extend_from_slice(router.arena.get(off as usize..(off + len) as usize).unwrap_or_default());
         }
-        let (shard, slot) = router.add_series(hash_key(key), [prefix, name_piece, suffix]);
+        let hash = hash_key(key);
+        if admission.is_some_and(|a| !a.admit(hash)) {
+            return None;
+        }
+        let (shard, slot) = router.add_series(hash, [prefix, name_piece, suffix]);
         self.fields.push((field.clone(), shard, slot));
-        (shard, slot)
+        Some((shard, slot))
     }
 }
 

@@ -14,8 +14,8 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use foresight_auth::{
-    Access, AuthMode, Buckets, Credential, Lookup, Principal, Tokens, is_influx_path, is_influx_v1, parse_credential,
-    route_access, unix_now,
+    Access, AuthMode, Buckets, Credential, Lookup, Principal, TENANT_HEADER, TenantLimits, Tokens, is_influx_path,
+    is_influx_v1, parse_credential, route_access, unix_now,
 };
 
 use crate::error::AuthFailure;
@@ -50,6 +50,11 @@ impl Authenticator {
             forbidden: AtomicU64::new(0),
             limited: AtomicU64::new(0),
         }
+    }
+
+    /// `tenant`'s limits from the token file (none with authentication off or no file).
+    pub(crate) fn limits(&self, tenant: &str) -> TenantLimits {
+        self.tokens.as_ref().map(|t| t.limits(tenant)).unwrap_or_default()
     }
 
     /// The tokens, when requests must authenticate (after a reload check).
@@ -114,14 +119,25 @@ impl MetricSource for Authenticator {
 pub(crate) async fn authenticate(State(auth): State<Arc<Authenticator>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let access = route_access(path);
+    let influx = is_influx_path(path);
+    let asked_tenant = match req.headers().get(TENANT_HEADER).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(v)) => Some(v.to_owned()),
+        Some(Err(_)) => {
+            return AuthFailure::Tenant(format!("{TENANT_HEADER} is not ASCII text")).into_response(influx);
+        }
+    };
     let tokens = match auth.active() {
         Some(t) if access != Access::Public => t,
         _ => {
-            req.extensions_mut().insert(Principal::anonymous());
+            // Authentication off: whoever asks is the admin, so the header is honoured.
+            match Principal::anonymous().acting_as(asked_tenant.as_deref()) {
+                Ok(p) => req.extensions_mut().insert(p),
+                Err(why) => return AuthFailure::Tenant(why).into_response(influx),
+            };
             return next.run(req).await;
         }
     };
-    let influx = is_influx_path(path);
     let ip = req
         .extensions()
         .get::<ConnectInfo<ClientAddr>>()
@@ -153,7 +169,14 @@ pub(crate) async fn authenticate(State(auth): State<Arc<Authenticator>>, mut req
             Lookup::Expired => return failed(&auth.expired, AuthFailure::Expired),
         },
     };
-    if !principal.role.allows(access) {
+    let principal = match principal.acting_as(asked_tenant.as_deref()) {
+        Ok(p) => p,
+        Err(why) => {
+            auth.forbidden.fetch_add(1, Ordering::Relaxed);
+            return AuthFailure::Tenant(why).into_response(influx);
+        }
+    };
+    if !principal.allows(access) {
         auth.forbidden.fetch_add(1, Ordering::Relaxed);
         return AuthFailure::Forbidden {
             role: principal.role,

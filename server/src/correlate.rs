@@ -23,6 +23,7 @@ use crate::forecast::{Grid, SeriesLimit, Success, select, steps_param};
 use crate::json::{PromLabels, PromTime, PromValue};
 use crate::query::{Params, evaluate, range_params, timeout};
 use crate::state::AppState;
+use crate::tenant::Tenant;
 
 /// Candidates in an answer unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 20;
@@ -193,7 +194,11 @@ fn warnings(failed: &[(&Labels, &NoCorrelation)]) -> Vec<String> {
 }
 
 /// `GET|POST /api/v1/correlate?target=&candidates=&start=&end=&step=&max_lag=&method=&transform=&limit=`
-pub(crate) async fn correlate(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+pub(crate) async fn correlate(
+    State(st): State<Arc<AppState>>,
+    tenant: Tenant,
+    p: Params,
+) -> Result<JsonBody, PromError> {
     let target_query = required(&p, "target", "a query returning the one series to explain")?.to_owned();
     let candidates_query = required(&p, "candidates", "a selector or query for the series to rank")?.to_owned();
     let (start, end, step) = range_params(&p)?;
@@ -213,7 +218,7 @@ pub(crate) async fn correlate(State(st): State<Arc<AppState>>, p: Params) -> Res
         setting: "max-correlate-series",
     };
     let time_limit = timeout(&st, &p)?;
-    evaluate(&st, time_limit, move |db, engine| {
+    evaluate(&st, &tenant, time_limit, move |db, engine| {
         let mut targets = select(db, engine, &target_query, grid, series_limit)?;
         let (target_labels, target) = match targets.len() {
             1 => targets.swap_remove(0),

@@ -130,6 +130,14 @@ impl PromError {
         }
     }
 
+    /// 429: a tenant's query limit.
+    pub(crate) fn too_many(message: impl Into<String>) -> Self {
+        PromError {
+            kind: ErrorType::TooManyRequests,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn timeout() -> Self {
         PromError {
             kind: ErrorType::Timeout,
@@ -187,7 +195,7 @@ impl From<foresight_engine::Error> for PromError {
 impl IntoResponse for PromError {
     fn into_response(self) -> Response {
         let mut r = (self.kind.status(), JsonBody(self.body())).into_response();
-        if self.kind == ErrorType::Unavailable {
+        if matches!(self.kind, ErrorType::Unavailable | ErrorType::TooManyRequests) {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
@@ -307,7 +315,7 @@ impl IntoResponse for WriteError {
 
 /// Why authentication (the auth middleware) refused a request; answered in InfluxDB's envelope on its
 /// paths and in Prometheus' elsewhere. The messages never say whether a token exists.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum AuthFailure {
     /// No credential: 401.
     Missing,
@@ -322,10 +330,16 @@ pub(crate) enum AuthFailure {
     },
     /// Too many failed attempts from this client: 429 with `Retry-After`.
     TooManyFailures(std::time::Duration),
+    /// An `X-Scope-OrgID` the token may not act as: 403 with the reason.
+    Tenant(String),
 }
 
 impl AuthFailure {
     pub(crate) fn into_response(self, influx: bool) -> Response {
+        let retry = match &self {
+            AuthFailure::TooManyFailures(wait) => Some(*wait),
+            _ => None,
+        };
         let (status, code, message) = match self {
             AuthFailure::Missing => (
                 StatusCode::UNAUTHORIZED,
@@ -346,10 +360,13 @@ impl AuthFailure {
                     match needs {
                         foresight_auth::Access::Write => "write (or admin)",
                         foresight_auth::Access::Admin => "admin",
+                        foresight_auth::Access::Operator =>
+                            "read role of the default tenant (the server's own metrics name every tenant), or admin",
                         _ => "read (or admin)",
                     }
                 ),
             ),
+            AuthFailure::Tenant(reason) => (StatusCode::FORBIDDEN, "forbidden", reason),
             AuthFailure::TooManyFailures(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many requests",
@@ -373,7 +390,7 @@ impl AuthFailure {
                 HeaderValue::from_static("Bearer realm=\"foresight\", Basic realm=\"foresight\""),
             );
         }
-        if let AuthFailure::TooManyFailures(wait) = self {
+        if let Some(wait) = retry {
             h.insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
         }
         r

@@ -24,6 +24,7 @@ use crate::error::{JsonBody, PromError};
 use crate::json::{self, PromLabels, PromTime, PromValue};
 use crate::query::{Params, evaluate, timeout};
 use crate::state::AppState;
+use crate::tenant::Tenant;
 use crate::time::{parse_duration_ms, parse_time};
 
 /// Default coverage of the forecast intervals.
@@ -236,7 +237,7 @@ pub(crate) struct SeriesLimit {
 
 /// The series of `query` over the grid; errors if there are more than the limit.
 pub(crate) fn select(
-    db: &foresight_engine::Db,
+    db: &foresight_engine::TenantView,
     engine: &foresight_engine::promql::Engine,
     query: &str,
     grid: Grid,
@@ -287,7 +288,7 @@ fn long_range_params(p: &Params, max_points: usize) -> Result<Grid, PromError> {
 /// steps); anything else goes through a range query (11,000 steps at most, as
 /// `/api/v1/query_range`).
 fn select_long(
-    db: &foresight_engine::Db,
+    db: &foresight_engine::TenantView,
     engine: &foresight_engine::promql::Engine,
     query: &str,
     grid: Grid,
@@ -519,7 +520,11 @@ fn forecast_limit(st: &AppState) -> SeriesLimit {
 }
 
 /// `GET|POST /api/v1/forecast?query=&start=&end=&step=&horizon=&level=&model=&season=`
-pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+pub(crate) async fn forecast(
+    State(st): State<Arc<AppState>>,
+    tenant: Tenant,
+    p: Params,
+) -> Result<JsonBody, PromError> {
     let limits = &st.config.limits;
     let grid = long_range_params(&p, limits.max_forecast_points)?;
     let step = grid.step;
@@ -533,7 +538,7 @@ pub(crate) async fn forecast(State(st): State<Arc<AppState>>, p: Params) -> Resu
     let max_series = forecast_limit(&st);
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
-    evaluate(&st, limit, move |db, engine| {
+    evaluate(&st, &tenant, limit, move |db, engine| {
         let series = select_long(db, engine, &query, grid, max_series)?;
         let total = series.len();
         let fitted: Vec<(Labels, Vec<f64>, Result<_, String>)> = series
@@ -736,7 +741,11 @@ impl<'a> AnomalySeries<'a> {
 }
 
 /// `GET|POST /api/v1/anomalies?query=&start=&end=&step=&method=&threshold=&level=&season=`
-pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+pub(crate) async fn anomalies(
+    State(st): State<Arc<AppState>>,
+    tenant: Tenant,
+    p: Params,
+) -> Result<JsonBody, PromError> {
     let grid = long_range_params(&p, st.config.limits.max_forecast_points)?;
     let step = grid.step;
     let method = method_param(&p)?;
@@ -770,7 +779,7 @@ pub(crate) async fn anomalies(State(st): State<Arc<AppState>>, p: Params) -> Res
     let max_series = forecast_limit(&st);
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
-    evaluate(&st, limit, move |db, engine| {
+    evaluate(&st, &tenant, limit, move |db, engine| {
         let series = select_long(db, engine, &query, grid, max_series)?;
         let total = series.len();
         let scored: Vec<(Labels, Result<Vec<Scored>, String>)> = series

@@ -24,6 +24,10 @@
 //! - **Models** of the series a range query returns: `/api/v1/forecast` (Holt-Winters / ETS
 //!   with prediction intervals), `/api/v1/anomalies` (online anomaly scores) and
 //!   `/api/v1/correlate` (candidates ranked by lagged correlation with a target).
+//! - **Tenants**: the auth layer gives every request a tenant (its token's, or an admin's
+//!   `X-Scope-OrgID`); handlers read only through `AppState::reader`, a
+//!   `foresight_engine::TenantView` narrowed to it, and write through `AppState::writer`, which
+//!   labels the series and applies the tenant's limits (`quota.rs`).
 //! - **Operations**: `/-/healthy`, `/-/ready` (200 only once the WAL is replayed: the database
 //!   opens in the background), `/metrics` (Prometheus text format), `POST /api/v1/admin/flush`,
 //!   and `self-monitor`, which stores the `/metrics` content through the engine.
@@ -68,11 +72,13 @@ mod metadata;
 mod metrics;
 mod ops;
 mod query;
+mod quota;
 mod remote;
 mod server;
 mod state;
 mod status;
 mod stream;
+mod tenant;
 mod time;
 mod tls;
 mod write;

@@ -20,18 +20,20 @@ struct Entry {
     unit: String,
 }
 
-/// The latest metadata of each metric family.
+/// The latest metadata of each metric family, per tenant (`""` is the default tenant's; tenant
+/// names are never empty): a tenant sees only the families its own writes described.
 #[derive(Debug, Default)]
 pub(crate) struct MetadataStore {
-    families: RwLock<BTreeMap<String, Entry>>,
+    families: RwLock<BTreeMap<String, BTreeMap<String, Entry>>>,
 }
 
 impl MetadataStore {
     /// Records what a write carried (the latest wins per family).
-    pub(crate) fn update(&self, items: &[foresight_remote::Metadata]) {
+    pub(crate) fn update(&self, tenant: Option<&str>, items: &[foresight_remote::Metadata]) {
         if items.is_empty() {
             return;
         }
+        let tenant = tenant.unwrap_or("");
         let entry = |m: &foresight_remote::Metadata| Entry {
             kind: m.kind.api_name(),
             help: m.help.clone(),
@@ -39,28 +41,36 @@ impl MetadataStore {
         };
         // Usually unchanged since the last minute: check under the read lock first.
         {
-            let map = self.families.read();
-            if items.iter().all(|m| map.get(&m.family).is_some_and(|e| *e == entry(m))) {
+            let all = self.families.read();
+            if let Some(map) = all.get(tenant)
+                && items.iter().all(|m| map.get(&m.family).is_some_and(|e| *e == entry(m)))
+            {
                 return;
             }
         }
-        let mut map = self.families.write();
+        let mut all = self.families.write();
+        let total: usize = all.values().map(BTreeMap::len).sum();
+        let map = all.entry(tenant.to_owned()).or_default();
+        let mut room = MAX_FAMILIES.saturating_sub(total);
         for m in items {
             if m.family.is_empty() {
                 continue;
             }
             if let Some(e) = map.get_mut(&m.family) {
                 *e = entry(m);
-            } else if map.len() < MAX_FAMILIES {
+            } else if room > 0 {
                 map.insert(m.family.clone(), entry(m));
+                room -= 1;
             }
         }
     }
 
     /// The `data` of `/api/v1/metadata`: `{"family":[{"type":..,"help":..,"unit":..}],..}`, for
     /// one family when `metric` is given, at most `limit` families when it is not 0.
-    pub(crate) fn push_json(&self, out: &mut String, metric: Option<&str>, limit: usize) {
-        let map = self.families.read();
+    pub(crate) fn push_json(&self, out: &mut String, tenant: Option<&str>, metric: Option<&str>, limit: usize) {
+        let all = self.families.read();
+        let empty = BTreeMap::new();
+        let map = all.get(tenant.unwrap_or("")).unwrap_or(&empty);
         let push = |out: &mut String, first: bool, name: &str, e: &Entry| {
             if !first {
                 out.push(',');
@@ -110,25 +120,39 @@ mod tests {
     #[test]
     fn latest_wins_and_renders_as_prometheus() {
         let s = MetadataStore::default();
-        s.update(&[
-            md("up", MetricType::Gauge, "old"),
-            md("reqs_total", MetricType::Counter, "Requests."),
-        ]);
-        s.update(&[md("up", MetricType::Gauge, "Target up.")]);
+        s.update(
+            None,
+            &[
+                md("up", MetricType::Gauge, "old"),
+                md("reqs_total", MetricType::Counter, "Requests."),
+            ],
+        );
+        s.update(None, &[md("up", MetricType::Gauge, "Target up.")]);
+        s.update(Some("acme"), &[md("acme_canary", MetricType::Gauge, "Theirs.")]);
         let mut out = String::new();
-        s.push_json(&mut out, None, 0);
+        s.push_json(&mut out, None, None, 0);
         assert_eq!(
             out,
             r#"{"reqs_total":[{"type":"counter","help":"Requests.","unit":""}],"up":[{"type":"gauge","help":"Target up.","unit":""}]}"#
         );
         out.clear();
-        s.push_json(&mut out, Some("up"), 0);
+        s.push_json(&mut out, None, Some("up"), 0);
         assert!(out.starts_with(r#"{"up":"#));
         out.clear();
-        s.push_json(&mut out, None, 1);
+        s.push_json(&mut out, None, None, 1);
         assert!(!out.contains("\"up\""));
         out.clear();
-        s.push_json(&mut out, Some("nope"), 0);
+        s.push_json(&mut out, None, Some("nope"), 0);
+        assert_eq!(out, "{}");
+        // Each tenant sees its own families only.
+        out.clear();
+        s.push_json(&mut out, None, Some("acme_canary"), 0);
+        assert_eq!(out, "{}");
+        out.clear();
+        s.push_json(&mut out, Some("acme"), None, 0);
+        assert!(out.contains("acme_canary") && !out.contains("\"up\""), "{out}");
+        out.clear();
+        s.push_json(&mut out, Some("beta"), None, 0);
         assert_eq!(out, "{}");
     }
 }

@@ -87,7 +87,7 @@ pub(crate) async fn metrics(State(st): State<Arc<AppState>>) -> Response {
 
 /// `POST /api/v1/admin/flush`: writes the head to blocks now (`Db::flush`).
 pub(crate) async fn flush(State(st): State<Arc<AppState>>) -> Result<JsonBody, PromError> {
-    let db = st.db_for_query()?;
+    let db = st.db_for_admin()?;
     let blocks = tokio::task::spawn_blocking(move || db.flush().map(|()| db.blocks().len()))
         .await
         .map_err(|_| PromError::internal("the flush task failed"))??;
@@ -100,7 +100,7 @@ pub(crate) async fn flush(State(st): State<Arc<AppState>>) -> Result<JsonBody, P
 /// `<data-dir>/snapshots/<name>` (`Db::snapshot`). Answers as Prometheus'
 /// `/api/v1/admin/tsdb/snapshot` (`data.name`), with the snapshot's path, files and bytes.
 pub(crate) async fn snapshot(State(st): State<Arc<AppState>>) -> Result<JsonBody, PromError> {
-    let db = st.db_for_query()?;
+    let db = st.db_for_admin()?;
     let name = foresight_engine::snapshot::new_name();
     let name2 = name.clone();
     let info = tokio::task::spawn_blocking(move || {

@@ -15,12 +15,13 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::header;
 use foresight_engine::promql::{Engine, MAX_POINTS_PER_SERIES};
-use foresight_engine::{Db, LabelMatcher, Labels, parse_selector};
+use foresight_engine::{LabelMatcher, Labels, TenantView, parse_selector};
 
 use crate::config::valid_label_name;
 use crate::error::{JsonBody, PromError};
 use crate::json;
 use crate::state::AppState;
+use crate::tenant::Tenant;
 use crate::time::{now_ms, parse_duration_ms, parse_time};
 
 /// Request parameters: form body pairs first, then the URL's.
@@ -89,13 +90,19 @@ pub(crate) fn timeout(st: &AppState, p: &Params) -> Result<Duration, PromError> 
 }
 
 /// Runs `f` on a blocking thread with an evaluation slot and an engine whose timeout is
-/// `limit`. Waiting for a slot counts against the timeout.
-pub(crate) async fn evaluate<T, F>(st: &Arc<AppState>, limit: Duration, f: F) -> Result<T, PromError>
+/// `limit`, over `tenant`'s view of the database (every read narrowed to the tenant). Waiting for
+/// a slot counts against the timeout.
+pub(crate) async fn evaluate<T, F>(st: &Arc<AppState>, tenant: &Tenant, limit: Duration, f: F) -> Result<T, PromError>
 where
     T: Send + 'static,
-    F: FnOnce(&Db, &Engine) -> Result<T, PromError> + Send + 'static,
+    F: FnOnce(&TenantView, &Engine) -> Result<T, PromError> + Send + 'static,
 {
-    let db = st.db_for_query()?;
+    let db = st.reader(tenant)?;
+    // The tenant's own limit first: over it, 429 at once rather than a wait for a shared slot.
+    let tenant_slot = st
+        .quota
+        .query_slot(tenant.name(), st.auth.limits(tenant.name()))
+        .map_err(|r| PromError::too_many(r.message))?;
     st.metrics.queries_waiting.fetch_add(1, Ordering::Relaxed);
     let permit = tokio::time::timeout(limit, st.query_slots.clone().acquire_owned()).await;
     st.metrics.queries_waiting.fetch_sub(1, Ordering::Relaxed);
@@ -108,7 +115,7 @@ where
     opts.timeout = Some(limit);
     let engine = Engine::new(opts);
     let task = tokio::task::spawn_blocking(move || {
-        let _slot = permit;
+        let _slots = (permit, tenant_slot);
         f(&db, &engine)
     });
     // The engine stops itself at the timeout; this is only a safety net for work outside it.
@@ -120,14 +127,14 @@ where
 }
 
 /// `/api/v1/query?query=..&time=..`
-pub(crate) async fn instant(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+pub(crate) async fn instant(State(st): State<Arc<AppState>>, tenant: Tenant, p: Params) -> Result<JsonBody, PromError> {
     let t = match p.non_empty("time") {
         Some(s) => parse_time(s).map_err(|e| PromError::bad_param("time", e))?,
         None => now_ms(),
     };
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
-    evaluate(&st, limit, move |db, engine| {
+    evaluate(&st, &tenant, limit, move |db, engine| {
         let r = engine.instant_query(db, &query, t)?;
         Ok(json::success(|out| json::push_query_data(out, &r.value)))
     })
@@ -137,7 +144,7 @@ pub(crate) async fn instant(State(st): State<Arc<AppState>>, p: Params) -> Resul
 
 /// `/api/v1/query_range?query=..&start=..&end=..&step=..` (and `format=columns`, see
 /// [`json::push_query_columns`])
-pub(crate) async fn range(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+pub(crate) async fn range(State(st): State<Arc<AppState>>, tenant: Tenant, p: Params) -> Result<JsonBody, PromError> {
     let (start, end, step) = range_params(&p)?;
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
@@ -151,7 +158,7 @@ pub(crate) async fn range(State(st): State<Arc<AppState>>, p: Params) -> Result<
             ));
         }
     };
-    evaluate(&st, limit, move |db, engine| {
+    evaluate(&st, &tenant, limit, move |db, engine| {
         let r = engine.range_query(db, &query, start, end, step)?;
         Ok(json::success(|out| {
             if columns {
@@ -225,7 +232,7 @@ fn result_limit(p: &Params) -> Result<usize, PromError> {
 }
 
 /// `/api/v1/series?match[]=..&start=..&end=..`
-pub(crate) async fn series(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+pub(crate) async fn series(State(st): State<Arc<AppState>>, tenant: Tenant, p: Params) -> Result<JsonBody, PromError> {
     if p.all("match[]").is_empty() {
         return Err(PromError::bad_data("no match[] parameter provided"));
     }
@@ -233,7 +240,7 @@ pub(crate) async fn series(State(st): State<Arc<AppState>>, p: Params) -> Result
     let sets = matcher_sets(&p)?;
     let limit = result_limit(&p)?;
     let timeout = st.config.limits.query_timeout;
-    evaluate(&st, timeout, move |db, _| {
+    evaluate(&st, &tenant, timeout, move |db, _| {
         let mut all: BTreeSet<Labels> = BTreeSet::new();
         for set in &sets {
             all.extend(db.series(set, start, end)?);
@@ -255,7 +262,7 @@ pub(crate) async fn series(State(st): State<Arc<AppState>>, p: Params) -> Result
 }
 
 /// `/api/v1/labels?match[]=..&start=..&end=..`
-pub(crate) async fn labels(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+pub(crate) async fn labels(State(st): State<Arc<AppState>>, tenant: Tenant, p: Params) -> Result<JsonBody, PromError> {
     let (start, end) = time_range(&p)?;
     let mut sets = matcher_sets(&p)?;
     if sets.is_empty() {
@@ -263,7 +270,7 @@ pub(crate) async fn labels(State(st): State<Arc<AppState>>, p: Params) -> Result
     }
     let limit = result_limit(&p)?;
     let timeout = st.config.limits.query_timeout;
-    evaluate(&st, timeout, move |db, _| {
+    evaluate(&st, &tenant, timeout, move |db, _| {
         let mut names: BTreeSet<String> = BTreeSet::new();
         for set in &sets {
             names.extend(db.label_names(set, start, end)?);
@@ -280,6 +287,7 @@ pub(crate) async fn labels(State(st): State<Arc<AppState>>, p: Params) -> Result
 /// `/api/v1/label/<name>/values?match[]=..&start=..&end=..`
 pub(crate) async fn label_values(
     State(st): State<Arc<AppState>>,
+    tenant: Tenant,
     Path(name): Path<String>,
     p: Params,
 ) -> Result<JsonBody, PromError> {
@@ -293,7 +301,7 @@ pub(crate) async fn label_values(
     }
     let limit = result_limit(&p)?;
     let timeout = st.config.limits.query_timeout;
-    evaluate(&st, timeout, move |db, _| {
+    evaluate(&st, &tenant, timeout, move |db, _| {
         let mut values: BTreeSet<String> = BTreeSet::new();
         for set in &sets {
             values.extend(db.label_values(&name, set, start, end)?);
@@ -309,16 +317,22 @@ pub(crate) async fn label_values(
 
 /// `/api/v1/metadata?metric=..&limit=..`: the metadata remote write senders sent (kept in memory;
 /// line protocol carries none).
-pub(crate) async fn metadata(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
-    st.db_for_query()?;
+pub(crate) async fn metadata(
+    State(st): State<Arc<AppState>>,
+    tenant: Tenant,
+    p: Params,
+) -> Result<JsonBody, PromError> {
+    st.reader(&tenant)?;
     let limit = result_limit(&p)?;
     let metric = p.non_empty("metric");
-    Ok(JsonBody(json::success(|out| st.metadata.push_json(out, metric, limit))))
+    Ok(JsonBody(json::success(|out| {
+        st.metadata.push_json(out, tenant.label().as_deref(), metric, limit);
+    })))
 }
 
 /// `/api/v1/query_exemplars`: foresight stores no exemplars; an empty list.
-pub(crate) async fn exemplars(State(st): State<Arc<AppState>>) -> Result<JsonBody, PromError> {
-    st.db_for_query()?;
+pub(crate) async fn exemplars(State(st): State<Arc<AppState>>, tenant: Tenant) -> Result<JsonBody, PromError> {
+    st.reader(&tenant)?;
     Ok(JsonBody(json::success(|out| out.push_str("[]"))))
 }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use foresight_engine::{LabelMatcher, MatchOp, SampleBatch};
+use foresight_engine::{LabelMatcher, MatchOp, SampleBatch, TenantView};
 use foresight_remote::proto::{self, MatchType, ReadResponse, ResponseType};
 use foresight_remote::{DecodeError, Protocol, SeriesError};
 use prost::Message;
@@ -34,6 +34,7 @@ use prost::Message;
 use crate::error::{PromError, WriteError};
 use crate::query;
 use crate::state::AppState;
+use crate::tenant::Tenant;
 use crate::write::{read_request_body, too_large};
 
 /// Refused series quoted one by one in a 400's body (the count is always complete).
@@ -132,8 +133,8 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// `POST /api/v1/write`: Prometheus remote write 1.0 or 2.0.
-pub(crate) async fn write(State(st): State<Arc<AppState>>, req: Request) -> Response {
-    match receive(st, req).await {
+pub(crate) async fn write(State(st): State<Arc<AppState>>, tenant: Tenant, req: Request) -> Response {
+    match receive(st, tenant, req).await {
         Ok(w) => {
             let mut r = StatusCode::NO_CONTENT.into_response();
             set_written(r.headers_mut(), w);
@@ -143,8 +144,8 @@ pub(crate) async fn write(State(st): State<Arc<AppState>>, req: Request) -> Resp
     }
 }
 
-async fn receive(st: Arc<AppState>, req: Request) -> Result<Written, Answer> {
-    let db = st.db_for_write()?;
+async fn receive(st: Arc<AppState>, tenant: Tenant, req: Request) -> Result<Written, Answer> {
+    let db = st.writer(&tenant)?;
     let (parts, body) = req.into_parts();
     let protocol = foresight_remote::negotiate(
         header_str(&parts.headers, header::CONTENT_TYPE),
@@ -153,15 +154,21 @@ async fn receive(st: Arc<AppState>, req: Request) -> Result<Written, Answer> {
     .map_err(|e| Answer::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.0))?;
     let (buf, reservation) = read_request_body(&st, &parts.headers, body).await?;
     let task_st = st.clone();
-    tokio::task::spawn_blocking(move || store(&task_st, &db, &buf, protocol, reservation))
+    let outcome = tokio::task::spawn_blocking(move || store(&task_st, &db, &buf, protocol, reservation))
         .await
-        .map_err(|_| Answer::new(StatusCode::INTERNAL_SERVER_ERROR, "the write task failed"))?
+        .map_err(|_| Answer::new(StatusCode::INTERNAL_SERVER_ERROR, "the write task failed"))?;
+    let samples = match &outcome {
+        Ok(w) => w.samples,
+        Err(a) => a.written.map_or(0, |w| w.samples),
+    };
+    st.wrote(&tenant, samples);
+    outcome
 }
 
 /// Decodes and stores one write on a blocking thread.
 fn store(
     st: &AppState,
-    db: &foresight_engine::Db,
+    db: &TenantView,
     buf: &[u8],
     protocol: Protocol,
     mut reservation: crate::budget::Reservation,
@@ -177,7 +184,7 @@ fn store(
     // Sized from the request (a 1.0 series usually carries one sample; its labels are most of the
     // body), so that filling the batch does not grow and copy it.
     let n = decoded.series_count();
-    let mut batch = SampleBatch::with_capacity(n, n, decoded.raw_len());
+    let mut batch = SampleBatch::with_capacity(n, n, decoded.raw_len()).with_tenant(db.tenant());
     let mut refused: Vec<(usize, String, String)> = Vec::new();
     let summary = decoded.visit(|index, labels, samples| match batch.add_series_sorted(labels) {
         Ok(series) => {
@@ -192,7 +199,7 @@ fn store(
     } else {
         db.write_samples(&batch).map_err(WriteError::from)?
     };
-    st.metadata.update(&summary.metadata);
+    st.metadata.update(db.tenant(), &summary.metadata);
     let written = Written {
         samples: report.samples_accepted,
         histograms: 0,
@@ -237,15 +244,15 @@ fn store(
 
 /// `POST /api/v1/read`: Prometheus remote read, answered with samples or streamed XOR chunks,
 /// whichever the client lists first.
-pub(crate) async fn read(State(st): State<Arc<AppState>>, req: Request) -> Response {
-    match serve_read(st, req).await {
+pub(crate) async fn read(State(st): State<Arc<AppState>>, tenant: Tenant, req: Request) -> Response {
+    match serve_read(st, tenant, req).await {
         Ok(r) => r,
         Err(a) => a.into_response(),
     }
 }
 
-async fn serve_read(st: Arc<AppState>, req: Request) -> Result<Response, Answer> {
-    st.db_for_query()?;
+async fn serve_read(st: Arc<AppState>, tenant: Tenant, req: Request) -> Result<Response, Answer> {
+    st.reader(&tenant)?;
     let (parts, body) = req.into_parts();
     let (buf, _reservation) = read_request_body(&st, &parts.headers, body).await?;
     let limit = usize::try_from(st.config.limits.max_body_bytes).unwrap_or(usize::MAX);
@@ -254,7 +261,10 @@ async fn serve_read(st: Arc<AppState>, req: Request) -> Result<Response, Answer>
     let kind = foresight_remote::response_type(&request);
     let max_samples = usize::try_from(st.config.limits.max_samples).unwrap_or(usize::MAX);
     let timeout = st.config.limits.query_timeout;
-    let body = query::evaluate(&st, timeout, move |db, _| answer_read(db, &request, kind, max_samples)).await?;
+    let body = query::evaluate(&st, &tenant, timeout, move |db, _| {
+        answer_read(db, &request, kind, max_samples)
+    })
+    .await?;
     let mut headers = HeaderMap::new();
     match kind {
         ResponseType::Samples => {
@@ -276,7 +286,7 @@ async fn serve_read(st: Arc<AppState>, req: Request) -> Result<Response, Answer>
 
 /// Selects every query's series and encodes the answer.
 fn answer_read(
-    db: &foresight_engine::Db,
+    db: &TenantView,
     request: &proto::ReadRequest,
     kind: ResponseType,
     max_samples: usize,

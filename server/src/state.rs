@@ -5,8 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use foresight_engine::Db;
+use axum::http::StatusCode;
 use foresight_engine::promql::EngineOptions;
+use foresight_engine::{Db, TenantView};
 use parking_lot::RwLock;
 use tokio::sync::{Semaphore, watch};
 
@@ -15,6 +16,8 @@ use crate::config::Config;
 use crate::error::{PromError, WriteError};
 use crate::metadata::MetadataStore;
 use crate::metrics::{Family, MetricSource, Metrics, WriteRefusal};
+use crate::quota::Quota;
+use crate::tenant::Tenant;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -37,6 +40,8 @@ pub(crate) struct AppState {
     pub(crate) auth: Arc<crate::auth::Authenticator>,
     /// Metric metadata received by remote write, for `/api/v1/metadata`.
     pub(crate) metadata: MetadataStore,
+    /// Per-tenant limits' state.
+    pub(crate) quota: Arc<Quota>,
 }
 
 impl AppState {
@@ -49,6 +54,8 @@ impl AppState {
             config.max_auth_failures,
         ));
         let auth_metrics: Arc<dyn MetricSource> = auth.clone();
+        let quota = Arc::new(Quota::default());
+        let quota_metrics: Arc<dyn MetricSource> = quota.clone();
         AppState {
             auth,
             engine_opts: EngineOptions {
@@ -63,8 +70,9 @@ impl AppState {
             metrics: Metrics::default(),
             shutdown,
             addr,
-            metric_sources: RwLock::new(vec![auth_metrics]),
+            metric_sources: RwLock::new(vec![auth_metrics, quota_metrics]),
             metadata: MetadataStore::default(),
+            quota,
         }
     }
 
@@ -83,15 +91,45 @@ impl AppState {
         self.db.write().take()
     }
 
-    pub(crate) fn db_for_query(&self) -> Result<Arc<Db>, PromError> {
+    /// The whole database, for the admin endpoints (flush, snapshot) and the operator's
+    /// storage figures: never for reading series on a tenant's behalf ([`AppState::reader`]).
+    pub(crate) fn db_for_admin(&self) -> Result<Arc<Db>, PromError> {
         self.db().ok_or_else(|| PromError::unavailable(self.not_ready_reason()))
     }
 
-    pub(crate) fn db_for_write(&self) -> Result<Arc<Db>, WriteError> {
-        self.db().ok_or_else(|| {
+    /// `tenant`'s read view of the database: the only way a query handler reads data, so
+    /// every read is narrowed to the request's tenant.
+    pub(crate) fn reader(&self, tenant: &Tenant) -> Result<TenantView, PromError> {
+        let db = self
+            .db()
+            .ok_or_else(|| PromError::unavailable(self.not_ready_reason()))?;
+        Ok(TenantView::new(db, tenant.label()))
+    }
+
+    /// `tenant`'s view of the database for writing: what it stores carries the tenant's label,
+    /// within the tenant's series limit. Refused (429) while the tenant is over its samples/s;
+    /// [`AppState::wrote`] charges what the write stored.
+    pub(crate) fn writer(&self, tenant: &Tenant) -> Result<TenantView, WriteError> {
+        let db = self.db().ok_or_else(|| {
             self.metrics.refused(WriteRefusal::NotReady);
             WriteError::unavailable(self.not_ready_reason())
+        })?;
+        let limits = self.auth.limits(tenant.name());
+        self.quota.check_write(tenant.name(), limits).map_err(|r| WriteError {
+            retry_after: Some(u32::try_from(r.retry_after.as_secs().max(1)).unwrap_or(u32::MAX)),
+            ..WriteError::new(StatusCode::TOO_MANY_REQUESTS, "too many requests", r.message)
+        })?;
+        let view = TenantView::new(db, tenant.label());
+        Ok(match self.quota.admission(tenant.name(), limits) {
+            Some(a) => view.with_admission(a),
+            None => view,
         })
+    }
+
+    /// After a write of `tenant` that stored `samples`.
+    pub(crate) fn wrote(&self, tenant: &Tenant, samples: u64) {
+        let limits = self.auth.limits(tenant.name());
+        self.quota.charge_write(tenant.name(), limits, samples);
     }
 
     fn not_ready_reason(&self) -> &'static str {

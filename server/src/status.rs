@@ -17,6 +17,7 @@ use crate::error::{JsonBody, PromError};
 use crate::forecast::Success;
 use crate::query::{Params, evaluate};
 use crate::state::AppState;
+use crate::tenant::Tenant;
 
 /// Settings whose value is a secret: `/api/v1/status/flags` shows `<redacted>` (headers too:
 /// `remote-write-header` often carries an `Authorization`).
@@ -119,7 +120,9 @@ struct Tsdb {
     label_value_count_by_label_name: Vec<Stat>,
     memory_in_bytes_by_label_name: Vec<Stat>,
     series_count_by_label_value_pair: Vec<Stat>,
-    storage: Storage,
+    /// The whole database's figures: for the default tenant only (they count every tenant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<Storage>,
 }
 
 /// The `limit` largest of `counts`, largest first (ties by name).
@@ -164,7 +167,7 @@ fn cardinality(series: &[Labels], limit: usize) -> (usize, [Vec<Stat>; 4]) {
 const TSDB_STATUS_WINDOW_MS: i64 = 3 * 3_600_000;
 
 /// `GET /api/v1/status/tsdb?limit=10`.
-pub(crate) async fn tsdb(State(st): State<Arc<AppState>>, p: Params) -> Result<JsonBody, PromError> {
+pub(crate) async fn tsdb(State(st): State<Arc<AppState>>, tenant: Tenant, p: Params) -> Result<JsonBody, PromError> {
     let limit = match p.non_empty("limit") {
         None => 10,
         Some(s) => match s.trim().parse::<usize>() {
@@ -178,41 +181,56 @@ pub(crate) async fn tsdb(State(st): State<Arc<AppState>>, p: Params) -> Result<J
         },
     };
     let timeout = st.config.limits.query_timeout;
-    evaluate(&st, timeout, move |db, _| {
+    // Storage figures count every tenant's data: the default tenant's (the operator's) only.
+    let whole = if tenant.is_default() {
+        Some(st.db_for_admin()?)
+    } else {
+        None
+    };
+    // The window ends at the newest sample of the whole database (its time, not its data).
+    let newest = st.db_for_admin()?.stats().max_time;
+    evaluate(&st, &tenant, timeout, move |db, _| {
         let all = matcher(MatchOp::RegexMatch, "__name__", ".+").map_err(|e| PromError::internal(e.to_string()))?;
         // As Prometheus' head statistics: the series with samples in the last hours (the head's
         // span), not every series ever stored (which a long history makes slow and large).
-        let stats = db.stats();
-        let series = match stats.max_time {
+        let series = match newest {
             Some(max) => db.series(&[all], max.saturating_sub(TSDB_STATUS_WINDOW_MS), i64::MAX)?,
             None => Vec::new(),
         };
-        let blocks = db.blocks();
-        let block_samples: u64 = blocks.iter().map(|b| b.samples).sum();
-        let min_time = blocks.iter().map(|b| b.mint).min();
         let (label_pairs, [by_name, values, memory, pairs]) = cardinality(&series, limit);
+        let (storage, min_time, max_time) = match whole {
+            None => (None, None, None),
+            Some(whole) => {
+                let stats = whole.stats();
+                let blocks = whole.blocks();
+                let block_samples: u64 = blocks.iter().map(|b| b.samples).sum();
+                let min_time = blocks.iter().map(|b| b.mint).min();
+                let storage = Storage {
+                    blocks: stats.blocks,
+                    block_bytes: stats.block_bytes,
+                    block_samples,
+                    bytes_per_sample: (block_samples > 0).then(|| stats.block_bytes as f64 / block_samples as f64),
+                    head_series: stats.head_series,
+                    head_bytes: stats.head_bytes,
+                    wal_bytes: stats.wal_bytes,
+                    samples_ingested: stats.samples_ingested,
+                };
+                (Some(storage), min_time.or(stats.max_time), stats.max_time)
+            }
+        };
         let tsdb = Tsdb {
             head_stats: HeadStats {
                 num_series: series.len() as u64,
                 num_label_pairs: label_pairs,
                 chunk_count: 0,
-                min_time: min_time.or(stats.max_time),
-                max_time: stats.max_time,
+                min_time,
+                max_time,
             },
             series_count_by_metric_name: by_name,
             label_value_count_by_label_name: values,
             memory_in_bytes_by_label_name: memory,
             series_count_by_label_value_pair: pairs,
-            storage: Storage {
-                blocks: stats.blocks,
-                block_bytes: stats.block_bytes,
-                block_samples,
-                bytes_per_sample: (block_samples > 0).then(|| stats.block_bytes as f64 / block_samples as f64),
-                head_series: stats.head_series,
-                head_bytes: stats.head_bytes,
-                wal_bytes: stats.wal_bytes,
-                samples_ingested: stats.samples_ingested,
-            },
+            storage,
         };
         Success::body(tsdb, Vec::new())
     })

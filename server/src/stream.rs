@@ -20,6 +20,7 @@ use crate::error::PromError;
 use crate::json;
 use crate::query::{Params, evaluate};
 use crate::state::AppState;
+use crate::tenant::Tenant;
 use crate::time::{now_ms, parse_duration_ms};
 
 /// Interval when the request names none.
@@ -27,6 +28,7 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
 struct StreamState {
     st: Arc<AppState>,
+    tenant: Tenant,
     query: Arc<str>,
     interval: Duration,
     next: Instant,
@@ -45,8 +47,8 @@ impl Drop for OpenGuard {
 }
 
 /// Checks the parameters, then answers with the event stream.
-pub(crate) async fn stream(State(st): State<Arc<AppState>>, p: Params) -> Result<Response, PromError> {
-    st.db_for_query()?;
+pub(crate) async fn stream(State(st): State<Arc<AppState>>, tenant: Tenant, p: Params) -> Result<Response, PromError> {
+    st.reader(&tenant)?;
     let query: Arc<str> = Arc::from(p.get("query").unwrap_or(""));
     promql::parse(&query).map_err(|e| PromError::bad_param("query", e))?;
     let min = st.config.limits.stream_min_interval;
@@ -71,6 +73,7 @@ pub(crate) async fn stream(State(st): State<Arc<AppState>>, p: Params) -> Result
         _open: OpenGuard(st.clone()),
         deadline: now.checked_add(st.config.limits.stream_max_lifetime).unwrap_or(now),
         st,
+        tenant,
         query,
         interval,
         next: now,
@@ -101,7 +104,7 @@ pub(crate) async fn stream(State(st): State<Arc<AppState>>, p: Params) -> Result
                 .limits
                 .query_timeout
                 .min(s.interval.max(Duration::from_secs(1)));
-        let r = evaluate(&s.st, limit, move |db, engine| {
+        let r = evaluate(&s.st, &s.tenant, limit, move |db, engine| {
             let r = engine.instant_query(db, &query, t)?;
             let mut out = String::with_capacity(256);
             json::push_query_data(&mut out, &r.value);

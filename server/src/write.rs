@@ -19,9 +19,15 @@ use crate::budget::Reservation;
 use crate::error::WriteError;
 use crate::metrics::WriteRefusal;
 use crate::state::AppState;
+use crate::tenant::Tenant;
+use crate::time::now_ms;
 
 /// `POST /write?db=..&precision=ns|u|ms|s|m|h` (InfluxDB 1.x).
-pub(crate) async fn write_v1(State(st): State<Arc<AppState>>, req: Request) -> Result<StatusCode, WriteError> {
+pub(crate) async fn write_v1(
+    State(st): State<Arc<AppState>>,
+    tenant: Tenant,
+    req: Request,
+) -> Result<StatusCode, WriteError> {
     let params = query_pairs(req.uri().query());
     let precision = match param(&params, "precision") {
         None | Some("") => Precision::Nanoseconds,
@@ -32,11 +38,15 @@ pub(crate) async fn write_v1(State(st): State<Arc<AppState>>, req: Request) -> R
         })?,
     };
     let db = param(&params, "db").map(str::to_owned);
-    answer(write(st, req, precision, db).await?)
+    answer(write(st, &tenant, req, precision, db).await?)
 }
 
 /// `POST /api/v2/write?org=..&bucket=..&precision=ns|us|ms|s` (InfluxDB 2.x).
-pub(crate) async fn write_v2(State(st): State<Arc<AppState>>, req: Request) -> Result<StatusCode, WriteError> {
+pub(crate) async fn write_v2(
+    State(st): State<Arc<AppState>>,
+    tenant: Tenant,
+    req: Request,
+) -> Result<StatusCode, WriteError> {
     let params = query_pairs(req.uri().query());
     let precision = match param(&params, "precision") {
         None | Some("") => Precision::Nanoseconds,
@@ -50,7 +60,7 @@ pub(crate) async fn write_v2(State(st): State<Arc<AppState>>, req: Request) -> R
         }
     };
     let bucket = param(&params, "bucket").map(str::to_owned);
-    answer(write(st, req, precision, bucket).await?)
+    answer(write(st, &tenant, req, precision, bucket).await?)
 }
 
 fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
@@ -105,11 +115,12 @@ pub(crate) fn busy(st: &AppState) -> WriteError {
 
 async fn write(
     st: Arc<AppState>,
+    tenant: &Tenant,
     req: Request,
     precision: Precision,
     db_value: Option<String>,
 ) -> Result<WriteReport, WriteError> {
-    let db = st.db_for_write()?;
+    let db = st.writer(tenant)?;
     let limit = st.config.limits.max_body_bytes;
     let (parts, body) = req.into_parts();
     let gzip = is_gzip(&parts.headers)?;
@@ -140,7 +151,7 @@ async fn write(
             (Some(name), Some(value)) if !value.is_empty() => {
                 let (rewritten, mut early) = with_tag(&body, name, value);
                 drop(body);
-                let mut report = db.write_lines(rewritten.as_bytes(), precision)?;
+                let mut report = db.write_lines_at(rewritten.as_bytes(), precision, now_ms())?;
                 if !early.is_empty() {
                     early.append(&mut report.rejected);
                     early.sort_by_key(|e| e.line);
@@ -148,13 +159,14 @@ async fn write(
                 }
                 report
             }
-            _ => db.write_lines(&body, precision)?,
+            _ => db.write_lines_at(&body, precision, now_ms())?,
         };
         Ok((report, bytes))
     })
     .await
     .map_err(|_| WriteError::internal("the write task failed"))?;
     let (report, bytes) = outcome?;
+    st.wrote(tenant, report.samples_accepted);
     st.metrics.observe_write(bytes, report.rejected.len() as u64);
     Ok(report)
 }

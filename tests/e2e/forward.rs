@@ -625,3 +625,56 @@ fn remote_write_2_0_to_a_receiver_that_reads_only_1_0_loses_nothing() {
     );
     assert!(s.log().contains("sending 1.0 from now on"), "{}", s.log());
 }
+
+/// Tenants are forwarded under `X-Scope-OrgID`: each tenant's series in their own requests,
+/// without the `__tenant__` label, so a receiving foresight (or Mimir) files them under the same
+/// tenant; the default tenant's series go without the header.
+#[test]
+fn each_tenant_is_forwarded_under_its_org_id() {
+    let dir_b = tempdir();
+    let b = TestServer::start(dir_b.path(), &[]);
+    let dir = tempdir();
+    let acme = crate::auth::tokens(dir.path(), &["create", "--tenant", "acme", "--role", "write"]);
+    let default = crate::auth::tokens(dir.path(), &["create", "--role", "write"]);
+    let url = b.url("/api/v1/write");
+    let a = TestServer::start(dir.path(), &["--remote-write-url", &url]);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (token, line) in [(&acme, "fwd_t,host=x v=1"), (&default, "fwd_d,host=y v=2")] {
+        let r = a.post(
+            "/write?precision=s",
+            format!("{line} {t}\n").as_bytes(),
+            &[("Authorization", &format!("Bearer {token}"))],
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+    }
+    let names = |org: Option<&str>| -> String {
+        let headers: Vec<(&str, &str)> = org.map(|o| ("X-Scope-OrgID", o)).into_iter().collect();
+        let time = t.to_string();
+        ["fwd_t_v", "fwd_d_v"]
+            .map(|q| {
+                b.get_full("/api/v1/query", &[("query", q), ("time", time.as_str())], &headers)
+                    .body
+            })
+            .join("\n")
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(names(Some("acme")).contains("fwd_t_v") && names(None).contains("fwd_d_v")) {
+        assert!(
+            Instant::now() < deadline,
+            "not forwarded: {} / {}; log:\n{}",
+            names(Some("acme")),
+            names(None),
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (acme_sees, default_sees) = (names(Some("acme")), names(None));
+    assert!(
+        !acme_sees.contains("fwd_d_v") && !acme_sees.contains("__tenant__"),
+        "{acme_sees}"
+    );
+    assert!(!default_sees.contains("fwd_t_v"), "{default_sees}");
+}

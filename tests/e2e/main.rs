@@ -16,6 +16,7 @@ mod query;
 mod remote;
 mod restart;
 mod rules;
+mod tenants;
 mod tls;
 mod ui;
 mod write;

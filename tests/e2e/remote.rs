@@ -314,7 +314,7 @@ fn read_request(accepted: Vec<i32>) -> Vec<u8> {
     snappy::compress(&req.encode_to_vec())
 }
 
-fn text_labels(labels: &[Label]) -> String {
+pub(crate) fn text_labels(labels: &[Label]) -> String {
     labels
         .iter()
         .map(|l| {

@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::{Alerting, rfc3339};
 use crate::error::{JsonBody, PromError};
 use crate::json;
+use crate::tenant::Tenant;
 
 /// The routes, with their own state (the server adds its request tracking).
 pub(crate) fn router(al: Arc<Alerting>) -> Router {
@@ -151,7 +152,8 @@ fn success(data: &impl Serialize) -> Result<JsonBody, PromError> {
 }
 
 /// `GET /api/v1/rules?type=alert|record&rule_name[]=..&rule_group[]=..&file[]=..&exclude_alerts=true`
-async fn rules(State(al): State<Arc<Alerting>>, RawQuery(q): RawQuery) -> Result<JsonBody, PromError> {
+/// Rules are the default tenant's (they read and write its series): other tenants see none.
+async fn rules(State(al): State<Arc<Alerting>>, tenant: Tenant, RawQuery(q): RawQuery) -> Result<JsonBody, PromError> {
     let p = params(q);
     let set = |name: &str| -> HashSet<&str> { p.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect() };
     let (names, groups_f, files) = (set("rule_name[]"), set("rule_group[]"), set("file[]"));
@@ -177,7 +179,7 @@ async fn rules(State(al): State<Arc<Alerting>>, RawQuery(q): RawQuery) -> Result
         }
     };
     let filtered = !names.is_empty() || !groups_f.is_empty() || !files.is_empty();
-    let slots = al.slots();
+    let slots = if tenant.is_default() { al.slots() } else { Vec::new() };
     let states: Vec<_> = slots.iter().map(|s| s.state.lock()).collect();
     let mut out = Vec::new();
     for st in &states {
@@ -261,8 +263,8 @@ async fn rules(State(al): State<Arc<Alerting>>, RawQuery(q): RawQuery) -> Result
 }
 
 /// `GET /api/v1/alerts`: every pending and firing alert.
-async fn alerts(State(al): State<Arc<Alerting>>) -> Result<JsonBody, PromError> {
-    let slots = al.slots();
+async fn alerts(State(al): State<Arc<Alerting>>, tenant: Tenant) -> Result<JsonBody, PromError> {
+    let slots = if tenant.is_default() { al.slots() } else { Vec::new() };
     let states: Vec<_> = slots.iter().map(|s| s.state.lock()).collect();
     let alerts: Vec<ApiAlert<'_>> = states
         .iter()

@@ -21,7 +21,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use foresight_engine::promql::EngineOptions;
-use foresight_engine::{Db, Labels, METRIC_NAME, MatchOp, SampleBatch};
+use foresight_engine::{Db, Labels, METRIC_NAME, MatchOp, SampleBatch, TenantView};
 use foresight_rules::{Alert, AlertState, Group, GroupOptions, Health, OutputSample, Rule};
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -160,7 +160,7 @@ impl Alerting {
         };
         let db = self.runtime.lock().as_ref().and_then(|(db, _)| db.upgrade());
         let this = self.clone();
-        let new_slots = tokio::task::spawn_blocking(move || this.swap_groups(groups, db.as_deref()))
+        let new_slots = tokio::task::spawn_blocking(move || this.swap_groups(groups, db))
             .await
             .map_err(|e| format!("swapping rule groups: {e}"))?;
         self.spawn(new_slots);
@@ -171,7 +171,7 @@ impl Alerting {
     }
 
     /// Replaces the groups (their tasks aborted), copying state; writes stale markers.
-    fn swap_groups(&self, groups: Vec<Group>, db: Option<&Db>) -> Vec<Arc<Slot>> {
+    fn swap_groups(&self, groups: Vec<Group>, db: Option<Arc<Db>>) -> Vec<Arc<Slot>> {
         for t in self.tasks.lock().drain(..) {
             t.abort();
         }
@@ -199,15 +199,18 @@ impl Alerting {
             stale.extend(st.group.stale_markers(now - offset_ms(&st.group)));
         }
         if let Some(db) = db {
-            store(db, &stale);
+            store(&TenantView::new(db, None), &stale);
         }
         *self.groups.lock() = slots.clone();
         slots
     }
 
     /// Evaluates one group at `ts` and does everything that follows: store, restore, notify.
-    fn evaluate(&self, slot: &Slot, db: &Db, ts: i64) {
+    /// Rules are the default tenant's: they read and write its series only.
+    fn evaluate(&self, slot: &Slot, db: &Arc<Db>, ts: i64) {
         let started = Instant::now();
+        let db = TenantView::new(db.clone(), None);
+        let db = &db;
         let mut st = slot.state.lock();
         let out = st.group.eval(ts, db);
         let mut samples = out.samples;
@@ -288,7 +291,7 @@ fn load(patterns: &[String], opts: &GroupOptions) -> Result<Vec<Group>, String> 
 }
 
 /// Writes rule output through the engine (stale markers included).
-fn store(db: &Db, samples: &[OutputSample]) {
+fn store(db: &TenantView, samples: &[OutputSample]) {
     if samples.is_empty() {
         return;
     }
@@ -326,7 +329,7 @@ fn store(db: &Db, samples: &[OutputSample]) {
 /// period takes back the `activeAt` its last `ALERTS_FOR_STATE` sample (within the outage
 /// tolerance) recorded, shifted by the downtime, and never fires sooner than the grace period
 /// after the restart.
-fn restore_for_state(group: &mut Group, db: &Db, now: i64, s: &AlertingSettings) {
+fn restore_for_state(group: &mut Group, db: &TenantView, now: i64, s: &AlertingSettings) {
     let tolerance = ms(s.for_outage_tolerance);
     let grace = ms(s.for_grace_period);
     for rule in group.rules_mut() {

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use foresight_engine::wal_tail::{self, WalPosition, WalTail};
-use foresight_engine::{Labels, Series};
+use foresight_engine::{Labels, Series, TENANT_LABEL};
 use foresight_remote::{labels_to_proto, proto, snappy};
 use parking_lot::Mutex;
 use prost::Message;
@@ -395,12 +395,16 @@ impl Worker {
                 .counters
                 .samples_filtered
                 .fetch_add((n - kept.min(n)) as u64, Ordering::Relaxed);
-            // The WAL is read whole records at a time: cut what is sent to the batch size.
-            for part in split(out, self.dest.target.batch_samples) {
-                let samples = part.iter().map(|(_, s)| s.len()).sum();
-                match self.send(&part, samples) {
-                    Sent::Stopped => return,
-                    Sent::Accepted | Sent::Rejected => {}
+            // Each tenant's series go in their own requests, under its name in `X-Scope-OrgID`
+            // (the tenant header of Mimir, Cortex, Thanos Receive and foresight); the WAL is read
+            // whole records at a time: cut what is sent to the batch size.
+            for (tenant, series) in by_tenant(out) {
+                for part in split(series, self.dest.target.batch_samples) {
+                    let samples = part.iter().map(|(_, s)| s.len()).sum();
+                    match self.send(&part, samples, tenant.as_deref()) {
+                        Sent::Stopped => return,
+                        Sent::Accepted | Sent::Rejected => {}
+                    }
                 }
             }
             let pos = self.tail.position();
@@ -463,7 +467,7 @@ impl Worker {
     }
 
     /// Sends one batch, retrying transient failures until it is answered or the server stops.
-    fn send(&mut self, batch: &[(Labels, &[(i64, f64)])], samples: usize) -> Sent {
+    fn send(&mut self, batch: &[(Labels, &[(i64, f64)])], samples: usize, tenant: Option<&str>) -> Sent {
         let newest = batch
             .iter()
             .filter_map(|(_, s)| s.iter().map(|&(t, _)| t).max())
@@ -503,7 +507,12 @@ impl Worker {
                 .header("X-Prometheus-Remote-Write-Version", version)
                 .header("User-Agent", concat!("foresight/", env!("CARGO_PKG_VERSION")));
             for (n, v) in &t.headers {
-                req = req.header(n.as_str(), v.as_str());
+                if tenant.is_none() || !n.eq_ignore_ascii_case(ORG_HEADER) {
+                    req = req.header(n.as_str(), v.as_str());
+                }
+            }
+            if let Some(tenant) = tenant {
+                req = req.header(ORG_HEADER, tenant);
             }
             let wait = match req.send(&body[..]) {
                 Ok(mut r) => {
@@ -606,6 +615,26 @@ impl Worker {
             Err(e) => tracing::warn!(error = %e, "cannot skip forward in the WAL"),
         }
     }
+}
+
+/// The tenant header of Mimir, Cortex, Thanos Receive and foresight.
+const ORG_HEADER: &str = "X-Scope-OrgID";
+
+/// The batch split by tenant (`None`: the default tenant, whose series have no `__tenant__`),
+/// each tenant's series without the label; in order of first appearance.
+fn by_tenant(batch: Outgoing<'_>) -> Vec<(Option<String>, Outgoing<'_>)> {
+    let mut groups: Vec<(Option<String>, Outgoing<'_>)> = Vec::new();
+    for (labels, samples) in batch {
+        let (tenant, labels) = match labels.get(TENANT_LABEL) {
+            None => (None, labels),
+            Some(t) => (Some(t.to_owned()), labels.filter(|n| n != TENANT_LABEL)),
+        };
+        match groups.iter_mut().find(|(t, _)| *t == tenant) {
+            Some((_, g)) => g.push((labels, samples)),
+            None => groups.push((tenant, vec![(labels, samples)])),
+        }
+    }
+    groups
 }
 
 /// Series to send: labels as the destination gets them, and their samples.
@@ -742,6 +771,31 @@ mod tests {
         std::fs::write(&p, "garbage").unwrap();
         let e = read_position(&p).unwrap_err().to_string();
         assert!(e.contains("shard-002.pos") && e.contains("delete the file"), "{e}");
+    }
+
+    #[test]
+    fn tenants_get_their_own_requests_without_the_label() {
+        let s = [(1, 1.0)];
+        let batch = vec![
+            (Labels::new(vec![("__name__", "m"), ("__tenant__", "acme")]), &s[..]),
+            (Labels::new(vec![("__name__", "m")]), &s[..]),
+            (Labels::new(vec![("__name__", "n"), ("__tenant__", "acme")]), &s[..]),
+            (Labels::new(vec![("__name__", "m"), ("__tenant__", "beta")]), &s[..]),
+        ];
+        let groups = by_tenant(batch);
+        let shape: Vec<(Option<&str>, Vec<String>)> = groups
+            .iter()
+            .map(|(t, g)| (t.as_deref(), g.iter().map(|(l, _)| l.to_string()).collect()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                // Displayed as `m`: no `{__tenant__="acme"}` left.
+                (Some("acme"), vec!["m".to_owned(), "n".to_owned()]),
+                (None, vec!["m".to_owned()]),
+                (Some("beta"), vec!["m".to_owned()]),
+            ]
+        );
     }
 
     #[test]
