@@ -1,7 +1,7 @@
 //! RAM per active series in the head: writes `foresight bench`'s memory workload (TSBS cpu-only
 //! hosts: `cpu` with 7 tags and 10 `usage_*` fields, one row per host every 10 s) into a fresh
 //! database and reports the growth of the process' resident set and `Stats::head_bytes`, both per
-//! series, and the write throughput (wall clock, and CPU time, which is steadier on a shared
+//! series, the WAL's bytes per sample, and the write throughput (wall clock, and CPU time, which is steadier on a shared
 //! machine).
 //!
 //! ```sh
@@ -145,7 +145,7 @@ fn main() -> Result<()> {
     let stats = db.stats();
     let n = stats.head_series.max(1) as f64;
     println!(
-        "series {} samples {} write {:.2} M samples/s ({:.2} CPU-s per M samples, generation included) rss_growth/series {:.0} B (peak {:.0} B) head_bytes/series {:.0} B",
+        "series {} samples {} write {:.2} M samples/s ({:.2} CPU-s per M samples, generation included) rss_growth/series {:.0} B (peak {:.0} B) head_bytes/series {:.0} B wal {:.2} B/sample",
         stats.head_series,
         samples,
         samples as f64 / secs / 1e6,
@@ -153,6 +153,7 @@ fn main() -> Result<()> {
         after.saturating_sub(before) as f64 / n,
         rss_field("VmHWM:")?.saturating_sub(before) as f64 / n,
         stats.head_bytes as f64 / n,
+        stats.wal_bytes as f64 / samples.max(1) as f64,
     );
     db.close()?;
     Ok(())

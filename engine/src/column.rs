@@ -44,13 +44,13 @@ use crate::gorilla::{BitReader, BitWriter, RICE_ESCAPE, XorState, unzigzag, zigz
 pub const MAX_COLUMN_LEN: usize = 1 << 24;
 
 /// Powers of ten that are exact in `f64` (10^22 is the largest).
-const POW10: [f64; 23] = [
+pub(crate) const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
     1e21, 1e22,
 ];
 
 /// Largest decimal scale: values are `m / 10^e` with `e <= MAX_SCALE`.
-const MAX_SCALE: usize = POW10.len() - 1;
+pub(crate) const MAX_SCALE: usize = POW10.len() - 1;
 
 /// Scaled integers stay within ±2^53 so that `m as f64` is exact.
 const MAX_MANTISSA: f64 = 9_007_199_254_740_992.0;
@@ -261,7 +261,7 @@ fn fits_mantissa(s: f64) -> bool {
 
 /// `Some(m)` if `v` is exactly `m / 10^scale` (as `f64` division rounds it) with `|m| <= 2^53`.
 #[inline]
-fn scaled(v: f64, scale: usize) -> Option<i64> {
+pub(crate) fn scaled(v: f64, scale: usize) -> Option<i64> {
     let pow = *POW10.get(scale)?;
     let s = v * pow;
     // Also rejects NaN and infinities.
@@ -286,7 +286,7 @@ pub(crate) fn as_decimal(v: f64) -> Option<(usize, i64)> {
 /// Smallest scale at which `v` is a decimal, with the mantissa at that scale; `guess` (the previous
 /// value's scale) is tried first.
 #[inline]
-fn min_scale(v: f64, guess: usize) -> Option<(usize, i64)> {
+pub(crate) fn min_scale(v: f64, guess: usize) -> Option<(usize, i64)> {
     if let Some(mut m) = scaled(v, guess) {
         // Valid at `guess`: walk down while the next smaller scale still works (usually 1 step).
         // If `v` were `m' / 10^(e-1)`, then `v * 10^e` would be within 2.2 ulp of `10 m'`, so
@@ -320,7 +320,7 @@ fn min_scale(v: f64, guess: usize) -> Option<(usize, i64)> {
 /// If `v` is `m / 10^e` (as [`scaled`] checks), it is also `(m * 10^d) / 10^(e + d)`: both divisions
 /// round the same real number, and every operand is exact.
 #[inline]
-fn rescale(m: i64, digits: usize) -> Option<i64> {
+pub(crate) fn rescale(m: i64, digits: usize) -> Option<i64> {
     const POW10_INT: [i64; 19] = [
         1,
         10,
@@ -973,14 +973,23 @@ fn read_u64_le(data: &[u8], pos: &mut usize, what: &'static str) -> Result<u64, 
 #[cfg(test)]
 pub(crate) mod testkit {
     use super::*;
+    use crate::chunk::{ChunkDecoder, ChunkEncoder};
     use crate::gorilla::{GorillaDecoder, GorillaEncoder};
     use proptest::prelude::*;
 
-    /// Checks that `samples` round-trip bit for bit through a Gorilla chunk (including snapshots of
-    /// the open chunk) and through the timestamps and values columns (concatenated, with trailing
-    /// bytes), and that truncated or corrupted inputs fail without panicking.
+    /// Checks that `samples` round-trip bit for bit through a Gorilla chunk and a head chunk
+    /// (including snapshots of the open chunk) and through the timestamps and values columns
+    /// (concatenated, with trailing bytes), and that truncated or corrupted inputs fail without
+    /// panicking.
     pub(crate) fn check_round_trip(samples: &[(i64, f64)]) {
-        check_gorilla(samples);
+        let gorilla: GorillaEncoder = check_stream(samples);
+        // Sealing a Gorilla chunk keeps it readable and appendable.
+        let mut sealed = gorilla.clone();
+        sealed.shrink_to_fit();
+        assert_eq!(sealed.as_bytes(), gorilla.as_bytes());
+        sealed.push(1, 1.0);
+        assert_eq!(sealed.iter().count(), samples.len() + 1);
+        let _: ChunkEncoder = check_stream(samples);
         let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
         let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
         check_columns(&ts, &values);
@@ -990,8 +999,64 @@ pub(crate) mod testkit {
         values.iter().map(|v| v.to_bits()).collect()
     }
 
-    fn check_gorilla(samples: &[(i64, f64)]) {
-        let mut enc = GorillaEncoder::new();
+    /// The two appendable bit-stream codecs (Gorilla chunks and the head's chunks), as the checker
+    /// drives them.
+    pub(crate) trait Stream: Default {
+        fn push(&mut self, ts: i64, v: f64);
+        fn len(&self) -> usize;
+        fn first_ts(&self) -> Option<i64>;
+        fn last_ts(&self) -> Option<i64>;
+        fn last_value(&self) -> Option<f64>;
+        fn as_bytes(&self) -> &[u8];
+        fn heap_bytes(&self) -> usize;
+        fn decode(bytes: &[u8], count: usize) -> Vec<Result<(i64, f64), CodecError>>;
+        fn decode_into(bytes: &[u8], count: usize, ts: &mut Vec<i64>, values: &mut Vec<f64>) -> Result<(), CodecError>;
+    }
+
+    macro_rules! impl_stream {
+        ($enc:ty, $dec:ty) => {
+            impl Stream for $enc {
+                fn push(&mut self, ts: i64, v: f64) {
+                    <$enc>::push(self, ts, v)
+                }
+                fn len(&self) -> usize {
+                    <$enc>::len(self)
+                }
+                fn first_ts(&self) -> Option<i64> {
+                    <$enc>::first_ts(self)
+                }
+                fn last_ts(&self) -> Option<i64> {
+                    <$enc>::last_ts(self)
+                }
+                fn last_value(&self) -> Option<f64> {
+                    <$enc>::last_value(self)
+                }
+                fn as_bytes(&self) -> &[u8] {
+                    <$enc>::as_bytes(self)
+                }
+                fn heap_bytes(&self) -> usize {
+                    <$enc>::heap_bytes(self)
+                }
+                fn decode(bytes: &[u8], count: usize) -> Vec<Result<(i64, f64), CodecError>> {
+                    <$dec>::new(bytes, count).collect()
+                }
+                fn decode_into(
+                    bytes: &[u8],
+                    count: usize,
+                    ts: &mut Vec<i64>,
+                    values: &mut Vec<f64>,
+                ) -> Result<(), CodecError> {
+                    <$dec>::new(bytes, count).decode_into(ts, values)
+                }
+            }
+        };
+    }
+    impl_stream!(GorillaEncoder, GorillaDecoder<'_>);
+    impl_stream!(ChunkEncoder, ChunkDecoder<'_>);
+
+    /// Pushes `samples` into a new `S`, checking snapshots, truncations and corruptions; returns it.
+    pub(crate) fn check_stream<S: Stream>(samples: &[(i64, f64)]) -> S {
+        let mut enc = S::default();
         for (i, &(ts, v)) in samples.iter().enumerate() {
             enc.push(ts, v);
             assert_eq!(enc.len(), i + 1);
@@ -999,49 +1064,43 @@ pub(crate) mod testkit {
             assert_eq!(enc.last_value().map(f64::to_bits), Some(v.to_bits()));
             if i < 3 || i + 1 == samples.len() {
                 let snapshot = enc.as_bytes().to_vec();
-                assert_gorilla_decodes(&snapshot, &samples[..=i]);
+                assert_stream_decodes::<S>(&snapshot, &samples[..=i]);
             }
         }
         assert_eq!(enc.first_ts(), samples.first().map(|s| s.0));
-        assert_eq!(enc.is_empty(), samples.is_empty());
+        assert_eq!(enc.len() == 0, samples.is_empty());
         assert!(enc.heap_bytes() >= enc.as_bytes().len());
         let bytes = enc.as_bytes().to_vec();
-        assert_gorilla_decodes(&bytes, samples);
+        assert_stream_decodes::<S>(&bytes, samples);
         // A chunk's last byte holds at least one bit of the last sample: any cut fails, and fails
         // once, after the samples that were complete.
         for cut in cuts(bytes.len()) {
-            let got: Vec<_> = GorillaDecoder::new(&bytes[..cut], samples.len()).collect();
+            let got = S::decode(&bytes[..cut], samples.len());
             assert!(matches!(got.last(), Some(Err(_))), "cut at {cut} of {}", bytes.len());
             assert!(got[..got.len() - 1].iter().all(Result::is_ok));
             let (mut ts, mut values) = (vec![], vec![]);
-            let result = GorillaDecoder::new(&bytes[..cut], samples.len()).decode_into(&mut ts, &mut values);
+            let result = S::decode_into(&bytes[..cut], samples.len(), &mut ts, &mut values);
             assert!(result.is_err());
             assert_eq!((ts.len(), values.len()), (got.len() - 1, got.len() - 1));
         }
         for (i, corrupt) in corruptions(&bytes).enumerate() {
-            let got: Vec<_> = GorillaDecoder::new(&corrupt, samples.len() + i % 3).collect();
+            let got = S::decode(&corrupt, samples.len() + i % 3);
             assert!(got.len() <= samples.len() + i % 3);
-            let _ = GorillaDecoder::new(&corrupt, samples.len()).decode_into(&mut vec![], &mut vec![]);
+            let _ = S::decode_into(&corrupt, samples.len(), &mut vec![], &mut vec![]);
         }
-        // Sealing a chunk keeps it readable and appendable.
-        let mut sealed = enc.clone();
-        sealed.shrink_to_fit();
-        assert_eq!(sealed.as_bytes(), &bytes[..]);
-        sealed.push(1, 1.0);
-        assert_eq!(sealed.iter().count(), samples.len() + 1);
+        enc
     }
 
-    fn assert_gorilla_decodes(bytes: &[u8], samples: &[(i64, f64)]) {
-        let got: Vec<(i64, u64)> = GorillaDecoder::new(bytes, samples.len())
+    fn assert_stream_decodes<S: Stream>(bytes: &[u8], samples: &[(i64, f64)]) {
+        let got: Vec<(i64, u64)> = S::decode(bytes, samples.len())
+            .into_iter()
             .map(|r| r.map(|(t, v)| (t, v.to_bits())))
             .collect::<Result<_, _>>()
             .expect("decodes");
         let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
         assert_eq!(got, want);
         let (mut ts, mut values) = (vec![], vec![]);
-        GorillaDecoder::new(bytes, samples.len())
-            .decode_into(&mut ts, &mut values)
-            .expect("decodes");
+        S::decode_into(bytes, samples.len(), &mut ts, &mut values).expect("decodes");
         let got: Vec<(i64, u64)> = ts.into_iter().zip(bits(&values)).collect();
         assert_eq!(got, want);
     }

@@ -16,7 +16,7 @@ pub(crate) const BLOCK_FOOTER_LEN: usize = 84;
     not(test),
     expect(dead_code, reason = "documents the layout; checked by the fixture tests")
 )]
-pub(crate) const WAL_VERSION: u32 = 2;
+pub(crate) const WAL_VERSION: u32 = 3;
 /// WAL record header: u32 payload length + u32 CRC32 of the payload.
 pub(crate) const WAL_HEADER_LEN: usize = 8;
 /// Largest WAL record payload accepted on replay; anything larger is corruption.
@@ -27,6 +27,9 @@ pub(crate) const WAL_SERIES: u8 = 1;
 pub(crate) const WAL_SAMPLES: u8 = 2;
 /// WAL record type: a batch of samples grouped by series, as block columns (written now).
 pub(crate) const WAL_SAMPLE_COLUMNS: u8 = 3;
+/// WAL record type (since version 3): a batch of one sample per series, as three columns (series
+/// ids, timestamps, values) across the series: what a batch holding one scrape of many series is.
+pub(crate) const WAL_SAMPLE_ROWS: u8 = 4;
 
 pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {

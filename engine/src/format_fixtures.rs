@@ -116,8 +116,18 @@ fn write_block(dir: &Path) -> PathBuf {
 
 fn write_wal(dir: &Path) -> PathBuf {
     let db = Db::open(dir, options()).unwrap();
-    let r = db.write_lines_at(&dataset_lines(), Precision::Milliseconds, 0).unwrap();
-    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    let lines = dataset_lines();
+    // The first tick alone (one sample per series: a rows record), then the rest (grouped columns).
+    let first_tick = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(2)
+        .map_or(0, |(i, _)| i + 1);
+    for part in [&lines[..first_tick], &lines[first_tick..]] {
+        let r = db.write_lines_at(part, Precision::Milliseconds, 0).unwrap();
+        assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    }
     db.close().unwrap();
     dir.join("wal/shard-000/0000000001.wal")
 }

@@ -199,7 +199,7 @@ impl BitWriter {
         self.buf.get(..len).unwrap_or(&[])
     }
 
-    fn heap_bytes(&self) -> usize {
+    pub(crate) fn heap_bytes(&self) -> usize {
         self.buf.capacity()
     }
 
@@ -424,10 +424,27 @@ fn fits_signed(v: i64, n: u32) -> bool {
     (-half..half).contains(&v)
 }
 
+/// Writes a chunk's first timestamp: its zigzag bit length in 7 bits, then those bits.
+pub(crate) fn write_first_ts(w: &mut BitWriter, ts: i64) {
+    let z = zigzag(ts);
+    let len = 64 - z.leading_zeros();
+    w.write(u64::from(len), 7);
+    w.write(z, len);
+}
+
+/// Reads what [`write_first_ts`] wrote.
+pub(crate) fn read_first_ts(r: &mut BitReader<'_>, what: &'static str) -> Result<i64, CodecError> {
+    let len = r.read(7, what)? as u32;
+    if len > 64 {
+        return Err(r.invalid(what, "timestamp longer than 64 bits"));
+    }
+    Ok(unzigzag(r.read_long(len, what)?))
+}
+
 /// Delta-of-delta buckets: (prefix bits in stream order as an LSB-first value, prefix length, payload bits).
 const DOD_BUCKETS: [(u64, u32, u32); 4] = [(0b01, 2, 7), (0b011, 3, 14), (0b0111, 4, 20), (0b01111, 5, 32)];
 
-fn write_dod(w: &mut BitWriter, dod: i64) {
+pub(crate) fn write_dod(w: &mut BitWriter, dod: i64) {
     if dod == 0 {
         w.write(0, 1);
         return;
@@ -443,7 +460,7 @@ fn write_dod(w: &mut BitWriter, dod: i64) {
 }
 
 #[inline(always)]
-fn read_dod(r: &mut BitReader<'_>) -> Result<i64, CodecError> {
+pub(crate) fn read_dod(r: &mut BitReader<'_>) -> Result<i64, CodecError> {
     if r.avail < 56 {
         r.refill();
     }
@@ -556,14 +573,123 @@ impl XorState {
     }
 }
 
+/// The bit writer, the sample count and the timestamp state of a chunk encoder (Gorilla's and the
+/// head's): a sample is [`Self::begin`], its value written to `w`, then [`Self::end`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TimeWriter {
+    pub(crate) w: BitWriter,
+    pub(crate) count: usize,
+    pub(crate) first_ts: i64,
+    pub(crate) last_ts: i64,
+    last_delta: i64,
+}
+
+impl TimeWriter {
+    /// Writes the timestamp of the next sample; true for the first sample of the chunk.
+    #[inline]
+    pub(crate) fn begin(&mut self, ts: i64) -> bool {
+        if self.count == 0 {
+            write_first_ts(&mut self.w, ts);
+            self.first_ts = ts;
+            return true;
+        }
+        let delta = ts.wrapping_sub(self.last_ts);
+        write_dod(&mut self.w, delta.wrapping_sub(self.last_delta));
+        self.last_delta = delta;
+        false
+    }
+
+    /// Completes the sample begun with `ts`.
+    #[inline]
+    pub(crate) fn end(&mut self, ts: i64) {
+        self.w.sync();
+        self.last_ts = ts;
+        self.count += 1;
+    }
+}
+
+/// The accessors every chunk encoder (Gorilla's and the head's) has, over its [`TimeWriter`] `t`.
+macro_rules! stream_accessors {
+    () => {
+        /// Number of samples pushed.
+        pub fn len(&self) -> usize {
+            self.t.count
+        }
+
+        /// True before the first push.
+        pub fn is_empty(&self) -> bool {
+            self.t.count == 0
+        }
+
+        /// Timestamp of the first sample.
+        pub fn first_ts(&self) -> Option<i64> {
+            (self.t.count > 0).then_some(self.t.first_ts)
+        }
+
+        /// Timestamp of the last sample.
+        pub fn last_ts(&self) -> Option<i64> {
+            (self.t.count > 0).then_some(self.t.last_ts)
+        }
+
+        /// The bytes written so far (last byte zero-padded). Together with [`Self::len`], a copy of
+        /// these decodes to exactly the samples pushed so far.
+        pub fn as_bytes(&self) -> &[u8] {
+            self.t.w.as_bytes()
+        }
+
+        /// Number of bits written so far.
+        pub fn bit_len(&self) -> usize {
+            self.t.w.bit_len()
+        }
+
+        /// Heap bytes used (for RAM accounting).
+        pub fn heap_bytes(&self) -> usize {
+            self.t.w.heap_bytes()
+        }
+    };
+}
+pub(crate) use stream_accessors;
+
+/// `Iterator` for a chunk decoder with a [`Cursor`] `c` and a method `decode_next`: exactly
+/// `count` samples, or an error and then `None`.
+macro_rules! sample_iterator {
+    ($decoder:ident) => {
+        impl Iterator for $decoder<'_> {
+            type Item = Result<(i64, f64), CodecError>;
+
+            #[inline]
+            fn next(&mut self) -> Option<Self::Item> {
+                if self.c.failed || self.c.done >= self.c.count {
+                    return None;
+                }
+                match self.decode_next() {
+                    Ok(sample) => {
+                        self.c.done += 1;
+                        Some(Ok(sample))
+                    }
+                    Err(e) => {
+                        self.c.failed = true;
+                        Some(Err(e))
+                    }
+                }
+            }
+
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                if self.c.failed {
+                    (0, Some(0))
+                } else {
+                    (0, Some(self.c.count - self.c.done))
+                }
+            }
+        }
+    };
+}
+pub(crate) use sample_iterator;
+
 /// Appends samples to an in-memory Gorilla chunk. See the [module docs](self) for the layout.
 #[derive(Debug, Clone, Default)]
 pub struct GorillaEncoder {
-    w: BitWriter,
-    count: usize,
-    first_ts: i64,
-    last_ts: i64,
-    last_delta: i64,
+    t: TimeWriter,
     xor: XorState,
 }
 
@@ -577,74 +703,30 @@ impl GorillaEncoder {
     /// round-trips exactly.
     pub fn push(&mut self, ts: i64, value: f64) {
         let bits = value.to_bits();
-        if self.count == 0 {
-            let z = zigzag(ts);
-            let len = 64 - z.leading_zeros();
-            self.w.write(u64::from(len), 7);
-            self.w.write(z, len);
-            self.w.write(bits, 64);
-            self.first_ts = ts;
+        if self.t.begin(ts) {
+            self.t.w.write(bits, 64);
             self.xor = XorState::new(bits);
         } else {
-            let delta = ts.wrapping_sub(self.last_ts);
-            write_dod(&mut self.w, delta.wrapping_sub(self.last_delta));
-            self.last_delta = delta;
-            self.xor.encode(&mut self.w, bits);
+            self.xor.encode(&mut self.t.w, bits);
         }
-        self.w.sync();
-        self.last_ts = ts;
-        self.count += 1;
+        self.t.end(ts);
     }
 
-    /// Number of samples pushed.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// True before the first push.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Timestamp of the first sample.
-    pub fn first_ts(&self) -> Option<i64> {
-        (self.count > 0).then_some(self.first_ts)
-    }
-
-    /// Timestamp of the last sample.
-    pub fn last_ts(&self) -> Option<i64> {
-        (self.count > 0).then_some(self.last_ts)
-    }
+    stream_accessors!();
 
     /// Value of the last sample (bit for bit).
     pub fn last_value(&self) -> Option<f64> {
-        (self.count > 0).then(|| f64::from_bits(self.xor.prev))
-    }
-
-    /// The bytes written so far (last byte zero-padded). Together with [`Self::len`], a copy of these
-    /// decodes to exactly the samples pushed so far.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.w.as_bytes()
-    }
-
-    /// Number of bits written so far.
-    pub fn bit_len(&self) -> usize {
-        self.w.bit_len()
-    }
-
-    /// Heap bytes used (for RAM accounting).
-    pub fn heap_bytes(&self) -> usize {
-        self.w.heap_bytes()
+        (!self.is_empty()).then(|| f64::from_bits(self.xor.prev))
     }
 
     /// Releases spare capacity, e.g. when a chunk is sealed; later pushes still work.
     pub fn shrink_to_fit(&mut self) {
-        self.w.shrink_to_fit();
+        self.t.w.shrink_to_fit();
     }
 
     /// Decodes the samples pushed so far.
     pub fn iter(&self) -> GorillaDecoder<'_> {
-        GorillaDecoder::new(self.as_bytes(), self.count)
+        GorillaDecoder::new(self.as_bytes(), self.len())
     }
 }
 
@@ -654,25 +736,56 @@ impl GorillaEncoder {
 /// invalid. Bytes after the `count`-th sample are ignored.
 #[derive(Debug, Clone)]
 pub struct GorillaDecoder<'a> {
-    r: BitReader<'a>,
-    count: usize,
-    done: usize,
-    failed: bool,
-    ts: i64,
-    delta: i64,
+    c: Cursor<'a>,
     xor: XorState,
 }
 
-impl<'a> GorillaDecoder<'a> {
-    /// A decoder of the first `count` samples in `bytes`.
-    pub fn new(bytes: &'a [u8], count: usize) -> Self {
-        Self {
+/// The reader, the progress and the timestamp state of a chunk decoder (Gorilla's and the head's).
+#[derive(Debug, Clone)]
+pub(crate) struct Cursor<'a> {
+    pub(crate) r: BitReader<'a>,
+    pub(crate) count: usize,
+    pub(crate) done: usize,
+    pub(crate) failed: bool,
+    pub(crate) ts: i64,
+    pub(crate) delta: i64,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(bytes: &'a [u8], count: usize) -> Self {
+        Cursor {
             r: BitReader::new(bytes),
             count,
             done: 0,
             failed: false,
             ts: 0,
             delta: 0,
+        }
+    }
+
+    /// Reserves room for the samples left; each takes at least two bits, so `count` is trusted no
+    /// further than the input.
+    pub(crate) fn reserve(&self, ts: &mut Vec<i64>, values: &mut Vec<f64>) {
+        let hint = (self.count - self.done).min(self.r.data.len().saturating_mul(4));
+        ts.reserve(hint);
+        values.reserve(hint);
+    }
+
+    /// Reads the timestamp of a sample after the first.
+    #[inline(always)]
+    pub(crate) fn next_ts(&mut self) -> Result<i64, CodecError> {
+        let dod = read_dod(&mut self.r)?;
+        self.delta = self.delta.wrapping_add(dod);
+        self.ts = self.ts.wrapping_add(self.delta);
+        Ok(self.ts)
+    }
+}
+
+impl<'a> GorillaDecoder<'a> {
+    /// A decoder of the first `count` samples in `bytes`.
+    pub fn new(bytes: &'a [u8], count: usize) -> Self {
+        Self {
+            c: Cursor::new(bytes, count),
             xor: XorState::default(),
         }
     }
@@ -680,25 +793,21 @@ impl<'a> GorillaDecoder<'a> {
     /// Decodes every remaining sample, appending timestamps to `ts` and values to `values`: the
     /// fast way to read a whole chunk. On error, the samples before the bad one have been appended.
     pub fn decode_into(mut self, ts: &mut Vec<i64>, values: &mut Vec<f64>) -> Result<(), CodecError> {
-        if self.failed {
+        if self.c.failed {
             return Ok(());
         }
-        let left = self.count - self.done;
-        // Each sample takes at least two bits: do not trust `count` further than the input.
-        let hint = left.min(self.r.data.len().saturating_mul(4));
-        ts.reserve(hint);
-        values.reserve(hint);
-        if self.done == 0 && self.count > 0 {
+        self.c.reserve(ts, values);
+        if self.c.done == 0 && self.c.count > 0 {
             let (t, v) = self.decode_first()?;
             ts.push(t);
             values.push(v);
-            self.done = 1;
+            self.c.done = 1;
         }
         // Work on locals so that the reader's state stays in registers.
-        let mut r = self.r.clone();
+        let mut r = self.c.r.clone();
         let mut xor = self.xor;
-        let (mut t, mut delta) = (self.ts, self.delta);
-        for _ in self.done..self.count {
+        let (mut t, mut delta) = (self.c.ts, self.c.delta);
+        for _ in self.c.done..self.c.count {
             let dod = read_dod(&mut r)?;
             delta = delta.wrapping_add(dod);
             t = t.wrapping_add(delta);
@@ -712,57 +821,24 @@ impl<'a> GorillaDecoder<'a> {
     #[inline(never)]
     fn decode_first(&mut self) -> Result<(i64, f64), CodecError> {
         const WHAT: &str = "gorilla first sample";
-        let len = self.r.read(7, WHAT)? as u32;
-        if len > 64 {
-            return Err(self.r.invalid(WHAT, "timestamp longer than 64 bits"));
-        }
-        self.ts = unzigzag(self.r.read_long(len, WHAT)?);
-        let bits = self.r.read_long(64, WHAT)?;
+        self.c.ts = read_first_ts(&mut self.c.r, WHAT)?;
+        let bits = self.c.r.read_long(64, WHAT)?;
         self.xor = XorState::new(bits);
-        Ok((self.ts, f64::from_bits(bits)))
+        Ok((self.c.ts, f64::from_bits(bits)))
     }
 
     #[inline(always)]
     fn decode_next(&mut self) -> Result<(i64, f64), CodecError> {
-        if self.done == 0 {
+        if self.c.done == 0 {
             return self.decode_first();
         }
-        let dod = read_dod(&mut self.r)?;
-        self.delta = self.delta.wrapping_add(dod);
-        self.ts = self.ts.wrapping_add(self.delta);
-        let bits = self.xor.decode(&mut self.r)?;
-        Ok((self.ts, f64::from_bits(bits)))
+        let t = self.c.next_ts()?;
+        let bits = self.xor.decode(&mut self.c.r)?;
+        Ok((t, f64::from_bits(bits)))
     }
 }
 
-impl Iterator for GorillaDecoder<'_> {
-    type Item = Result<(i64, f64), CodecError>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.done >= self.count {
-            return None;
-        }
-        match self.decode_next() {
-            Ok(sample) => {
-                self.done += 1;
-                Some(Ok(sample))
-            }
-            Err(e) => {
-                self.failed = true;
-                Some(Err(e))
-            }
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        if self.failed {
-            (0, Some(0))
-        } else {
-            (0, Some(self.count - self.done))
-        }
-    }
-}
+sample_iterator!(GorillaDecoder);
 
 #[cfg(test)]
 mod tests {

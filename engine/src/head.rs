@@ -1,7 +1,8 @@
 //! The head: recent samples in memory, per series and per time partition.
 //!
-//! Each series keeps, for every partition it has samples in, Gorilla chunks: sealed ones (immutable,
-//! shared with readers through `Arc`) and one open chunk appended in place. Samples that arrive out of
+//! Each series keeps, for every partition it has samples in, chunks: sealed ones (immutable, shared
+//! with readers through `Arc`) and one open chunk appended in place (`chunk.rs`: Gorilla timestamps,
+//! values as decimal mantissa deltas or Gorilla XOR). Samples that arrive out of
 //! order (not after the newest sample of the partition) go to a small sorted overlay that overrides
 //! chunk values at the same timestamp, so the last write wins. Only the shard's writer thread
 //! mutates a series; readers hold its mutex just long enough to copy the open chunk's bytes.
@@ -11,17 +12,20 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::chunk::{ChunkDecoder, ChunkEncoder};
 use crate::column;
-use crate::gorilla::{CodecError, GorillaDecoder, GorillaEncoder};
+use crate::gorilla::CodecError;
 use crate::model::Labels;
 
 /// How a chunk's bytes are coded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Codec {
-    /// Gorilla bits, as the open chunk is written (a reader's copy of the open chunk).
-    Gorilla,
+    /// The open chunk's bit stream (`chunk.rs`), as it is appended to: a reader's copy of the open
+    /// chunk, or a sealed chunk whose columns came out larger.
+    Open,
     /// A timestamps column then a values column, as blocks store them: sealed chunks are
-    /// re-coded so, several times smaller than Gorilla for the short decimals metrics usually are.
+    /// re-coded so when that is smaller (columns pick their codes per chunk, the open chunk adapts
+    /// sample by sample).
     Columns,
 }
 
@@ -37,18 +41,18 @@ pub(crate) struct SealedChunk {
 
 impl SealedChunk {
     /// A copy of the open chunk as it is (cheap: a byte copy).
-    fn from_encoder(enc: &GorillaEncoder) -> Option<SealedChunk> {
+    fn from_encoder(enc: &ChunkEncoder) -> Option<SealedChunk> {
         Some(SealedChunk {
             mint: enc.first_ts()?,
             maxt: enc.last_ts()?,
             count: u32::try_from(enc.len()).ok()?,
-            codec: Codec::Gorilla,
+            codec: Codec::Open,
             bytes: enc.as_bytes().into(),
         })
     }
 
-    /// The open chunk re-coded as block columns, or its Gorilla bytes when those are smaller.
-    fn seal(enc: &GorillaEncoder, scratch: &mut SealScratch) -> Option<SealedChunk> {
+    /// The open chunk re-coded as block columns, or its own bytes when those are not larger.
+    fn seal(enc: &ChunkEncoder, scratch: &mut SealScratch) -> Option<SealedChunk> {
         scratch.ts.clear();
         scratch.vs.clear();
         if enc.iter().decode_into(&mut scratch.ts, &mut scratch.vs).is_err() {
@@ -72,8 +76,8 @@ impl SealedChunk {
     /// Appends the samples in `[mint, maxt]` to `out`, in chunk order.
     fn decode_into(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) -> Result<(), CodecError> {
         match self.codec {
-            Codec::Gorilla => {
-                for s in GorillaDecoder::new(&self.bytes, self.count as usize) {
+            Codec::Open => {
+                for s in ChunkDecoder::new(&self.bytes, self.count as usize) {
                     let (t, v) = s?;
                     if t >= mint && t <= maxt {
                         out.push((t, v));
@@ -104,7 +108,7 @@ struct SealScratch {
 pub(crate) struct PartHead {
     pub(crate) start: i64,
     chunks: Vec<Arc<SealedChunk>>,
-    open: GorillaEncoder,
+    open: ChunkEncoder,
     /// Out-of-order samples; boxed and absent until the first one, as most series never get any
     /// (8 bytes in every partition of every series instead of an empty map's 24).
     #[allow(clippy::box_collection)]
@@ -116,7 +120,7 @@ impl PartHead {
         PartHead {
             start,
             chunks: Vec::new(),
-            open: GorillaEncoder::new(),
+            open: ChunkEncoder::new(),
             ooo: None,
         }
     }
@@ -146,7 +150,7 @@ impl PartHead {
             self.chunks.reserve_exact(1);
             self.chunks.push(Arc::new(c));
         }
-        self.open = GorillaEncoder::new();
+        self.open = ChunkEncoder::new();
     }
 
     fn overlaps(&self, mint: i64, maxt: i64) -> bool {
@@ -379,24 +383,35 @@ mod tests {
             rng ^= rng << 17;
             rng
         };
-        // Short decimals: re-coded as columns, several times smaller than Gorilla.
-        let mut enc = GorillaEncoder::new();
+        // Short decimals: whichever codec, several times smaller than Gorilla, and the smaller one.
+        let mut enc = ChunkEncoder::new();
+        let mut gorilla = crate::gorilla::GorillaEncoder::new();
         let mut v = 50.0f64;
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
         for i in 0..120 {
             v = ((v + (next() % 201) as f64 / 100.0 - 1.0) * 100.0).round() / 100.0;
             enc.push(1_700_000_000_000 + i * 10_000, v);
+            gorilla.push(1_700_000_000_000 + i * 10_000, v);
+            ts.push(1_700_000_000_000 + i * 10_000);
+            vs.push(v);
         }
         let mut scratch = SealScratch::default();
         let c = SealedChunk::seal(&enc, &mut scratch).unwrap();
-        assert_eq!(c.codec, Codec::Columns);
+        let mut columns = Vec::new();
+        column::encode_timestamps(&ts, &mut columns);
+        column::encode_values(&vs, &mut columns);
+        assert_eq!(c.bytes.len(), columns.len().min(enc.as_bytes().len()));
         assert!(
-            c.bytes.len() * 3 < enc.as_bytes().len(),
+            c.bytes.len() * 4 < gorilla.as_bytes().len(),
             "{} vs {}",
             c.bytes.len(),
-            enc.as_bytes().len()
+            gorilla.as_bytes().len()
         );
+        let mut out = Vec::new();
+        c.decode_into(i64::MIN, i64::MAX, &mut out).unwrap();
+        assert_eq!(out, ts.iter().copied().zip(vs.iter().copied()).collect::<Vec<_>>());
         // Arbitrary bit patterns with irregular times: whichever is smaller, every bit back.
-        let mut enc = GorillaEncoder::new();
+        let mut enc = ChunkEncoder::new();
         let mut want = Vec::new();
         for i in 0..120i64 {
             let (t, v) = (i * 1000 + (next() % 999) as i64, f64::from_bits(next()));
@@ -408,7 +423,7 @@ mod tests {
         c.decode_into(i64::MIN, i64::MAX, &mut out).unwrap();
         let got: Vec<(i64, u64)> = out.iter().map(|&(t, v)| (t, v.to_bits())).collect();
         assert_eq!(got, want);
-        assert!(SealedChunk::seal(&GorillaEncoder::new(), &mut scratch).is_none());
+        assert!(SealedChunk::seal(&ChunkEncoder::new(), &mut scratch).is_none());
     }
 
     #[test]

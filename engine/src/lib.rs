@@ -47,6 +47,7 @@
 //! # }
 //! ```
 
+pub mod chunk;
 pub mod column;
 pub mod gorilla;
 pub mod import;

@@ -180,6 +180,8 @@ pub(crate) struct Writer {
     key: Vec<u8>,
     /// Per batch slot, the timestamps and values being grouped into the samples record.
     cols: Vec<(Vec<i64>, Vec<f64>)>,
+    /// Series ids, timestamps and values of a batch of one sample per series.
+    rows: (Vec<i64>, Vec<i64>, Vec<f64>),
     /// Flushing sets waiting for release, with the WAL segment current when they were frozen.
     frozen_at: BTreeMap<u64, (u64, BTreeSet<i64>)>,
 }
@@ -269,6 +271,7 @@ impl Writer {
             rec: Vec::new(),
             key: Vec::new(),
             cols: Vec::new(),
+            rows: Default::default(),
             frozen_at: BTreeMap::new(),
         };
         // Series defined in the WAL whose samples are all in blocks already.
@@ -435,16 +438,33 @@ impl Writer {
         }
         let mut rec = std::mem::take(&mut self.rec);
         rec.clear();
-        rec.push(WAL_SAMPLE_COLUMNS);
         let groups = cols.iter().take(ids.len()).filter(|c| !c.0.is_empty()).count();
-        put_uvarint(&mut rec, groups as u64);
-        for (slot, (ts, vs)) in cols.iter().take(ids.len()).enumerate() {
-            if ts.is_empty() {
-                continue;
+        if groups > 1 && groups == batch.entries.len() {
+            // One sample per series (one scrape of many series): a group each would cost ~19
+            // bytes a sample; three columns across the series cost a few.
+            let (wal_ids, ts_col, vs_col) = &mut self.rows;
+            wal_ids.clear();
+            ts_col.clear();
+            vs_col.clear();
+            for (slot, (ts, vs)) in cols.iter().take(ids.len()).enumerate() {
+                if let (Some(&t), Some(&v), Some(&id)) = (ts.first(), vs.first(), ids.get(slot)) {
+                    wal_ids.push(i64::from(id));
+                    ts_col.push(t);
+                    vs_col.push(v);
+                }
             }
-            put_uvarint(&mut rec, u64::from(ids[slot]));
-            column::encode_timestamps(ts, &mut rec);
-            column::encode_values(vs, &mut rec);
+            wal::encode_rows(wal_ids, ts_col, vs_col, &mut rec);
+        } else {
+            rec.push(WAL_SAMPLE_COLUMNS);
+            put_uvarint(&mut rec, groups as u64);
+            for (slot, (ts, vs)) in cols.iter().take(ids.len()).enumerate() {
+                if ts.is_empty() {
+                    continue;
+                }
+                put_uvarint(&mut rec, u64::from(ids[slot]));
+                column::encode_timestamps(ts, &mut rec);
+                column::encode_values(vs, &mut rec);
+            }
         }
         self.wal.add_record(&rec);
         self.rec = rec;

@@ -15,7 +15,9 @@ use std::time::Instant;
 
 use crate::column;
 use crate::error::{Error, Result};
-use crate::format::{Reader, WAL_HEADER_LEN, WAL_MAX_RECORD, WAL_SAMPLE_COLUMNS, WAL_SAMPLES, WAL_SERIES};
+use crate::format::{
+    Reader, WAL_HEADER_LEN, WAL_MAX_RECORD, WAL_SAMPLE_COLUMNS, WAL_SAMPLE_ROWS, WAL_SAMPLES, WAL_SERIES,
+};
 use crate::latency::LatencyHistogram;
 use crate::model::{Labels, labels_from_key};
 
@@ -222,8 +224,34 @@ pub(crate) fn visit_record(payload: &[u8], v: &mut impl RecordVisitor) -> std::r
             }
             Ok(())
         }
+        WAL_SAMPLE_ROWS => {
+            let rest = r.rest();
+            let (mut ids, mut ts, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+            let a = column::decode_timestamps(rest, &mut ids).map_err(|_| "bad series ids column")?;
+            let rest = rest.get(a..).unwrap_or_default();
+            let b = column::decode_timestamps(rest, &mut ts).map_err(|_| "bad timestamps column")?;
+            column::decode_values(rest.get(b..).unwrap_or_default(), &mut vs).map_err(|_| "bad values column")?;
+            if ids.len() != ts.len() || ts.len() != vs.len() {
+                return Err("series, timestamp and value columns differ in length");
+            }
+            for ((id, t), x) in ids.into_iter().zip(ts).zip(vs) {
+                let id = u64::try_from(id).map_err(|_| "negative series id")?;
+                v.samples(id, &[t], &[x])?;
+            }
+            Ok(())
+        }
         _ => Err("unknown record type"),
     }
+}
+
+/// Encodes a batch of one sample per series (series ids, timestamps, values; equal lengths) as a
+/// [`WAL_SAMPLE_ROWS`] payload into `rec` (cleared first).
+pub(crate) fn encode_rows(ids: &[i64], ts: &[i64], vs: &[f64], rec: &mut Vec<u8>) {
+    rec.clear();
+    rec.push(WAL_SAMPLE_ROWS);
+    column::encode_timestamps(ids, rec);
+    column::encode_timestamps(ts, rec);
+    column::encode_values(vs, rec);
 }
 
 /// The appending side of one shard's WAL.

@@ -432,7 +432,7 @@ impl RecordVisitor for Collect<'_> {
     }
     fn samples(&mut self, wal_id: u64, ts: &[i64], vs: &[f64]) -> std::result::Result<(), &'static str> {
         let labels = self.ids.get(&wal_id).ok_or("samples for an undefined series")?;
-        // Consecutive single-sample groups of one series (the old record type) join one entry.
+        // Consecutive single-sample groups of one series (the version 1 record type) join one entry.
         match self.out.last_mut() {
             Some(last) if ts.len() == 1 && last.labels == *labels => {}
             _ => self.out.push(Series {
