@@ -350,7 +350,7 @@ sample_iterator!(ChunkDecoder);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::column::testkit::{any_ts, any_value, check_round_trip, check_stream, decimal, realistic};
+    use crate::codec_testkit::{any_ts, any_value, check_round_trip, check_stream, decimal, realistic};
     use crate::gorilla::{BitWriter, GorillaEncoder, write_first_ts};
     use proptest::prelude::*;
 

@@ -843,7 +843,7 @@ sample_iterator!(GorillaDecoder);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::column::testkit::{any_ts, any_value, check_round_trip, realistic};
+    use crate::codec_testkit::{any_ts, any_value, check_round_trip, realistic};
     use proptest::prelude::*;
 
     #[test]

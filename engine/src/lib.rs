@@ -58,6 +58,8 @@ pub mod wal_tail;
 
 mod admission;
 mod block;
+#[cfg(test)]
+mod codec_testkit;
 mod compaction;
 mod csv;
 mod db;
