@@ -1,6 +1,6 @@
 //! PromQL over the database: [`Db`] is a [`foresight_promql::Storage`].
 
-use foresight_promql::{LabelMatcher, Storage, StorageError};
+use foresight_promql::{LabelMatcher, RollupSeries, Storage, StorageError};
 
 use crate::db::Db;
 
@@ -17,6 +17,30 @@ impl Storage for Db {
             .into_iter()
             .map(|s| foresight_promql::Series {
                 labels: s.labels,
+                samples: s.samples.into(),
+            })
+            .collect())
+    }
+
+    fn rollup_lengths(&self) -> Vec<i64> {
+        self.rollup_windows_ms().to_vec()
+    }
+
+    fn select_rollups(
+        &self,
+        matchers: &[LabelMatcher],
+        len: i64,
+        mint: i64,
+        maxt: i64,
+        raw: &[(i64, i64)],
+    ) -> Result<Vec<RollupSeries>, StorageError> {
+        let got = Db::select_rollups(self, matchers, len, mint, maxt, raw)
+            .map_err(|e| StorageError::with_source("rollup read failed", e))?;
+        Ok(got
+            .into_iter()
+            .map(|s| RollupSeries {
+                labels: s.labels,
+                windows: s.windows,
                 samples: s.samples.into(),
             })
             .collect())

@@ -67,4 +67,7 @@ pub struct QueryResult {
     pub value: Value,
     /// What it cost.
     pub stats: QueryStats,
+    /// Notes on how it was computed, for the HTTP answer's `infos` (Prometheus 3), e.g. that a
+    /// quantile came from rollup sketches within their error bound.
+    pub infos: Vec<String>,
 }
