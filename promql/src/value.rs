@@ -56,7 +56,7 @@ impl Value {
 pub struct QueryStats {
     /// Series returned by the storage over all selectors.
     pub series_selected: u64,
-    /// Samples returned by the storage over all selectors.
+    /// Samples (and rollup windows, each counted once) returned by the storage over all selectors.
     pub samples_scanned: u64,
 }
 
