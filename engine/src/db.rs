@@ -22,7 +22,7 @@ use crate::options::Options;
 use crate::read;
 use crate::recovery::{self, OpenReport};
 use crate::retention::expire;
-use crate::rollup::RollupSeries;
+use crate::rollup::{RollupSelection, RollupSeries};
 use crate::shard::Cmd;
 use crate::snapshot::{self, SnapshotInfo};
 use crate::state::{DbState, now_ms};
@@ -212,6 +212,32 @@ impl Db {
             )));
         }
         read::rollups(&self.inner, matchers, len, mint, maxt)
+    }
+
+    /// Window lengths (ms) of the rollups written into new blocks (`Options::rollup_windows_ms`).
+    pub fn rollup_windows_ms(&self) -> &[i64] {
+        &self.inner.opts.rollup_windows_ms
+    }
+
+    /// For PromQL (`foresight_promql::Storage::select_rollups`): every series matching
+    /// `matchers` with its whole rollup windows of length `len` inside `[mint, maxt]` that hold
+    /// no NaN or infinity, and its raw samples in the `raw` spans (inclusive) and wherever no
+    /// returned window stands for its samples (late writes, head data, older blocks).
+    pub fn select_rollups(
+        &self,
+        matchers: &[LabelMatcher],
+        len: i64,
+        mint: i64,
+        maxt: i64,
+        raw: &[(i64, i64)],
+    ) -> Result<Vec<RollupSelection>> {
+        if !crate::ROLLUP_RESOLUTIONS.contains(&len) {
+            return Err(Error::InvalidArgument(format!(
+                "no rollup of {len} ms; rollups are kept for {:?} ms windows",
+                crate::ROLLUP_RESOLUTIONS
+            )));
+        }
+        read::select_rollups(&self.inner, matchers, len, mint, maxt, raw)
     }
 
     /// Label sets of the series matching `matchers` that have data in `[mint, maxt]`.

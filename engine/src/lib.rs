@@ -95,7 +95,7 @@ pub use latency::{LATENCY_BUCKETS, LatencyHistogram, LatencySnapshot};
 pub use model::{Label, LabelMatcher, Labels, METRIC_NAME, MatchOp, Series, matcher, parse_selector};
 pub use options::{Durability, Options};
 pub use recovery::OpenReport;
-pub use rollup::{RESOLUTIONS as ROLLUP_RESOLUTIONS, RollupSeries, Window as RollupWindow};
+pub use rollup::{RESOLUTIONS as ROLLUP_RESOLUTIONS, RollupSelection, RollupSeries, Window as RollupWindow};
 pub use tenant::{Admission, TENANT_LABEL, TENANT_LABEL_RESERVED, TenantView};
 pub use wal::WalDamage;
 pub use write::{SampleBatch, SeriesRef, WriteReport};

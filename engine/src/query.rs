@@ -1,6 +1,6 @@
 //! PromQL over the database: [`Db`] is a [`foresight_promql::Storage`].
 
-use foresight_promql::{LabelMatcher, Storage, StorageError};
+use foresight_promql::{LabelMatcher, RollupSeries, Storage, StorageError};
 
 use crate::db::Db;
 
@@ -13,6 +13,36 @@ impl Storage for Db {
     ) -> Result<Vec<foresight_promql::Series>, StorageError> {
         to_storage(Db::select(self, matchers, mint, maxt))
     }
+
+    fn rollup_lengths(&self) -> Vec<i64> {
+        self.rollup_windows_ms().to_vec()
+    }
+
+    fn select_rollups(
+        &self,
+        matchers: &[LabelMatcher],
+        len: i64,
+        mint: i64,
+        maxt: i64,
+        raw: &[(i64, i64)],
+    ) -> Result<Vec<RollupSeries>, StorageError> {
+        to_rollup_storage(Db::select_rollups(self, matchers, len, mint, maxt, raw))
+    }
+}
+
+/// The engine's answer to a rollup select as PromQL's.
+pub(crate) fn to_rollup_storage(
+    got: crate::Result<Vec<crate::rollup::RollupSelection>>,
+) -> Result<Vec<RollupSeries>, StorageError> {
+    let got = got.map_err(|e| StorageError::with_source("rollup read failed", e))?;
+    Ok(got
+        .into_iter()
+        .map(|s| RollupSeries {
+            labels: s.labels,
+            windows: s.windows,
+            samples: s.samples.into(),
+        })
+        .collect())
 }
 
 /// The engine's answer to a select as PromQL's.

@@ -10,7 +10,7 @@ use crate::block::Block;
 use crate::error::Result;
 use crate::head::merge_override;
 use crate::model::{LabelMatcher, Labels, Series};
-use crate::rollup::{RollupSeries, Window};
+use crate::rollup::{RollupSelection, RollupSeries, Span, Window};
 use crate::shard::Run;
 use crate::state::DbState;
 
@@ -60,15 +60,41 @@ pub(crate) fn rollups(
     mint: i64,
     maxt: i64,
 ) -> Result<Vec<RollupSeries>> {
+    Ok(whole_windows(inner, matchers, len, mint, maxt, false)?.0)
+}
+
+/// The whole windows of [`rollups`] (without those holding NaN or infinities when `finite_only`),
+/// and the spans inside `[mint, maxt]`, over all the series, where samples exist that no returned
+/// window stands for (sorted, merged): windows left out, head partitions, and blocks without
+/// rollups of length `len`.
+fn whole_windows(
+    inner: &DbState,
+    matchers: &[LabelMatcher],
+    len: i64,
+    mint: i64,
+    maxt: i64,
+    finite_only: bool,
+) -> Result<(Vec<RollupSeries>, Vec<Span>)> {
     let blocks = inner.blocks.read().clone();
     let part = inner.opts.partition_ms;
+    let mut gaps: Vec<(i64, i64)> = Vec::new();
+    let gap = |lo: i64, hi: i64, gaps: &mut Vec<(i64, i64)>| {
+        let (lo, hi) = (lo.max(mint), hi.min(maxt));
+        if lo <= hi {
+            gaps.push((lo, hi));
+        }
+    };
     // The series' head partitions: their spans are not whole in any block.
     let mut in_head: HashMap<Labels, Vec<i64>> = HashMap::new();
     for h in &inner.heads {
         let all = h.series.read();
         for id in h.postings.read().select(matchers) {
             if let Some(s) = all.get(id as usize) {
-                in_head.entry(s.labels.clone()).or_default().extend(s.partitions());
+                let parts = s.partitions();
+                for &p in &parts {
+                    gap(p, p.saturating_add(part - 1), &mut gaps);
+                }
+                in_head.entry(s.labels.clone()).or_default().extend(parts);
             }
         }
     }
@@ -89,27 +115,43 @@ pub(crate) fn rollups(
         .filter(|(_, b)| b.overlaps(mint, maxt))
         .flat_map(|(i, b)| b.select(matchers).into_iter().map(move |id| (i, id)))
         .collect();
-    // Decoded in parallel, as raw reads are.
-    let decoded: Vec<(&Labels, Vec<Window>)> = tasks
+    // Decoded in parallel, as raw reads are. Each task also gives the spans it left out.
+    type Decoded<'a> = (&'a Labels, Vec<Window>, Vec<(i64, i64)>);
+    let decoded: Vec<Decoded<'_>> = tasks
         .par_iter()
         .filter_map(|&(i, id)| {
             let b = &blocks[i];
             let labels = b.labels(id)?;
             let head = in_head.get(labels).map_or(&[][..], Vec::as_slice);
             Some(b.rollups(id, len, mint, maxt).map(|mut ws| {
+                let mut left_out = Vec::new();
+                if ws.is_empty() {
+                    // No rollups of this length (or no samples in the range): raw.
+                    if let Some((lo, hi)) = b.series_range(id) {
+                        left_out.push((lo, hi));
+                    }
+                }
                 ws.retain(|w| {
                     let end = w.start.saturating_add(len - 1);
-                    w.start >= mint
+                    let whole = w.start >= mint
                         && end <= maxt
+                        && !(finite_only && crate::rollup::has_non_finite(w))
                         && near[i].iter().all(|x| !x.overlaps(w.start, end))
-                        && head.iter().all(|&p| p > end || p.saturating_add(part) <= w.start)
+                        && head.iter().all(|&p| p > end || p.saturating_add(part) <= w.start);
+                    if !whole {
+                        left_out.push((w.start, end));
+                    }
+                    whole
                 });
-                (labels, ws)
+                (labels, ws, left_out)
             }))
         })
         .collect::<Result<_>>()?;
     let mut acc: HashMap<Labels, Vec<Window>> = HashMap::new();
-    for (labels, ws) in decoded {
+    for (labels, ws, left_out) in decoded {
+        for (lo, hi) in left_out {
+            gap(lo, hi, &mut gaps);
+        }
         if !ws.is_empty() {
             acc.entry(labels.clone()).or_default().extend(ws);
         }
@@ -122,7 +164,84 @@ pub(crate) fn rollups(
         })
         .collect();
     out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-    Ok(out)
+    Ok((out, foresight_promql::merge_spans(gaps)))
+}
+
+/// Most raw reads one [`select_rollups`] makes: beyond that, the closest spans are read as one.
+const MAX_RAW_READS: usize = 16;
+
+/// Joins the spans separated by the smallest distances until at most `max` remain.
+fn coalesce_spans(spans: Vec<Span>, max: usize) -> Vec<Span> {
+    if spans.len() <= max || max == 0 {
+        return spans;
+    }
+    let mut dists: Vec<i64> = spans.windows(2).map(|w| w[1].0.saturating_sub(w[0].1)).collect();
+    dists.sort_unstable();
+    // Keep the `max - 1` largest distances as separations; join across the rest.
+    let keep_from = dists.get(dists.len() + 1 - max).copied().unwrap_or(i64::MAX);
+    let mut separations = max - 1;
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(max);
+    for (lo, hi) in spans {
+        match out.last_mut() {
+            Some(last) if lo.saturating_sub(last.1) < keep_from || separations == 0 => last.1 = hi,
+            _ => {
+                if !out.is_empty() {
+                    separations -= 1;
+                }
+                out.push((lo, hi));
+            }
+        }
+    }
+    out
+}
+
+/// Every series matching `matchers` with its whole, finite rollup windows of length `len` inside
+/// `[mint, maxt]` and its raw samples in `raw` (inclusive spans) and wherever no returned window
+/// stands for its samples (see `foresight_promql::Storage::select_rollups`).
+pub(crate) fn select_rollups(
+    inner: &DbState,
+    matchers: &[LabelMatcher],
+    len: i64,
+    mint: i64,
+    maxt: i64,
+    raw: &[(i64, i64)],
+) -> Result<Vec<RollupSelection>> {
+    let (series, mut gaps) = whole_windows(inner, matchers, len, mint, maxt, true)?;
+    gaps.extend(
+        raw.iter()
+            .map(|&(lo, hi)| (lo.max(mint), hi.min(maxt)))
+            .filter(|s| s.0 <= s.1),
+    );
+    let spans = coalesce_spans(foresight_promql::merge_spans(gaps), MAX_RAW_READS);
+    let mut acc: HashMap<Labels, RollupSelection> = series
+        .into_iter()
+        .map(|s| {
+            let sel = RollupSelection {
+                labels: s.labels.clone(),
+                windows: s.windows,
+                samples: Vec::new(),
+            };
+            (s.labels, sel)
+        })
+        .collect();
+    // Spans ascend and are disjoint, so each series' samples are appended in order.
+    for (lo, hi) in spans {
+        for s in select(inner, matchers, lo, hi)? {
+            match acc.get_mut(&s.labels) {
+                Some(e) if !e.samples.is_empty() => e.samples.extend(s.samples),
+                Some(e) => e.samples = s.samples,
+                None => {
+                    let sel = RollupSelection {
+                        labels: s.labels.clone(),
+                        windows: Vec::new(),
+                        samples: s.samples,
+                    };
+                    acc.insert(s.labels, sel);
+                }
+            }
+        }
+    }
+    Ok(acc.into_values().collect())
 }
 
 /// Label sets of the series matching `matchers` that have data in `[mint, maxt]`.
@@ -208,4 +327,24 @@ pub(crate) fn merge_runs(mut runs: Vec<Run>) -> Vec<(i64, f64)> {
         out = merge_override(out, &r);
     }
     out
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+
+    #[test]
+    fn spans_merge_and_coalesce_to_the_largest_separations() {
+        assert_eq!(
+            foresight_promql::merge_spans(vec![(5, 9), (0, 3), (4, 4), (20, 30)]),
+            vec![(0, 9), (20, 30)]
+        );
+        let spans = vec![(0, 1), (10, 11), (100, 101), (103, 104), (1_000, 1_001)];
+        assert_eq!(coalesce_spans(spans.clone(), 5), spans);
+        assert_eq!(
+            coalesce_spans(spans.clone(), 3),
+            vec![(0, 11), (100, 104), (1_000, 1_001)]
+        );
+        assert_eq!(coalesce_spans(spans, 1), vec![(0, 1_001)]);
+    }
 }

@@ -32,79 +32,55 @@ use crate::model::Labels;
 /// (`Options::rollup_windows_ms` chooses; 1 h by default).
 pub const RESOLUTIONS: [i64; 2] = [300_000, 3_600_000];
 
-/// The summary of one series' samples in one aligned window.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Window {
-    /// Window start (a multiple of its length, in ms); the window is `[start, start + length)`.
-    pub start: i64,
-    /// Samples.
-    pub count: u64,
-    /// Sum of the values.
-    pub sum: f64,
-    /// Sum of the squared values.
-    pub sumsq: f64,
-    /// Smallest value (NaNs ignored unless all are NaN, as `min_over_time`).
-    pub min: f64,
-    /// Largest value (as `max_over_time`).
-    pub max: f64,
-    /// The window's first sample.
-    pub first: (i64, f64),
-    /// The window's last sample.
-    pub last: (i64, f64),
-    /// Counter increase between the first and the last sample, reset-adjusted as Prometheus'
-    /// `increase` (without extrapolation).
-    pub increase: f64,
-    /// Counter resets (a value lower than the one before).
-    pub resets: u64,
-    /// The values' quantile sketch.
-    pub sketch: Sketch,
+/// The summary of one series' samples in one aligned window: PromQL's own
+/// [`foresight_promql::RollupWindow`], so the evaluator reads the windows without a copy. Its
+/// `min` and `max` ignore NaNs unless all are NaN (as `min_over_time`); `increase` is reset-adjusted
+/// as Prometheus' `increase`, without extrapolation.
+pub use foresight_promql::RollupWindow as Window;
+
+fn new_window(t: i64, v: f64, len: i64) -> Window {
+    let mut sketch = Sketch::new();
+    sketch.add(v);
+    Window {
+        start: t.div_euclid(len) * len,
+        count: 1,
+        sum: v,
+        sumsq: v * v,
+        min: v,
+        max: v,
+        first: (t, v),
+        last: (t, v),
+        increase: 0.0,
+        resets: 0,
+        sketch,
+    }
 }
 
-impl Window {
-    fn new(t: i64, v: f64, len: i64) -> Window {
-        let mut sketch = Sketch::new();
-        sketch.add(v);
-        Window {
-            start: t.div_euclid(len) * len,
-            count: 1,
-            sum: v,
-            sumsq: v * v,
-            min: v,
-            max: v,
-            first: (t, v),
-            last: (t, v),
-            increase: 0.0,
-            resets: 0,
-            sketch,
-        }
+fn push(w: &mut Window, t: i64, v: f64) {
+    let prev = w.last.1;
+    if v < prev {
+        w.resets += 1;
+        w.increase += v;
+    } else {
+        w.increase += v - prev;
     }
+    w.count += 1;
+    w.sum += v;
+    w.sumsq += v * v;
+    if v < w.min || w.min.is_nan() {
+        w.min = v;
+    }
+    if v > w.max || w.max.is_nan() {
+        w.max = v;
+    }
+    w.last = (t, v);
+    w.sketch.add(v);
+}
 
-    fn push(&mut self, t: i64, v: f64) {
-        let prev = self.last.1;
-        if v < prev {
-            self.resets += 1;
-            self.increase += v;
-        } else {
-            self.increase += v - prev;
-        }
-        self.count += 1;
-        self.sum += v;
-        self.sumsq += v * v;
-        if v < self.min || self.min.is_nan() {
-            self.min = v;
-        }
-        if v > self.max || self.max.is_nan() {
-            self.max = v;
-        }
-        self.last = (t, v);
-        self.sketch.add(v);
-    }
-
-    /// Whether the window holds NaNs or infinities, which its sketch does not represent (a query
-    /// reads such windows raw).
-    pub fn has_non_finite(&self) -> bool {
-        self.sketch.non_finite() > 0
-    }
+/// Whether the window holds NaNs or infinities, which its sketch does not represent (a query
+/// reads such windows raw).
+pub(crate) fn has_non_finite(w: &Window) -> bool {
+    w.sketch.non_finite() > 0
 }
 
 /// One series' whole rollup windows, as [`crate::Db::rollups`] returns them.
@@ -116,16 +92,31 @@ pub struct RollupSeries {
     pub windows: Vec<Window>,
 }
 
+/// One series as [`crate::Db::select_rollups`] returns it: whole windows, and raw samples where
+/// they do not answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupSelection {
+    /// The series.
+    pub labels: Labels,
+    /// Its whole windows holding only finite values, ascending by start.
+    pub windows: Vec<Window>,
+    /// Raw samples, ascending (see [`crate::Db::select_rollups`]).
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// An inclusive time span (ms).
+pub(crate) type Span = (i64, i64);
+
 /// The windows of length `len` of `samples` (ascending, unique timestamps).
 pub(crate) fn windows(samples: &[(i64, f64)], len: i64) -> Vec<Window> {
     let mut out: Vec<Window> = Vec::new();
     let mut i = 0;
     while let Some(&(t, v)) = samples.get(i) {
-        let mut w = Window::new(t, v, len);
+        let mut w = new_window(t, v, len);
         let end = w.start.saturating_add(len);
         let j = i + samples[i..].partition_point(|s| s.0 < end);
         for &(t, v) in &samples[i + 1..j] {
-            w.push(t, v);
+            push(&mut w, t, v);
         }
         exact_decimal_sums(&mut w, &samples[i..j]);
         out.push(w);

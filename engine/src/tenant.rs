@@ -103,6 +103,22 @@ impl TenantView {
         )
     }
 
+    /// [`Db::select_rollups`] within the tenant.
+    pub fn select_rollups(
+        &self,
+        matchers: &[LabelMatcher],
+        len: i64,
+        mint: i64,
+        maxt: i64,
+        raw: &[(i64, i64)],
+    ) -> Result<Vec<crate::rollup::RollupSelection>> {
+        self.narrowed(
+            matchers,
+            |m| self.db.select_rollups(m, len, mint, maxt, raw),
+            |s| strip(&mut s.labels),
+        )
+    }
+
     /// [`Db::series`] within the tenant.
     pub fn series(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
         self.narrowed(matchers, |m| self.db.series(m, mint, maxt), strip)
@@ -161,6 +177,21 @@ impl Storage for TenantView {
         maxt: i64,
     ) -> std::result::Result<Vec<foresight_promql::Series>, StorageError> {
         crate::query::to_storage(TenantView::select(self, matchers, mint, maxt))
+    }
+
+    fn rollup_lengths(&self) -> Vec<i64> {
+        self.db.rollup_windows_ms().to_vec()
+    }
+
+    fn select_rollups(
+        &self,
+        matchers: &[LabelMatcher],
+        len: i64,
+        mint: i64,
+        maxt: i64,
+        raw: &[(i64, i64)],
+    ) -> std::result::Result<Vec<foresight_promql::RollupSeries>, StorageError> {
+        crate::query::to_rollup_storage(TenantView::select_rollups(self, matchers, len, mint, maxt, raw))
     }
 
     fn label_names(
@@ -262,6 +293,13 @@ mod tests {
         let beta = TenantView::new(db.clone(), Some(Arc::from("beta")));
         assert!(beta.select(&all, 0, i64::MAX).unwrap().is_empty());
         assert!(beta.label_values("host", &[], 0, i64::MAX).unwrap().is_empty());
+        // Rollup reads (with their raw spans) are narrowed too.
+        let hour = crate::ROLLUP_RESOLUTIONS[crate::ROLLUP_RESOLUTIONS.len() - 1];
+        let rolled = acme.select_rollups(&all, hour, 0, i64::MAX, &[(0, i64::MAX)]).unwrap();
+        let mut rolled: Vec<String> = rolled.iter().map(|s| s.labels.to_string()).collect();
+        rolled.sort();
+        assert_eq!(rolled, ["cpu_v{host=\"a\"}", "cpu_v{host=\"canary\"}", "rw{job=\"x\"}"]);
+        assert!(beta.select_rollups(&all, hour, 0, i64::MAX, &[(0, i64::MAX)]).unwrap().is_empty());
 
         // PromQL over a view.
         let engine = foresight_promql::Engine::new(foresight_promql::EngineOptions::default());

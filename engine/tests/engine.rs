@@ -979,6 +979,131 @@ mod rollups {
         }
     }
 
+    /// PromQL's range functions over a database whose history sits in flushed (sometimes
+    /// compacted, sometimes overlapping) blocks, with head data at the recent edge: the answers
+    /// from rollups are the raw answers (up to float rounding of sums; within the sketch's bound
+    /// for quantiles).
+    mod promql {
+        use foresight_engine::promql::{Engine, EngineOptions, Value};
+        use foresight_engine::sketch::RELATIVE_ERROR;
+
+        use super::*;
+
+        const FUNCS: [&str; 12] = [
+            "count_over_time(lat_v[R])",
+            "sum_over_time(lat_v[R])",
+            "avg_over_time(lat_v[R])",
+            "min_over_time(lat_v[R])",
+            "max_over_time(lat_v[R])",
+            "last_over_time(lat_v[R])",
+            "resets(lat_v[R])",
+            "delta(lat_v[R])",
+            "increase(lat_v[R])",
+            "rate(lat_v[R])",
+            "quantile_over_time(0.99, lat_v[R])",
+            "quantile_over_time(0.5, lat_v[R])",
+        ];
+
+        fn points(v: Value) -> Vec<(String, Vec<(i64, f64)>)> {
+            match v {
+                Value::Vector(v) => v
+                    .into_iter()
+                    .map(|s| (s.labels.to_string(), vec![(s.t, s.v)]))
+                    .collect(),
+                Value::Matrix(m) => m
+                    .into_iter()
+                    .map(|s| (s.labels.to_string(), s.samples.to_vec()))
+                    .collect(),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+            #[test]
+            fn rollup_answers_are_the_raw_answers(
+                a in batch(),
+                b in batch(),
+                flush_b in any::<bool>(),
+                close in any::<bool>(),
+                reopen in any::<bool>(),
+                at in 0i64..10 * HOUR,
+                range_h in 4i64..9,
+                range_extra in 0i64..HOUR,
+                steps in 0i64..4,
+            ) {
+                let tmp = tempfile::tempdir().unwrap();
+                let write = |db: &Db, steps: &[(i64, i64)], offset: i64| {
+                    let mut body = String::new();
+                    let mut t = T0 + offset;
+                    for &(d, v) in steps {
+                        t += d;
+                        // A counter-like climb with resets where the value is negative.
+                        body.push_str(&format!("lat,svc=s{} v={} {}\n", v.rem_euclid(2), v.max(0) as f64 / 100.0 + (t - T0) as f64 / 1e6, t));
+                    }
+                    db.write_lines(body.as_bytes(), Precision::Milliseconds).unwrap();
+                };
+                let opts = || Options {
+                    rollup_windows_ms: ROLLUP_RESOLUTIONS.to_vec(),
+                    ..opts()
+                };
+                let mut db = Db::open(tmp.path(), opts()).unwrap();
+                write(&db, &a, 0);
+                db.flush().unwrap();
+                // The second batch overlaps the first: late writes, in the head or in a block.
+                write(&db, &b, 7 + HOUR);
+                if flush_b {
+                    db.flush().unwrap();
+                }
+                if close {
+                    // Closes the partitions, so the overlapping blocks compact.
+                    db.write_lines(format!("other v=1 {}\n", T0 + 40 * HOUR).as_bytes(), Precision::Milliseconds).unwrap();
+                    db.flush().unwrap();
+                }
+                if reopen {
+                    db.close().unwrap();
+                    db = Db::open(tmp.path(), opts()).unwrap();
+                }
+                let rollups = Engine::new(EngineOptions::default());
+                let raw = Engine::new(EngineOptions { rollups: false, ..EngineOptions::default() });
+                let range = range_h * HOUR + range_extra / 1000 * 1000;
+                let at = T0 + at / 1000 * 1000;
+                for f in FUNCS {
+                    let q = f.replace('R', &format!("{}s", range / 1000));
+                    let (got, want) = if steps == 0 {
+                        (rollups.instant_query(&db, &q, at).unwrap(), raw.instant_query(&db, &q, at).unwrap())
+                    } else {
+                        let end = at + steps * HOUR;
+                        (rollups.range_query(&db, &q, at, end, HOUR).unwrap(), raw.range_query(&db, &q, at, end, HOUR).unwrap())
+                    };
+                    let (got, want) = (points(got.value), points(want.value));
+                    prop_assert_eq!(got.len(), want.len(), "{}", q);
+                    for ((gl, gs), (wl, ws)) in got.iter().zip(&want) {
+                        prop_assert_eq!(gl, wl);
+                        prop_assert_eq!(gs.len(), ws.len());
+                        for (&(gt, g), &(wt, w)) in gs.iter().zip(ws) {
+                            prop_assert_eq!(gt, wt);
+                            // Values here are positive (quantiles within the relative bound).
+                            let tol = if q.starts_with("quantile") { w.abs() * RELATIVE_ERROR * (1.0 + 1e-9) } else { 1e-9 * w.abs().max(1.0) };
+                            prop_assert!((g - w).abs() <= tol || g == w, "{} at {} for {}: rollups {} raw {}", q, gt, gl, g, w);
+                        }
+                    }
+                }
+                // The raw reads were the edges, not the history.
+                let q = format!("count_over_time(lat_v[{}s])", 8 * HOUR / 1000);
+                let r = rollups.instant_query(&db, &q, T0 + 9 * HOUR).unwrap();
+                let n = raw.instant_query(&db, &q, T0 + 9 * HOUR).unwrap();
+                prop_assert!(r.stats.samples_scanned <= n.stats.samples_scanned);
+                if close {
+                    // The first hour of the range is raw (the window starting at the range's
+                    // open start is not inside it); the next three are windows.
+                    prop_assert!(r.stats.samples_scanned * 2 < n.stats.samples_scanned, "{:?} vs {:?}", r.stats, n.stats);
+                }
+            }
+        }
+    }
+
     #[test]
     fn windows_with_head_data_or_overlapping_blocks_are_left_out() {
         let tmp = tempfile::tempdir().unwrap();

@@ -70,6 +70,7 @@ impl Engine {
         Ok(QueryResult {
             value,
             stats: ev.stats(),
+            infos: ev.infos(),
         })
     }
 
@@ -151,6 +152,7 @@ impl Engine {
         Ok(QueryResult {
             value: Value::Matrix(series),
             stats: ev.stats(),
+            infos: ev.infos(),
         })
     }
 }

@@ -43,7 +43,7 @@ pub use labels::{Label, Labels, METRIC_NAME};
 pub use options::EngineOptions;
 pub use parse::{MAX_QUERY_NESTING, MAX_QUERY_OPERATORS, parse, parse_selector};
 pub use storage::{
-    InvalidRegex, LabelMatcher, MatchOp, MemStorage, STALE_NAN_BITS, Samples, Series, Storage, StorageError,
-    is_stale_nan, stale_nan,
+    InvalidRegex, LabelMatcher, MatchOp, MemStorage, RollupSeries, RollupWindow, STALE_NAN_BITS, Samples, Series,
+    Storage, StorageError, is_stale_nan, merge_spans, stale_nan,
 };
 pub use value::{QueryResult, QueryStats, Sample, Value};

@@ -16,6 +16,10 @@ pub struct EngineOptions {
     /// Step of subqueries written without one, like `x[1h:]` (default 1 minute, Prometheus'
     /// default evaluation interval).
     pub default_subquery_step: Duration,
+    /// Whether range functions over long windows may read the storage's rollups
+    /// ([`crate::Storage::select_rollups`]) instead of every raw sample (default true; the HTTP
+    /// API's `raw=true` turns it off for one query).
+    pub rollups: bool,
 }
 
 impl Default for EngineOptions {
@@ -25,6 +29,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Some(Duration::from_secs(120)),
             default_subquery_step: Duration::from_secs(60),
+            rollups: true,
         }
     }
 }

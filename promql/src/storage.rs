@@ -280,6 +280,63 @@ impl StorageError {
     }
 }
 
+/// One series' summary of an aligned window `[start, start + length)`: what rollups keep (see
+/// [`Storage::select_rollups`]). A window returned by a storage is *whole*: it stands for every
+/// sample of the series in its span, and none of them is NaN, infinite or a stale marker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupWindow {
+    /// Window start (ms, a multiple of the window length).
+    pub start: i64,
+    /// Samples.
+    pub count: u64,
+    /// Sum of the values.
+    pub sum: f64,
+    /// Sum of the squared values.
+    pub sumsq: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// The first sample.
+    pub first: (i64, f64),
+    /// The last sample.
+    pub last: (i64, f64),
+    /// Counter increase from the first to the last sample (each drop counted as a reset).
+    pub increase: f64,
+    /// Counter resets (a value lower than the one before) inside the window.
+    pub resets: u64,
+    /// The values' quantile sketch.
+    pub sketch: foresight_sketch::Sketch,
+}
+
+/// A series as [`Storage::select_rollups`] returns it: whole windows, and raw samples where the
+/// windows do not answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupSeries {
+    /// The label set, including `__name__`.
+    pub labels: Labels,
+    /// Whole windows, ascending by start.
+    pub windows: Vec<RollupWindow>,
+    /// Raw samples, ascending: every sample of the requested raw spans and of every time not
+    /// inside a returned window; samples inside windows may be present too (they are ignored
+    /// where the window is used).
+    pub samples: Samples,
+}
+
+/// Sorts inclusive time spans and merges those that overlap or touch (a helper for storages
+/// implementing [`Storage::select_rollups`], whose `raw` spans come in this form).
+pub fn merge_spans(mut spans: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    spans.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
+    for (lo, hi) in spans {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
 /// What the evaluator reads.
 ///
 /// Threads: implementations must be `Sync`; the evaluator calls `select` from the query's thread
@@ -294,6 +351,37 @@ pub trait Storage: Sync {
     /// inclusive), ascending by time. Series with no sample in the range may be left out.
     /// The order of the returned series does not matter.
     fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>, StorageError>;
+
+    /// Window lengths (ms) of the rollups [`Storage::select_rollups`] can return; none by
+    /// default, and the evaluator then reads raw samples only.
+    fn rollup_lengths(&self) -> Vec<i64> {
+        Vec::new()
+    }
+
+    /// Every series matching all matchers with its whole rollup windows of length `len` inside
+    /// `[mint, maxt]`, and raw samples: all of those in `raw` (sorted, disjoint, inclusive spans)
+    /// and all of those in `[mint, maxt]` outside every returned window. A storage may leave out
+    /// any window (e.g. one that a late write made incomplete): its samples are then raw. The
+    /// default returns no windows and every sample.
+    fn select_rollups(
+        &self,
+        matchers: &[LabelMatcher],
+        len: i64,
+        mint: i64,
+        maxt: i64,
+        raw: &[(i64, i64)],
+    ) -> Result<Vec<RollupSeries>, StorageError> {
+        let _ = (len, raw);
+        Ok(self
+            .select(matchers, mint, maxt)?
+            .into_iter()
+            .map(|s| RollupSeries {
+                labels: s.labels,
+                windows: Vec::new(),
+                samples: s.samples,
+            })
+            .collect())
+    }
 
     /// Sorted, distinct label names of the series matching `matchers` (all series when empty)
     /// with samples in `[mint, maxt]`. The default derives them from [`Storage::select`];
@@ -347,6 +435,21 @@ impl<S: Storage + ?Sized> Storage for &S {
         maxt: i64,
     ) -> Result<Vec<String>, StorageError> {
         (**self).label_values(name, matchers, mint, maxt)
+    }
+
+    fn rollup_lengths(&self) -> Vec<i64> {
+        (**self).rollup_lengths()
+    }
+
+    fn select_rollups(
+        &self,
+        matchers: &[LabelMatcher],
+        len: i64,
+        mint: i64,
+        maxt: i64,
+        raw: &[(i64, i64)],
+    ) -> Result<Vec<RollupSeries>, StorageError> {
+        (**self).select_rollups(matchers, len, mint, maxt, raw)
     }
 }
 

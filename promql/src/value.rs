@@ -56,7 +56,7 @@ impl Value {
 pub struct QueryStats {
     /// Series returned by the storage over all selectors.
     pub series_selected: u64,
-    /// Samples returned by the storage over all selectors.
+    /// Samples (and rollup windows, each counted once) returned by the storage over all selectors.
     pub samples_scanned: u64,
 }
 
@@ -67,4 +67,7 @@ pub struct QueryResult {
     pub value: Value,
     /// What it cost.
     pub stats: QueryStats,
+    /// Notes on how it was computed, for the HTTP answer's `infos` (Prometheus 3), e.g. that a
+    /// quantile came from rollup sketches within their error bound.
+    pub infos: Vec<String>,
 }

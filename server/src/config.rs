@@ -73,6 +73,9 @@ pub struct Limits {
     /// Most points per series `/api/v1/forecast` and `/api/v1/anomalies` read for a plain
     /// selector (`max-forecast-points`).
     pub max_forecast_points: usize,
+    /// Whether range functions over long windows read rollups (`query-rollups`; a query's
+    /// `raw=true` reads raw samples whatever this says).
+    pub query_rollups: bool,
 }
 
 impl Default for Limits {
@@ -176,6 +179,7 @@ impl Default for Config {
                 max_forecast_series: 0,
                 max_correlate_series: 0,
                 max_forecast_points: 0,
+                query_rollups: true,
             },
             alerting: AlertingSettings::default(),
             forward: ForwardSettings::default(),
@@ -420,6 +424,20 @@ pub static SETTINGS: &[Setting] = &[
         bare_flag: None,
         set: |c, v| {
             c.limits.max_samples = count(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "query-rollups",
+        default: SettingDefault::Value("true"),
+        help: "Answer *_over_time, rate and increase over long ranges from block rollups (false: always raw samples; per query: raw=true)",
+        bare_flag: Some("true"),
+        set: |c, v| {
+            c.limits.query_rollups = match v.trim() {
+                "" | "true" | "on" | "1" => true,
+                "false" | "off" | "0" => false,
+                _ => return Err("expected true or false".into()),
+            };
             Ok(())
         },
     },
@@ -899,6 +917,7 @@ mod tests {
             ("max-inflight-write-bytes", "8MiB"),
             ("query-timeout", "30s"),
             ("max-samples", "1_000_000"),
+            ("query-rollups", "false"),
             ("max-concurrent-queries", "3"),
             ("stream-min-interval", "500ms"),
             ("stream-max-lifetime", "10m"),
@@ -930,6 +949,7 @@ mod tests {
             c.set(k, v).unwrap();
         }
         assert_eq!(c.retention, Some(Duration::from_secs(30 * 86_400)));
+        assert!(!c.limits.query_rollups);
         assert_eq!(c.limits.max_body_bytes, 1 << 20);
         assert_eq!(c.forward.urls, ["http://127.0.0.1:9009/api/v1/push"]);
         assert_eq!(c.forward.headers, ["X-Scope-OrgID: edge"]);

@@ -232,6 +232,19 @@ pub(crate) fn success(data: impl FnOnce(&mut String)) -> String {
     out
 }
 
+/// [`success`], with Prometheus 3's `infos` (notes on how the answer was computed) when there
+/// are any.
+pub(crate) fn success_with_infos(data: impl FnOnce(&mut String), infos: &[String]) -> String {
+    let mut out = success(data);
+    if !infos.is_empty() {
+        out.pop();
+        out.push_str(",\"infos\":");
+        push_str_array(&mut out, infos.iter().map(String::as_str));
+        out.push('}');
+    }
+    out
+}
+
 /// A JSON array of strings.
 pub(crate) fn push_str_array<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
     out.push('[');

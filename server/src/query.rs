@@ -133,10 +133,14 @@ pub(crate) async fn instant(State(st): State<Arc<AppState>>, tenant: Tenant, p: 
         None => now_ms(),
     };
     let limit = timeout(&st, &p)?;
+    let raw = raw_param(&p)?;
     let query = p.get("query").unwrap_or("").to_owned();
     evaluate(&st, &tenant, limit, move |db, engine| {
-        let r = engine.instant_query(db, &query, t)?;
-        Ok(json::success(|out| json::push_query_data(out, &r.value)))
+        let r = with_raw(engine, raw).instant_query(db, &query, t)?;
+        Ok(json::success_with_infos(
+            |out| json::push_query_data(out, &r.value),
+            &r.infos,
+        ))
     })
     .await
     .map(JsonBody)
@@ -147,6 +151,7 @@ pub(crate) async fn instant(State(st): State<Arc<AppState>>, tenant: Tenant, p: 
 pub(crate) async fn range(State(st): State<Arc<AppState>>, tenant: Tenant, p: Params) -> Result<JsonBody, PromError> {
     let (start, end, step) = range_params(&p)?;
     let limit = timeout(&st, &p)?;
+    let raw = raw_param(&p)?;
     let query = p.get("query").unwrap_or("").to_owned();
     let columns = match p.non_empty("format") {
         None | Some("prometheus") => false,
@@ -159,17 +164,43 @@ pub(crate) async fn range(State(st): State<Arc<AppState>>, tenant: Tenant, p: Pa
         }
     };
     evaluate(&st, &tenant, limit, move |db, engine| {
-        let r = engine.range_query(db, &query, start, end, step)?;
-        Ok(json::success(|out| {
-            if columns {
-                json::push_query_columns(out, &r.value, start, step, end);
-            } else {
-                json::push_query_data(out, &r.value);
-            }
-        }))
+        let r = with_raw(engine, raw).range_query(db, &query, start, end, step)?;
+        Ok(json::success_with_infos(
+            |out| {
+                if columns {
+                    json::push_query_columns(out, &r.value, start, step, end);
+                } else {
+                    json::push_query_data(out, &r.value);
+                }
+            },
+            &r.infos,
+        ))
     })
     .await
     .map(JsonBody)
+}
+
+/// The `raw` parameter: `true` reads raw samples only, never rollups.
+fn raw_param(p: &Params) -> Result<bool, PromError> {
+    match p.non_empty("raw") {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => Err(PromError::bad_param(
+            "raw",
+            format!("expected true or false, got {other:?}"),
+        )),
+    }
+}
+
+/// The engine, or with `raw` a copy that reads no rollups.
+fn with_raw(engine: &Engine, raw: bool) -> std::borrow::Cow<'_, Engine> {
+    if raw {
+        let mut opts = engine.options().clone();
+        opts.rollups = false;
+        std::borrow::Cow::Owned(Engine::new(opts))
+    } else {
+        std::borrow::Cow::Borrowed(engine)
+    }
 }
 
 /// `start`, `end` and `step` of a range query (ms), checked as Prometheus checks them.

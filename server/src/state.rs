@@ -61,6 +61,7 @@ impl AppState {
             engine_opts: EngineOptions {
                 max_samples: limits.max_samples,
                 timeout: Some(limits.query_timeout),
+                rollups: limits.query_rollups,
                 ..EngineOptions::default()
             },
             query_slots: Arc::new(Semaphore::new(limits.max_concurrent_queries)),

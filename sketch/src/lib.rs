@@ -101,19 +101,12 @@ impl Sketch {
 
     /// Adds one value. NaN and infinities are only counted ([`Sketch::non_finite`]).
     pub fn add(&mut self, v: f64) {
-        if !v.is_finite() {
-            self.non_finite += 1;
-            return;
-        }
-        self.min = self.min.min(v);
-        self.max = self.max.max(v);
-        if v == 0.0 {
-            self.zero += 1;
-        } else if v > 0.0 {
-            self.pos.add(bucket_key(v), 1);
-        } else {
-            self.neg.add(bucket_key(v), 1);
-        }
+        add_value(
+            v,
+            (&mut self.pos, &mut self.neg),
+            (&mut self.zero, &mut self.non_finite),
+            (&mut self.min, &mut self.max),
+        );
     }
 
     /// Adds every bucket of `other` to this sketch.
@@ -194,6 +187,167 @@ impl Sketch {
             return a;
         }
         a * (1.0 - w) + self.value_at_rank(hi as u64) * w
+    }
+}
+
+/// Bucket counts by key, sparse ([`Store`]) or dense ([`Dense`]).
+trait Buckets {
+    fn add(&mut self, key: i32, count: u64);
+}
+
+impl Buckets for Store {
+    fn add(&mut self, key: i32, count: u64) {
+        Store::add(self, key, count);
+    }
+}
+
+impl Buckets for Dense {
+    fn add(&mut self, key: i32, count: u64) {
+        Dense::add(self, key, count);
+    }
+}
+
+/// Counts one value: NaN and infinities only counted, zeros apart, others in their sign's
+/// bucket; `(min, max)` follow the finite values.
+fn add_value<B: Buckets>(
+    v: f64,
+    (pos, neg): (&mut B, &mut B),
+    (zero, non_finite): (&mut u64, &mut u64),
+    (min, max): (&mut f64, &mut f64),
+) {
+    if !v.is_finite() {
+        *non_finite += 1;
+        return;
+    }
+    *min = min.min(v);
+    *max = max.max(v);
+    if v == 0.0 {
+        *zero += 1;
+    } else if v > 0.0 {
+        pos.add(bucket_key(v), 1);
+    } else {
+        neg.add(bucket_key(v), 1);
+    }
+}
+
+/// Merges many sketches (and single values) into one faster than repeated [`Sketch::merge`]:
+/// bucket counts go into dense arrays indexed by key, turned back into a sparse sketch once at the
+/// end. What a long-range quantile over thousands of windows uses.
+#[derive(Debug, Clone)]
+pub struct Merger {
+    pos: Dense,
+    neg: Dense,
+    zero: u64,
+    non_finite: u64,
+    min: f64,
+    max: f64,
+}
+
+impl Default for Merger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts of consecutive keys from `base`.
+#[derive(Debug, Clone, Default)]
+struct Dense {
+    base: i32,
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Dense {
+    fn add(&mut self, key: i32, count: u64) {
+        if self.counts.is_empty() {
+            self.base = key;
+            self.counts.push(0);
+        } else if key < self.base {
+            let grow = (self.base - key) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.base = key;
+        }
+        let at = (key - self.base) as usize;
+        if at >= self.counts.len() {
+            self.counts.resize(at + 1, 0);
+        }
+        if let Some(c) = self.counts.get_mut(at) {
+            *c += count;
+        }
+        self.total += count;
+    }
+
+    fn add_store(&mut self, s: &Store) {
+        let bins = s.bins();
+        if let (Some(first), Some(last)) = (bins.first(), bins.last()) {
+            // Size once for the whole store, then add in place.
+            self.add(first.0, 0);
+            self.add(last.0, 0);
+            for &(k, c) in bins {
+                if let Some(x) = self.counts.get_mut((k - self.base) as usize) {
+                    *x += c;
+                }
+            }
+            self.total += s.total();
+        }
+    }
+
+    fn into_store(self) -> Store {
+        let base = self.base;
+        let bins: Vec<(i32, u64)> = self
+            .counts
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, c)| c > 0)
+            .map(|(i, c)| (base + i as i32, c))
+            .collect();
+        Store::from_bins(bins, self.total)
+    }
+}
+
+impl Merger {
+    /// An empty merger.
+    pub fn new() -> Self {
+        Merger {
+            pos: Dense::default(),
+            neg: Dense::default(),
+            zero: 0,
+            non_finite: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Adds every bucket of `s`.
+    pub fn merge(&mut self, s: &Sketch) {
+        self.pos.add_store(&s.pos);
+        self.neg.add_store(&s.neg);
+        self.zero += s.zero;
+        self.non_finite += s.non_finite;
+        self.min = self.min.min(s.min);
+        self.max = self.max.max(s.max);
+    }
+
+    /// Adds one value, as [`Sketch::add`].
+    pub fn add(&mut self, v: f64) {
+        add_value(
+            v,
+            (&mut self.pos, &mut self.neg),
+            (&mut self.zero, &mut self.non_finite),
+            (&mut self.min, &mut self.max),
+        );
+    }
+
+    /// The merged sketch: equal to merging every sketch and adding every value one by one.
+    pub fn finish(self) -> Sketch {
+        Sketch {
+            pos: self.pos.into_store(),
+            neg: self.neg.into_store(),
+            zero: self.zero,
+            non_finite: self.non_finite,
+            min: self.min,
+            max: self.max,
+        }
     }
 }
 

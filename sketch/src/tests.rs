@@ -129,6 +129,22 @@ proptest! {
     }
 
     #[test]
+    fn the_merger_equals_merging_one_by_one(
+        a in mixed_values(), b in mixed_values(), extra in mixed_values()
+    ) {
+        let (sa, sb) = (sketch_of(&a), sketch_of(&b));
+        let mut m = crate::Merger::new();
+        m.merge(&sb);
+        for &v in &extra {
+            m.add(v);
+        }
+        m.merge(&sa);
+        let all: Vec<f64> = a.iter().chain(&b).chain(&extra).copied().collect();
+        prop_assert_eq!(m.finish(), sketch_of(&all));
+        prop_assert_eq!(crate::Merger::new().finish(), Sketch::new());
+    }
+
+    #[test]
     fn same_sign_quantiles_are_within_the_bound(
         values in proptest::collection::vec(magnitude(), 1..400),
         negative in any::<bool>(),

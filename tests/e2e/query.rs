@@ -267,3 +267,67 @@ fn tsdb_status_counts_recent_series() {
     let (_, r) = s.get_json("/api/v1/series", &[("match[]", "old_metric_v")]);
     assert_eq!(r["data"].as_array().unwrap().len(), 2, "{r}");
 }
+
+/// `quantile_over_time` over hours of flushed data comes from rollup sketches and says so in
+/// `infos`; `raw=true` (per query) and `--query-rollups=false` (per server) read raw samples.
+#[test]
+fn long_range_quantiles_come_from_rollups_with_infos() {
+    use crate::harness::{TestServer, num, tempdir};
+    // 12 h of 10 s samples from 2023-11-14T00:00:00Z (hour-aligned).
+    const T0: i64 = 1_699_920_000;
+    let dir = tempdir();
+    let s = TestServer::start(dir.path(), &[]);
+    let mut body = String::new();
+    for i in 0..12 * 360 {
+        body.push_str(&format!("lat,svc=api v={} {}\n", 1 + (i * 7919) % 1000, T0 + i * 10));
+    }
+    s.write("s", &body);
+    let r = s.post("/api/v1/admin/flush", b"", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let at = (T0 + 12 * 3600 - 10).to_string();
+    let query = |s: &TestServer, extra: &[(&str, &str)]| {
+        let mut p = vec![("query", "quantile_over_time(0.99, lat_v[10h])"), ("time", at.as_str())];
+        p.extend_from_slice(extra);
+        s.get_json("/api/v1/query", &p)
+    };
+    let (code, sketched) = query(&s, &[]);
+    assert_eq!(code, 200, "{sketched}");
+    let infos = sketched["infos"].as_array().expect("infos");
+    assert!(infos[0].as_str().unwrap().contains("rollup sketches"), "{sketched}");
+    let (code, raw) = query(&s, &[("raw", "true")]);
+    assert_eq!(code, 200);
+    assert!(raw.get("infos").is_none(), "{raw}");
+    let (got, exact) = (
+        num(&sketched["data"]["result"][0]["value"][1]),
+        num(&raw["data"]["result"][0]["value"][1]),
+    );
+    assert!((got - exact).abs() <= exact * 0.0055, "{got} vs {exact}");
+    // Exact functions carry no infos; range queries take `raw` too.
+    let (_, count) = s.get_json(
+        "/api/v1/query",
+        &[("query", "count_over_time(lat_v[10h])"), ("time", at.as_str())],
+    );
+    assert!(count.get("infos").is_none());
+    assert_eq!(num(&count["data"]["result"][0]["value"][1]), 3600.0);
+    let range = [
+        ("query", "quantile_over_time(0.5, lat_v[6h])"),
+        ("start", "1699950000"),
+        ("end", "1699960800"),
+        ("step", "3600"),
+    ];
+    let (_, r) = s.get_json("/api/v1/query_range", &range);
+    assert!(r["infos"].is_array(), "{r}");
+    let mut raw_range = range.to_vec();
+    raw_range.push(("raw", "1"));
+    let (_, r) = s.get_json("/api/v1/query_range", &raw_range);
+    assert!(r.get("infos").is_none(), "{r}");
+    let (code, bad) = query(&s, &[("raw", "maybe")]);
+    assert_eq!(code, 400);
+    assert!(bad["error"].as_str().unwrap().contains("raw"), "{bad}");
+    s.stop();
+    let s = TestServer::start(dir.path(), &["--query-rollups=false"]);
+    let (_, r) = query(&s, &[]);
+    assert!(r.get("infos").is_none(), "{r}");
+    assert_eq!(num(&r["data"]["result"][0]["value"][1]), exact);
+    s.stop();
+}

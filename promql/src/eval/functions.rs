@@ -53,6 +53,10 @@ impl Evaluator<'_> {
                 Some(i) => Some(self.eval_scalar(self.arg(c, i)?, g)?),
                 None => None,
             };
+            if let Some(out) = self.rollup_range(f, self.arg(c, range_idx)?, g, param.as_deref())? {
+                check_unique_labels(&out)?;
+                return Ok(Val::Vector(out));
+            }
             let arg = self.eval_range_arg(self.arg(c, range_idx)?, g)?;
             let times = g.times();
             let out = range_fns::apply(f, arg, param.as_deref(), &times, &|| self.expired());

@@ -9,8 +9,10 @@ mod functions;
 mod histogram;
 pub(crate) mod mathx;
 mod range_fns;
+mod rollup;
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -102,6 +104,8 @@ pub(crate) struct Evaluator<'a> {
     samples: AtomicU64,
     series: AtomicU64,
     held: AtomicU64,
+    /// Notes for the answer's `infos` (e.g. an approximation was used), each once.
+    infos: Mutex<Vec<String>>,
 }
 
 pub(crate) fn system_time_ms(t: &SystemTime) -> i64 {
@@ -142,7 +146,32 @@ impl<'a> Evaluator<'a> {
             samples: AtomicU64::new(0),
             series: AtomicU64::new(0),
             held: AtomicU64::new(0),
+            infos: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds a note to the answer's `infos` (once).
+    pub(crate) fn add_info(&self, info: &str) {
+        let mut infos = self.infos.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !infos.iter().any(|i| i == info) {
+            infos.push(info.to_owned());
+        }
+    }
+
+    /// The notes for the answer's `infos`.
+    pub(crate) fn infos(&self) -> Vec<String> {
+        self.infos
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Accounts for what a selection returned: `series`, and `n` samples (or rollup windows).
+    fn count_selected(&self, series: u64, n: u64) -> Result<()> {
+        self.samples.fetch_add(n, Ordering::Relaxed);
+        self.series.fetch_add(series, Ordering::Relaxed);
+        self.hold(n)?;
+        self.check_deadline()
     }
 
     pub(crate) fn stats(&self) -> crate::value::QueryStats {
@@ -315,10 +344,7 @@ impl<'a> Evaluator<'a> {
             out.dedup_by(|a, b| a.labels == b.labels);
         }
         let n: usize = out.iter().map(|s| s.samples.len()).sum();
-        self.samples.fetch_add(n as u64, Ordering::Relaxed);
-        self.series.fetch_add(out.len() as u64, Ordering::Relaxed);
-        self.hold(n as u64)?;
-        self.check_deadline()?;
+        self.count_selected(out.len() as u64, n as u64)?;
         Ok(out)
     }
 

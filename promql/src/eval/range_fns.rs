@@ -284,9 +284,9 @@ pub(crate) fn extrapolated_rate(
     if w.len() < 2 {
         return None;
     }
-    let (first_t, first_v) = *w.first()?;
-    let (last_t, last_v) = *w.last()?;
-    let mut result = last_v - first_v;
+    let first = *w.first()?;
+    let last = *w.last()?;
+    let mut result = last.1 - first.1;
     if is_counter {
         for p in w.windows(2) {
             if p[1].1 < p[0].1 {
@@ -294,10 +294,33 @@ pub(crate) fn extrapolated_rate(
             }
         }
     }
+    Some(extrapolate(
+        w.len() as u64,
+        first,
+        last,
+        result,
+        (range_start, range_end, range),
+        is_counter,
+        is_rate,
+    ))
+}
+
+/// The extrapolation of [`extrapolated_rate`] from a window's summary: `n` (at least 2)
+/// samples from `first` to `last` whose (reset-adjusted, for counters) difference is `result`;
+/// `span` is `(range_start, range_end, range)`. Shared with the rollup path.
+pub(crate) fn extrapolate(
+    n: u64,
+    (first_t, first_v): (i64, f64),
+    (last_t, _): (i64, f64),
+    result: f64,
+    (range_start, range_end, range): (i64, i64, i64),
+    is_counter: bool,
+    is_rate: bool,
+) -> f64 {
     let mut to_start = first_t.saturating_sub(range_start) as f64 / 1000.0;
     let mut to_end = range_end.saturating_sub(last_t) as f64 / 1000.0;
     let sampled = (last_t - first_t) as f64 / 1000.0;
-    let avg_step = sampled / (w.len() - 1) as f64;
+    let avg_step = sampled / n.saturating_sub(1) as f64;
     let threshold = avg_step * 1.1;
     if to_start >= threshold {
         to_start = avg_step / 2.0;
@@ -318,7 +341,7 @@ pub(crate) fn extrapolated_rate(
     if is_rate {
         factor /= range as f64 / 1000.0;
     }
-    Some(result * factor)
+    result * factor
 }
 
 /// irate/idelta from the last two samples.

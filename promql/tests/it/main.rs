@@ -4,4 +4,5 @@
 mod api;
 mod cases;
 mod props;
+mod rollups;
 mod script;
