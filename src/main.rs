@@ -150,6 +150,24 @@ enum RulesCmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Replays rule files over the stored history of `--data-dir` (a stopped server's, or a
+    /// restored backup) and prints when each alert would have gone pending, fired and resolved;
+    /// for forecast rules, when the series actually crossed the threshold and how early the
+    /// alert came.
+    Backtest {
+        /// Rule files (globs are expanded).
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Start of the replay: RFC 3339 or unix seconds.
+        #[arg(long)]
+        from: String,
+        /// End of the replay: RFC 3339 or unix seconds (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Interval of groups that set none.
+        #[arg(long, default_value = "1m")]
+        evaluation_interval: String,
+    },
 }
 
 /// `foresight import`'s flags.
@@ -424,6 +442,93 @@ fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<()> {
     Ok(())
 }
 
+/// `foresight rules backtest`: one line per alert transition, then a summary.
+fn backtest(cli: &Cli, patterns: &[String], from: &str, to: Option<&str>, interval: &str) -> Result<()> {
+    let from = parse_time(from).context("--from")?;
+    let to = match to {
+        Some(t) => parse_time(t).context("--to")?,
+        None => i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX),
+    };
+    let interval = foresight_units::parse_prom_duration(interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("--evaluation-interval: not a positive duration: {interval:?}"))?;
+    let files = foresight_rules::expand_globs(patterns).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut loaded = Vec::new();
+    for f in &files {
+        match foresight_rules::load_file(f) {
+            Ok(rf) => loaded.push(rf),
+            Err(errors) => {
+                let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::bail!("{}", text.join("\n"));
+            }
+        }
+    }
+    let db = open(cli)?;
+    let opts = foresight_rules::GroupOptions {
+        default_interval: interval,
+        ..foresight_rules::GroupOptions::default()
+    };
+    let report = foresight_rules::backtest(&loaded, &db, from, to, &opts).map_err(anyhow::Error::msg)?;
+    for e in &report.events {
+        let labels: Vec<String> = e
+            .labels
+            .iter()
+            .filter(|(k, _)| *k != "alertname")
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        let name = e.labels.get("alertname").map_or("", String::as_str);
+        let mut line = format!(
+            "{}  {:<8}  {name}{{{}}}  value={}",
+            rfc3339_ms(e.at),
+            e.transition.as_str(),
+            labels.join(", "),
+            e.value
+        );
+        match e.crossed_at {
+            Some(Some(t)) => line.push_str(&format!(
+                "  crossed at {} ({} later)",
+                rfc3339_ms(t),
+                foresight_units::format_duration(std::time::Duration::from_millis(
+                    u64::try_from(t - e.at).unwrap_or(0)
+                ))
+            )),
+            Some(None) => line.push_str("  not crossed by --to"),
+            None => {}
+        }
+        println!("{line}");
+    }
+    for (t, group, rule, error) in &report.failures {
+        eprintln!("{}  group {group:?}, rule {rule:?} failed: {error}", rfc3339_ms(*t));
+    }
+    let count = |t: foresight_rules::Transition| report.events.iter().filter(|e| e.transition == t).count();
+    println!(
+        "{} evaluations from {} to {}: {} pending, {} firing, {} resolved",
+        report.evaluations,
+        rfc3339_ms(from),
+        rfc3339_ms(to),
+        count(foresight_rules::Transition::Pending),
+        count(foresight_rules::Transition::Firing),
+        count(foresight_rules::Transition::Resolved)
+    );
+    db.close()?;
+    Ok(())
+}
+
+/// Milliseconds since the epoch as RFC 3339 in UTC, to the second.
+fn rfc3339_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = foresight_units::civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+}
+
 /// A unix time as `YYYY-MM-DD HH:MM` (UTC).
 fn unix_date(secs: u64) -> String {
     let (y, m, d) = foresight_units::civil_from_days(i64::try_from(secs / 86_400).unwrap_or(i64::MAX));
@@ -564,6 +669,12 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Rules(RulesCmd::Backtest {
+            files,
+            from,
+            to,
+            evaluation_interval,
+        }) => backtest(&cli, files, from, to.as_deref(), evaluation_interval),
         Cmd::Tokens(cmd) => tokens(&cli, cmd),
         Cmd::Flush => {
             let db = open(&cli)?;

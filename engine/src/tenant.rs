@@ -299,7 +299,11 @@ mod tests {
         let mut rolled: Vec<String> = rolled.iter().map(|s| s.labels.to_string()).collect();
         rolled.sort();
         assert_eq!(rolled, ["cpu_v{host=\"a\"}", "cpu_v{host=\"canary\"}", "rw{job=\"x\"}"]);
-        assert!(beta.select_rollups(&all, hour, 0, i64::MAX, &[(0, i64::MAX)]).unwrap().is_empty());
+        assert!(
+            beta.select_rollups(&all, hour, 0, i64::MAX, &[(0, i64::MAX)])
+                .unwrap()
+                .is_empty()
+        );
 
         // PromQL over a view.
         let engine = foresight_promql::Engine::new(foresight_promql::EngineOptions::default());

@@ -20,6 +20,14 @@ pub fn fit_and_forecast(
     horizon: usize,
     level: f64,
 ) -> Result<(FittedModel, Forecast)> {
+    let model = fit_grid(values, options)?;
+    let fc = model.forecast(horizon, level)?;
+    Ok((model, fc))
+}
+
+/// Fits `values` (one per grid step, NaN for gaps); fewer than [`MIN_HISTORY`] observed points is
+/// [`ForecastError::NotEnoughData`]. For callers that keep the model and forecast later.
+pub fn fit_grid(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
     let observed = values.iter().filter(|v| v.is_finite()).count();
     if observed < MIN_HISTORY {
         return Err(ForecastError::NotEnoughData {
@@ -27,9 +35,7 @@ pub fn fit_and_forecast(
             got: observed,
         });
     }
-    let model = fit(values, options)?;
-    let fc = model.forecast(horizon, level)?;
-    Ok((model, fc))
+    fit(values, options)
 }
 
 /// Scores with [`score_robust`] the observed points of `values` (step `i` at `start + i * step`,

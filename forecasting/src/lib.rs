@@ -75,7 +75,7 @@ pub use ets::{
     ModelSpec, Params, Season, Seasonality, Trend, fit,
 };
 pub use features::{FEATURE_NAMES, N_FEATURES, build_features, series_features};
-pub use grid::{MIN_HISTORY, fit_and_forecast, score_grid};
+pub use grid::{MIN_HISTORY, fit_and_forecast, fit_grid, score_grid};
 pub use iforest::{IsolationForest, IsolationForestConfig};
 pub use robust::{AnomalyKind, RobustConfig, RobustDetector, RobustScore, score_robust};
 pub use season::detect_season;

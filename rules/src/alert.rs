@@ -9,6 +9,7 @@ use foresight_promql::{Labels, METRIC_NAME};
 use serde::{Deserialize, Serialize};
 
 use crate::predict::{Hit, Predictor};
+use crate::predict_state::{PredictCounts, PredictState};
 use crate::template::{AlertData, Env, expand_alert};
 
 /// How long a resolved alert is kept (and re-sent as resolved), in milliseconds.
@@ -103,6 +104,8 @@ pub struct AlertingRule {
     pub(crate) active: BTreeMap<Labels, Alert>,
     /// `forecast:` or `anomaly:`: what makes the rule predictive.
     pub(crate) predictor: Option<Predictor>,
+    /// A predictive rule's per-series models or detectors, kept between evaluations.
+    pub(crate) predict_state: Box<PredictState>,
 }
 
 fn to_labels(m: &BTreeMap<String, String>) -> Labels {
@@ -123,6 +126,12 @@ impl AlertingRule {
     /// The `forecast:` or `anomaly:` block of a predictive rule.
     pub fn predictor(&self) -> Option<&Predictor> {
         self.predictor.as_ref()
+    }
+
+    /// What a predictive rule's evaluations did so far (fits, updates, deferred fits) and how
+    /// many series it keeps models for; `None` for an ordinary rule.
+    pub fn predict_counts(&self) -> Option<PredictCounts> {
+        self.predictor.as_ref().map(|_| self.predict_state.counts())
     }
 
     /// `for`, in milliseconds.

@@ -185,6 +185,7 @@ impl Group {
                         annotations: annotations.clone(),
                         active: BTreeMap::new(),
                         predictor: predictor.clone(),
+                        predict_state: Box::default(),
                     }),
                 }
             })
@@ -308,6 +309,8 @@ impl Group {
             self.health[i] = old.health[j].clone();
             if let (Rule::Alerting(new), Rule::Alerting(prev)) = (rule, o) {
                 new.active = prev.active.clone();
+                // Kept models are keyed by the rule's block and step: an edited rule drops them.
+                new.predict_state = prev.predict_state.clone();
             }
         }
         if self.last_eval.is_none() {
@@ -397,6 +400,8 @@ impl Group {
     ) -> Result<Vec<(Labels, f64)>, String> {
         let limit = self.limit;
         let interval_ms = duration_ms(self.interval);
+        // Fits of predictive rules start within half the interval; the rest wait.
+        let deadline = Instant::now() + self.interval / 2;
         let opts = &self.opts;
         let Some(rule) = self.rules.get_mut(i) else {
             return Ok(Vec::new());
@@ -443,11 +448,20 @@ impl Group {
                             .map(|x| &x.labels)
                             .collect();
                         let was_active = |series: &Labels| active.iter().any(|l| alert_of_series(l, series));
-                        let p = f.evaluate(&a.name, engine, storage, sample_ts, interval_ms, &was_active)?;
+                        let p = f.evaluate(
+                            &a.name,
+                            engine,
+                            storage,
+                            sample_ts,
+                            interval_ms,
+                            &was_active,
+                            &mut a.predict_state,
+                            deadline,
+                        )?;
                         (p.hits, p.stored)
                     }
                     Some(Predictor::Anomaly(an)) => {
-                        let p = an.evaluate(&a.name, engine, storage, sample_ts, interval_ms)?;
+                        let p = an.evaluate(&a.name, engine, storage, sample_ts, interval_ms, &mut a.predict_state)?;
                         (p.hits, p.stored)
                     }
                 };

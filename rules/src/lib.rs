@@ -39,16 +39,19 @@
 //! ```
 
 mod alert;
+mod backtest;
 mod error;
 mod file;
 mod group;
 mod overlay;
 mod predict;
+mod predict_state;
 mod series;
 pub mod template;
 mod unittest;
 
 pub use alert::{Alert, AlertState, AlertingRule, RESOLVED_RETENTION_MS};
+pub use backtest::{BacktestEvent, BacktestReport, MAX_BACKTEST_EVALUATIONS, Transition, backtest};
 pub use error::{FileError, Pos};
 pub use file::{
     GroupSpec, RuleFile, RuleKind, RuleSpec, expand_globs, is_label_name, is_metric_name, load_file, load_globs,
@@ -56,7 +59,8 @@ pub use file::{
 };
 pub use group::{EvalOutput, Group, GroupOptions, Health, OutputSample, RecordingRule, Rule, RuleOutcome};
 pub use predict::{
-    AnomalySpec, Bound, Direction, ETA_METRIC, EXPECTED_METRIC, FORECAST_METRIC, ForecastSpec, MAX_STORED_SERIES, Op,
-    Predictor, SCORE_METRIC,
+    AnomalySpec, Bound, DEFAULT_REFIT, Direction, ETA_METRIC, EXPECTED_METRIC, FORECAST_METRIC, ForecastSpec,
+    MAX_STORED_SERIES, Op, Predictor, SCORE_METRIC,
 };
+pub use predict_state::{MAX_CACHED_SERIES, PredictCounts};
 pub use unittest::{TestReport, run_test_file};

@@ -17,6 +17,7 @@
 //!     recover: 1e9              # optional hysteresis: an active alert resolves only once the line no longer crosses this
 //!     bound: lower              # point | lower | upper (default point)
 //!     level: 0.95               # interval coverage (default 0.95)
+//!     refit: 1h                 # how often each series' model is fitted again (default history/24, at most 6h)
 //! - alert: LatencyAnomaly
 //!   anomaly:
 //!     expr: job:latency:p99
@@ -30,21 +31,26 @@
 //! The grid step, unless given, is the group's interval, widened to whole seconds so that
 //! `history` holds at most 10,000 steps.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
-use foresight_forecasting::{FitOptions, ForecastError, RobustConfig, fit_and_forecast, score_grid};
+use foresight_forecasting::{FitOptions, ForecastError, RobustConfig, RobustDetector, RobustScore, fit_grid};
 use foresight_promql::{Engine, Labels, METRIC_NAME, Storage, Value};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_saphyr::Spanned;
 
 use crate::error::Pos;
+use crate::predict_state::{DetectorEntry, Entry, Kept, ModelEntry, PredictState};
 use crate::template::Value as TmplValue;
 
 /// Most forecast or anomaly series one rule stores per evaluation (per line): the series whose
 /// alert condition holds first, then the others in label order.
 pub const MAX_STORED_SERIES: usize = 1_000;
+
+/// The longest time between two fits of a series' model unless the rule's `refit` says
+/// otherwise; the default is a 24th of `history` up to this.
+pub const DEFAULT_REFIT: Duration = Duration::from_secs(6 * 3600);
 
 /// Most grid steps in `history` when the step is derived from the interval.
 const DEFAULT_MAX_STEPS: i64 = 10_000;
@@ -174,6 +180,10 @@ pub struct ForecastSpec {
     pub bound: Bound,
     /// Interval coverage.
     pub level: f64,
+    /// How often each series' model is fitted again on the whole history (`None`: a 24th of
+    /// `history`, at most [`DEFAULT_REFIT`]); between fits it is only carried over the new points.
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub refit: Option<Duration>,
 }
 
 /// An `anomaly:` block, checked.
@@ -228,6 +238,7 @@ pub(crate) struct RawForecast {
     recover: Option<Spanned<f64>>,
     bound: Option<Spanned<String>>,
     level: Option<Spanned<f64>>,
+    refit: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -332,6 +343,7 @@ pub(crate) fn check_forecast(at: Pos, r: &RawForecast) -> Result<ForecastSpec, P
     let history = check_duration(&r.history, b, "history", &mut errs);
     let horizon = check_duration(&r.horizon, b, "horizon", &mut errs);
     let step = check_duration(&r.step, b, "step", &mut errs);
+    let refit = check_duration(&r.refit, b, "refit", &mut errs);
     let op = r.op.as_ref().and_then(|s| {
         let op = Op::parse(&s.value);
         if op.is_none() {
@@ -396,6 +408,7 @@ pub(crate) fn check_forecast(at: Pos, r: &RawForecast) -> Result<ForecastSpec, P
             recover,
             bound,
             level,
+            refit,
         }),
         _ => Err(errs),
     }
@@ -499,41 +512,125 @@ fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A series' labels and its values on the grid.
-type GridSeries = (Labels, Vec<f64>);
+/// The grid of an evaluation: the step, the last point (the evaluation time rounded down to the
+/// step, so that successive evaluations share grid points) and the first, `history` before it.
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    step: i64,
+    start: i64,
+    end: i64,
+}
 
-/// Each series of `expr` on the grid `end - n * step, ..., end` (NaN where missing).
+impl Grid {
+    fn new(step: Option<Duration>, history: Duration, interval_ms: i64, ts: i64) -> Self {
+        let step = grid_step(step, history, interval_ms);
+        let end = ts - ts.rem_euclid(step);
+        Self {
+            step,
+            start: end - duration_ms(history) / step * step,
+            end,
+        }
+    }
+
+    /// The values of `series` (read from `from` on) at the grid points after `after`.
+    fn points_after(&self, series: Option<&Vec<f64>>, from: i64, after: i64) -> Vec<f64> {
+        let first = after.saturating_add(self.step).max(self.start);
+        let n = usize::try_from((self.end - first) / self.step + 1).unwrap_or(0);
+        (0..n)
+            .map(|i| {
+                let t = first + i as i64 * self.step;
+                let at = usize::try_from((t - from) / self.step).ok();
+                at.and_then(|i| series.and_then(|s| s.get(i)))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            })
+            .collect()
+    }
+}
+
+/// Each series of `expr` on the grid points `from, from + step, ..., end` (NaN where missing).
 fn grid_series(
     engine: &Engine,
     storage: &dyn Storage,
     expr: &str,
-    history: Duration,
-    step: i64,
+    from: i64,
     end: i64,
-) -> Result<(i64, Vec<GridSeries>), String> {
-    let n = duration_ms(history) / step;
-    let start = end - n * step;
+    step: i64,
+) -> Result<HashMap<Labels, Vec<f64>>, String> {
     let res = engine
-        .range_query(storage, expr, start, end, step)
+        .range_query(storage, expr, from, end, step)
         .map_err(|e| e.to_string())?;
     let matrix = match res.value {
         Value::Matrix(m) => m,
         other => return Err(format!("expression gives a {}, not series", other.type_name())),
     };
-    let len = usize::try_from(n).unwrap_or(0) + 1;
-    let series = matrix
+    let len = usize::try_from((end - from) / step).unwrap_or(0) + 1;
+    Ok(matrix
         .into_iter()
         .map(|s| {
             let mut v = vec![f64::NAN; len];
             for &(t, x) in s.samples.iter() {
-                if let Some(slot) = usize::try_from((t - start) / step).ok().and_then(|i| v.get_mut(i)) {
+                if let Some(slot) = usize::try_from((t - from) / step).ok().and_then(|i| v.get_mut(i)) {
                     *slot = x;
                 }
             }
             (s.labels, v)
         })
-        .collect();
-    Ok((start, series))
+        .collect())
+}
+
+/// The series of an evaluation with their kept state carried over the new grid points: the
+/// series to fit on the whole history (new, or due), the whole history read when there are any.
+struct Prepared {
+    /// Per series: its kept state (carried to the grid's end) and whether it needs a fit.
+    series: Vec<(Labels, Option<Entry>, bool)>,
+    /// The whole history, when some series needs a fit.
+    full: HashMap<Labels, Vec<f64>>,
+}
+
+/// Reads the new grid points of `expr` (the whole history when nothing is kept), carries each
+/// kept series over them with `carry` (which says whether the series now needs a fit), and reads
+/// the whole history too when some series needs a fit.
+fn prepare(
+    state: &mut PredictState,
+    predictor: &Predictor,
+    grid: Grid,
+    engine: &Engine,
+    storage: &dyn Storage,
+    carry: impl Fn(&mut Entry, &[f64], &Grid) -> bool,
+) -> Result<Prepared, String> {
+    let since = state.begin(&format!("{predictor:?}"), grid.step, grid.start, grid.end);
+    let from = since.map_or(grid.start, |s| s.saturating_add(grid.step).min(grid.end));
+    let recent = grid_series(engine, storage, predictor.expr(), from, grid.end, grid.step)?;
+    let mut names: Vec<Labels> = recent.keys().cloned().collect();
+    names.extend(state.series.keys().filter(|l| !recent.contains_key(*l)).cloned());
+    let mut series = Vec::with_capacity(names.len());
+    for labels in names {
+        let mut kept = state.series.remove(&labels);
+        let needs_fit = match &mut kept {
+            Some(e) => {
+                let new = grid.points_after(recent.get(&labels), from, e.until);
+                let first = e.until.saturating_add(grid.step).max(grid.start);
+                if let Some(k) = new.iter().rposition(|v| v.is_finite()) {
+                    e.last_seen = first + k as i64 * grid.step;
+                }
+                let due = carry(e, &new, &grid);
+                e.until = grid.end;
+                state.counts.updates += 1;
+                due
+            }
+            None => true,
+        };
+        series.push((labels, kept, needs_fit));
+    }
+    let full = if series.iter().any(|s| s.2) && since.is_some() {
+        grid_series(engine, storage, predictor.expr(), grid.start, grid.end, grid.step)?
+    } else if series.iter().any(|s| s.2) {
+        recent
+    } else {
+        HashMap::new()
+    };
+    Ok(Prepared { series, full })
 }
 
 /// The labels of a stored series: the series' (without `__name__`), `alertname`, and `extra`.
@@ -565,6 +662,14 @@ fn explain(e: &ForecastError) -> String {
     }
 }
 
+/// The grid time of the last finite value of `values` (step `i` at `start + i * step`).
+fn last_seen(values: &[f64], grid: &Grid) -> i64 {
+    values
+        .iter()
+        .rposition(|v| v.is_finite())
+        .map_or(grid.start, |i| grid.start + i as i64 * grid.step)
+}
+
 /// What one forecast gives for a series: the step of the first crossing, and the three lines.
 struct SeriesForecast {
     labels: Labels,
@@ -572,9 +677,36 @@ struct SeriesForecast {
     lines: [Vec<f64>; 3],
 }
 
+/// What the per-series work of an evaluation gives back: the series, its state to keep, and
+/// its result (`Ok(None)`: nothing yet, its fit put off by the time budget).
+type Worked<T> = (Labels, Option<Entry>, Result<Option<T>, String>);
+
+/// Splits the per-series results: the state back into `state`, the errors (the rule fails when
+/// every series failed), the results.
+fn collect<T>(state: &mut PredictState, worked: Vec<Worked<T>>) -> Result<Vec<T>, String> {
+    let total = worked.len();
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (labels, entry, result) in worked {
+        match result {
+            Ok(Some(r)) => out.push(r),
+            Ok(None) => {}
+            Err(e) => errors.push((labels.clone(), e)),
+        }
+        if let Some(e) = entry {
+            state.keep(labels, e);
+        }
+    }
+    all_failed(&errors, total)?;
+    Ok(out)
+}
+
 impl ForecastSpec {
     /// Forecasts every series of the expression at `ts` and finds the first crossing of each;
     /// `was_active(labels)` says whether a series' alert is active (then `recover` applies).
+    /// Models are kept in `state` and fitted again as it says (see `predict_state`); fits
+    /// starting after `deadline` wait for the next evaluation.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn evaluate(
         &self,
         alertname: &str,
@@ -583,23 +715,60 @@ impl ForecastSpec {
         ts: i64,
         interval_ms: i64,
         was_active: &(dyn Fn(&Labels) -> bool + Sync),
+        state: &mut PredictState,
+        deadline: Instant,
     ) -> Result<Prediction, String> {
-        let step = grid_step(self.step, self.history, interval_ms);
+        let grid = Grid::new(self.step, self.history, interval_ms, ts);
+        let step = grid.step;
         let horizon = usize::try_from(ceil_div(duration_ms(self.horizon), step).max(1)).unwrap_or(1);
         if horizon as i64 > MAX_HORIZON_STEPS {
             return Err(format!(
                 "horizon is {horizon} steps of {step} ms, more than {MAX_HORIZON_STEPS}; set a larger step"
             ));
         }
-        let (_, series) = grid_series(engine, storage, &self.expr, self.history, step, ts)?;
-        let total = series.len();
+        let refit_ms = duration_ms(self.refit.unwrap_or_else(|| (self.history / 24).min(DEFAULT_REFIT)));
+        let predictor = Predictor::Forecast(self.clone());
+        let carry = |e: &mut Entry, new: &[f64], g: &Grid| match &mut e.kept {
+            Kept::Model(m) => {
+                m.update(new);
+                m.due(g.end)
+            }
+            Kept::Detector(_) => true,
+        };
+        let Prepared { series, full } = prepare(state, &predictor, grid, engine, storage, carry)?;
         let options = FitOptions::default();
-        let results: Vec<Result<SeriesForecast, (Labels, String)>> = series
+        let worked: Vec<Worked<(SeriesForecast, bool)>> = series
             .into_par_iter()
-            .map(|(labels, values)| {
-                let (_, fc) = match fit_and_forecast(&values, &options, horizon, self.level) {
-                    Ok(r) => r,
-                    Err(e) => return Err((labels, explain(&e))),
+            .map(|(labels, kept, needs_fit)| {
+                let mut kept = kept;
+                let mut fitted = false;
+                if needs_fit && Instant::now() < deadline {
+                    let Some(values) = full.get(&labels) else {
+                        // Gone from the history window: forget it.
+                        return (labels, None, Ok(None));
+                    };
+                    match fit_grid(values, &options) {
+                        Ok(model) => {
+                            let entry = ModelEntry::new(model, &labels, grid.end, refit_ms);
+                            kept = Some(Entry {
+                                until: grid.end,
+                                last_seen: last_seen(values, &grid),
+                                kept: Kept::Model(Box::new(entry)),
+                            });
+                            fitted = true;
+                        }
+                        Err(e) => return (labels, None, Err(explain(&e))),
+                    }
+                }
+                let Some(Entry {
+                    kept: Kept::Model(m), ..
+                }) = &kept
+                else {
+                    return (labels, kept, Ok(None));
+                };
+                let fc = match m.model.forecast(horizon, self.level) {
+                    Ok(fc) => fc,
+                    Err(e) => return (labels, kept, Err(explain(&e))),
                 };
                 let line = match self.bound {
                     Bound::Point => &fc.mean,
@@ -611,17 +780,22 @@ impl ForecastSpec {
                     _ => self.threshold,
                 };
                 let crossing = line.iter().position(|&v| self.op.holds(v, threshold));
-                Ok(SeriesForecast {
-                    labels,
+                let f = SeriesForecast {
+                    labels: labels.clone(),
                     crossing,
                     lines: [fc.mean, fc.lower, fc.upper],
-                })
+                };
+                (labels, kept, Ok(Some((f, fitted))))
             })
             .collect();
-        let (mut ok, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
-        let errors: Vec<(Labels, String)> = errors.into_iter().filter_map(Result::err).collect();
-        all_failed(&errors, total)?;
-        let mut forecasts: Vec<SeriesForecast> = ok.drain(..).filter_map(Result::ok).collect();
+        let wanted = worked
+            .iter()
+            .filter(|w| w.2.as_ref().is_ok_and(Option::is_none))
+            .count();
+        let done = collect(state, worked)?;
+        state.counts.fits += done.iter().filter(|d| d.1).count() as u64;
+        state.counts.deferred += wanted as u64;
+        let mut forecasts: Vec<SeriesForecast> = done.into_iter().map(|d| d.0).collect();
         // Crossing series first (for the stored-series cap), each part in label order.
         forecasts.sort_by(|a, b| {
             a.crossing
@@ -638,7 +812,8 @@ impl ForecastSpec {
         for (n, f) in forecasts.iter().enumerate() {
             let at = f.crossing.unwrap_or(horizon - 1);
             if let Some(k) = f.crossing {
-                let eta_ms = (k as i64 + 1) * step;
+                // The grid ends at or before `ts`: the crossing is that much nearer.
+                let eta_ms = (grid.end + (k as i64 + 1) * step - ts).max(0);
                 let eta_s = eta_ms as f64 / 1000.0;
                 out.hits.push(Hit {
                     labels: f.labels.clone(),
@@ -682,6 +857,19 @@ struct SeriesScore {
     hit: bool,
 }
 
+/// Pushes the finite points of `values` (grid times from `first`) into `d`; returns the score of
+/// the point at `end`, if it has one.
+fn push_points(d: &mut RobustDetector, values: &[f64], first: i64, step: i64, end: i64) -> Option<RobustScore> {
+    let mut last = None;
+    for (i, v) in values.iter().enumerate() {
+        if v.is_finite() {
+            let t = first + i as i64 * step;
+            last = d.push(t, *v).filter(|s| s.timestamp == end);
+        }
+    }
+    last
+}
+
 impl AnomalySpec {
     fn counts(&self, value: f64, expected: f64, score: f64) -> bool {
         let dev = value - expected;
@@ -696,7 +884,8 @@ impl AnomalySpec {
             && dev.abs() >= self.min_relative_deviation * expected.abs()
     }
 
-    /// Scores every series of the expression over `history` and judges its point at `ts`.
+    /// Scores every series of the expression and judges its point at `ts` (rounded down to the
+    /// grid); each series' detector is kept in `state` and fed the new points only.
     pub(crate) fn evaluate(
         &self,
         alertname: &str,
@@ -704,44 +893,73 @@ impl AnomalySpec {
         storage: &dyn Storage,
         ts: i64,
         interval_ms: i64,
+        state: &mut PredictState,
     ) -> Result<Prediction, String> {
-        let step = grid_step(self.step, self.history, interval_ms);
-        let (start, series) = grid_series(engine, storage, &self.expr, self.history, step, ts)?;
-        let total = series.len();
+        let grid = Grid::new(self.step, self.history, interval_ms, ts);
         let config = RobustConfig {
-            step: Some(step),
+            step: Some(grid.step),
             threshold: self.score,
             ..RobustConfig::default()
         };
-        let results: Vec<Result<Option<SeriesScore>, (Labels, String)>> = series
+        let predictor = Predictor::Anomaly(self.clone());
+        let carry = |e: &mut Entry, new: &[f64], g: &Grid| match &mut e.kept {
+            Kept::Detector(d) => {
+                let first = e.until.saturating_add(g.step).max(g.start);
+                if !new.is_empty() {
+                    d.last = push_points(&mut d.detector, new, first, g.step, g.end);
+                }
+                false
+            }
+            Kept::Model(_) => true,
+        };
+        let Prepared { series, full } = prepare(state, &predictor, grid, engine, storage, carry)?;
+        let worked: Vec<Worked<(SeriesScore, bool)>> = series
             .into_par_iter()
-            .map(|(labels, values)| {
-                let scores = score_grid(start, step, &values, &config).map_err(|e| (labels.clone(), explain(&e)))?;
-                // Only a score of the point at `ts` counts; a series without one is quiet.
-                let Some(last) = scores.last().filter(|s| s.timestamp == ts) else {
-                    return Ok(None);
+            .map(|(labels, kept, needs_fit)| {
+                let mut kept = kept;
+                let mut started = false;
+                if needs_fit {
+                    let Some(values) = full.get(&labels) else {
+                        return (labels, None, Ok(None));
+                    };
+                    let mut detector = match RobustDetector::new(config) {
+                        Ok(d) => d,
+                        Err(e) => return (labels, None, Err(explain(&e))),
+                    };
+                    let last = push_points(&mut detector, values, grid.start, grid.step, grid.end);
+                    kept = Some(Entry {
+                        until: grid.end,
+                        last_seen: last_seen(values, &grid),
+                        kept: Kept::Detector(Box::new(DetectorEntry { detector, last })),
+                    });
+                    started = true;
+                }
+                // Only a score of the point at the grid's end counts; a series without one is quiet.
+                let Some(Entry {
+                    kept: Kept::Detector(d),
+                    ..
+                }) = &kept
+                else {
+                    return (labels, kept, Ok(None));
                 };
-                Ok(Some(SeriesScore {
+                let Some(last) = d.last.filter(|s| s.timestamp == grid.end) else {
+                    return (labels, kept, Ok(None));
+                };
+                let s = SeriesScore {
                     hit: self.counts(last.value, last.expected, last.score),
-                    labels,
+                    labels: labels.clone(),
                     value: last.value,
                     score: last.score,
                     expected: last.expected,
                     lower: last.lower,
                     upper: last.upper,
-                }))
+                };
+                (labels, kept, Ok(Some((s, started))))
             })
             .collect();
-        let mut scored = Vec::new();
-        let mut errors = Vec::new();
-        for r in results {
-            match r {
-                Ok(Some(s)) => scored.push(s),
-                Ok(None) => {}
-                Err(e) => errors.push(e),
-            }
-        }
-        all_failed(&errors, total)?;
+        let done = collect(state, worked)?;
+        state.counts.fits += done.iter().filter(|d| d.1).count() as u64;
+        let mut scored: Vec<SeriesScore> = done.into_iter().map(|d| d.0).collect();
         scored.sort_by(|a, b| b.hit.cmp(&a.hit).then_with(|| a.labels.cmp(&b.labels)));
         let mut out = Prediction::default();
         for (n, s) in scored.iter().enumerate() {

@@ -147,6 +147,14 @@ pub struct AlertingSettings {
     pub for_outage_tolerance: Duration,
     /// Least time left pending after a restart (`alert-for-grace-period`).
     pub for_grace_period: Duration,
+    /// The URL users reach this server at (`external-url`, Prometheus' `--web.external-url`):
+    /// `$externalURL` in templates, the base of `generatorURL` and the webhook's `externalURL`;
+    /// `None`: `http://` and the listen address.
+    pub external_url: Option<String>,
+    /// Labels of this server (`external-label name=value`, repeatable; Prometheus'
+    /// `global.external_labels`): `$externalLabels` in templates, and added to every alert sent
+    /// to an Alertmanager or webhook that lacks them.
+    pub external_labels: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -613,6 +621,23 @@ pub static SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "external-url",
+        default: SettingDefault::Unset("http:// and the listen address"),
+        help: "URL users reach this server at, for $externalURL and alerts' generatorURL (Prometheus' --web.external-url)",
+        bare_flag: None,
+        set: |c, v| {
+            c.alerting.external_url = external_url(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "external-label",
+        default: SettingDefault::Unset("none"),
+        help: "Label name=value of this server, for $externalLabels and added to alerts sent (repeatable)",
+        bare_flag: None,
+        set: |c, v| external_label(&mut c.alerting.external_labels, v),
+    },
+    Setting {
         key: "remote-write-url",
         default: SettingDefault::Unset("none"),
         help: "Remote-write receiver to forward every stored sample to, e.g. http://127.0.0.1:9009/api/v1/push (repeatable)",
@@ -682,10 +707,11 @@ pub static SETTINGS: &[Setting] = &[
 ];
 
 /// The keys of the settings that take several values ([`Setting::repeatable`]).
-const REPEATABLE: [&str; 5] = [
+const REPEATABLE: [&str; 6] = [
     "rules",
     "alertmanager-url",
     "alert-webhook",
+    "external-label",
     "remote-write-url",
     "remote-write-header",
 ];
@@ -715,6 +741,40 @@ fn http_url(v: &str) -> Result<String, String> {
     } else {
         Err("expected an http:// URL".into())
     }
+}
+
+/// An absolute `http://` or `https://` URL without a query (empty: unset), trailing `/` removed.
+fn external_url(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let rest = v
+        .strip_prefix("http://")
+        .or_else(|| v.strip_prefix("https://"))
+        .ok_or("expected an http:// or https:// URL")?;
+    if rest.is_empty() || rest.starts_with('/') || v.contains(['?', '#', ' ']) {
+        return Err("expected an http:// or https:// URL with a host and no query".into());
+    }
+    Ok(Some(v.trim_end_matches('/').to_owned()))
+}
+
+/// `name=value` into `labels` (empty: clear them); the name must be a label name.
+fn external_label(labels: &mut BTreeMap<String, String>, v: &str) -> Result<(), String> {
+    let v = v.trim();
+    if v.is_empty() {
+        labels.clear();
+        return Ok(());
+    }
+    let (name, value) = v.split_once('=').ok_or("expected name=value")?;
+    let name = name.trim();
+    if !foresight_rules::is_label_name(name) || name.starts_with("__") {
+        return Err(format!(
+            "{name:?} is not a label name (letters, digits, _; not starting with __)"
+        ));
+    }
+    labels.insert(name.to_owned(), value.trim().to_owned());
+    Ok(())
 }
 
 fn positive(d: Duration) -> Result<Duration, String> {
@@ -936,6 +996,8 @@ mod tests {
             ("notification-timeout", "5s"),
             ("alert-for-outage-tolerance", "2h"),
             ("alert-for-grace-period", "1m"),
+            ("external-url", "https://alerts.example/foresight/"),
+            ("external-label", "dc=eu-1"),
             ("remote-write-url", "http://127.0.0.1:9009/api/v1/push"),
             ("remote-write-config", ""),
             ("remote-write-header", "X-Scope-OrgID: edge"),
@@ -969,6 +1031,16 @@ mod tests {
         assert_eq!(c.limits.max_correlate_series, 300);
         assert_eq!(c.alerting.alertmanager_urls, ["http://127.0.0.1:9093"]);
         assert!(c.set("alert-webhook", "ftp://x").is_err());
+        assert_eq!(
+            c.alerting.external_url.as_deref(),
+            Some("https://alerts.example/foresight")
+        );
+        assert_eq!(c.alerting.external_labels["dc"], "eu-1");
+        assert!(c.set("external-url", "alerts.example").is_err());
+        assert!(c.set("external-label", "dc").is_err());
+        assert!(c.set("external-label", "__x=1").is_err());
+        c.set("external-label", "env = prod").unwrap();
+        assert_eq!(c.alerting.external_labels.len(), 2);
         assert_eq!(c.limits.max_forecast_points, 2_000_000);
         c.validate().unwrap();
     }

@@ -522,3 +522,197 @@ fn a_forecast_rule_fires_before_the_threshold_is_crossed() {
     assert!(crate::harness::num(&v["data"]["result"][0]["value"][1]) >= 400.0, "{v}");
     s.stop();
 }
+
+/// `lat` of one host at grid step `i` (10 s apart): a 10-minute cycle plus a small
+/// deterministic wiggle.
+fn seasonal(i: i64, host: u64) -> f64 {
+    let phase = std::f64::consts::TAU * (i % 60) as f64 / 60.0;
+    let wiggle = ((i as u64 * 7919 + host * 104_729) % 17) as f64 / 8.0 - 1.0;
+    100.0 + 20.0 * phase.sin() + wiggle
+}
+
+#[test]
+fn an_anomaly_rule_fires_on_a_spike_in_a_seasonal_series_not_on_noise() {
+    let dir = tempdir();
+    let rules = dir.path().join("anomaly.yml");
+    write_rules(
+        &rules,
+        "groups:\n- name: odd\n  interval: 1s\n  rules:\n  - alert: LatencySpike\n    anomaly:\n      \
+         expr: lat_v\n      history: 2h\n      step: 10s\n      direction: above\n      min_deviation: 10\n    \
+         labels: {severity: page}\n    annotations:\n      \
+         summary: '{{ $externalLabels.dc }} {{ $externalURL }}: {{ $value }} expected {{ $expected | printf \"%.0f\" }}'\n",
+    );
+    let hook = Receiver::start();
+    let rules_arg = rules.display().to_string();
+    let hook_url = hook.url("/hook");
+    let s = TestServer::start(
+        dir.path(),
+        &[
+            "--rules",
+            &rules_arg,
+            "--alert-webhook",
+            &hook_url,
+            "--external-url",
+            "http://alerts.example:9999/fs/",
+            "--external-label",
+            "dc=eu-1",
+            "--external-label",
+            "host=from-the-server",
+        ],
+    );
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    // Two hours of both hosts, the last point at the last 10 s boundary.
+    let last = now() / 10 * 10;
+    let body: String = (0..720)
+        .flat_map(|i| {
+            let t = last - (719 - i) * 10;
+            [
+                format!("lat,host=spiky v={} {t}\n", seasonal(t / 10, 1)),
+                format!("lat,host=calm v={} {t}\n", seasonal(t / 10, 2)),
+            ]
+        })
+        .collect();
+    s.write("s", &body);
+    // Both series are scored (what the rule saw is stored), and noise alone fires nothing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, v) = s.get_json("/api/v1/query", &[("query", "foresight_rule_anomaly_score")]);
+        if v["data"]["result"].as_array().is_some_and(|r| r.len() == 2) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let (_, rules) = s.get_json("/api/v1/rules", &[]);
+            let (_, lat) = s.get_json("/api/v1/query", &[("query", "count_over_time(lat_v[3h])")]);
+            panic!("no scores: {v}\nrules: {rules}\nlat: {lat}\n{}", s.log());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, v) = s.get_json("/api/v1/alerts", &[]);
+    assert_eq!(v["data"]["alerts"], serde_json::json!([]), "noise fired");
+    // The next point of `spiky` jumps 80 above its cycle; `calm` goes on as before.
+    while now() / 10 * 10 <= last {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let t = now() / 10 * 10;
+    let spike = seasonal(t / 10, 1) + 80.0;
+    s.write(
+        "s",
+        &format!(
+            "lat,host=spiky v={spike} {t}\nlat,host=calm v={} {t}\n",
+            seasonal(t / 10, 2)
+        ),
+    );
+    let alerts = wait_alerts(&s, 30, "a firing anomaly alert", |a| {
+        state_of(a, "LatencySpike").as_deref() == Some("firing")
+    });
+    let mine: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "LatencySpike")
+        .collect();
+    assert_eq!(mine.len(), 1, "{alerts:?}");
+    assert_eq!(mine[0]["labels"]["host"], "spiky");
+    let summary = mine[0]["annotations"]["summary"].as_str().unwrap();
+    let want = format!("eu-1 http://alerts.example:9999/fs: {spike} expected ");
+    assert!(summary.starts_with(&want), "{summary} / {want}");
+    // The webhook gets the external labels (the alert's own `host` wins) and a generatorURL
+    // under the external URL.
+    let msg = hook.wait_for(20, "the anomaly alert", |p, v| {
+        p == "/hook" && v["groupLabels"]["alertname"] == "LatencySpike"
+    });
+    let a = &msg["alerts"][0];
+    assert_eq!(a["labels"]["dc"], "eu-1");
+    assert_eq!(a["labels"]["host"], "spiky");
+    assert_eq!(msg["externalURL"], "http://alerts.example:9999/fs");
+    assert!(
+        a["generatorURL"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://alerts.example:9999/fs/graph?g0.expr=lat"),
+        "{a}"
+    );
+    // `calm` never fired: no ALERTS series of it.
+    let (_, v) = s.get_json(
+        "/api/v1/query",
+        &[(
+            "query",
+            "count_over_time(ALERTS{alertname=\"LatencySpike\",host=\"calm\"}[10m])",
+        )],
+    );
+    assert_eq!(v["data"]["result"], serde_json::json!([]), "{v}");
+    s.stop();
+}
+
+#[test]
+fn rules_backtest_replays_stored_history_and_shows_the_forecast_lead() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let s = TestServer::start(&data, &[]);
+    // `free` falls by 10 a minute from 1000 (below 100 from minute 91), then is back at 1000
+    // from minute 120; written as history ending two hours ago.
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 60
+        * 60
+        - 4 * 3600;
+    let v = |m: i64| if m < 120 { 1000 - 10 * m } else { 1000 };
+    let body: String = (0..=150)
+        .map(|m| format!("disk,host=a free={} {}\n", v(m), start + m * 60))
+        .collect();
+    s.write("s", &body);
+    s.stop();
+    let rules = dir.path().join("b.yml");
+    write_rules(
+        &rules,
+        "groups:\n- name: b\n  interval: 1m\n  rules:\n  - alert: Low\n    expr: disk_free < 100\n  \
+         - alert: WillBeLow\n    forecast: {expr: disk_free, history: 1h, horizon: 30m, op: '<', threshold: 100}\n",
+    );
+    let (from, to) = ((start + 30 * 60).to_string(), (start + 150 * 60).to_string());
+    let backtest = |from: &str, to: &str| {
+        crate::harness::foresight(&[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "rules",
+            "backtest",
+            rules.to_str().unwrap(),
+            "--from",
+            from,
+            "--to",
+            to,
+        ])
+    };
+    let (code, out, err) = backtest(&from, &to);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let find = |what: &str, name: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(what) && l.contains(&format!("  {name}{{")))
+            .copied()
+    };
+    // The threshold rule: pending (and firing, `for` 0) at minute 91, resolved at 120.
+    let low = find("firing", "Low").unwrap_or_else(|| panic!("{out}"));
+    assert!(low.contains("host=\"a\""), "{low}");
+    assert!(find("resolved", "Low").is_some(), "{out}");
+    // The forecast rule fires earlier, and says when the crossing came and how much later.
+    let will = find("firing", "WillBeLow").unwrap_or_else(|| panic!("{out}"));
+    assert!(will.contains("crossed at "), "{will}");
+    assert!(will.contains("later)"), "{will}");
+    let time = |l: &str| l.split_whitespace().next().unwrap().to_owned();
+    assert!(time(will) < time(low), "{will}\n{low}");
+    assert!(
+        out.lines().last().unwrap().starts_with("121 evaluations from "),
+        "{out}"
+    );
+    // A bad range is a clear error.
+    let (code, _, err) = backtest(&to, &from);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("before --from"), "{err}");
+}

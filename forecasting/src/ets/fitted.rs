@@ -166,6 +166,43 @@ impl FittedModel {
             .collect()
     }
 
+    /// Carries the state over `values`, the grid points that follow the last one the model has
+    /// seen (NaN for gaps), without refitting: the parameters, season and interval widths stay,
+    /// and the next forecast starts after these points. This is what a caller keeping a model
+    /// between evaluations does with the new points, refitting only now and then. Returns the sum
+    /// of the squared one-step-ahead errors of the observed points, in the data's units, and
+    /// their count: far above [`FittedModel::sigma`] squared on average, the series has changed
+    /// and a refit is due.
+    pub fn update(&mut self, values: &[f64]) -> (f64, usize) {
+        let (mut sq, mut n) = (0.0, 0);
+        for &v in values {
+            let y = v / self.scale;
+            let y = if y.is_finite() { y } else { f64::NAN };
+            let (f, _) = step(self.spec, &self.p, &mut self.last, y);
+            if y.is_finite() && f.is_finite() {
+                let e = (y - f) * self.scale;
+                sq += e * e;
+                n += 1;
+            }
+        }
+        for m in &mut self.members {
+            m.update(values);
+        }
+        (sq, n)
+    }
+
+    /// Drops the fitted values and the initial season ([`FittedModel::fitted`],
+    /// [`FittedModel::residuals`] and [`FittedModel::initial_season`] then see none), keeping
+    /// what forecasting and [`FittedModel::update`] need: a model kept between evaluations holds
+    /// its parameters and current states only (a few numbers plus one season).
+    pub fn discard_fitted(&mut self) {
+        self.fitted = Vec::new();
+        self.init.season = Vec::new();
+        for m in &mut self.members {
+            m.discard_fitted();
+        }
+    }
+
     /// Set when the requested model could not be used and a simpler one was fitted instead.
     pub fn fallback(&self) -> Option<&Fallback> {
         self.fallback.as_ref()

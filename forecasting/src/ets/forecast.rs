@@ -193,6 +193,40 @@ mod tests {
     use crate::ets::testing::{fixed, series};
 
     #[test]
+    fn an_updated_model_forecasts_from_its_new_points() {
+        // A wandering level (a random walk), so the fitted level follows new points closely.
+        let mut g = SplitMix64::new(11);
+        let mut level = 100.0;
+        let y: Vec<f64> = (0..300)
+            .map(|_| {
+                level += g.normal();
+                level
+            })
+            .collect();
+        let mut a = fit(&y, &FitOptions::default()).unwrap();
+        let before = a.forecast(49, 0.9).unwrap();
+        // Nothing new: nothing moves; dropping the fitted values changes no forecast.
+        assert_eq!(a.update(&[]), (0.0, 0));
+        a.discard_fitted();
+        assert!(a.fitted().is_empty());
+        assert_eq!(a.forecast(49, 0.9).unwrap().mean, before.mean);
+        // Then 48 points 50 higher, with a gap.
+        let jumped = level + 50.0;
+        let mut shifted: Vec<f64> = (0..48).map(|_| jumped + 0.5 * g.normal()).collect();
+        shifted[10] = f64::NAN;
+        let (sq, count) = a.update(&shifted);
+        assert_eq!(count, 47);
+        assert!(
+            sq / count as f64 > 10.0 * a.sigma().powi(2),
+            "{sq} {count} {}",
+            a.sigma()
+        );
+        let after = a.forecast(1, 0.9).unwrap();
+        assert!((after.mean[0] - jumped).abs() < 5.0, "{} vs {jumped}", after.mean[0]);
+        assert!((before.mean[48] - level).abs() < 5.0, "{} vs {level}", before.mean[48]);
+    }
+
+    #[test]
     fn multiplicative_fits_and_simulates() {
         let mut g = SplitMix64::new(6);
         let y: Vec<f64> = (0..24 * 10)

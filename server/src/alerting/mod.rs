@@ -82,7 +82,11 @@ impl Alerting {
         let opts = GroupOptions {
             engine: foresight_engine::promql::Engine::new(engine),
             default_interval: settings.evaluation_interval,
-            external_url: format!("http://{addr}"),
+            external_url: settings
+                .external_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+            external_labels: settings.external_labels.clone(),
             ..GroupOptions::default()
         };
         let groups = load(&settings.rules, &opts)?;

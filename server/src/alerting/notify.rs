@@ -105,6 +105,8 @@ struct Target {
 pub(super) struct Notifiers {
     targets: Vec<Target>,
     external_url: String,
+    /// Added to every alert that lacks them (Prometheus' external labels).
+    external_labels: BTreeMap<String, String>,
 }
 
 impl Notifiers {
@@ -148,6 +150,7 @@ impl Notifiers {
         Notifiers {
             targets,
             external_url: external_url.to_owned(),
+            external_labels: settings.external_labels.clone(),
         }
     }
 
@@ -170,16 +173,20 @@ impl Notifiers {
                 let starts = a.fired_at.unwrap_or(a.active_at);
                 let ends = a.resolved_at.or(a.valid_until).unwrap_or(starts);
                 let resolved = a.state == AlertState::Inactive;
+                // The alert's own labels win, as in Prometheus.
+                let mut labels = a.labels.clone();
+                for (k, v) in &self.external_labels {
+                    labels.entry(k.clone()).or_insert_with(|| v.clone());
+                }
                 let am = PostableAlert {
                     annotations: a.annotations.clone(),
                     ends_at: rfc3339::millis(ends),
                     starts_at: rfc3339::millis(starts),
                     generator_url: generator_url.clone(),
-                    labels: a.labels.clone(),
+                    labels: labels.clone(),
                 };
                 let hook = WebhookAlert {
                     status: if resolved { "resolved" } else { "firing" },
-                    labels: a.labels.clone(),
                     annotations: a.annotations.clone(),
                     starts_at: rfc3339::nano(starts),
                     ends_at: if resolved {
@@ -188,7 +195,8 @@ impl Notifiers {
                         rfc3339::ZERO.to_owned()
                     },
                     generator_url,
-                    fingerprint: format!("{:016x}", fingerprint(&a.labels)),
+                    fingerprint: format!("{:016x}", fingerprint(&labels)),
+                    labels,
                 };
                 (am, hook)
             })
