@@ -343,3 +343,62 @@ fn a_block_swap_waits_for_readers_of_every_older_set() {
         assert!(second_done.load(std::sync::atomic::Ordering::SeqCst));
     });
 }
+
+#[test]
+fn reads_during_a_flush_see_the_frozen_head_data() {
+    // A block holds the first writes of a partition; rewrites of the same samples sit in the
+    // head. While a flush has frozen the rewrites (not yet in a published block), the block's
+    // windows no longer stand for the series: they must be left to raw reads. Before the fix,
+    // only live head partitions were consulted and a query during a flush used stale windows.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options(1, Durability::None)).unwrap();
+    let lines = |v: f64| -> String { (0..720).map(|i| format!("r,s=a v={v} {}\n", T0 + i * 10_000)).collect() };
+    write(&db, &lines(1.0));
+    db.flush().unwrap();
+    let all = [matcher(MatchOp::Equal, "__name__", "r_v").unwrap()];
+    let whole = |db: &Db| -> usize {
+        db.rollups(&all, HOUR, T0, T0 + 2 * HOUR - 1)
+            .unwrap()
+            .iter()
+            .map(|s| s.windows.len())
+            .sum()
+    };
+    assert_eq!(whole(&db), 2, "the block's two 1 h windows stand for the series");
+    write(&db, &lines(2.0));
+    assert_eq!(whole(&db), 0, "live head data overrides the block");
+    // The first half of a flush: the rewrites are frozen, and no block holds them yet.
+    let seq = db.inner.next_seq.load(std::sync::atomic::Ordering::Acquire);
+    db.inner
+        .send_all(|reply| crate::shard::Cmd::Freeze {
+            before: i64::MAX,
+            seq,
+            reply,
+        })
+        .unwrap();
+    assert_eq!(whole(&db), 0, "frozen head data overrides the block too");
+    let sel = db.select_rollups(&all, HOUR, T0, T0 + 2 * HOUR - 1, &[]).unwrap();
+    let sum: f64 = sel
+        .iter()
+        .map(|s| s.samples.iter().map(|p| p.1).sum::<f64>() + s.windows.iter().map(|w| w.sum).sum::<f64>())
+        .sum();
+    assert_eq!(sum, 1440.0, "the rewritten values, read raw");
+    // A series whose only samples are being flushed is still listed.
+    write(&db, &format!("fresh,s=b v=1 {}\n", T0 + HOUR));
+    let seq2 = seq + 1;
+    db.inner
+        .send_all(|reply| crate::shard::Cmd::Freeze {
+            before: i64::MAX,
+            seq: seq2,
+            reply,
+        })
+        .unwrap();
+    let fresh = [matcher(MatchOp::Equal, "__name__", "fresh_v").unwrap()];
+    assert_eq!(db.series(&fresh, T0, T0 + 2 * HOUR).unwrap().len(), 1);
+    assert!(db.series(&fresh, T0 + 2 * HOUR, T0 + 3 * HOUR).unwrap().is_empty());
+    db.inner
+        .send_all(|reply| crate::shard::Cmd::Release { seq: seq2, reply })
+        .unwrap();
+    db.inner
+        .send_all(|reply| crate::shard::Cmd::Release { seq, reply })
+        .unwrap();
+}

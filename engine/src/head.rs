@@ -208,6 +208,15 @@ pub(crate) struct Frozen {
 }
 
 impl Frozen {
+    /// Whether any sample lies in `[mint, maxt]` (by chunk bounds: no decoding).
+    pub(crate) fn overlaps(&self, mint: i64, maxt: i64) -> bool {
+        self.chunks
+            .iter()
+            .chain(self.open.iter())
+            .any(|c| c.mint <= maxt && c.maxt >= mint)
+            || self.ooo.iter().any(|&(t, _)| t >= mint && t <= maxt)
+    }
+
     /// Appends the samples in `[mint, maxt]`, ascending and unique, to `out` (which must be empty).
     pub(crate) fn decode_into(&self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) {
         for c in self.chunks.iter().chain(self.open.iter()) {

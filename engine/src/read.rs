@@ -84,18 +84,15 @@ fn whole_windows(
             gaps.push((lo, hi));
         }
     };
-    // The series' head partitions: their spans are not whole in any block.
+    // The series' head partitions, flushing ones included: their spans are not whole in any
+    // block of this set (a flush publishes its block after freezing the partitions).
     let mut in_head: HashMap<Labels, Vec<i64>> = HashMap::new();
     for h in &inner.heads {
-        let all = h.series.read();
-        for id in h.postings.read().select(matchers) {
-            if let Some(s) = all.get(id as usize) {
-                let parts = s.partitions();
-                for &p in &parts {
-                    gap(p, p.saturating_add(part - 1), &mut gaps);
-                }
-                in_head.entry(s.labels.clone()).or_default().extend(parts);
-            }
+        h.partitions(matchers, &mut in_head);
+    }
+    for parts in in_head.values() {
+        for &p in parts {
+            gap(p, p.saturating_add(part - 1), &mut gaps);
         }
     }
     // Per block, the blocks near it in time: only they can hold samples of its windows' spans.
@@ -252,16 +249,7 @@ pub(crate) fn series(inner: &DbState, matchers: &[LabelMatcher], mint: i64, maxt
         set.extend(b.select(matchers).into_iter().filter_map(|id| b.labels(id).cloned()));
     }
     for h in &inner.heads {
-        // Series list first, then postings (the order the writer renumbers them in).
-        let all = h.series.read();
-        let ids = h.postings.read().select(matchers);
-        for id in ids {
-            if let Some(s) = all.get(id as usize)
-                && !s.snapshot(mint, maxt).is_empty()
-            {
-                set.insert(s.labels.clone());
-            }
-        }
+        h.series_with_data(matchers, mint, maxt, &mut set);
     }
     Ok(set.into_iter().collect())
 }

@@ -87,17 +87,20 @@ pub(crate) struct ShardHead {
 pub(crate) type Run = (u64, Vec<(i64, f64)>);
 
 impl ShardHead {
+    /// The series matching `matchers`, with their ids.
+    fn matching(&self, matchers: &[LabelMatcher]) -> Vec<(u32, Arc<MemSeries>)> {
+        // Series list, then postings, both held: ids stay consistent if the writer renumbers
+        // the series meanwhile (`Writer::collect_garbage` takes the locks in the same order).
+        let all = self.series.read();
+        let ids = self.postings.read().select(matchers);
+        ids.iter()
+            .filter_map(|&id| all.get(id as usize).map(|s| (id, s.clone())))
+            .collect()
+    }
+
     /// Appends, per matching series, its in-memory samples in `[mint, maxt]`.
     pub(crate) fn collect(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64, out: &mut HashMap<Labels, Vec<Run>>) {
-        let series: Vec<(u32, Arc<MemSeries>)> = {
-            // Series list, then postings, both held: ids stay consistent if the writer renumbers
-            // the series meanwhile (`Writer::collect_garbage` takes the locks in the same order).
-            let all = self.series.read();
-            let ids = self.postings.read().select(matchers);
-            ids.iter()
-                .filter_map(|&id| all.get(id as usize).map(|s| (id, s.clone())))
-                .collect()
-        };
+        let series = self.matching(matchers);
         if series.is_empty() {
             return;
         }
@@ -123,6 +126,48 @@ impl ShardHead {
                         out.entry(s.labels.clone()).or_default().push((fl.seq, v));
                     }
                 }
+            }
+        }
+    }
+
+    /// Per matching series, the starts of the partitions it holds in memory: live ones, then
+    /// those being flushed (the order of [`ShardHead::collect`], so a concurrent flush's
+    /// partitions are seen in one place or the other). The spans of these are not in any block
+    /// yet, or not in one the caller's block set necessarily holds.
+    pub(crate) fn partitions(&self, matchers: &[LabelMatcher], out: &mut HashMap<Labels, Vec<i64>>) {
+        let series = self.matching(matchers);
+        for (_, s) in &series {
+            out.entry(s.labels.clone()).or_default().extend(s.partitions());
+        }
+        let flushing = self.flushing.read().clone();
+        for fl in flushing {
+            for (id, s) in &series {
+                if let Some(parts) = fl.series.get(id) {
+                    out.entry(s.labels.clone())
+                        .or_default()
+                        .extend(parts.iter().map(|p| p.0));
+                }
+            }
+        }
+    }
+
+    /// Adds the labels of each matching series holding samples in `[mint, maxt]` in memory,
+    /// live or being flushed (in [`ShardHead::collect`]'s order, for the same reason).
+    pub(crate) fn series_with_data(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64, out: &mut BTreeSet<Labels>) {
+        let series = self.matching(matchers);
+        let mut rest = Vec::new();
+        for (id, s) in series {
+            if s.snapshot(mint, maxt).is_empty() {
+                rest.push((id, s));
+            } else {
+                out.insert(s.labels.clone());
+            }
+        }
+        let flushing = self.flushing.read().clone();
+        for (id, s) in rest {
+            let mut parts = flushing.iter().filter_map(|fl| fl.series.get(&id)).flatten();
+            if parts.any(|(_, f)| f.overlaps(mint, maxt)) {
+                out.insert(s.labels.clone());
             }
         }
     }
