@@ -2,7 +2,7 @@
 //! history: `SERIES` series (default 1,000) of `DAYS` days (default 7) at one sample a minute
 //! in memory, one group at a 1 m interval evaluated `EVALS` times (default 6) one interval
 //! apart; prints each evaluation's wall seconds per rule, the process's CPU seconds, and the
-//! rules' running totals of fits, updates and fits put off by the time budget.
+//! rules' running totals of fits, quick first fits, updates and fits put off by the time budget.
 //!
 //! ```sh
 //! cargo run --release -p foresight-rules --example predict_cost
@@ -78,7 +78,7 @@ fn main() {
     };
     let mut group = Group::new(&file.groups[0], &GroupOptions::default());
     println!("{series} series x {days} d at 1 min, {evals} evaluations 1 min apart");
-    println!("eval  forecast_s  anomaly_s  cpu_s  fits  updates  deferred");
+    println!("eval  forecast_s  anomaly_s  cpu_s  fits  quick  updates  deferred");
     for e in 0..evals {
         let ts = (points - 1 + e) * MIN;
         let cpu = cpu_seconds();
@@ -90,21 +90,27 @@ fn main() {
         }
         let secs: Vec<f64> = out.rules.iter().map(|r| r.duration.as_secs_f64()).collect();
         let cpu = cpu_seconds() - cpu;
-        let mut counts = (0, 0, 0);
+        let mut counts = (0, 0, 0, 0);
         for r in group.rules() {
             if let Rule::Alerting(a) = r
                 && let Some(c) = a.predict_counts()
             {
-                counts = (counts.0 + c.fits, counts.1 + c.updates, counts.2 + c.deferred);
+                counts = (
+                    counts.0 + c.fits,
+                    counts.1 + c.quick_fits,
+                    counts.2 + c.updates,
+                    counts.3 + c.deferred,
+                );
             }
         }
         println!(
-            "{e:>4}  {:>10.2}  {:>9.2}  {cpu:>5.1}  {:>4}  {:>7}  {:>8}",
+            "{e:>4}  {:>10.2}  {:>9.2}  {cpu:>5.1}  {:>4}  {:>5}  {:>7}  {:>8}",
             secs.first().copied().unwrap_or(0.0),
             secs.get(1).copied().unwrap_or(0.0),
             counts.0,
             counts.1,
-            counts.2
+            counts.2,
+            counts.3
         );
     }
 }

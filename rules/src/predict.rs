@@ -34,7 +34,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use foresight_forecasting::{FitOptions, ForecastError, RobustConfig, RobustDetector, RobustScore, fit_grid};
+use foresight_forecasting::{
+    FitOptions, ForecastError, ModelChoice, ModelSpec, RobustConfig, RobustDetector, RobustScore, Seasonality, Trend,
+    fit_grid,
+};
 use foresight_promql::{Engine, Labels, METRIC_NAME, Storage, Value};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize, Serializer};
@@ -670,6 +673,11 @@ fn last_seen(values: &[f64], grid: &Grid) -> i64 {
         .map_or(grid.start, |i| grid.start + i as i64 * grid.step)
 }
 
+/// More series than this without a model in one evaluation get quick models first (see
+/// `predict_state`): one fixed variant, ETS(A,A,A) (or (A,A,N) without a season), about six
+/// times cheaper than the automatic choice with its backtests.
+const QUICK_FITS_ABOVE: usize = 16;
+
 /// What one forecast gives for a series: the step of the first crossing, and the three lines.
 struct SeriesForecast {
     labels: Labels,
@@ -737,63 +745,80 @@ impl ForecastSpec {
         };
         let Prepared { series, full } = prepare(state, &predictor, grid, engine, storage, carry)?;
         let options = FitOptions::default();
-        let worked: Vec<Worked<(SeriesForecast, bool)>> = series
-            .into_par_iter()
-            .map(|(labels, kept, needs_fit)| {
-                let mut kept = kept;
-                let mut fitted = false;
-                if needs_fit && Instant::now() < deadline {
-                    let Some(values) = full.get(&labels) else {
-                        // Gone from the history window: forget it.
-                        return (labels, None, Ok(None));
-                    };
-                    match fit_grid(values, &options) {
-                        Ok(model) => {
-                            let entry = ModelEntry::new(model, &labels, grid.end, refit_ms);
-                            kept = Some(Entry {
-                                until: grid.end,
-                                last_seen: last_seen(values, &grid),
-                                kept: Kept::Model(Box::new(entry)),
-                            });
-                            fitted = true;
-                        }
-                        Err(e) => return (labels, None, Err(explain(&e))),
+        let quick_options = FitOptions {
+            model: ModelChoice::Fixed(ModelSpec::new(Trend::Additive, Seasonality::Additive)),
+            ..options
+        };
+        // A few new series are fitted fully at once; a cold start over many gets quick models.
+        let quick_first = series.iter().filter(|s| s.1.is_none() && s.2).count() > QUICK_FITS_ABOVE;
+        let work = |(labels, kept, needs_fit): (Labels, Option<Entry>, bool)| -> Worked<(SeriesForecast, bool, bool)> {
+            let mut kept = kept;
+            let mut fitted = false;
+            let mut quick = false;
+            if needs_fit && Instant::now() < deadline {
+                let Some(values) = full.get(&labels) else {
+                    // Gone from the history window: forget it.
+                    return (labels, None, Ok(None));
+                };
+                // When many series have no model (a restart, a new rule over many series),
+                // each first gets a quick one, so the rule predicts from its first
+                // evaluation; the full automatic fit replaces it as the time budget allows.
+                quick = quick_first && kept.is_none();
+                match fit_grid(values, if quick { &quick_options } else { &options }) {
+                    Ok(model) => {
+                        let entry = if quick {
+                            ModelEntry::provisional(model, grid.end)
+                        } else {
+                            ModelEntry::new(model, &labels, grid.end, refit_ms)
+                        };
+                        kept = Some(Entry {
+                            until: grid.end,
+                            last_seen: last_seen(values, &grid),
+                            kept: Kept::Model(Box::new(entry)),
+                        });
+                        fitted = true;
                     }
+                    Err(e) => return (labels, None, Err(explain(&e))),
                 }
-                let Some(Entry {
-                    kept: Kept::Model(m), ..
-                }) = &kept
-                else {
-                    return (labels, kept, Ok(None));
-                };
-                let fc = match m.model.forecast(horizon, self.level) {
-                    Ok(fc) => fc,
-                    Err(e) => return (labels, kept, Err(explain(&e))),
-                };
-                let line = match self.bound {
-                    Bound::Point => &fc.mean,
-                    Bound::Lower => &fc.lower,
-                    Bound::Upper => &fc.upper,
-                };
-                let threshold = match self.recover {
-                    Some(r) if was_active(&labels) => r,
-                    _ => self.threshold,
-                };
-                let crossing = line.iter().position(|&v| self.op.holds(v, threshold));
-                let f = SeriesForecast {
-                    labels: labels.clone(),
-                    crossing,
-                    lines: [fc.mean, fc.lower, fc.upper],
-                };
-                (labels, kept, Ok(Some((f, fitted))))
-            })
-            .collect();
+            }
+            let Some(Entry {
+                kept: Kept::Model(m), ..
+            }) = &kept
+            else {
+                return (labels, kept, Ok(None));
+            };
+            let fc = match m.model.forecast(horizon, self.level) {
+                Ok(fc) => fc,
+                Err(e) => return (labels, kept, Err(explain(&e))),
+            };
+            let line = match self.bound {
+                Bound::Point => &fc.mean,
+                Bound::Lower => &fc.lower,
+                Bound::Upper => &fc.upper,
+            };
+            let threshold = match self.recover {
+                Some(r) if was_active(&labels) => r,
+                _ => self.threshold,
+            };
+            let crossing = line.iter().position(|&v| self.op.holds(v, threshold));
+            let f = SeriesForecast {
+                labels: labels.clone(),
+                crossing,
+                lines: [fc.mean, fc.lower, fc.upper],
+            };
+            (labels, kept, Ok(Some((f, fitted, quick))))
+        };
+        // Series without a model first: their quick fits go before the full refits.
+        let (fresh, known): (Vec<_>, Vec<_>) = series.into_iter().partition(|s| s.1.is_none());
+        let mut worked: Vec<Worked<(SeriesForecast, bool, bool)>> = fresh.into_par_iter().map(work).collect();
+        worked.extend(known.into_par_iter().map(work).collect::<Vec<_>>());
         let wanted = worked
             .iter()
             .filter(|w| w.2.as_ref().is_ok_and(Option::is_none))
             .count();
         let done = collect(state, worked)?;
-        state.counts.fits += done.iter().filter(|d| d.1).count() as u64;
+        state.counts.fits += done.iter().filter(|d| d.1 && !d.2).count() as u64;
+        state.counts.quick_fits += done.iter().filter(|d| d.1 && d.2).count() as u64;
         state.counts.deferred += wanted as u64;
         let mut forecasts: Vec<SeriesForecast> = done.into_iter().map(|d| d.0).collect();
         // Crossing series first (for the stored-series cap), each part in label order.

@@ -3,10 +3,12 @@
 //! detector, and up to which grid point each has seen. An evaluation then reads only the grid
 //! points since the last one and carries each model over them; a model is fitted again on the
 //! whole history when its refit time comes (staggered per series), when its one-step errors
-//! since the fit have grown well past the fitted error, or when the series is new. Fits have a
-//! time budget per evaluation (half the group's interval): series past it wait for the next
-//! evaluation, so a cold start over many series spreads over a few intervals instead of
-//! overrunning one.
+//! since the fit have grown well past the fitted error, or when the series is new. A series
+//! without a model first gets a quick one (one fixed variant, no model selection or backtest:
+//! tens of times cheaper), so a cold start predicts from the first evaluation; its full fit is
+//! due from the next one. Fits have a time budget per evaluation (half the group's interval):
+//! series past it wait for the next evaluation with the model they have, so a cold start over
+//! many series spreads its full fits over a few intervals instead of overrunning one.
 //!
 //! The state is keyed by the rule's block and grid step: an edited rule or another interval
 //! starts afresh. It holds at most [`MAX_CACHED_SERIES`] series; a series absent from the whole
@@ -49,6 +51,18 @@ impl ModelEntry {
         Self {
             model,
             refit_at: fitted_at.saturating_add(half).saturating_add(jitter),
+            sq: 0.0,
+            n: 0,
+        }
+    }
+
+    /// A quick model fitted at grid time `fitted_at` for a series that had none: due for its
+    /// full fit from the next evaluation on.
+    pub(crate) fn provisional(mut model: FittedModel, fitted_at: i64) -> Self {
+        model.discard_fitted();
+        Self {
+            model,
+            refit_at: fitted_at.saturating_add(1),
             sq: 0.0,
             n: 0,
         }
@@ -100,6 +114,9 @@ pub(crate) struct Entry {
 pub struct PredictCounts {
     /// Models fitted (or detectors started) on the whole history.
     pub fits: u64,
+    /// Quick models fitted for series that had none (a fixed damped-trend, additive-season
+    /// ETS), replaced by a full fit as the time budget allows.
+    pub quick_fits: u64,
     /// Series carried over their new points only.
     pub updates: u64,
     /// Fits put off to a later evaluation by the time budget.

@@ -408,6 +408,47 @@ fn models_are_kept_between_evaluations_and_refitted_on_schedule_or_change() {
 }
 
 #[test]
+fn a_cold_start_over_many_series_predicts_at_once_with_quick_models_then_fits_fully() {
+    let mut db = MemStorage::new();
+    let n = super::QUICK_FITS_ABOVE + 4;
+    for i in 0..n {
+        db.add(
+            labels("x", &format!("s{i:02}")),
+            (0..=200).map(|m| (m * MIN, falling_then_flat(m))).collect::<Vec<_>>(),
+        );
+    }
+    let mut g = group();
+    let out = g.eval(100 * MIN, &db);
+    assert_eq!(out.rules[0].health, crate::Health::Ok, "{:?}", out.rules[0]);
+    let c = counts(&g, "DiskWillFill");
+    assert_eq!((c.fits, c.quick_fits, c.kept), (0, n as u64, n), "{c:?}");
+    // Every series is forecast from the first evaluation, and the quick model sees the fall.
+    let points: Vec<&OutputSample> = out
+        .samples
+        .iter()
+        .filter(|s| {
+            s.labels.get("__name__") == Some(FORECAST_METRIC)
+                && s.labels.get("bound") == Some("point")
+                && s.labels.get("alertname") == Some("DiskWillFill")
+        })
+        .collect();
+    assert_eq!(points.len(), n);
+    assert!(points.iter().all(|p| (p.v - 40.0).abs() < 10.0), "{points:?}");
+    // The next evaluation replaces the quick models by full fits.
+    g.eval(101 * MIN, &db);
+    let c = counts(&g, "DiskWillFill");
+    assert_eq!((c.fits + c.deferred, c.quick_fits), (n as u64, n as u64), "{c:?}");
+    assert!(c.fits > 0, "{c:?}");
+    // A few new series later are fitted fully at once.
+    db.add(
+        labels("x", "late"),
+        (0..=200).map(|m| (m * MIN, falling_then_flat(m))).collect::<Vec<_>>(),
+    );
+    g.eval(102 * MIN, &db);
+    assert_eq!(counts(&g, "DiskWillFill").quick_fits, n as u64);
+}
+
+#[test]
 fn kept_models_survive_a_reload_of_the_same_rule_only() {
     let mut db = MemStorage::new();
     db.add(

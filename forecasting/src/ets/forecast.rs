@@ -121,7 +121,17 @@ impl FittedModel {
         }
         let sigma = self.sigma2.sqrt();
         let sd = self.error_sd(horizon);
-        let (mut lower, mut upper, mut method) = if self.spec.is_linear() {
+        // Where the backtest calibrates every step's width (below), the model's own interval
+        // would be thrown away: skip it (for nonlinear models, thousands of simulated paths).
+        let calibrated_everywhere = self.calibration.as_ref().is_some_and(|cal| {
+            sd.iter().enumerate().all(|(k, s)| {
+                let half = cal.scaled_quantile(k + 1, level) * s;
+                half.is_finite() && half > 0.0
+            })
+        });
+        let (mut lower, mut upper, mut method) = if calibrated_everywhere {
+            (own.clone(), own.clone(), IntervalMethod::Analytical)
+        } else if self.spec.is_linear() {
             let lower = own.iter().zip(&sd).map(|(f, s)| f - z * s).collect();
             let upper = own.iter().zip(&sd).map(|(f, s)| f + z * s).collect();
             (lower, upper, IntervalMethod::Analytical)
