@@ -349,9 +349,12 @@ impl Group {
         let mut out = EvalOutput::default();
         let sample_ts = ts - duration_ms(self.query_offset);
         let engine = self.opts.engine.clone();
+        // Fits of predictive rules (models, detectors) start within the first half of the
+        // interval, counted from the group's start: the rest wait for the next evaluation.
+        let deadline = Instant::now() + self.interval / 2;
         for i in 0..self.rules.len() {
             let started = Instant::now();
-            let result = self.eval_rule(i, ts, sample_ts, &engine, &overlay);
+            let result = self.eval_rule(i, ts, sample_ts, &engine, &overlay, deadline);
             let (health, produced) = match result {
                 Ok(samples) => {
                     let now: HashSet<Labels> = samples.iter().map(|s| s.0.clone()).collect();
@@ -397,11 +400,10 @@ impl Group {
         sample_ts: i64,
         engine: &Engine,
         storage: &dyn Storage,
+        deadline: Instant,
     ) -> Result<Vec<(Labels, f64)>, String> {
         let limit = self.limit;
         let interval_ms = duration_ms(self.interval);
-        // Fits of predictive rules start within half the interval; the rest wait.
-        let deadline = Instant::now() + self.interval / 2;
         let opts = &self.opts;
         let Some(rule) = self.rules.get_mut(i) else {
             return Ok(Vec::new());
@@ -461,7 +463,15 @@ impl Group {
                         (p.hits, p.stored)
                     }
                     Some(Predictor::Anomaly(an)) => {
-                        let p = an.evaluate(&a.name, engine, storage, sample_ts, interval_ms, &mut a.predict_state)?;
+                        let p = an.evaluate(
+                            &a.name,
+                            engine,
+                            storage,
+                            sample_ts,
+                            interval_ms,
+                            &mut a.predict_state,
+                            deadline,
+                        )?;
                         (p.hits, p.stored)
                     }
                 };

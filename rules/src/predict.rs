@@ -910,7 +910,9 @@ impl AnomalySpec {
     }
 
     /// Scores every series of the expression and judges its point at `ts` (rounded down to the
-    /// grid); each series' detector is kept in `state` and fed the new points only.
+    /// grid); each series' detector is kept in `state` and fed the new points only. Detectors
+    /// starting after `deadline` wait for the next evaluation.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn evaluate(
         &self,
         alertname: &str,
@@ -919,6 +921,7 @@ impl AnomalySpec {
         ts: i64,
         interval_ms: i64,
         state: &mut PredictState,
+        deadline: Instant,
     ) -> Result<Prediction, String> {
         let grid = Grid::new(self.step, self.history, interval_ms, ts);
         let config = RobustConfig {
@@ -943,7 +946,7 @@ impl AnomalySpec {
             .map(|(labels, kept, needs_fit)| {
                 let mut kept = kept;
                 let mut started = false;
-                if needs_fit {
+                if needs_fit && Instant::now() < deadline {
                     let Some(values) = full.get(&labels) else {
                         return (labels, None, Ok(None));
                     };
@@ -982,8 +985,13 @@ impl AnomalySpec {
                 (labels, kept, Ok(Some((s, started))))
             })
             .collect();
+        let wanted = worked
+            .iter()
+            .filter(|w| w.2.as_ref().is_ok_and(Option::is_none) && w.1.is_none())
+            .count();
         let done = collect(state, worked)?;
         state.counts.fits += done.iter().filter(|d| d.1).count() as u64;
+        state.counts.deferred += wanted as u64;
         let mut scored: Vec<SeriesScore> = done.into_iter().map(|d| d.0).collect();
         scored.sort_by(|a, b| b.hit.cmp(&a.hit).then_with(|| a.labels.cmp(&b.labels)));
         let mut out = Prediction::default();
