@@ -350,8 +350,9 @@ impl Group {
         let sample_ts = ts - duration_ms(self.query_offset);
         let engine = self.opts.engine.clone();
         // Fits of predictive rules (models, detectors) start within the first half of the
-        // interval, counted from the group's start: the rest wait for the next evaluation.
-        let deadline = Instant::now() + self.interval / 2;
+        // interval (refits, the first quarter), counted from the group's start: the rest wait
+        // for the next evaluation.
+        let deadline = crate::predict_state::FitDeadline::new(self.interval);
         for i in 0..self.rules.len() {
             let started = Instant::now();
             let result = self.eval_rule(i, ts, sample_ts, &engine, &overlay, deadline);
@@ -400,7 +401,7 @@ impl Group {
         sample_ts: i64,
         engine: &Engine,
         storage: &dyn Storage,
-        deadline: Instant,
+        deadline: crate::predict_state::FitDeadline,
     ) -> Result<Vec<(Labels, f64)>, String> {
         let limit = self.limit;
         let interval_ms = duration_ms(self.interval);

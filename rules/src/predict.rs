@@ -32,7 +32,7 @@
 //! `history` holds at most 10,000 steps.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use foresight_forecasting::{
     FitOptions, ForecastError, ModelChoice, ModelSpec, RobustConfig, RobustDetector, RobustScore, Seasonality, Trend,
@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_saphyr::Spanned;
 
 use crate::error::Pos;
-use crate::predict_state::{DetectorEntry, Entry, Kept, ModelEntry, PredictState};
+use crate::predict_state::{DetectorEntry, Entry, FitDeadline, Kept, ModelEntry, PredictState};
 use crate::template::Value as TmplValue;
 
 /// Most forecast or anomaly series one rule stores per evaluation (per line): the series whose
@@ -724,7 +724,7 @@ impl ForecastSpec {
         interval_ms: i64,
         was_active: &(dyn Fn(&Labels) -> bool + Sync),
         state: &mut PredictState,
-        deadline: Instant,
+        deadline: FitDeadline,
     ) -> Result<Prediction, String> {
         let grid = Grid::new(self.step, self.history, interval_ms, ts);
         let step = grid.step;
@@ -755,7 +755,7 @@ impl ForecastSpec {
             let mut kept = kept;
             let mut fitted = false;
             let mut quick = false;
-            if needs_fit && Instant::now() < deadline {
+            if needs_fit && deadline.open(kept.is_some()) {
                 let Some(values) = full.get(&labels) else {
                     // Gone from the history window: forget it.
                     return (labels, None, Ok(None));
@@ -921,7 +921,7 @@ impl AnomalySpec {
         ts: i64,
         interval_ms: i64,
         state: &mut PredictState,
-        deadline: Instant,
+        deadline: FitDeadline,
     ) -> Result<Prediction, String> {
         let grid = Grid::new(self.step, self.history, interval_ms, ts);
         let config = RobustConfig {
@@ -946,7 +946,7 @@ impl AnomalySpec {
             .map(|(labels, kept, needs_fit)| {
                 let mut kept = kept;
                 let mut started = false;
-                if needs_fit && Instant::now() < deadline {
+                if needs_fit && deadline.open(kept.is_some()) {
                     let Some(values) = full.get(&labels) else {
                         return (labels, None, Ok(None));
                     };

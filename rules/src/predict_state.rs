@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
 
 use foresight_forecasting::{FittedModel, RobustDetector, RobustScore};
 use foresight_promql::Labels;
@@ -27,6 +28,31 @@ pub const MAX_CACHED_SERIES: usize = 10_000;
 /// a refit due (a changed series), once at least [`CHANGE_MIN_POINTS`] points were seen.
 const CHANGE_RATIO: f64 = 4.0;
 const CHANGE_MIN_POINTS: usize = 10;
+
+/// When fits may start in one evaluation of a group: a series' first model (or detector) until
+/// half the interval from the group's start, a refit of a series that has a model only until a
+/// quarter of it, so a backlog of refits in one rule (after a cold start) does not keep the next
+/// predictive rule of the group from starting its first models.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FitDeadline {
+    first: Instant,
+    refit: Instant,
+}
+
+impl FitDeadline {
+    pub(crate) fn new(interval: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            first: now + interval / 2,
+            refit: now + interval / 4,
+        }
+    }
+
+    /// Whether a fit may start now, for a series that has a model or not.
+    pub(crate) fn open(&self, has_model: bool) -> bool {
+        Instant::now() < if has_model { self.refit } else { self.first }
+    }
+}
 
 /// A forecast model and what decides its next refit.
 #[derive(Debug, Clone)]
