@@ -1,10 +1,11 @@
 #![no_main]
-//! Codec fuzzing: arbitrary bytes into the Gorilla decoder and the block column decoders (which
-//! must return errors, never panic), and arbitrary samples through encode -> decode (which must
-//! round-trip bit for bit).
+//! Codec fuzzing: arbitrary bytes into the Gorilla decoder, the head's chunk decoder (decimal and
+//! XOR modes) and the block column decoders (which must return errors, never panic), and
+//! arbitrary samples through each encode -> decode (which must round-trip bit for bit).
 //!
 //! `cargo fuzz run gorilla` from the repository root.
 
+use foresight_engine::chunk::{ChunkDecoder, ChunkEncoder};
 use foresight_engine::column::{decode_timestamps, decode_values, encode_timestamps, encode_values};
 use foresight_engine::gorilla::{GorillaDecoder, GorillaEncoder};
 
@@ -39,6 +40,18 @@ fn decode_garbage(data: &[u8]) {
     assert!(n <= count);
     let (mut ts, mut values) = (Vec::new(), Vec::new());
     let _ = GorillaDecoder::new(bytes, count).decode_into(&mut ts, &mut values);
+    assert!(ts.len() <= count && ts.len() == values.len());
+
+    let mut n = 0;
+    for sample in ChunkDecoder::new(bytes, count) {
+        n += 1;
+        if sample.is_err() {
+            break;
+        }
+    }
+    assert!(n <= count);
+    let (mut ts, mut values) = (Vec::new(), Vec::new());
+    let _ = ChunkDecoder::new(bytes, count).decode_into(&mut ts, &mut values);
     assert!(ts.len() <= count && ts.len() == values.len());
 
     let mut ts = Vec::new();
@@ -90,6 +103,22 @@ fn round_trip(data: &[u8]) {
         .unwrap_or_default();
     let want: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
     assert_eq!(decoded, want, "gorilla round trip");
+
+    let mut chunk = ChunkEncoder::new();
+    for &(t, v) in &samples {
+        chunk.push(t, v);
+    }
+    let decoded: Vec<(i64, u64)> = ChunkDecoder::new(chunk.as_bytes(), chunk.len())
+        .map(|s| s.map(|(t, v)| (t, v.to_bits())))
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    assert_eq!(decoded, want, "head chunk round trip");
+    let (mut ts2, mut values2) = (Vec::new(), Vec::new());
+    ChunkDecoder::new(chunk.as_bytes(), chunk.len())
+        .decode_into(&mut ts2, &mut values2)
+        .expect("a chunk just encoded decodes");
+    let got: Vec<(i64, u64)> = ts2.iter().zip(&values2).map(|(t, v)| (*t, v.to_bits())).collect();
+    assert_eq!(got, want, "head chunk decode_into");
 
     let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
     let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
