@@ -205,6 +205,10 @@ struct ImportArgs {
     /// partition closes).
     #[arg(long)]
     flush: bool,
+    /// Import as this tenant's data (what a token of the tenant would write); default: the
+    /// default tenant, as data written without authentication.
+    #[arg(long)]
+    tenant: Option<String>,
 }
 
 /// The settings that [`Cli`] declares as global flags, because other commands read them too.
@@ -757,6 +761,14 @@ fn import_options(args: &ImportArgs, path: &Path) -> Result<ImportOptions> {
         );
     }
     opts.source_name = path.display().to_string();
+    if let Some(t) = &args.tenant {
+        anyhow::ensure!(
+            foresight_auth::valid_tenant(t),
+            "bad --tenant {t:?}: a tenant name is 1 to 64 of A-Z a-z 0-9 _ . -"
+        );
+        // The default tenant is the data without a tenant label.
+        opts.tenant = (t != foresight_auth::DEFAULT_TENANT).then(|| t.clone());
+    }
     Ok(opts)
 }
 

@@ -81,6 +81,10 @@ pub struct ImportOptions {
     pub chunk_bytes: usize,
     /// Name of the stream in errors about reading it (e.g. the file's path, or `-`).
     pub source_name: String,
+    /// The tenant whose series the import writes (`None`: the default tenant), as a server
+    /// stores a tenant token's writes: the engine adds [`crate::TENANT_LABEL`], and a line with
+    /// its own `__tenant__` label is rejected.
+    pub tenant: Option<String>,
 }
 
 impl ImportOptions {
@@ -93,6 +97,7 @@ impl ImportOptions {
             workers: 0,
             chunk_bytes: 4 << 20,
             source_name: "-".to_owned(),
+            tenant: None,
         }
     }
 }
@@ -185,7 +190,7 @@ pub fn import_observed<R: Read>(
             let free_tx = free_tx.clone();
             handles.push(s.spawn(move || -> Result<ImportReport> {
                 let mut total = ImportReport::default();
-                let mut batch = SampleBatch::new();
+                let mut batch = SampleBatch::for_tenant(opts.tenant.as_deref());
                 for chunk in rx {
                     let r = write_chunk(db, opts, &chunk, default_ms, &mut batch)?;
                     for e in &r.rejected {
@@ -320,7 +325,7 @@ fn write_chunk(
     let mut strings = 0;
     match opts.format {
         Format::LineProtocol => {
-            let r = db.write_lines_at(&chunk.data, opts.precision, default_ms)?;
+            let r = db.write_lines_for(opts.tenant.as_deref(), None, &chunk.data, opts.precision, default_ms)?;
             return Ok(ChunkReport {
                 samples: r.samples_accepted,
                 lines: r.lines_accepted + r.rejected.len() as u64,

@@ -175,3 +175,66 @@ fn a_killed_import_is_run_again() {
     assert_eq!(count(&s, "sum(sum_over_time(imp_v[9h]))"), want as f64);
     s.stop();
 }
+
+/// `foresight import --tenant` stores the data as the tenant's: its read token sees it (without
+/// the tenant label), another tenant's and the default tenant's do not; a bad name is refused.
+#[test]
+fn import_as_a_tenant_is_seen_by_that_tenant_only() {
+    let dir = tempdir();
+    let files = tempdir();
+    let lp = files.path().join("acme.lp");
+    std::fs::write(&lp, "cpu,host=a usage=1 1700000000\ncpu,host=a usage=2 1700000010\n").unwrap();
+    let om = files.path().join("acme.prom");
+    std::fs::write(&om, "mem_bytes{host=\"a\"} 42 1700000010\n# EOF\n").unwrap();
+    let (code, stdout, stderr) = import(
+        dir.path(),
+        &["--tenant", "acme", "--precision", "s", lp.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, stdout, stderr) = import(dir.path(), &["--tenant", "acme", om.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let (code, _, stderr) = import(dir.path(), &["--tenant", "no such", lp.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("bad --tenant"), "{stderr}");
+
+    let acme = crate::auth::tokens(dir.path(), &["create", "--tenant", "acme", "--role", "read"]);
+    let beta = crate::auth::tokens(dir.path(), &["create", "--tenant", "beta", "--role", "read"]);
+    let default = crate::auth::tokens(dir.path(), &["create", "--role", "read"]);
+    let s = TestServer::start(dir.path(), &[]);
+    let query = |token: &str| -> serde_json::Value {
+        let r = s.get_full(
+            "/api/v1/query",
+            &[
+                ("query", r#"{__name__=~"cpu_usage|mem_bytes"}"#),
+                ("time", "1700000010"),
+            ],
+            &[("Authorization", &format!("Bearer {token}"))],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["data"]["result"].clone()
+    };
+    let seen = query(&acme);
+    let mut got: Vec<(String, String)> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert!(r["metric"].get("__tenant__").is_none(), "{r}");
+            (
+                r["metric"]["__name__"].as_str().unwrap().to_owned(),
+                r["value"][1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("cpu_usage".to_owned(), "2".to_owned()),
+            ("mem_bytes".to_owned(), "42".to_owned())
+        ]
+    );
+    assert_eq!(query(&beta), serde_json::json!([]));
+    assert_eq!(query(&default), serde_json::json!([]));
+    s.stop();
+}
