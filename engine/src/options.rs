@@ -155,6 +155,7 @@ impl Options {
     /// retention that is not positive.
     pub fn check_retention(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidArgument(m));
+        let text = |ms: i64| foresight_units::format_duration(Duration::from_millis(ms.max(0) as u64));
         for (what, v) in [
             ("retention", self.retention_ms),
             ("rollup retention", self.rollup_retention_ms),
@@ -163,7 +164,6 @@ impl Options {
                 return bad(format!("{what} must be positive"));
             }
         }
-        let rollup = self.rollup_retention();
         if self.rollup_retention_ms.is_some() && self.retention_ms.is_none() {
             return bad("a rollup retention needs a raw retention: without one, raw data is kept forever".into());
         }
@@ -171,20 +171,32 @@ impl Options {
             && r < raw
         {
             return bad(format!(
-                "rollup retention ({r} ms) is shorter than the raw retention ({raw} ms): rollups are kept at least as long as raw data"
+                "rollup retention {} is shorter than the raw retention {}: rollups are kept at least as long as raw data",
+                text(r),
+                text(raw)
             ));
         }
         for (i, rule) in self.retention_rules.iter().enumerate() {
+            let selector = rule
+                .matchers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
             if rule.retention_ms <= 0 {
-                return bad(format!("retention rule {} must keep data a positive time", i + 1));
+                return bad(format!(
+                    "retention rule {} ({{{selector}}}) must keep data a positive time",
+                    i + 1
+                ));
             }
-            if let Some(r) = rollup
+            if let Some(r) = self.rollup_retention()
                 && rule.retention_ms > r
             {
                 return bad(format!(
-                    "retention rule {} keeps raw data {} ms, longer than the rollup retention ({r} ms)",
+                    "retention rule {} ({{{selector}}}={}) keeps raw data longer than the rollup retention {}",
                     i + 1,
-                    rule.retention_ms
+                    text(rule.retention_ms),
+                    text(r)
                 ));
             }
         }

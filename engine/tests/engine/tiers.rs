@@ -326,7 +326,7 @@ fn contradicting_retentions_are_refused() {
                 retention_rules: vec![rule("{x=\"1\"}", 2 * DAY)],
                 ..opts()
             },
-            "retention rule 1 keeps raw data",
+            "retention rule 1 ({x=\"1\"}=2d) keeps raw data longer than the rollup retention 1d",
         ),
     ] {
         match Db::open(tmp.path(), o) {
