@@ -47,6 +47,8 @@ pub struct BlockInfo {
     pub bytes: u64,
     /// Bytes of the rollups inside the file (0 before block version 3).
     pub rollup_bytes: u64,
+    /// Series whose raw samples were dropped by retention, kept as rollups only (block version 4).
+    pub rollup_only_series: u64,
     /// Whether the partition was closed (out of the out-of-order window) when written.
     pub sealed: bool,
 }
@@ -123,6 +125,7 @@ pub(crate) struct BlockWriter {
     samples: u64,
     rollup_windows: Vec<i64>,
     rollup_bytes: u64,
+    rollup_only: u64,
     n: u32,
     buf: Vec<u8>,
     /// The current series' chunks: (bytes, first timestamp).
@@ -166,6 +169,7 @@ impl BlockWriter {
             samples: 0,
             rollup_windows: Vec::new(),
             rollup_bytes: 0,
+            rollup_only: 0,
             n: 0,
             buf: Vec::new(),
             chunk_index: Vec::new(),
@@ -186,6 +190,31 @@ impl BlockWriter {
         let (Some(first), Some(last)) = (s.first(), s.last()) else {
             return Ok(());
         };
+        self.put(labels, (first.0, last.0), s, None)
+    }
+
+    /// Adds one series with its already encoded rollups (`rollups`, as [`Block::rollup_bytes`]
+    /// gives them) instead of computing them from `s`: a retention rewrite keeps a series as it
+    /// was. An empty `s` keeps only the rollups: the series' raw samples, which lay in
+    /// `[range.0, range.1]`, are gone (a rollup-only series). Nothing is added when both are empty.
+    pub(crate) fn add_kept(
+        &mut self,
+        labels: &Labels,
+        range: (i64, i64),
+        s: &[(i64, f64)],
+        rollups: &[u8],
+    ) -> Result<()> {
+        if s.is_empty() && rollups.is_empty() {
+            return Ok(());
+        }
+        let range = match (s.first(), s.last()) {
+            (Some(f), Some(l)) => (f.0, l.0),
+            _ => range,
+        };
+        self.put(labels, range, s, Some(rollups))
+    }
+
+    fn put(&mut self, labels: &Labels, range: (i64, i64), s: &[(i64, f64)], rollups: Option<&[u8]>) -> Result<()> {
         // Chunks of CHUNK_SAMPLES, each a timestamps column then a values column: a read of a
         // short range in a long block decodes the chunks it overlaps, not the whole series.
         self.buf.clear();
@@ -201,12 +230,19 @@ impl BlockWriter {
             self.chunk_index.push((self.buf.len() - at, self.ts[0]));
         }
         let chunks_len = self.buf.len();
-        rollup::encode_series(s, &self.rollup_windows, &mut self.buf);
+        match rollups {
+            Some(r) => self.buf.extend_from_slice(r),
+            None => rollup::encode_series(s, &self.rollup_windows, &mut self.buf),
+        }
         self.rollup_bytes += (self.buf.len() - chunks_len) as u64;
+        if s.is_empty() {
+            self.rollup_only += 1;
+        }
         self.file.write_all(&self.buf).map_err(|e| Error::io(&self.tmp, e))?;
         self.data_crc.update(&self.buf);
         let off = self.data_len;
         self.data_len += self.buf.len();
+        let (first, last) = range;
         put_uvarint(&mut self.index, labels.len() as u64);
         for l in labels.iter() {
             put_bytes(&mut self.index, l.name.as_bytes());
@@ -214,18 +250,18 @@ impl BlockWriter {
         }
         put_uvarint(&mut self.index, off as u64);
         put_uvarint(&mut self.index, chunks_len as u64);
-        put_ivarint(&mut self.index, first.0);
-        put_uvarint(&mut self.index, (last.0 - first.0) as u64);
+        put_ivarint(&mut self.index, first);
+        put_uvarint(&mut self.index, last.saturating_sub(first) as u64);
         put_uvarint(&mut self.index, self.chunk_index.len() as u64);
         for &(len, t) in &self.chunk_index {
             put_uvarint(&mut self.index, len as u64);
-            put_uvarint(&mut self.index, (t - first.0) as u64);
+            put_uvarint(&mut self.index, (t - first) as u64);
         }
         put_uvarint(&mut self.index, (self.buf.len() - chunks_len) as u64);
         self.postings.add(self.n, labels);
         self.n += 1;
-        self.mint = self.mint.min(first.0);
-        self.maxt = self.maxt.max(last.0);
+        self.mint = self.mint.min(first);
+        self.maxt = self.maxt.max(last);
         self.samples += s.len() as u64;
         Ok(())
     }
@@ -298,6 +334,7 @@ impl BlockWriter {
             samples: self.samples,
             bytes: index_off + index.len() as u64 + BLOCK_FOOTER_LEN as u64,
             rollup_bytes: self.rollup_bytes,
+            rollup_only_series: self.rollup_only,
             sealed: self.sealed,
         })
     }
@@ -409,7 +446,8 @@ impl Block {
                 vec![(0, smin)]
             } else {
                 let k = r.usize().map_err(ierr)?;
-                if k == 0 || k > len {
+                // Version 4: a series without chunks kept its rollups only (raw data dropped).
+                if (k == 0 && (version < 4 || len != 0)) || k > len {
                     return Err(bad(index_off, "impossible chunk count"));
                 }
                 let mut chunks = Vec::with_capacity(k);
@@ -484,6 +522,7 @@ impl Block {
             samples,
             bytes: len,
             rollup_bytes: series.iter().map(|s| s.rollup_len as u64).sum(),
+            rollup_only_series: series.iter().filter(|s| s.chunks.is_empty()).count() as u64,
             sealed,
         };
         Ok(Block {
@@ -581,6 +620,30 @@ impl Block {
             rollup::decode_series(bytes, len).map_err(|e| Error::corrupted(&self.info.path, start as u64, e))?;
         w.retain(|w| w.start <= maxt && w.start.saturating_add(len) > mint);
         Ok(w)
+    }
+
+    /// Series `id`'s encoded rollups, as [`BlockWriter::add_kept`] takes them.
+    pub(crate) fn rollup_bytes(&self, id: u32) -> &[u8] {
+        self.series
+            .get(id as usize)
+            .and_then(|s| {
+                let start = self.data_start + s.offset + s.len;
+                self.map.get(start..start + s.rollup_len)
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether series `id` still has raw samples here (not a rollup-only series).
+    pub(crate) fn has_raw(&self, id: u32) -> bool {
+        self.series.get(id as usize).is_some_and(|s| !s.chunks.is_empty())
+    }
+
+    /// The id of the series with exactly `labels`, if held.
+    pub(crate) fn find(&self, labels: &Labels) -> Option<u32> {
+        let matchers: Vec<LabelMatcher> = labels.iter().map(|l| LabelMatcher::equal(l.name, l.value)).collect();
+        self.select(&matchers)
+            .into_iter()
+            .find(|&id| self.labels(id) == Some(labels))
     }
 
     /// Oldest and newest timestamp of series `id` in this block.
@@ -687,6 +750,49 @@ mod tests {
         let w = b.rollups(3, 300_000, 300_000, 600_000).unwrap();
         assert_eq!(w.iter().map(|w| w.start).collect::<Vec<_>>(), vec![300_000, 600_000]);
         assert_eq!(w[0].count, 30);
+    }
+
+    #[test]
+    fn a_series_kept_as_rollups_only_reads_no_samples_and_the_same_windows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let series = sample_series();
+        let info = write(tmp.path(), 1, 0, true, &series[..2]).unwrap();
+        let b = Block::open(&info.path).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let mut w = BlockWriter::create(out.path(), 1, 0, true).unwrap();
+        let mut kept = Vec::new();
+        b.read(1, i64::MIN, i64::MAX, &mut kept).unwrap();
+        w.add_kept(&series[0].0, b.series_range(0).unwrap(), &[], b.rollup_bytes(0))
+            .unwrap();
+        w.add_kept(&series[1].0, b.series_range(1).unwrap(), &kept, b.rollup_bytes(1))
+            .unwrap();
+        let info2 = w.finish().unwrap();
+        assert_eq!((info2.series, info2.samples, info2.rollup_only_series), (2, 100, 1));
+        assert_eq!((info2.mint, info2.maxt), (info.mint, info.maxt));
+        let b2 = Block::open(&info2.path).unwrap();
+        assert_eq!(b2.info(), &info2);
+        assert!(!b2.has_raw(0) && b2.has_raw(1));
+        assert_eq!(b2.read_all().unwrap()[0].1, Vec::new());
+        assert_eq!(b2.read_all().unwrap()[1], series[1]);
+        assert_eq!(b2.find(&series[1].0), Some(1));
+        for id in 0..2 {
+            assert_eq!(b2.series_range(id), b.series_range(id));
+            for len in rollup::RESOLUTIONS {
+                assert_eq!(
+                    b2.rollups(id, len, i64::MIN, i64::MAX).unwrap(),
+                    b.rollups(id, len, i64::MIN, i64::MAX).unwrap()
+                );
+            }
+        }
+        // A version 3 block has no rollup-only series: a series without chunks there is damage.
+        let mut bytes = fs::read(&info2.path).unwrap();
+        let foot_at = bytes.len() - BLOCK_FOOTER_LEN;
+        bytes[foot_at + 72..foot_at + 76].copy_from_slice(&3u32.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[foot_at..foot_at + 76]);
+        bytes[foot_at + 76..foot_at + 80].copy_from_slice(&crc.to_le_bytes());
+        fs::write(&info2.path, &bytes).unwrap();
+        let e = Block::open(&info2.path).unwrap_err();
+        assert!(e.to_string().contains("impossible chunk count"), "{e}");
     }
 
     #[test]

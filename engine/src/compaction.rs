@@ -5,7 +5,8 @@
 //! equal timestamps. So the blocks of one partition (a flush of an open partition, then late
 //! samples, then backfill) become one, and long histories are held by few blocks, which long queries
 //! open and decode fewer of. Merging goes series by series through a streaming block writer, so a
-//! range larger than memory can be compacted.
+//! range larger than memory can be compacted. Blocks holding rollup-only series (raw samples dropped
+//! by retention) are never merged.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -90,7 +91,15 @@ fn plan_level(inner: &DbState, span: i64, min_blocks: usize) -> Vec<(i64, Vec<Ar
     let cutoff = inner.closed_before();
     // Snapshot the set without keeping it: `swap_blocks` waits until nobody holds the old set,
     // and that would include us.
-    let mut blocks: Vec<Arc<Block>> = inner.blocks.read().iter().cloned().collect();
+    // Blocks holding rollup-only series stay as they are: a merge reads raw samples only, and
+    // would lose those series' rollups (see `retention.rs`).
+    let mut blocks: Vec<Arc<Block>> = inner
+        .blocks
+        .read()
+        .iter()
+        .filter(|b| b.info().rollup_only_series == 0)
+        .cloned()
+        .collect();
     blocks.sort_by_key(|b| b.info().mint);
     // reach[i]: the latest end among the first i blocks by start, to tell whether a block that
     // starts before a range reaches into it.

@@ -84,6 +84,7 @@ impl Db {
                 crate::ROLLUP_RESOLUTIONS
             )));
         }
+        opts.check_retention()?;
         let lock = recovery::lock(&dir)?;
         let rec = recovery::recover(&dir, &opts)?;
         let shards = rec.writers.len();

@@ -5,7 +5,7 @@
 /// First bytes of every block file.
 pub(crate) const BLOCK_MAGIC: [u8; 8] = *b"FSBLOCK1";
 /// Block format version written by this build.
-pub(crate) const BLOCK_VERSION: u32 = 3;
+pub(crate) const BLOCK_VERSION: u32 = 4;
 /// Size of the fixed block footer.
 pub(crate) const BLOCK_FOOTER_LEN: usize = 84;
 

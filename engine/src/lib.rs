@@ -93,7 +93,7 @@ pub use error::{Error, Result};
 pub use foresight_sketch as sketch;
 pub use latency::{LATENCY_BUCKETS, LatencyHistogram, LatencySnapshot};
 pub use model::{Label, LabelMatcher, Labels, METRIC_NAME, MatchOp, Series, matcher, parse_selector};
-pub use options::{Durability, Options};
+pub use options::{Durability, Options, RetentionRule};
 pub use recovery::OpenReport;
 pub use rollup::{RESOLUTIONS as ROLLUP_RESOLUTIONS, RollupSelection, RollupSeries, Window as RollupWindow};
 pub use tenant::{Admission, TENANT_LABEL, TENANT_LABEL_RESERVED, TenantView};

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use crate::error::{Error, Result};
+use crate::model::{LabelMatcher, Labels};
+
 /// When a write is acknowledged relative to its WAL record reaching stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -52,9 +55,20 @@ pub struct Options {
     /// How far ahead of the wall clock a sample may be, in ms. Default 1 h. Protects the
     /// out-of-order window and retention from one wrong clock.
     pub future_window_ms: i64,
-    /// Blocks whose data ends longer than this before the newest sample are deleted, and samples
-    /// older than this before the newest sample are refused. Default: keep all, accept any age.
+    /// Raw retention: a block's raw samples are dropped once its data ends longer than this before
+    /// the newest sample (its rollups are kept until `rollup_retention_ms`; with no longer rollup
+    /// retention the block is deleted), and samples older than the longest raw retention (this or
+    /// a rule's) before the newest sample are refused. Default: keep all, accept any age.
     pub retention_ms: Option<i64>,
+    /// Rollup retention: blocks whose data ends longer than this before the newest sample are
+    /// deleted; until then, a block past the raw retention keeps its series' rollups (a rollup-only
+    /// block, see `retention.rs`). `None`: the same as `retention_ms` (no rollup tier, the
+    /// behaviour before tiers). Must not be shorter than `retention_ms` nor than any rule.
+    pub rollup_retention_ms: Option<i64>,
+    /// Raw retention by series selector: the first rule whose matchers all match a series gives
+    /// its raw retention instead of `retention_ms` (its rollups still follow
+    /// `rollup_retention_ms`). Labels include `__tenant__`, so a rule can set a tenant's retention.
+    pub retention_rules: Vec<RetentionRule>,
     /// Samples written into partitions already closed (a backfill) are flushed to blocks once this
     /// many wait in the head, or after a second without more. Default 2,000,000.
     pub backfill_flush_samples: u64,
@@ -88,6 +102,8 @@ impl Default for Options {
             out_of_order_window_ms: 3600 * 1000,
             future_window_ms: 3600 * 1000,
             retention_ms: None,
+            rollup_retention_ms: None,
+            retention_rules: Vec::new(),
             backfill_flush_samples: 2_000_000,
             wal_segment_bytes: 64 << 20,
             background_flush: true,
@@ -95,5 +111,95 @@ impl Default for Options {
             wal_keep_released: None,
             rollup_windows_ms: vec![3_600_000],
         }
+    }
+}
+
+/// A raw retention for the series a selector matches (see [`Options::retention_rules`]).
+#[derive(Debug, Clone)]
+pub struct RetentionRule {
+    /// The selector's matchers (all must match), e.g. from [`crate::parse_selector`].
+    pub matchers: Vec<LabelMatcher>,
+    /// How long the matching series keep raw samples before the newest sample, in ms.
+    pub retention_ms: i64,
+}
+
+impl Options {
+    /// The rollup retention in force: `rollup_retention_ms`, else `retention_ms`.
+    pub(crate) fn rollup_retention(&self) -> Option<i64> {
+        self.rollup_retention_ms.or(self.retention_ms)
+    }
+
+    /// The raw retention of a series with `labels`: the first matching rule's, else
+    /// `retention_ms` (`None`: kept).
+    pub(crate) fn raw_retention(&self, labels: &Labels) -> Option<i64> {
+        self.retention_rules
+            .iter()
+            .find(|r| r.matchers.iter().all(|m| m.matches_labels(labels)))
+            .map_or(self.retention_ms, |r| Some(r.retention_ms))
+    }
+
+    /// How far before the newest sample a write may go: the longest raw retention, the rules'
+    /// included (`None`: any age).
+    pub(crate) fn write_horizon(&self) -> Option<i64> {
+        let rules = self.retention_rules.iter().map(|r| r.retention_ms).max();
+        match (self.retention_ms, rules) {
+            (Some(r), Some(l)) => Some(r.max(l)),
+            (Some(r), None) => Some(r),
+            // No global raw retention: series without a rule keep everything.
+            (None, _) => None,
+        }
+    }
+
+    /// Refuses retentions that contradict each other: a rollup retention shorter than the raw
+    /// retention or than a rule (rollups would go before the raw data they summarise), or a
+    /// retention that is not positive.
+    pub fn check_retention(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        let text = |ms: i64| foresight_units::format_duration(Duration::from_millis(ms.max(0) as u64));
+        for (what, v) in [
+            ("retention", self.retention_ms),
+            ("rollup retention", self.rollup_retention_ms),
+        ] {
+            if v.is_some_and(|v| v <= 0) {
+                return bad(format!("{what} must be positive"));
+            }
+        }
+        if self.rollup_retention_ms.is_some() && self.retention_ms.is_none() {
+            return bad("a rollup retention needs a raw retention: without one, raw data is kept forever".into());
+        }
+        if let (Some(r), Some(raw)) = (self.rollup_retention_ms, self.retention_ms)
+            && r < raw
+        {
+            return bad(format!(
+                "rollup retention {} is shorter than the raw retention {}: rollups are kept at least as long as raw data",
+                text(r),
+                text(raw)
+            ));
+        }
+        for (i, rule) in self.retention_rules.iter().enumerate() {
+            let selector = rule
+                .matchers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            if rule.retention_ms <= 0 {
+                return bad(format!(
+                    "retention rule {} ({{{selector}}}) must keep data a positive time",
+                    i + 1
+                ));
+            }
+            if let Some(r) = self.rollup_retention()
+                && rule.retention_ms > r
+            {
+                return bad(format!(
+                    "retention rule {} ({{{selector}}}={}) keeps raw data longer than the rollup retention {}",
+                    i + 1,
+                    text(rule.retention_ms),
+                    text(r)
+                ));
+            }
+        }
+        Ok(())
     }
 }

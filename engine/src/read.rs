@@ -52,7 +52,8 @@ pub(crate) fn select(inner: &DbState, matchers: &[LabelMatcher], mint: i64, maxt
 /// Every series matching `matchers` with its whole rollup windows of length `len` lying inside
 /// `[mint, maxt]`, sorted by labels (see [`crate::Db::rollups`]). A window is whole when the block
 /// it comes from is the only place holding the series' samples of its span: no other block
-/// overlaps the span, and the series has no head partition there.
+/// overlaps the span (for a rollup-only series, no other block holds the series there), and the
+/// series has no head partition there.
 pub(crate) fn rollups(
     inner: &DbState,
     matchers: &[LabelMatcher],
@@ -120,6 +121,15 @@ fn whole_windows(
             let b = &blocks[i];
             let labels = b.labels(id)?;
             let head = in_head.get(labels).map_or(&[][..], Vec::as_slice);
+            // A rollup-only series has no raw samples a raw read could take over: its windows
+            // are whole unless another block holds the series in their span (a backfill), not
+            // merely when another block's range overlaps.
+            let others: Option<Vec<(i64, i64)>> = (!b.has_raw(id)).then(|| {
+                near[i]
+                    .iter()
+                    .filter_map(|x| x.find(labels).and_then(|xid| x.series_range(xid)))
+                    .collect()
+            });
             Some(b.rollups(id, len, mint, maxt).map(|mut ws| {
                 let mut left_out = Vec::new();
                 if ws.is_empty() {
@@ -133,7 +143,10 @@ fn whole_windows(
                     let whole = w.start >= mint
                         && end <= maxt
                         && !(finite_only && crate::rollup::has_non_finite(w))
-                        && near[i].iter().all(|x| !x.overlaps(w.start, end))
+                        && match &others {
+                            Some(o) => o.iter().all(|&(lo, hi)| hi < w.start || lo > end),
+                            None => near[i].iter().all(|x| !x.overlaps(w.start, end)),
+                        }
                         && head.iter().all(|&p| p > end || p.saturating_add(part) <= w.start);
                     if !whole {
                         left_out.push((w.start, end));

@@ -423,7 +423,7 @@ impl<'a> Router<'a> {
         let max_now = inner.max_ts.load(Ordering::Acquire);
         // Any age inside retention is accepted, in any order: samples of partitions that already went
         // to blocks go to the head again and the flusher writes them to new blocks (see `flush`).
-        let oldest = match inner.opts.retention_ms {
+        let oldest = match inner.opts.write_horizon() {
             Some(ret) if max_now != i64::MIN => max_now.saturating_sub(ret),
             _ => i64::MIN,
         };
@@ -446,7 +446,7 @@ impl<'a> Router<'a> {
             return Err(format!(
                 "sample at {} ms is older than the retention period ({} ms) before the newest sample ({} ms)",
                 t,
-                self.inner.opts.retention_ms.unwrap_or(0),
+                self.inner.opts.write_horizon().unwrap_or(0),
                 self.max_now
             ));
         }

@@ -867,6 +867,9 @@ fn history_lands_in_few_long_blocks_and_compaction_merges_overlaps() {
     assert_eq!(only(&db, "old_v")["old_v"].len(), 72 * 60);
 }
 
+#[path = "engine/tiers.rs"]
+mod tiers;
+
 mod rollups {
     use super::*;
     use foresight_engine::{ROLLUP_RESOLUTIONS, RollupWindow};

@@ -92,8 +92,15 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Address to listen on (`listen`).
     pub listen: SocketAddr,
-    /// Delete blocks older than this before the newest sample (`retention`; `None` keeps all).
+    /// Raw retention: drop raw samples older than this before the newest sample (`retention`;
+    /// `None` keeps all); what `rollup_retention` keeps of them stays as rollups.
     pub retention: Option<Duration>,
+    /// Rollup retention (`rollup-retention`): delete blocks older than this before the newest
+    /// sample; `None` is the raw retention (no rollup tier).
+    pub rollup_retention: Option<Duration>,
+    /// Raw retention by series selector (`retention-rule 'SELECTOR=DURATION'`, repeatable), first
+    /// match wins, with the text given.
+    pub retention_rules: Vec<(String, foresight_engine::RetentionRule)>,
     /// WAL durability (`durability`: `fsync`, `interval[:ms]`, `none`).
     pub durability: Durability,
     /// Writer shards (`shards`); `None` is the number of cores, fixed when the data directory is
@@ -165,6 +172,8 @@ impl Default for Config {
             data_dir: PathBuf::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             retention: None,
+            rollup_retention: None,
+            retention_rules: Vec::new(),
             durability: Durability::Fsync,
             shards: None,
             tls_cert: None,
@@ -300,11 +309,36 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         key: "retention",
         default: SettingDefault::Unset("keep all"),
-        help: "Delete data older than this before the newest sample and refuse older writes, e.g. 30d (0 keeps all)",
+        help: "Raw retention: drop raw samples older than this before the newest sample and refuse older writes, e.g. 30d (0 keeps all); with a longer rollup-retention their rollups stay",
         bare_flag: None,
         set: |c, v| {
-            let d = duration(v)?;
-            c.retention = (!d.is_zero()).then_some(d);
+            c.retention = duration_or_none(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "rollup-retention",
+        default: SettingDefault::Unset("the raw retention"),
+        help: "Keep the rollups (hourly summaries and sketches) of data past the raw retention until this age, e.g. 2y; long-range functions answer from them",
+        bare_flag: None,
+        set: |c, v| {
+            c.rollup_retention = duration_or_none(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "retention-rule",
+        default: SettingDefault::Unset("none"),
+        help: "Raw retention of the series a selector matches, SELECTOR=DURATION, e.g. '{__name__=~\"debug_.*\"}=7d' or '{__tenant__=\"acme\"}=90d'; the first matching rule wins (repeatable)",
+        bare_flag: None,
+        set: |c, v| {
+            let v = v.trim();
+            if v.is_empty() {
+                c.retention_rules.clear();
+                return Ok(());
+            }
+            let rule = retention_rule(v)?;
+            c.retention_rules.push((v.to_owned(), rule));
             Ok(())
         },
     },
@@ -707,7 +741,8 @@ pub static SETTINGS: &[Setting] = &[
 ];
 
 /// The keys of the settings that take several values ([`Setting::repeatable`]).
-const REPEATABLE: [&str; 6] = [
+const REPEATABLE: [&str; 7] = [
+    "retention-rule",
     "rules",
     "alertmanager-url",
     "alert-webhook",
@@ -777,6 +812,26 @@ fn external_label(labels: &mut BTreeMap<String, String>, v: &str) -> Result<(), 
     Ok(())
 }
 
+/// `SELECTOR=DURATION`: a series selector as in a query and a
+/// positive duration.
+fn retention_rule(v: &str) -> Result<foresight_engine::RetentionRule, String> {
+    const EXPECTED: &str = r#"expected SELECTOR=DURATION, e.g. {__name__=~"debug_.*"}=7d"#;
+    // A selector's matchers hold `=` too: the duration follows its closing brace.
+    let (selector, d) = match v.rfind('}') {
+        Some(i) => (&v[..=i], v[i + 1..].trim_start().strip_prefix('=').ok_or(EXPECTED)?),
+        None => v.rsplit_once('=').ok_or(EXPECTED)?,
+    };
+    let d = positive(duration(d)?).map_err(|e| format!("the retention {e}"))?;
+    let matchers = foresight_engine::parse_selector(selector.trim()).map_err(|e| match e {
+        foresight_engine::Error::InvalidArgument(m) => m,
+        other => other.to_string(),
+    })?;
+    Ok(foresight_engine::RetentionRule {
+        matchers,
+        retention_ms: i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+    })
+}
+
 fn positive(d: Duration) -> Result<Duration, String> {
     if d.is_zero() {
         Err("must be positive".into())
@@ -798,6 +853,12 @@ fn duration(v: &str) -> Result<Duration, String> {
         return Err("longer than 100 years".into());
     }
     Ok(d)
+}
+
+/// A duration setting where `0` means none.
+fn duration_or_none(v: &str) -> Result<Option<Duration>, String> {
+    let d = duration(v)?;
+    Ok((!d.is_zero()).then_some(d))
 }
 
 /// A byte size setting ([`foresight_units::parse_size`]).
@@ -925,6 +986,11 @@ impl Config {
         if l.stream_min_interval.is_zero() {
             return Err(ConfigError::Inconsistent("stream-min-interval must be positive".into()));
         }
+        // The retentions against each other (rollups kept at least as long as raw data).
+        self.engine_options().check_retention().map_err(|e| match e {
+            foresight_engine::Error::InvalidArgument(m) => ConfigError::Inconsistent(m),
+            other => ConfigError::Inconsistent(other.to_string()),
+        })?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Inconsistent(
                 "tls-cert and tls-key go together: give both to serve HTTPS, or neither".into(),
@@ -937,7 +1003,9 @@ impl Config {
     pub(crate) fn engine_options(&self) -> foresight_engine::Options {
         let mut o = foresight_engine::Options {
             durability: self.durability,
-            retention_ms: self.retention.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            retention_ms: self.retention.map(millis),
+            rollup_retention_ms: self.rollup_retention.map(millis),
+            retention_rules: self.retention_rules.iter().map(|(_, r)| r.clone()).collect(),
             out_of_order_window_ms: i64::try_from(self.out_of_order_window.as_millis()).unwrap_or(i64::MAX),
             wal_keep_released: Some(self.forward.enabled()),
             ..foresight_engine::Options::default()
@@ -947,6 +1015,10 @@ impl Config {
         }
         o
     }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -966,6 +1038,8 @@ mod tests {
             ("data-dir", "/tmp/x"),
             ("listen", "127.0.0.1:0"),
             ("retention", "30d"),
+            ("rollup-retention", "2y"),
+            ("retention-rule", r#"{__name__=~"debug_.*"}=7d"#),
             ("durability", "interval:200"),
             ("shards", "2"),
             ("out-of-order-window", "10m"),
@@ -1043,6 +1117,51 @@ mod tests {
         assert_eq!(c.alerting.external_labels.len(), 2);
         assert_eq!(c.limits.max_forecast_points, 2_000_000);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn retention_tiers_and_rules() {
+        let mut c = Config::default();
+        c.apply_toml(
+            "retention = \"30d\"\nrollup-retention = \"2y\"\nretention-rule = ['{__name__=~\"debug_.*\"}=7d', '{__tenant__=\"acme\"}=90d']\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let o = c.engine_options();
+        assert_eq!(o.retention_ms, Some(30 * 86_400_000));
+        assert_eq!(o.rollup_retention_ms, Some(730 * 86_400_000));
+        let rules: Vec<i64> = o.retention_rules.iter().map(|r| r.retention_ms).collect();
+        assert_eq!(rules, [7 * 86_400_000, 90 * 86_400_000]);
+        assert_eq!(
+            c.given("retention-rule"),
+            Some(r#"{__name__=~"debug_.*"}=7d,{__tenant__="acme"}=90d"#)
+        );
+        // Bad rules are refused naming the rule and what is wrong.
+        for (rule, why) in [
+            ("{__name__=~\"debug_.*\"}", "SELECTOR=DURATION"),
+            ("{__name__=~\"(\"}=7d", "bad selector"),
+            ("rate(up[5m])=7d", "not a series selector"),
+            ("{job=\"x\"}=0s", "positive"),
+            ("{job=\"x\"}=soon", "duration"),
+        ] {
+            let e = c.set("retention-rule", rule).unwrap_err().to_string();
+            assert!(e.contains("for retention-rule") && e.contains(why), "{rule}: {e}");
+        }
+        // Rollups kept shorter than raw data, or than a rule, are refused at start.
+        c.set("rollup-retention", "7d").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("rollup retention 7d is shorter than the raw retention 30d"),
+            "{e}"
+        );
+        c.set("rollup-retention", "60d").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains(r#"retention rule 2 ({__tenant__="acme"}=90d)"#), "{e}");
+        c.set("retention-rule", "").unwrap();
+        c.validate().unwrap();
+        c.set("retention", "0").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("needs a raw retention"), "{e}");
     }
 
     #[test]

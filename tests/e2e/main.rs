@@ -17,6 +17,7 @@ mod remote;
 mod restart;
 mod rules;
 mod tenants;
+mod tiers;
 mod tls;
 mod ui;
 mod write;
