@@ -402,3 +402,57 @@ fn reads_during_a_flush_see_the_frozen_head_data() {
         .send_all(|reply| crate::shard::Cmd::Release { seq, reply })
         .unwrap();
 }
+
+#[test]
+fn writes_older_than_their_series_own_raw_retention_are_refused() {
+    // Raw data kept 10 days, but `debug_*` only 1 day: a late write of a debug series two days
+    // back would land where its raw samples are dropped (and spoil that hour's rollups).
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options {
+        retention_ms: Some(10 * 24 * HOUR),
+        rollup_retention_ms: Some(30 * 24 * HOUR),
+        retention_rules: vec![crate::options::RetentionRule {
+            matchers: vec![matcher(MatchOp::RegexMatch, "__name__", "debug_.*").unwrap()],
+            retention_ms: 24 * HOUR,
+        }],
+        ..options(2, Durability::None)
+    };
+    let db = Db::open(dir.path(), opts).unwrap();
+    let now = T0 + 20 * 24 * HOUR;
+    write(&db, &format!("debug,h=a v=1 {now}\nkeep,h=a v=1 {now}\n"));
+    let old = now - 2 * 24 * HOUR;
+    let r = write(
+        &db,
+        &format!("debug,h=a v=2 {old}\nkeep,h=a v=2 {old}\nmixed,h=a v=3 {old}\n"),
+    );
+    assert_eq!((r.lines_accepted, r.samples_accepted), (2, 2), "{r:?}");
+    assert_eq!(r.rejected.len(), 1, "{r:?}");
+    assert_eq!(r.rejected[0].line, 1);
+    assert!(
+        r.rejected[0]
+            .reason
+            .contains("older than the raw retention (86400000 ms) of series"),
+        "{}",
+        r.rejected[0].reason
+    );
+    // Any series the rule matches, new ones too.
+    let r = write(&db, &format!("debug,h=b v=2 {old}\n"));
+    assert_eq!(r.samples_accepted, 0);
+    // Samples written as a batch are judged the same way.
+    let mut batch = SampleBatch::new();
+    let dbg = batch
+        .add_series(&Labels::new([("__name__", "debug_x"), ("h", "c")]))
+        .unwrap();
+    let kept = batch
+        .add_series(&Labels::new([("__name__", "other_x"), ("h", "c")]))
+        .unwrap();
+    batch.push(dbg, old, 1.0, 1);
+    batch.push(kept, old, 1.0, 2);
+    batch.push(dbg, now - HOUR, 1.0, 3);
+    let r = db.write_samples(&batch).unwrap();
+    assert_eq!(r.samples_accepted, 2, "{r:?}");
+    assert_eq!(r.rejected.iter().map(|e| e.line).collect::<Vec<_>>(), [1]);
+    // Older than the longest retention: refused for every series, as before.
+    let r = write(&db, &format!("keep,h=a v=1 {}\n", now - 11 * 24 * HOUR));
+    assert_eq!(r.samples_accepted, 0);
+}

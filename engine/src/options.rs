@@ -150,6 +150,19 @@ impl Options {
         }
     }
 
+    /// The shortest raw retention of any series (`None`: no rule, or nothing shorter than
+    /// [`Options::write_horizon`]): samples older than this before the newest one are checked
+    /// against their own series' retention.
+    pub(crate) fn shortest_raw_retention(&self) -> Option<i64> {
+        let shortest = self
+            .retention_rules
+            .iter()
+            .map(|r| r.retention_ms)
+            .chain(self.retention_ms)
+            .min()?;
+        (Some(shortest) != self.write_horizon()).then_some(shortest)
+    }
+
     /// Refuses retentions that contradict each other: a rollup retention shorter than the raw
     /// retention or than a rule (rollups would go before the raw data they summarise), or a
     /// retention that is not positive.

@@ -149,6 +149,7 @@ fn route_piece<'a>(lines: &mut lineproto::Lines<'a>, router: &mut Router<'_>, pi
         }
         let mut stored = 0u64;
         let mut refused = false;
+        let mut too_old = None;
         for (i, (field, value)) in line.fields.iter().enumerate() {
             let v = match value {
                 FieldValue::Float(f) => *f,
@@ -160,12 +161,22 @@ fn route_piece<'a>(lines: &mut lineproto::Lines<'a>, router: &mut Router<'_>, pi
                     continue;
                 }
             };
+            if let Err(why) = router.check_series_time(t, || set.labels(field, tenant)) {
+                too_old = Some(why);
+                continue;
+            }
             let Some((shard, slot)) = set.slot(i, field, key, router, admission) else {
                 refused = true;
                 continue;
             };
             router.push(shard, slot, t, v);
             stored += 1;
+        }
+        if let Some(why) = too_old {
+            // The line's other fields are stored; the line is reported for the old ones.
+            report.samples_accepted += stored;
+            report.rejected.push(reject(lineno, &why));
+            continue;
         }
         if refused && let Some(a) = admission {
             // The line's admitted fields are stored; the line is reported for the others.
@@ -376,6 +387,13 @@ pub(crate) fn write_samples(
         let Some(&(hash, off, len)) = batch.series.get(s.series as usize) else {
             return Err(Error::InvalidArgument(format!("no series {} in the batch", s.series)));
         };
+        let key = || batch.keys.get(off as usize..(off + len) as usize).unwrap_or_default();
+        if let Err(why) = router.check_series_time(s.t, || Labels::from_key(key()).unwrap_or_default()) {
+            if report.rejected.last().map(|e| e.line) != Some(s.line) {
+                report.rejected.push(reject(s.line, &why));
+            }
+            continue;
+        }
         let (shard, slot) = match slots[s.series as usize] {
             Some(known) => known,
             None => {
@@ -387,7 +405,7 @@ pub(crate) fn write_samples(
                     }
                     continue;
                 }
-                let key = router.piece(batch.keys.get(off as usize..(off + len) as usize).unwrap_or_default());
+                let key = router.piece(key());
                 *slots[s.series as usize].insert(router.add_series(hash, [key, (0, 0), (0, 0)]))
             }
         };
@@ -412,6 +430,9 @@ struct Router<'a> {
     batches: Vec<ShardBatch>,
     max_now: i64,
     oldest: i64,
+    /// Samples older than this are checked against their series' own raw retention (a
+    /// retention rule shorter than the longest): `i64::MIN` when no rule is shorter.
+    rule_oldest: i64,
     newest: i64,
     closed: i64,
     backfilled: u64,
@@ -427,12 +448,17 @@ impl<'a> Router<'a> {
             Some(ret) if max_now != i64::MIN => max_now.saturating_sub(ret),
             _ => i64::MIN,
         };
+        let rule_oldest = match inner.opts.shortest_raw_retention() {
+            Some(ret) if max_now != i64::MIN => max_now.saturating_sub(ret),
+            _ => i64::MIN,
+        };
         Router {
             inner,
             arena: Vec::new(),
             batches: (0..inner.senders.len()).map(|_| ShardBatch::default()).collect(),
             max_now,
             oldest,
+            rule_oldest,
             newest: now_ms().saturating_add(inner.opts.future_window_ms),
             closed: inner.closed_before(),
             backfilled: 0,
@@ -457,6 +483,24 @@ impl<'a> Router<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// Why a sample at `t` (ms) of the series `labels()` gives may not be stored for its own raw
+    /// retention (a rule shorter than the longest retention, which [`Router::check_time`]
+    /// applies): its raw samples there are dropped, and a late write would leave that hour out
+    /// of the rollup answers. The labels are only built for samples old enough to matter.
+    fn check_series_time(&self, t: i64, labels: impl FnOnce() -> Labels) -> std::result::Result<(), String> {
+        if t >= self.rule_oldest {
+            return Ok(());
+        }
+        let labels = labels();
+        match self.inner.opts.raw_retention(&labels) {
+            Some(r) if t < self.max_now.saturating_sub(r) => Err(format!(
+                "sample at {t} ms is older than the raw retention ({r} ms) of series {labels} before the newest sample ({} ms)",
+                self.max_now
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Copies a piece of a series key into the arena: its (offset, length) there.
@@ -616,6 +660,18 @@ impl<'a> Tagset<'a> {
             encoded,
             fields: Vec::new(),
         }
+    }
+
+    /// The labels of field `field`'s series (tags with a value, the metric name, the tenant).
+    fn labels(&self, field: &str, tenant: Option<&str>) -> Labels {
+        let name = format!("{}_{field}", self.measurement);
+        let tags = self
+            .tags
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_ref(), v.as_ref()));
+        let tenant = tenant.map(|t| (TENANT_LABEL, t));
+        Labels::new(tags.chain(tenant).chain([(METRIC_NAME, name.as_str())]))
     }
 
     /// Whether `line` has exactly this measurement and tags (in the same order).
