@@ -43,6 +43,26 @@ pub(crate) async fn flags(State(st): State<Arc<AppState>>) -> Result<JsonBody, P
     Success::body(flags, Vec::new()).map(JsonBody)
 }
 
+/// `storageRetention`: the raw retention as given, then the rollup tier and the rules, e.g.
+/// `30d (rollups 2y; 1 retention rule)`.
+fn retention_text(c: &crate::config::Config) -> String {
+    let given = |k: &str| c.given(k).map(str::trim).filter(|r| !r.is_empty() && *r != "0");
+    let mut out = given("retention").map_or_else(|| "keep all".to_owned(), str::to_owned);
+    let mut more = Vec::new();
+    if let Some(r) = given("rollup-retention") {
+        more.push(format!("rollups {r}"));
+    }
+    match c.retention_rules.len() {
+        0 => {}
+        1 => more.push("1 retention rule".to_owned()),
+        n => more.push(format!("{n} retention rules")),
+    }
+    if !more.is_empty() {
+        out = format!("{out} ({})", more.join("; "));
+    }
+    out
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RuntimeInfo {
@@ -72,11 +92,7 @@ pub(crate) async fn runtimeinfo(
         reload_config_success: reload_ok,
         last_config_time: rfc3339::nano(reload_ms),
         corruption_count: st.db().map_or(0, |db| db.open_report().quarantined.len()),
-        storage_retention: st
-            .config
-            .given("retention")
-            .filter(|r| !r.trim().is_empty() && r.trim() != "0")
-            .map_or_else(|| "keep all".to_owned(), str::to_owned),
+        storage_retention: retention_text(&st.config),
     };
     Success::body(info, Vec::new()).map(JsonBody)
 }
