@@ -15,8 +15,9 @@
 //!   [`foresight_sketch::RELATIVE_ERROR`] of the exact one, count, sum, min and max exact. Without
 //!   rollups (recent data, `raw=true`) the samples are read and the percentiles are exact (cost:
 //!   every sample of both periods is decoded and sorted per group).
-//! - **The group's series**: the mean over its series at each step (for a selector, of
-//!   `avg_over_time(sel[step])`, so each step is the mean of its samples, not one picked sample),
+//! - **The group's series**: the mean over its series at each step (for a selector, of each
+//!   series' samples in `(t - step, t]`, as `avg_over_time(sel[step])`, so each step is the mean
+//!   of its samples, not one picked sample; read raw),
 //!   on a grid ending at `end`, over both periods; shown in the HTML charts and in the JSON.
 //! - **Trend**: the least-squares slope of that series over the period (per day) and its value
 //!   at the end of the next period, and a Holt (ETS(A,A,N)) forecast to the end of the next
@@ -438,6 +439,28 @@ impl Grid {
         self.total - self.current
     }
 
+    /// The mean of the finite samples in each step's window `(t - step, t]`, NaN where there
+    /// is none: `avg_over_time(sel[step])` at each step.
+    fn step_means(self, samples: &[(i64, f64)]) -> Vec<f64> {
+        let mut sum = vec![0.0; self.total];
+        let mut n = vec![0u32; self.total];
+        for &(t, v) in samples {
+            let d = t - self.first;
+            if d <= -self.step || !v.is_finite() {
+                continue;
+            }
+            let i = usize::try_from(ceil_div(d.max(0), self.step)).unwrap_or(usize::MAX);
+            if let (Some(s), Some(c)) = (sum.get_mut(i), n.get_mut(i)) {
+                *s += v;
+                *c += 1;
+            }
+        }
+        sum.iter()
+            .zip(&n)
+            .map(|(s, &c)| if c == 0 { f64::NAN } else { s / f64::from(c) })
+            .collect()
+    }
+
     fn index(self, t: i64) -> Option<usize> {
         let d = t - self.first;
         (d >= 0 && d % self.step == 0)
@@ -470,32 +493,41 @@ pub(crate) fn compute(
 ) -> Result<(ReportData, Vec<String>), PromError> {
     let grid = Grid::new(req);
     let selector = parse_selector(&req.query).ok();
-    let series_query = match selector {
-        Some(_) => format!("avg_over_time({}[{}ms])", req.query, req.step),
-        None => req.query.clone(),
-    };
-    let r = engine.range_query(db, &series_query, grid.first, req.end, req.step)?;
-    let Value::Matrix(m) = r.value else {
-        return Err(PromError::bad_param(
-            "query",
-            "must return an instant vector or a scalar (a range vector cannot be reported)",
-        ));
-    };
     let mut groups: BTreeMap<Vec<String>, Gathered> = BTreeMap::new();
-    for s in m {
-        let mut values = vec![f64::NAN; grid.total];
-        for &(t, v) in s.samples.iter() {
-            if let Some(i) = grid.index(t) {
-                values[i] = v;
+    match &selector {
+        // Read here rather than through `avg_over_time(sel[step])`, which drops the metric
+        // name (series of several names would collide, and `by (__name__)` could not group).
+        Some(matchers) => {
+            let series = db
+                .select(matchers, grid.first - grid.step + 1, req.end)
+                .map_err(|e| PromError::internal(format!("reading the series: {e}")))?;
+            for s in series {
+                let values = grid.step_means(&s.samples);
+                groups.entry(key(&s.labels, &req.by)).or_default().series.push(values);
             }
         }
-        let g = groups.entry(key(&s.labels, &req.by)).or_default();
-        if selector.is_none() {
-            let (prev, cur) = values.split_at(grid.previous());
-            cur.iter().for_each(|&v| g.collectors[0].value(v));
-            prev.iter().for_each(|&v| g.collectors[1].value(v));
+        None => {
+            let r = engine.range_query(db, &req.query, grid.first, req.end, req.step)?;
+            let Value::Matrix(m) = r.value else {
+                return Err(PromError::bad_param(
+                    "query",
+                    "must return an instant vector or a scalar (a range vector cannot be reported)",
+                ));
+            };
+            for s in m {
+                let mut values = vec![f64::NAN; grid.total];
+                for &(t, v) in s.samples.iter() {
+                    if let Some(i) = grid.index(t) {
+                        values[i] = v;
+                    }
+                }
+                let g = groups.entry(key(&s.labels, &req.by)).or_default();
+                let (prev, cur) = values.split_at(grid.previous());
+                cur.iter().for_each(|&v| g.collectors[0].value(v));
+                prev.iter().for_each(|&v| g.collectors[1].value(v));
+                g.series.push(values);
+            }
         }
-        g.series.push(values);
     }
     if let Some(matchers) = &selector {
         let periods = [(req.start, req.end), (req.start - req.period(), req.start)];
