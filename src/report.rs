@@ -19,7 +19,8 @@ pub(crate) struct ReportArgs {
     /// Credential sent as `Authorization: Bearer <token>` (a read token, when tokens are on).
     #[arg(long, env = "FORESIGHT_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
-    /// End of the period: RFC 3339 or unix seconds (default: now).
+    /// End of the period: RFC 3339 or unix seconds (default: now; for a `--range` of a day or
+    /// more the last whole hour, so that the steps line up with the hourly rollups).
     #[arg(long)]
     pub(crate) end: Option<String>,
     /// Start of the period: RFC 3339 or unix seconds (default: `--range` before the end).
@@ -93,18 +94,25 @@ pub(crate) fn report(args: &ReportArgs) -> Result<()> {
 
 /// `start` and `end` as the API takes them.
 fn period(args: &ReportArgs) -> Result<(String, String)> {
+    let range =
+        foresight_units::parse_duration(&args.range).map_err(|e| anyhow::anyhow!("--range {:?}: {e}", args.range))?;
     let end = match &args.end {
         Some(e) => e.clone(),
         None => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-            format!("{:.3}", now.as_secs_f64())
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            if range >= Duration::from_secs(86_400) {
+                (now / 3600 * 3600).to_string()
+            } else {
+                now.to_string()
+            }
         }
     };
     let start = match &args.start {
         Some(s) => s.clone(),
         None => {
-            let range = foresight_units::parse_duration(&args.range)
-                .map_err(|e| anyhow::anyhow!("--range {:?}: {e}", args.range))?;
             let end_ms = foresight_server::parse_time(&end).map_err(|e| anyhow::anyhow!("--end: {e}"))?;
             let start_ms = end_ms - i64::try_from(range.as_millis()).unwrap_or(i64::MAX);
             format!("{}.{:03}", start_ms.div_euclid(1000), start_ms.rem_euclid(1000))

@@ -17,7 +17,9 @@
 //!   every sample of both periods is decoded and sorted per group).
 //! - **The group's series**: the mean over its series at each step (for a selector, of each
 //!   series' samples in `(t - step, t]`, as `avg_over_time(sel[step])`, so each step is the mean
-//!   of its samples, not one picked sample; read raw),
+//!   of its samples, not one picked sample; from the rollup windows when the steps are whole
+//!   windows ending on a window boundary, e.g. the default 1 h step of a 30-day period ending
+//!   on the hour; read raw otherwise),
 //!   on a grid ending at `end`, over both periods; shown in the HTML charts and in the JSON.
 //! - **Trend**: the least-squares slope of that series over the period (per day) and its value
 //!   at the end of the next period, and a Holt (ETS(A,A,N)) forecast to the end of the next
@@ -439,26 +441,15 @@ impl Grid {
         self.total - self.current
     }
 
-    /// The mean of the finite samples in each step's window `(t - step, t]`, NaN where there
-    /// is none: `avg_over_time(sel[step])` at each step.
-    fn step_means(self, samples: &[(i64, f64)]) -> Vec<f64> {
-        let mut sum = vec![0.0; self.total];
-        let mut n = vec![0u32; self.total];
-        for &(t, v) in samples {
-            let d = t - self.first;
-            if d <= -self.step || !v.is_finite() {
-                continue;
-            }
-            let i = usize::try_from(ceil_div(d.max(0), self.step)).unwrap_or(usize::MAX);
-            if let (Some(s), Some(c)) = (sum.get_mut(i), n.get_mut(i)) {
-                *s += v;
-                *c += 1;
-            }
+    /// The step whose window `(t - step, t]` holds time `t`.
+    fn bucket(self, t: i64) -> Option<usize> {
+        let d = t - self.first;
+        if d <= -self.step {
+            return None;
         }
-        sum.iter()
-            .zip(&n)
-            .map(|(s, &c)| if c == 0 { f64::NAN } else { s / f64::from(c) })
-            .collect()
+        usize::try_from(ceil_div(d.max(0), self.step))
+            .ok()
+            .filter(|&i| i < self.total)
     }
 
     fn index(self, t: i64) -> Option<usize> {
@@ -467,6 +458,48 @@ impl Grid {
             .then(|| usize::try_from(d / self.step).ok())
             .flatten()
             .filter(|&i| i < self.total)
+    }
+}
+
+/// One series' sums and counts per step, for the mean of its samples in each step's window
+/// `(t - step, t]` (as `avg_over_time(sel[step])` at each step).
+#[derive(Debug, Clone)]
+struct StepSums {
+    sum: Vec<f64>,
+    n: Vec<u64>,
+}
+
+impl StepSums {
+    fn new(steps: usize) -> Self {
+        StepSums {
+            sum: vec![0.0; steps],
+            n: vec![0; steps],
+        }
+    }
+
+    fn add(&mut self, i: usize, sum: f64, n: u64) {
+        if let (Some(s), Some(c)) = (self.sum.get_mut(i), self.n.get_mut(i)) {
+            *s += sum;
+            *c += n;
+        }
+    }
+
+    /// Adds the finite samples.
+    fn samples(&mut self, grid: Grid, samples: &[(i64, f64)]) {
+        for &(t, v) in samples {
+            if let Some(i) = grid.bucket(t).filter(|_| v.is_finite()) {
+                self.add(i, v, 1);
+            }
+        }
+    }
+
+    /// The mean per step, NaN where a step has no sample.
+    fn means(&self) -> Vec<f64> {
+        self.sum
+            .iter()
+            .zip(&self.n)
+            .map(|(s, &c)| if c == 0 { f64::NAN } else { s / c as f64 })
+            .collect()
     }
 }
 
@@ -496,14 +529,50 @@ pub(crate) fn compute(
     let mut groups: BTreeMap<Vec<String>, Gathered> = BTreeMap::new();
     match &selector {
         // Read here rather than through `avg_over_time(sel[step])`, which drops the metric
-        // name (series of several names would collide, and `by (__name__)` could not group).
+        // name (series of several names would collide, and `by=__name__` could not group).
         Some(matchers) => {
-            let series = db
-                .select(matchers, grid.first - grid.step + 1, req.end)
-                .map_err(|e| PromError::internal(format!("reading the series: {e}")))?;
-            for s in series {
-                let values = grid.step_means(&s.samples);
-                groups.entry(key(&s.labels, &req.by)).or_default().series.push(values);
+            let len = engine
+                .options()
+                .rollups
+                .then(|| db.rollup_lengths().into_iter().max())
+                .flatten();
+            // The steps are whole windows when the step is a whole number of windows, the grid
+            // ends on a window boundary and the periods are whole steps: the steps' means then
+            // come from the windows too, and no sample is read raw but at the edges.
+            let windowed =
+                len.is_some_and(|len| req.step % len == 0 && req.end % len == 0 && req.period() % req.step == 0);
+            let mut g = Gatherer {
+                db,
+                len,
+                by: &req.by,
+                groups: &mut groups,
+                chart: windowed.then(|| (grid, BTreeMap::new())),
+            };
+            let periods = [(req.start, req.end), (req.start - req.period(), req.start)];
+            for (which, &(from, to)) in periods.iter().enumerate() {
+                g.gather(matchers, (from + 1, to), which)?;
+            }
+            if let Some((_, sums)) = g.chart.take() {
+                for (labels, sums) in sums {
+                    groups
+                        .entry(key(&labels, &req.by))
+                        .or_default()
+                        .series
+                        .push(sums.means());
+                }
+            } else {
+                let series = db
+                    .select(matchers, grid.first - grid.step + 1, req.end)
+                    .map_err(storage_err)?;
+                for s in series {
+                    let mut sums = StepSums::new(grid.total);
+                    sums.samples(grid, &s.samples);
+                    groups
+                        .entry(key(&s.labels, &req.by))
+                        .or_default()
+                        .series
+                        .push(sums.means());
+                }
             }
         }
         None => {
@@ -527,12 +596,6 @@ pub(crate) fn compute(
                 prev.iter().for_each(|&v| g.collectors[1].value(v));
                 g.series.push(values);
             }
-        }
-    }
-    if let Some(matchers) = &selector {
-        let periods = [(req.start, req.end), (req.start - req.period(), req.start)];
-        for (which, &(from, to)) in periods.iter().enumerate() {
-            gather_samples(db, engine, matchers, (from + 1, to), &req.by, which, &mut groups)?;
         }
     }
     if groups.len() > req.max_groups {
@@ -578,58 +641,87 @@ pub(crate) fn compute(
     ))
 }
 
-/// Feeds a selector's samples in `[mint, maxt]` to the groups' collectors of period `which`:
-/// whole rollup windows of the coarsest length where the storage has them (and the engine may
-/// use them), raw samples elsewhere.
-fn gather_samples(
-    db: &dyn Storage,
-    engine: &Engine,
-    matchers: &[LabelMatcher],
-    (mint, maxt): (i64, i64),
-    by: &[String],
-    which: usize,
-    groups: &mut BTreeMap<Vec<String>, Gathered>,
-) -> Result<(), PromError> {
-    let storage_err =
-        |e: foresight_engine::promql::StorageError| PromError::internal(format!("reading the series: {e}"));
-    let len = engine
-        .options()
-        .rollups
-        .then(|| db.rollup_lengths().into_iter().max())
-        .flatten();
-    match len {
-        Some(len) => {
-            for s in db.select_rollups(matchers, len, mint, maxt, &[]).map_err(storage_err)? {
-                let c = &mut groups.entry(key(&s.labels, by)).or_default().collectors[which];
-                let windows: Vec<_> = s
-                    .windows
-                    .iter()
-                    .filter(|w| w.start >= mint && w.start + len - 1 <= maxt)
-                    .collect();
-                windows.iter().for_each(|w| c.window(w));
-                // Raw samples outside every used window (both are ascending).
-                let mut w = windows.iter().peekable();
-                for &(t, v) in s.samples.iter() {
-                    if t < mint || t > maxt {
+fn storage_err(e: foresight_engine::promql::StorageError) -> PromError {
+    PromError::internal(format!("reading the series: {e}"))
+}
+
+/// Reads a selector's samples into the groups' collectors, and with `chart` into each series'
+/// step sums.
+struct Gatherer<'a> {
+    db: &'a dyn Storage,
+    /// The coarsest rollup window, when the engine may read rollups and the storage has some.
+    len: Option<i64>,
+    by: &'a [String],
+    groups: &'a mut BTreeMap<Vec<String>, Gathered>,
+    /// The grid (aligned to the windows) and the series' step sums.
+    chart: Option<(Grid, BTreeMap<Labels, StepSums>)>,
+}
+
+impl Gatherer<'_> {
+    /// Feeds the samples in `[mint, maxt]` to the collectors of period `which`: whole rollup
+    /// windows inside the span where the storage has them, raw samples elsewhere.
+    fn gather(&mut self, matchers: &[LabelMatcher], (mint, maxt): (i64, i64), which: usize) -> Result<(), PromError> {
+        let Some(len) = self.len else {
+            for s in self.db.select(matchers, mint, maxt).map_err(storage_err)? {
+                let c = &mut self.groups.entry(key(&s.labels, self.by)).or_default().collectors[which];
+                s.samples.iter().for_each(|&(_, v)| c.value(v));
+            }
+            return Ok(());
+        };
+        for s in self
+            .db
+            .select_rollups(matchers, len, mint, maxt, &[])
+            .map_err(storage_err)?
+        {
+            let c = &mut self.groups.entry(key(&s.labels, self.by)).or_default().collectors[which];
+            let mut chart = self.chart.as_mut().map(|(grid, sums)| {
+                let sums = sums
+                    .entry(s.labels.clone())
+                    .or_insert_with(|| StepSums::new(grid.total));
+                (*grid, sums)
+            });
+            let windows: Vec<_> = s
+                .windows
+                .iter()
+                .filter(|w| w.start >= mint && w.start + len - 1 <= maxt)
+                .collect();
+            for w in &windows {
+                c.window(w);
+                if let Some((grid, sums)) = &mut chart {
+                    // Aligned: all of the window is in one step but a sample on its first
+                    // millisecond, which closes the step before.
+                    let (Some(i), Some(first)) = (grid.bucket(w.start + len - 1), grid.bucket(w.first.0)) else {
                         continue;
+                    };
+                    if first == i {
+                        sums.add(i, w.sum, w.count);
+                    } else {
+                        sums.add(first, w.first.1, 1);
+                        sums.add(i, w.sum - w.first.1, w.count - 1);
                     }
-                    while w.peek().is_some_and(|w| w.start + len <= t) {
-                        w.next();
-                    }
-                    if w.peek().is_none_or(|w| w.start > t) {
-                        c.value(v);
+                }
+            }
+            // Raw samples outside every used window (both are ascending).
+            let mut next = windows.iter().peekable();
+            for &(t, v) in s.samples.iter() {
+                if t < mint || t > maxt {
+                    continue;
+                }
+                while next.peek().is_some_and(|w| w.start + len <= t) {
+                    next.next();
+                }
+                if next.peek().is_none_or(|w| w.start > t) {
+                    c.value(v);
+                    if let Some((grid, sums)) = &mut chart
+                        && let Some(i) = grid.bucket(t).filter(|_| v.is_finite())
+                    {
+                        sums.add(i, v, 1);
                     }
                 }
             }
         }
-        None => {
-            for s in db.select(matchers, mint, maxt).map_err(storage_err)? {
-                let c = &mut groups.entry(key(&s.labels, by)).or_default().collectors[which];
-                s.samples.iter().for_each(|&(_, v)| c.value(v));
-            }
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The finite values of `vals` (grid steps from `offset` on) with their times.

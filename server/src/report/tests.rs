@@ -4,6 +4,7 @@ use foresight_engine::promql::{
     Engine, LabelMatcher, Labels, MemStorage, RollupSeries, RollupWindow, Series, Storage, StorageError,
 };
 use foresight_sketch::Sketch;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 
@@ -147,13 +148,18 @@ fn an_expression_is_reported_over_its_steps_and_one_group_without_by() {
 }
 
 /// A storage whose rollups are computed from its samples: windows of `LEN`, whole when inside
-/// the range.
-struct Windowed(MemStorage);
+/// the range. Counts the raw reads (`select`).
+struct Windowed(MemStorage, AtomicUsize);
+
+fn windowed() -> Windowed {
+    Windowed(dataset(), AtomicUsize::new(0))
+}
 
 const LEN: i64 = 60 * MIN;
 
 impl Storage for Windowed {
     fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>, StorageError> {
+        self.1.fetch_add(1, Ordering::Relaxed);
         self.0.select(matchers, mint, maxt)
     }
 
@@ -219,7 +225,7 @@ fn rollup_windows_give_sketch_percentiles_within_the_bound_and_exact_moments() {
         .unwrap()
         .0;
     // A period that does not start on a window boundary: raw edges plus windows.
-    let db = Windowed(dataset());
+    let db = windowed();
     let (data, _) = compute(&db, &Engine::default(), &req("lat", &["service"], None)).unwrap();
     for service in ["api", "db"] {
         let (e, s) = (group(&exact, service), group(&data, service));
@@ -245,6 +251,37 @@ fn rollup_windows_give_sketch_percentiles_within_the_bound_and_exact_moments() {
     opts.rollups = false;
     let (raw, _) = compute(&db, &Engine::new(opts), &req("lat", &["service"], None)).unwrap();
     assert_eq!(group(&raw, "api").current.unwrap().percentiles, "exact");
+}
+
+#[test]
+fn whole_window_steps_come_from_the_windows_with_the_raw_series() {
+    // Steps of one window ending on a window boundary: no raw read of the series.
+    let mut r = req("lat", &["service"], Some(17.0));
+    r.step = LEN;
+    let (exact, _) = compute(&dataset(), &Engine::default(), &r).unwrap();
+    let db = windowed();
+    let (data, _) = compute(&db, &Engine::default(), &r).unwrap();
+    assert_eq!(db.1.load(Ordering::Relaxed), 0, "read raw");
+    for service in ["api", "db"] {
+        let (e, w) = (group(&exact, service), group(&data, service));
+        assert_eq!(e.values.len(), 24);
+        for (a, b) in e
+            .values
+            .iter()
+            .chain(&e.previous_values)
+            .zip(w.values.iter().chain(&w.previous_values))
+        {
+            assert_eq!(a.0, b.0);
+            assert!(close(a.1.0, b.1.0), "{service} at {}: {} vs {}", a.0.0, a.1.0, b.1.0);
+        }
+        assert_eq!(e.availability.unwrap().good, w.availability.unwrap().good);
+        let (te, tw) = (e.trend.clone().unwrap(), w.trend.clone().unwrap());
+        assert!(close(te.slope_per_day.0, tw.slope_per_day.0));
+    }
+    // Unaligned steps read the series raw.
+    r.end -= MIN;
+    compute(&db, &Engine::default(), &r).unwrap();
+    assert_eq!(db.1.load(Ordering::Relaxed), 1);
 }
 
 #[test]
