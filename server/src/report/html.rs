@@ -166,7 +166,7 @@ fn group(out: &mut String, data: &ReportData, g: &GroupReport) {
         if let Some(f) = &t.forecast {
             let _ = write!(
                 out,
-                "; Holt forecast ({}) for {} UTC: <b>{}</b> ({} – {} at {}&nbsp;%)",
+                "; forecast ({}) for {} UTC: <b>{}</b> ({} – {} at {}&nbsp;%)",
                 esc(&f.model),
                 date(f.time.0),
                 num(f.mean.0),

@@ -22,8 +22,9 @@
 //!   on the hour; read raw otherwise),
 //!   on a grid ending at `end`, over both periods; shown in the HTML charts and in the JSON.
 //! - **Trend**: the least-squares slope of that series over the period (per day) and its value
-//!   at the end of the next period, and a Holt (ETS(A,A,N)) forecast to the end of the next
-//!   period with its interval at `level`.
+//!   at the end of the next period, and a forecast to the end of the next period with its
+//!   interval at `level`: Holt-Winters (ETS(A,A,A)) with the seasonal period detected in the
+//!   period's series, Holt (ETS(A,A,N)) when it shows none.
 //! - **Availability** for a `threshold`: steps of the group's series meeting it (`comparison`,
 //!   `<=` by default: a value at or below the threshold is good) over steps with data.
 //! - **Anomalies** in the period: the default detector of `/api/v1/anomalies`
@@ -378,8 +379,8 @@ pub(crate) struct TrendReport {
     /// The least-squares line at the end of the period and at the end of the next one.
     line_at_end: PromValue,
     line_at_next_end: PromValue,
-    /// Holt's forecast to the end of the next period; null when it could not be fitted (the
-    /// reason is in `warnings`).
+    /// The Holt-Winters (or Holt) forecast to the end of the next period; null when it could
+    /// not be fitted (the reason is in `warnings`).
     forecast: Option<ForecastPoint>,
 }
 
@@ -748,9 +749,11 @@ fn group_report(req: &ReportRequest, grid: Grid, key: &[String], g: Gathered) ->
 
     let trend = stats::least_squares(points(grid, cur_values, grid.previous())).map(|line| {
         let next_end = req.end + req.period();
+        // Holt-Winters with the season the series shows (Holt's linear trend without one): a
+        // trend-only model extrapolates the slope of the last cycle's phase over the horizon.
         let options = FitOptions {
-            model: ModelChoice::Fixed(ModelSpec::new(Trend::Additive, Seasonality::None)),
-            season: Season::None,
+            model: ModelChoice::Fixed(ModelSpec::new(Trend::Additive, Seasonality::Additive)),
+            season: Season::Auto,
             ..FitOptions::default()
         };
         let forecast = match fit_and_forecast(cur_values, &options, grid.current, req.level) {
