@@ -19,7 +19,8 @@
 //!   series' samples in `(t - step, t]`, as `avg_over_time(sel[step])`, so each step is the mean
 //!   of its samples, not one picked sample; from the rollup windows when the steps are whole
 //!   windows ending on a window boundary, e.g. the default 1 h step of a 30-day period ending
-//!   on the hour; read raw otherwise),
+//!   on the hour; from the samples the percentiles read when they are raw and the periods whole
+//!   steps; read once more, raw, otherwise),
 //!   on a grid ending at `end`, over both periods; shown in the HTML charts and in the JSON.
 //! - **Trend**: the least-squares slope of that series over the period (per day) and its value
 //!   at the end of the next period, and a forecast to the end of the next period with its
@@ -540,8 +541,10 @@ pub(crate) fn compute(
             // The steps are whole windows when the step is a whole number of windows, the grid
             // ends on a window boundary and the periods are whole steps: the steps' means then
             // come from the windows too, and no sample is read raw but at the edges.
+            // Without rollups the periods' raw samples serve the steps as well, if the periods
+            // are whole steps (then they cover the grid exactly).
             let windowed =
-                len.is_some_and(|len| req.step % len == 0 && req.end % len == 0 && req.period() % req.step == 0);
+                req.period() % req.step == 0 && len.is_none_or(|len| req.step % len == 0 && req.end % len == 0);
             let mut g = Gatherer {
                 db,
                 len,
@@ -666,6 +669,11 @@ impl Gatherer<'_> {
             for s in self.db.select(matchers, mint, maxt).map_err(storage_err)? {
                 let c = &mut self.groups.entry(key(&s.labels, self.by)).or_default().collectors[which];
                 s.samples.iter().for_each(|&(_, v)| c.value(v));
+                if let Some((grid, sums)) = &mut self.chart {
+                    sums.entry(s.labels)
+                        .or_insert_with(|| StepSums::new(grid.total))
+                        .samples(*grid, &s.samples);
+                }
             }
             return Ok(());
         };
