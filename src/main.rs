@@ -2,6 +2,7 @@
 
 mod alloc;
 mod backup;
+mod report;
 
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -88,6 +89,10 @@ enum Cmd {
     /// A running server picks up changes within a second.
     #[command(subcommand)]
     Tokens(TokensCmd),
+    /// Asks a running server for a period report of a query (`/api/v1/report`): percentiles,
+    /// mean and max against the previous period, trend, availability, anomalies; as text, JSON
+    /// or a printable HTML page.
+    Report(Box<report::ReportArgs>),
 }
 
 /// `foresight tokens ...`.
@@ -628,6 +633,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Plan(args) => Ok(foresight_loadgen::plan_command(args)?),
         Cmd::Backup(args) => backup::backup(args, || open(&cli)),
+        Cmd::Report(args) => report::report(args),
         Cmd::Restore { snapshot, force } => {
             let Some(target) = &cli.data_dir else {
                 anyhow::bail!("restore needs --data-dir: the stopped server's data directory to restore into");

@@ -625,8 +625,8 @@ fn method_param(p: &Params) -> Result<Method, PromError> {
 
 /// One scored point, whichever detector scored it.
 #[derive(Debug, Clone, Copy)]
-struct Scored {
-    timestamp: i64,
+pub(crate) struct Scored {
+    pub(crate) timestamp: i64,
     value: f64,
     score: f64,
     expected: f64,
@@ -646,7 +646,7 @@ impl Scored {
         }
     }
 
-    fn from_robust(s: &RobustScore) -> Self {
+    pub(crate) fn from_robust(s: &RobustScore) -> Self {
         Scored {
             timestamp: s.timestamp,
             value: s.value,
@@ -681,63 +681,75 @@ struct AnomalySeries<'a> {
 
 /// A point whose score is at or above the threshold.
 #[derive(Debug, Serialize)]
-struct Anomaly {
-    time: PromTime,
-    value: PromValue,
-    score: PromValue,
-    expected: PromValue,
+pub(crate) struct Anomaly {
+    pub(crate) time: PromTime,
+    pub(crate) value: PromValue,
+    pub(crate) score: PromValue,
+    pub(crate) expected: PromValue,
     lower: PromValue,
     upper: PromValue,
 }
 
 /// A run of anomalous points.
 #[derive(Debug, Serialize)]
-struct AnomalyInterval {
-    start: PromTime,
-    end: PromTime,
-    max_score: PromValue,
-    points: usize,
+pub(crate) struct AnomalyInterval {
+    pub(crate) start: PromTime,
+    pub(crate) end: PromTime,
+    pub(crate) max_score: PromValue,
+    pub(crate) points: usize,
 }
 
 impl<'a> AnomalySeries<'a> {
     fn new(labels: &'a Labels, scores: &[Scored], threshold: f64, step: i64) -> Self {
-        let flagged: Vec<&Scored> = scores.iter().filter(|s| s.score >= threshold).collect();
-        let mut intervals: Vec<AnomalyInterval> = Vec::new();
-        for s in &flagged {
-            match intervals.last_mut() {
-                Some(run) if s.timestamp - run.end.0 <= step => {
-                    run.end = PromTime(s.timestamp);
-                    run.max_score = PromValue(run.max_score.0.max(s.score));
-                    run.points += 1;
-                }
-                _ => intervals.push(AnomalyInterval {
-                    start: PromTime(s.timestamp),
-                    end: PromTime(s.timestamp),
-                    max_score: PromValue(s.score),
-                    points: 1,
-                }),
-            }
-        }
+        let (anomalies, intervals) = flagged(scores.iter(), threshold, step);
         AnomalySeries {
             metric: PromLabels(labels),
             scores: scores
                 .iter()
                 .map(|s| (PromTime(s.timestamp), PromValue(s.score)))
                 .collect(),
-            anomalies: flagged
-                .iter()
-                .map(|s| Anomaly {
-                    time: PromTime(s.timestamp),
-                    value: PromValue(s.value),
-                    score: PromValue(s.score),
-                    expected: PromValue(s.expected),
-                    lower: PromValue(s.lower),
-                    upper: PromValue(s.upper),
-                })
-                .collect(),
+            anomalies,
             intervals,
         }
     }
+}
+
+/// The points scored at or above `threshold`, and their runs merged into intervals (points at
+/// most one `step` apart); shared with the period report.
+pub(crate) fn flagged<'s>(
+    scores: impl Iterator<Item = &'s Scored>,
+    threshold: f64,
+    step: i64,
+) -> (Vec<Anomaly>, Vec<AnomalyInterval>) {
+    let flagged: Vec<&Scored> = scores.filter(|s| s.score >= threshold).collect();
+    let mut intervals: Vec<AnomalyInterval> = Vec::new();
+    for s in &flagged {
+        match intervals.last_mut() {
+            Some(run) if s.timestamp - run.end.0 <= step => {
+                run.end = PromTime(s.timestamp);
+                run.max_score = PromValue(run.max_score.0.max(s.score));
+                run.points += 1;
+            }
+            _ => intervals.push(AnomalyInterval {
+                start: PromTime(s.timestamp),
+                end: PromTime(s.timestamp),
+                max_score: PromValue(s.score),
+                points: 1,
+            }),
+        }
+    }
+    let anomalies = flagged
+        .iter()
+        .map(|s| Anomaly {
+            time: PromTime(s.timestamp),
+            value: PromValue(s.value),
+            score: PromValue(s.score),
+            expected: PromValue(s.expected),
+            lower: PromValue(s.lower),
+            upper: PromValue(s.upper),
+        })
+        .collect();
+    (anomalies, intervals)
 }
 
 /// `GET|POST /api/v1/anomalies?query=&start=&end=&step=&method=&threshold=&level=&season=`

@@ -74,6 +74,7 @@ mod ops;
 mod query;
 mod quota;
 mod remote;
+mod report;
 mod server;
 mod state;
 mod status;

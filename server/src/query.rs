@@ -181,7 +181,7 @@ pub(crate) async fn range(State(st): State<Arc<AppState>>, tenant: Tenant, p: Pa
 }
 
 /// The `raw` parameter: `true` reads raw samples only, never rollups.
-fn raw_param(p: &Params) -> Result<bool, PromError> {
+pub(crate) fn raw_param(p: &Params) -> Result<bool, PromError> {
     match p.non_empty("raw") {
         None | Some("false" | "0") => Ok(false),
         Some("true" | "1") => Ok(true),
@@ -193,7 +193,7 @@ fn raw_param(p: &Params) -> Result<bool, PromError> {
 }
 
 /// The engine, or with `raw` a copy that reads no rollups.
-fn with_raw(engine: &Engine, raw: bool) -> std::borrow::Cow<'_, Engine> {
+pub(crate) fn with_raw(engine: &Engine, raw: bool) -> std::borrow::Cow<'_, Engine> {
     if raw {
         let mut opts = engine.options().clone();
         opts.rollups = false;

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::forward::Forwarder;
 use crate::state::AppState;
 use crate::tls::{self, ClientAddr};
-use crate::{auth, correlate, forecast, ops, query, remote, status, stream, write};
+use crate::{auth, correlate, forecast, ops, query, remote, report, status, stream, write};
 
 /// A running server. Dropping it does not stop it: call [`Server::shutdown`] and then
 /// [`Server::wait`].
@@ -300,6 +300,7 @@ fn router(state: Arc<AppState>, alerting: Arc<Alerting>) -> Router {
         .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/forecast", get(forecast::forecast).post(forecast::forecast))
         .route("/api/v1/anomalies", get(forecast::anomalies).post(forecast::anomalies))
+        .route("/api/v1/report", get(report::report).post(report::report))
         .route(
             "/api/v1/correlate",
             get(correlate::correlate).post(correlate::correlate),

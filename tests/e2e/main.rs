@@ -14,6 +14,7 @@ mod ops;
 mod promtool;
 mod query;
 mod remote;
+mod report;
 mod restart;
 mod rules;
 mod tenants;

@@ -225,6 +225,17 @@ fn read_everything(s: &TestServer, auth: &str, extra: &[(&str, &str)]) -> Vec<(S
         &headers,
     );
     out.push(("correlate".into(), r.status, r.body));
+    let r = s.get_full(
+        "/api/v1/report",
+        &[
+            ("query", r#"{__name__=~".+"}"#),
+            ("start", &start),
+            ("end", &end),
+            ("by", "__name__"),
+        ],
+        &headers,
+    );
+    out.push(("report".into(), r.status, r.body));
     let (status, labels) = remote_read_all(s, auth, extra);
     out.push(("remote read".into(), status, labels.join("\n")));
     if extra.is_empty() {
@@ -370,6 +381,7 @@ fn a_tenant_never_sees_another_tenants_canary() {
             "metadata ?metric",
             "/api/v1/status/tsdb",
             "remote read",
+            "report",
         ] {
             assert!(body_of(what).contains(CANARY), "{who}: {what}: {}", body_of(what));
         }

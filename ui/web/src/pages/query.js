@@ -2,7 +2,7 @@
 // Its state lives in the URL in Prometheus' form: g0.expr, g0.tab (0 graph, 1 table),
 // g0.range_input, g0.end_input, g0.step_input, g0.stacked, plus g0.forecast and g0.follow.
 
-import { api, sse } from "../api.js";
+import { api, authFetch, sse } from "../api.js";
 import { createEditor } from "../editor.js";
 import { drawChart } from "../chart.js";
 import {
@@ -150,6 +150,12 @@ export function queryPage(root, params) {
   );
   const execute = h("button", { class: "primary", id: "execute" }, "Execute");
   execute.addEventListener("click", () => run());
+  const report = h(
+    "button",
+    { id: "report", title: "printable period report of this query over the range, against the range before" },
+    "Report",
+  );
+  report.addEventListener("click", () => openReport());
 
   root.replaceChildren(
     h("div", { class: "query-row" }, editorBox, execute, historySel),
@@ -171,6 +177,7 @@ export function queryPage(root, params) {
         s.forecast = v;
         run();
       }),
+      report,
       check("follow", "follow", s.follow, (v) => {
         s.follow = v;
         if (v) {
@@ -195,6 +202,39 @@ export function queryPage(root, params) {
   function showWarnings(list) {
     warn.hidden = !list.length;
     warn.textContent = list.join("\n");
+  }
+
+  // The report's HTML page (/api/v1/report?format=html) for the range shown, opened in a new
+  // window. Fetched here rather than linked, so the bearer token goes with it; the window is
+  // opened within the click so that pop-up blockers let it through.
+  async function openReport() {
+    const expr = editor.value.trim();
+    if (!expr) return;
+    const range = parseDuration(s.range) || 3600;
+    const end = s.end ? parseTime(s.end) : Math.floor(Date.now() / 1000);
+    const win = window.open("", "_blank");
+    const params = new URLSearchParams({ query: expr, start: String(end - range), end: String(end), format: "html" });
+    if (s.step) params.set("step", s.step);
+    showError(null);
+    try {
+      const r = await authFetch(`/api/v1/report?${params}`);
+      const text = await r.text();
+      if (!r.ok) {
+        let message = `HTTP ${r.status}`;
+        try {
+          message = JSON.parse(text).error || message;
+        } catch {
+          // not JSON: keep the status
+        }
+        throw new Error(`report: ${message}`);
+      }
+      const url = URL.createObjectURL(new Blob([text], { type: "text/html" }));
+      if (win) win.location.href = url;
+      else window.location.href = url;
+    } catch (e) {
+      win?.close();
+      showError(e);
+    }
   }
 
   async function run() {
