@@ -759,12 +759,13 @@ fn group_report(req: &ReportRequest, grid: Grid, key: &[String], g: Gathered) ->
         let next_end = req.end + req.period();
         // Holt-Winters with the season the series shows (Holt's linear trend without one): a
         // trend-only model extrapolates the slope of the last cycle's phase over the horizon.
+        // Fitted on both periods: one period of a daily cycle is too short to show its season.
         let options = FitOptions {
             model: ModelChoice::Fixed(ModelSpec::new(Trend::Additive, Seasonality::Additive)),
             season: Season::Auto,
             ..FitOptions::default()
         };
-        let forecast = match fit_and_forecast(cur_values, &options, grid.current, req.level) {
+        let forecast = match fit_and_forecast(&series, &options, grid.current, req.level) {
             Ok((model, fc)) => fc.mean.len().checked_sub(1).map(|k| ForecastPoint {
                 time: PromTime(req.end + (k as i64 + 1) * req.step),
                 mean: PromValue(fc.mean[k]),
