@@ -90,7 +90,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     opts.workload.validate()?;
     let timeout = Duration::try_from_secs_f64(opts.load.request_timeout_s)
         .map_err(|_| Error::InvalidArgument("bad request timeout".into()))?;
-    let client = Client::new(timeout);
+    let client = Client::new(timeout).with_token(opts.target.token.as_deref());
     let mut notes = Vec::new();
     wait_ready(&client, &opts.target, opts.wait_ready)?;
     let kind = detect_kind(&client, &opts.target);

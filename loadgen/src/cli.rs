@@ -29,6 +29,11 @@ pub struct BenchArgs {
     /// Allow a target that is not on this machine's loopback.
     #[arg(long)]
     pub allow_remote: bool,
+    /// API token for a target with authentication on, sent as `Authorization: Bearer` with
+    /// every request. A foresight admin token covers the whole bench (writes, queries, the
+    /// flush); a write token only the load (use --query-api none --flush none).
+    #[arg(long)]
+    pub token: Option<String>,
     /// Name of the target in the report (default: the detected kind).
     #[arg(long)]
     pub label: Option<String>,
@@ -264,7 +269,10 @@ impl BenchArgs {
             return Err(Error::InvalidArgument("--query-clients must be at most 256".into()));
         }
         Ok(BenchOptions {
-            target: Target::parse(&self.target, self.allow_remote)?,
+            target: Target {
+                token: self.token.clone().filter(|t| !t.is_empty()),
+                ..Target::parse(&self.target, self.allow_remote)?
+            },
             label: self.label.clone(),
             write: WriteSettings {
                 flavor: self.flavor.parse::<Flavor>()?,

@@ -356,9 +356,9 @@ pub fn ingest(
                 } else {
                     Source::Live(batch_rx.clone(), free_tx.clone())
                 };
-                let (shared, url) = (&shared, &url);
+                let (shared, url, token) = (&shared, &url, target.token.as_deref());
                 let headers = write.flavor.headers();
-                s.spawn(move || writer(source, url, headers, timeout, load, deadline, shared, progress))
+                s.spawn(move || writer(source, url, headers, token, timeout, load, deadline, shared, progress))
             })
             .collect();
         drop(batch_rx);
@@ -423,13 +423,14 @@ fn writer(
     source: Source<'_>,
     url: &str,
     headers: &[(&str, &str)],
+    token: Option<&str>,
     timeout: Duration,
     load: &LoadSettings,
     deadline: Option<Instant>,
     shared: &Shared,
     progress: &ProgressBar,
 ) -> WriterResult {
-    let client = Client::new(timeout);
+    let client = Client::new(timeout).with_token(token);
     let mut r = WriterResult::default();
     loop {
         if shared.stop.load(Ordering::Acquire) {
@@ -533,7 +534,7 @@ fn concurrent_queries(
     timeout: Duration,
     shared: &Shared,
 ) -> (QueryLatencies, ErrorTally) {
-    let client = Client::new(timeout);
+    let client = Client::new(timeout).with_token(target.token.as_deref());
     let mut lat: QueryLatencies = BTreeMap::new();
     let mut errors = ErrorTally::default();
     let runnable: Vec<&StdQuery> = queries
@@ -588,7 +589,7 @@ pub fn query_phase(
     timeout: Duration,
     time_limit: Duration,
 ) -> (Vec<QueryRun>, ErrorTally) {
-    let client = Client::new(timeout);
+    let client = Client::new(timeout).with_token(target.token.as_deref());
     let started = Instant::now();
     let mut all_errors = ErrorTally::default();
     let mut out = Vec::new();

@@ -18,6 +18,8 @@ pub(crate) struct Reply {
 #[derive(Debug)]
 pub(crate) struct Client {
     agent: ureq::Agent,
+    /// `Authorization` header value sent with every request.
+    auth: Option<String>,
 }
 
 impl Client {
@@ -32,23 +34,31 @@ impl Client {
             .build();
         Client {
             agent: ureq::Agent::new_with_config(config),
+            auth: None,
         }
+    }
+
+    /// This client, sending `token` as a bearer token with every request (`None`: none).
+    pub(crate) fn with_token(mut self, token: Option<&str>) -> Self {
+        self.auth = token.map(|t| format!("Bearer {t}"));
+        self
     }
 
     /// POSTs `body`; a transport failure (refused, reset, timed out) is an `Err` with its text.
     pub(crate) fn post(&self, url: &str, content_type: &str, body: &[u8]) -> Result<Reply, String> {
-        let resp = self
-            .agent
-            .post(url)
-            .header("Content-Type", content_type)
-            .send(body)
-            .map_err(|e| e.to_string())?;
-        read(resp)
+        let mut req = self.agent.post(url).header("Content-Type", content_type);
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        read(req.send(body).map_err(|e| e.to_string())?)
     }
 
     /// POSTs `body` with these headers.
     pub(crate) fn post_with(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, String> {
         let mut req = self.agent.post(url);
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -58,6 +68,9 @@ impl Client {
     /// GETs `url` with the query parameters `params` (URL-encoded here).
     pub(crate) fn get(&self, url: &str, params: &[(&str, &str)]) -> Result<Reply, String> {
         let mut req = self.agent.get(url);
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
         for (k, v) in params {
             req = req.query(*k, *v);
         }

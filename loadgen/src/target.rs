@@ -16,6 +16,9 @@ pub struct Target {
     pub port: u16,
     /// Path prefix without a trailing slash (usually empty).
     pub base: String,
+    /// API token sent with every request (`Authorization: Bearer`), for a target with
+    /// authentication on; never printed.
+    pub token: Option<String>,
 }
 
 impl Target {
@@ -61,6 +64,7 @@ impl Target {
             host: host.to_owned(),
             port,
             base: path.trim_end_matches('/').to_owned(),
+            token: None,
         };
         if !allow_remote {
             target.check_loopback()?;

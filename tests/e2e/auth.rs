@@ -381,3 +381,43 @@ print("python clients ok")
     }
     s.stop();
 }
+
+/// `foresight bench --token` drives a server with authentication on: with an admin token the
+/// load, the queries and the read-back all pass; without one the first write fails with the
+/// server's 401 and the bench exits 1.
+#[test]
+fn bench_with_a_token_loads_a_server_with_authentication_on() {
+    let dir = tempdir();
+    let out = tempdir();
+    let admin = tokens(dir.path(), &["create", "--role", "admin"]);
+    let s = TestServer::start(dir.path(), &[]);
+    let bench = |token: Option<&str>| {
+        let report = out.path().join("bench-report.json");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_foresight"));
+        cmd.args(["bench", "--target", &s.url(""), "--hosts", "3", "--fields", "2"])
+            .args([
+                "--duration",
+                "30m",
+                "--writers",
+                "1",
+                "--query-reps",
+                "1",
+                "--stop-on-error",
+            ])
+            .arg("--report")
+            .arg(&report);
+        if let Some(t) = token {
+            cmd.args(["--token", t]);
+        }
+        let o = cmd.output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let (code, stdout) = bench(Some(&admin));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("stored cpu samples 1080 of 1080: ok"), "{stdout}");
+    assert!(stdout.contains("q1-max-1host-1h"), "{stdout}");
+    let (code, stdout) = bench(None);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("HTTP 401"), "{stdout}");
+    s.stop();
+}
