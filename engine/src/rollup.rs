@@ -38,45 +38,6 @@ pub const RESOLUTIONS: [i64; 2] = [300_000, 3_600_000];
 /// as Prometheus' `increase`, without extrapolation.
 pub use foresight_promql::RollupWindow as Window;
 
-fn new_window(t: i64, v: f64, len: i64) -> Window {
-    let mut sketch = Sketch::new();
-    sketch.add(v);
-    Window {
-        start: t.div_euclid(len) * len,
-        count: 1,
-        sum: v,
-        sumsq: v * v,
-        min: v,
-        max: v,
-        first: (t, v),
-        last: (t, v),
-        increase: 0.0,
-        resets: 0,
-        sketch,
-    }
-}
-
-fn push(w: &mut Window, t: i64, v: f64) {
-    let prev = w.last.1;
-    if v < prev {
-        w.resets += 1;
-        w.increase += v;
-    } else {
-        w.increase += v - prev;
-    }
-    w.count += 1;
-    w.sum += v;
-    w.sumsq += v * v;
-    if v < w.min || w.min.is_nan() {
-        w.min = v;
-    }
-    if v > w.max || w.max.is_nan() {
-        w.max = v;
-    }
-    w.last = (t, v);
-    w.sketch.add(v);
-}
-
 /// Whether the window holds NaNs or infinities, which its sketch does not represent (a query
 /// reads such windows raw).
 pub(crate) fn has_non_finite(w: &Window) -> bool {
@@ -111,15 +72,13 @@ pub(crate) type Span = (i64, i64);
 pub(crate) fn windows(samples: &[(i64, f64)], len: i64) -> Vec<Window> {
     let mut out: Vec<Window> = Vec::new();
     let mut i = 0;
-    while let Some(&(t, v)) = samples.get(i) {
-        let mut w = new_window(t, v, len);
-        let end = w.start.saturating_add(len);
+    while let Some(&(t, _)) = samples.get(i) {
+        let end = t.div_euclid(len).saturating_mul(len).saturating_add(len);
         let j = i + samples[i..].partition_point(|s| s.0 < end);
-        for &(t, v) in &samples[i + 1..j] {
-            push(&mut w, t, v);
+        if let Some(mut w) = Window::of(len, &samples[i..j]) {
+            exact_decimal_sums(&mut w, &samples[i..j]);
+            out.push(w);
         }
-        exact_decimal_sums(&mut w, &samples[i..j]);
-        out.push(w);
         i = j;
     }
     out

@@ -309,6 +309,52 @@ pub struct RollupWindow {
     pub sketch: foresight_sketch::Sketch,
 }
 
+impl RollupWindow {
+    /// The window of length `len` holding `samples` (ascending, unique, all in the aligned window
+    /// of the first one); `None` when there are none. `min` and `max` ignore NaNs unless all
+    /// are NaN (as `min_over_time`); `increase` is reset-adjusted as Prometheus' `increase`,
+    /// without extrapolation. Storages keeping rollups compute them with this.
+    pub fn of(len: i64, samples: &[(i64, f64)]) -> Option<Self> {
+        let (&first, rest) = samples.split_first()?;
+        let mut sketch = foresight_sketch::Sketch::new();
+        sketch.add(first.1);
+        let mut w = RollupWindow {
+            start: first.0.div_euclid(len) * len,
+            count: 1,
+            sum: first.1,
+            sumsq: first.1 * first.1,
+            min: first.1,
+            max: first.1,
+            first,
+            last: first,
+            increase: 0.0,
+            resets: 0,
+            sketch,
+        };
+        for &(t, v) in rest {
+            let prev = w.last.1;
+            if v < prev {
+                w.resets += 1;
+                w.increase += v;
+            } else {
+                w.increase += v - prev;
+            }
+            w.count += 1;
+            w.sum += v;
+            w.sumsq += v * v;
+            if v < w.min || w.min.is_nan() {
+                w.min = v;
+            }
+            if v > w.max || w.max.is_nan() {
+                w.max = v;
+            }
+            w.last = (t, v);
+            w.sketch.add(v);
+        }
+        Some(w)
+    }
+}
+
 /// A series as [`Storage::select_rollups`] returns it: whole windows, and raw samples where the
 /// windows do not answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@ use foresight_promql::{
     Engine, EngineOptions, LabelMatcher, Labels, MemStorage, RollupSeries, RollupWindow, Samples, Storage,
     StorageError, Value, stale_nan,
 };
-use foresight_sketch::{RELATIVE_ERROR, Sketch};
+use foresight_sketch::RELATIVE_ERROR;
 use proptest::prelude::*;
 
 /// Rollups of `len` ms computed from a [`MemStorage`]; a window is left out when its start's
@@ -19,46 +19,10 @@ struct RollupMem {
 }
 
 fn window(len: i64, part: &[(i64, f64)]) -> Option<RollupWindow> {
-    let (&first, &last) = (part.first()?, part.last()?);
     if part.iter().any(|p| !p.1.is_finite()) {
         return None;
     }
-    let mut w = RollupWindow {
-        start: first.0.div_euclid(len) * len,
-        count: 0,
-        sum: 0.0,
-        sumsq: 0.0,
-        min: first.1,
-        max: first.1,
-        first,
-        last,
-        increase: 0.0,
-        resets: 0,
-        sketch: Sketch::new(),
-    };
-    let mut prev: Option<f64> = None;
-    for &(_, v) in part {
-        w.count += 1;
-        w.sum += v;
-        w.sumsq += v * v;
-        if v < w.min {
-            w.min = v;
-        }
-        if v > w.max {
-            w.max = v;
-        }
-        if let Some(p) = prev {
-            if v < p {
-                w.resets += 1;
-                w.increase += v;
-            } else {
-                w.increase += v - p;
-            }
-        }
-        prev = Some(v);
-        w.sketch.add(v);
-    }
-    Some(w)
+    RollupWindow::of(len, part)
 }
 
 impl Storage for RollupMem {

@@ -3,7 +3,6 @@
 use foresight_engine::promql::{
     Engine, LabelMatcher, Labels, MemStorage, RollupSeries, RollupWindow, Series, Storage, StorageError,
 };
-use foresight_sketch::Sketch;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
@@ -190,23 +189,7 @@ impl Storage for Windowed {
                         .copied()
                         .filter(|p| p.0 >= a && p.0 < a + len)
                         .collect();
-                    if let (Some(f), Some(l)) = (vals.first(), vals.last()) {
-                        let mut sketch = Sketch::new();
-                        vals.iter().for_each(|p| sketch.add(p.1));
-                        windows.push(RollupWindow {
-                            start: a,
-                            count: vals.len() as u64,
-                            sum: vals.iter().map(|p| p.1).sum(),
-                            sumsq: 0.0,
-                            min: vals.iter().map(|p| p.1).fold(f64::INFINITY, f64::min),
-                            max: vals.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
-                            first: *f,
-                            last: *l,
-                            increase: 0.0,
-                            resets: 0,
-                            sketch,
-                        });
-                    }
+                    windows.extend(RollupWindow::of(len, &vals));
                     a += len;
                 }
                 RollupSeries {
