@@ -3,7 +3,7 @@
 
 Starts `foresight serve` on 127.0.0.1 (an OS-chosen port, a fresh data directory), measures its
 ingest capacity (writers unthrottled for --measure seconds), then for --duration runs two writers,
-tenants "a" and "b" (each its own series, and its own token if --token-a/--token-b are given), at
+tenants "a" and "b" (real tenants with their own tokens, see below; each its own series), at
 half that rate in total, plus --query-threads threads of queries. The data's clock runs faster than
 the wall clock (each round of a writer's series is --step of data time), so partitions close, are
 flushed and compacted all along: the steady state of a long-running server. Every 10 s the server's
@@ -21,9 +21,14 @@ Exit status 0 when there were no errors, nothing was lost and the RSS stayed wit
     python3 benches/soak.py --duration 30m                  # the issue's soak
     python3 benches/soak.py --duration 4m --measure 15      # a short proof run
 
-Tokens (when the server has authentication on): --token-a/--token-b are sent as
-`Authorization: Token <t>` by writer a/b and its queries; --url points at a server already running
-(then RSS is sampled from --pid if given).
+Tenants: when the script starts the server itself, it first creates a write and a read token
+for each of the tenants "a" and "b" in the fresh data directory (`foresight tokens create`), so
+authentication is on and the two writers are two real tenants (each writes with its write token,
+its queries and the count-back use its read token; the series names are the same on both sides).
+--no-tenants runs without tokens, as a single-user install. With --url (a server already running,
+RSS sampled from --pid if given), --token-a/--token-b are sent as `Authorization: Token <t>` by
+writer a/b and its queries (a token with both rights: an admin token acting as the tenant is not
+supported here).
 """
 import argparse
 import http.client
@@ -187,6 +192,15 @@ def count_samples(conn, w, window_ms):
     return total
 
 
+def create_token(binary, data_dir, tenant, role):
+    out = subprocess.run([binary, "--data-dir", data_dir, "tokens", "create", "--tenant", tenant, "--role", role,
+                          "--name", f"soak-{tenant}-{role}"], capture_output=True, text=True, check=True)
+    m = re.search(r"^(fst_[0-9a-f]+)$", out.stdout + out.stderr, re.M)
+    if not m:
+        sys.exit(f"no token in the output of `tokens create`: {out.stdout}{out.stderr}")
+    return m.group(1)
+
+
 def start_server(binary, data_dir, extra):
     args = [binary, "--data-dir", data_dir, "serve", "--listen", "127.0.0.1:0", *extra]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
@@ -233,7 +247,11 @@ def main():
                     help="data time between two rounds of a writer's series")
     ap.add_argument("--max-drift", type=float, default=10.0, help="allowed RSS drift, %%")
     ap.add_argument("--serve-arg", action="append", default=[], help="extra `serve` argument (repeatable)")
+    ap.add_argument("--no-tenants", action="store_true",
+                    help="when starting the server: no tokens, one (default) tenant")
     args = ap.parse_args()
+    # Per tenant: (write token, read token).
+    tokens = {"a": (args.token_a, args.token_a), "b": (args.token_b, args.token_b)}
 
     tmp = None
     proc = None
@@ -247,6 +265,9 @@ def main():
         if not binary:
             sys.exit("no foresight binary: cargo build --release, or pass --binary")
         tmp = tempfile.mkdtemp(prefix="foresight-soak-")
+        if not args.no_tenants:
+            tokens = {n: (create_token(binary, tmp, n, "write"), create_token(binary, tmp, n, "read"))
+                      for n in ("a", "b")}
         proc, port = start_server(binary, tmp, ["--durability", "fsync", *args.serve_arg])
         host, pid = "127.0.0.1", proc.pid
         print(f"server {binary} pid {pid} on 127.0.0.1:{port}, data in {tmp}", flush=True)
@@ -258,8 +279,8 @@ def main():
         rate = args.rate
         if rate is None:
             # Capacity: two unthrottled writers per tenant, on a metric of their own, far in the past.
-            ms = [Writer(host, port, n, "soak_measure", now_ms - 400 * 86_400_000, step_ms, tok)
-                  for n, tok in (("a", args.token_a), ("b", args.token_b), ("a2", args.token_a), ("b2", args.token_b))]
+            ms = [Writer(host, port, n, "soak_measure", now_ms - 400 * 86_400_000, step_ms, tokens[n[0]][0])
+                  for n in ("a", "b", "a2", "b2")]
             until = time.monotonic() + args.measure
             ts = [threading.Thread(target=w.run, args=(until, None, stop)) for w in ms]
             t0 = time.monotonic()
@@ -275,9 +296,8 @@ def main():
         # Data time the soak covers, so it ends before now (no future-window refusals).
         rounds = rate / 2 / SERIES_PER_WRITER * args.duration
         t0_ms = now_ms - int(rounds * step_ms) - 86_400_000
-        writers = [Writer(host, port, "a", "soak", t0_ms, step_ms, args.token_a),
-                   Writer(host, port, "b", "soak", t0_ms, step_ms, args.token_b)]
-        queriers = [Querier(host, port, [writers[i % 2]], (args.token_a, args.token_b)[i % 2])
+        writers = [Writer(host, port, n, "soak", t0_ms, step_ms, tokens[n][0]) for n in ("a", "b")]
+        queriers = [Querier(host, port, [writers[i % 2]], tokens["ab"[i % 2]][1])
                     for i in range(args.query_threads)]
         until = time.monotonic() + args.duration
         threads = [threading.Thread(target=w.run, args=(until, rate / 2, stop)) for w in writers]
@@ -306,7 +326,7 @@ def main():
         conn = Conn(host, port)
         results = []
         for w in writers:
-            conn.token = w.conn.token
+            conn.token = tokens[w.name][1]
             window = max(step_ms, int(2_000_000 / SERIES_PER_WRITER) * step_ms)
             found = count_samples(conn, w, window)
             results.append((w, found))

@@ -128,16 +128,128 @@ enum TokensCmd {
         /// The tenant, or `*` for every tenant without limits of its own.
         #[arg(long)]
         tenant: Option<String>,
-        /// Most active series (written in the last hour); new series beyond get 400.
-        #[arg(long)]
-        max_series: Option<u64>,
-        /// Samples per second; beyond, writes get 429 with Retry-After.
-        #[arg(long)]
-        max_samples_per_second: Option<u64>,
-        /// Queries evaluating at once; beyond, queries get 429.
-        #[arg(long)]
-        max_concurrent_queries: Option<u32>,
+        #[command(flatten)]
+        set: LimitFlags,
     },
+}
+
+/// The limits `foresight tokens limits --tenant T` sets (0 removes one).
+#[derive(Debug, Default, clap::Args)]
+struct LimitFlags {
+    /// Most active series (written in the last hour); new series beyond get 400.
+    #[arg(long)]
+    max_series: Option<u64>,
+    /// Samples per second; beyond, writes get 429 with Retry-After.
+    #[arg(long)]
+    max_samples_per_second: Option<u64>,
+    /// Queries evaluating at once; beyond, queries get 429.
+    #[arg(long)]
+    max_concurrent_queries: Option<u32>,
+    /// Seconds of query evaluation per second (e.g. 0.25: a quarter of the time one query
+    /// running; 1: one query at all times); beyond, queries get 429 with Retry-After.
+    #[arg(long, value_name = "SECONDS")]
+    max_query_seconds_per_second: Option<f64>,
+    /// Most samples one query may hold (the server's --max-samples still applies when lower).
+    #[arg(long)]
+    max_query_samples: Option<u64>,
+    /// Longest time range one read may cover (e.g. 31d), range selectors and lookback included.
+    #[arg(long, value_name = "DURATION")]
+    max_query_range: Option<String>,
+    /// Most labels a new series may have, its name included; beyond, its lines get 400.
+    #[arg(long)]
+    max_labels_per_series: Option<u32>,
+    /// Longest label value (bytes) of a new series; beyond, its lines get 400.
+    #[arg(long, value_name = "BYTES")]
+    max_label_value_length: Option<u32>,
+}
+
+impl LimitFlags {
+    fn any(&self) -> bool {
+        self.max_series.is_some()
+            || self.max_samples_per_second.is_some()
+            || self.max_concurrent_queries.is_some()
+            || self.max_query_seconds_per_second.is_some()
+            || self.max_query_samples.is_some()
+            || self.max_query_range.is_some()
+            || self.max_labels_per_series.is_some()
+            || self.max_label_value_length.is_some()
+    }
+
+    /// `l` with the flags given applied (0 removes a limit).
+    fn apply(&self, mut l: foresight_auth::TenantLimits) -> Result<foresight_auth::TenantLimits> {
+        fn set<T: Copy + PartialEq + Default>(slot: &mut Option<T>, v: Option<T>) {
+            if let Some(v) = v {
+                *slot = (v != T::default()).then_some(v);
+            }
+        }
+        set(&mut l.max_series, self.max_series);
+        set(&mut l.max_samples_per_second, self.max_samples_per_second);
+        set(&mut l.max_concurrent_queries, self.max_concurrent_queries);
+        set(&mut l.max_query_samples, self.max_query_samples);
+        set(&mut l.max_labels_per_series, self.max_labels_per_series);
+        set(&mut l.max_label_value_length, self.max_label_value_length);
+        if let Some(secs) = self.max_query_seconds_per_second {
+            if !(secs.is_finite() && (0.0..=1_000_000.0).contains(&secs)) {
+                anyhow::bail!("--max-query-seconds-per-second {secs}: expected 0 (no limit) to 1000000");
+            }
+            let millis = (secs * 1000.0).round() as u32;
+            if secs > 0.0 && millis == 0 {
+                anyhow::bail!("--max-query-seconds-per-second {secs}: the smallest limit is 0.001");
+            }
+            set(&mut l.max_query_millis_per_second, Some(millis));
+        }
+        if let Some(d) = &self.max_query_range {
+            let ms = if d.trim() == "0" {
+                0
+            } else {
+                let d = foresight_units::parse_prom_duration(d)
+                    .with_context(|| format!("--max-query-range {d:?}: expected a duration such as 31d or 12h"))?;
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+            };
+            set(&mut l.max_query_range_ms, Some(ms));
+        }
+        Ok(l)
+    }
+}
+
+/// One tenant's limits as `tokens limits` lists them.
+fn show_limits(l: &foresight_auth::TenantLimits) -> String {
+    let mut parts = Vec::new();
+    let mut push = |name: &str, v: Option<String>| {
+        if let Some(v) = v {
+            parts.push(format!("{name}={v}"));
+        }
+    };
+    push("max-series", l.max_series.map(|v| v.to_string()));
+    push(
+        "max-samples-per-second",
+        l.max_samples_per_second.map(|v| v.to_string()),
+    );
+    push(
+        "max-concurrent-queries",
+        l.max_concurrent_queries.map(|v| v.to_string()),
+    );
+    push(
+        "max-query-seconds-per-second",
+        l.max_query_millis_per_second
+            .map(|v| format!("{}", f64::from(v) / 1000.0)),
+    );
+    push("max-query-samples", l.max_query_samples.map(|v| v.to_string()));
+    push(
+        "max-query-range",
+        l.max_query_range_ms
+            .map(|v| foresight_units::format_duration(std::time::Duration::from_millis(v))),
+    );
+    push("max-labels-per-series", l.max_labels_per_series.map(|v| v.to_string()));
+    push(
+        "max-label-value-length",
+        l.max_label_value_length.map(|v| v.to_string()),
+    );
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// `foresight rules ...`: promtool's `check rules` and `test rules`.
@@ -403,24 +515,10 @@ fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<()> {
             file.save(&dir)?;
             println!("revoked {}", gone.id);
         }
-        TokensCmd::Limits {
-            tenant: None,
-            max_series: None,
-            max_samples_per_second: None,
-            max_concurrent_queries: None,
-        } => {
-            println!(
-                "{:<16} {:>12} {:>18} {:>16}",
-                "tenant", "max-series", "max-samples/s", "max-queries"
-            );
-            let show = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        TokensCmd::Limits { tenant: None, set } if !set.any() => {
+            println!("{:<16} limits", "tenant");
             for (tenant, l) in &file.limits {
-                println!(
-                    "{tenant:<16} {:>12} {:>18} {:>16}",
-                    show(l.max_series.map(|v| v.to_string())),
-                    show(l.max_samples_per_second.map(|v| v.to_string())),
-                    show(l.max_concurrent_queries.map(|v| v.to_string()))
-                );
+                println!("{tenant:<16} {}", show_limits(l));
             }
         }
         TokensCmd::Limits { tenant: None, .. } => {
@@ -428,24 +526,12 @@ fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<()> {
         }
         TokensCmd::Limits {
             tenant: Some(tenant),
-            max_series,
-            max_samples_per_second,
-            max_concurrent_queries,
+            set,
         } => {
-            let mut l = file.limits.get(tenant).copied().unwrap_or_default();
-            // 0 removes a limit.
-            if let Some(v) = max_series {
-                l.max_series = (*v > 0).then_some(*v);
-            }
-            if let Some(v) = max_samples_per_second {
-                l.max_samples_per_second = (*v > 0).then_some(*v);
-            }
-            if let Some(v) = max_concurrent_queries {
-                l.max_concurrent_queries = (*v > 0).then_some(*v);
-            }
+            let l = set.apply(file.limits.get(tenant).copied().unwrap_or_default())?;
             file.set_limits(tenant, l)?;
             file.save(&dir)?;
-            eprintln!("limits of tenant {tenant} saved: {l:?}");
+            eprintln!("limits of tenant {tenant} saved: {}", show_limits(&l));
         }
     }
     Ok(())

@@ -73,6 +73,30 @@ pub struct TenantLimits {
     /// Queries evaluating at once; beyond, queries get 429.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_queries: Option<u32>,
+    /// Query time per second: milliseconds of query evaluation (wall clock, from the start of
+    /// its evaluation to its end) the tenant may use per second, averaged by a bucket holding one
+    /// second's worth; while it is empty, queries get 429 with `Retry-After`. 1,000 is one
+    /// query running at all times. What keeps a tenant's heavy queries from taking the CPU of
+    /// the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_query_millis_per_second: Option<u32>,
+    /// Most samples one query may hold (as the server's `max-samples`, which still applies
+    /// when lower).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_query_samples: Option<u64>,
+    /// Longest stretch of time one read may cover, in milliseconds: the samples a query reads
+    /// (its range, plus its range selectors and the lookback), a forecast's or an anomaly
+    /// scan's history, a remote read's range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_query_range_ms: Option<u64>,
+    /// Most labels a new series may have (its name included, the tenant label not); series
+    /// with more are refused on their line with 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_labels_per_series: Option<u32>,
+    /// Longest label value (in bytes) of a new series; series with a longer one are refused on
+    /// their line with 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_label_value_length: Option<u32>,
 }
 
 impl TenantLimits {
@@ -393,7 +417,9 @@ mod tests {
         let acme = TenantLimits {
             max_series: Some(10),
             max_samples_per_second: Some(100),
-            max_concurrent_queries: None,
+            max_query_range_ms: Some(86_400_000),
+            max_labels_per_series: Some(8),
+            ..TenantLimits::default()
         };
         f.set_limits("acme", acme).unwrap();
         let any = TenantLimits {

@@ -27,6 +27,10 @@ pub enum Error {
     /// A caller-supplied argument is not acceptable (bad regex, bad range, bad option).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A read or write goes beyond a limit set on it (such as a tenant's query range): the
+    /// message names the limit and how to raise it.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// The database is closed or one of its threads stopped.
     #[error("database is closed")]
     Closed,

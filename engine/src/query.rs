@@ -34,7 +34,7 @@ impl Storage for Db {
 pub(crate) fn to_rollup_storage(
     got: crate::Result<Vec<crate::rollup::RollupSelection>>,
 ) -> Result<Vec<RollupSeries>, StorageError> {
-    let got = got.map_err(|e| StorageError::with_source("rollup read failed", e))?;
+    let got = got.map_err(|e| storage_error("rollup read failed", e))?;
     Ok(got
         .into_iter()
         .map(|s| RollupSeries {
@@ -45,11 +45,20 @@ pub(crate) fn to_rollup_storage(
         .collect())
 }
 
+/// An engine error as PromQL's: a refusal by a limit keeps its own message, a failure gets
+/// `what` before it.
+fn storage_error(what: &str, e: crate::Error) -> StorageError {
+    match e {
+        crate::Error::LimitExceeded(m) => StorageError::limit(m),
+        e => StorageError::with_source(what, e),
+    }
+}
+
 /// The engine's answer to a select as PromQL's.
 pub(crate) fn to_storage(
     series: crate::Result<Vec<crate::Series>>,
 ) -> Result<Vec<foresight_promql::Series>, StorageError> {
-    let series = series.map_err(|e| StorageError::with_source("storage read failed", e))?;
+    let series = series.map_err(|e| storage_error("storage read failed", e))?;
     Ok(series
         .into_iter()
         .map(|s| foresight_promql::Series {

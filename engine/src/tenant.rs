@@ -30,6 +30,8 @@ pub struct TenantView {
     scope: LabelMatcher,
     /// Which new series its writes may add (`None`: any).
     admission: Option<Arc<dyn Admission>>,
+    /// The longest span (ms) one read of samples may cover, and the refusal's advice.
+    max_range: Option<(i64, Arc<str>)>,
 }
 
 impl TenantView {
@@ -41,6 +43,27 @@ impl TenantView {
             tenant,
             scope,
             admission: None,
+            max_range: None,
+        }
+    }
+
+    /// This view, refusing reads of samples (raw or rollups) over more than `max_ms`
+    /// milliseconds (`maxt - mint`) with [`crate::Error::LimitExceeded`]; `advice` ends the
+    /// message (which limit it is, how to raise it).
+    pub fn with_max_range(mut self, max_ms: i64, advice: impl Into<Arc<str>>) -> Self {
+        self.max_range = Some((max_ms, advice.into()));
+        self
+    }
+
+    /// Whether a read of `[mint, maxt]` is within the view's range limit.
+    fn check_range(&self, mint: i64, maxt: i64) -> Result<()> {
+        match &self.max_range {
+            Some((max, advice)) if maxt.saturating_sub(mint) > *max => Err(crate::Error::LimitExceeded(format!(
+                "the query reads {} of data, more than the limit of {} ({advice})",
+                span_text(maxt.saturating_sub(mint)),
+                span_text(*max)
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -91,11 +114,13 @@ impl TenantView {
 
     /// [`Db::select`] within the tenant.
     pub fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+        self.check_range(mint, maxt)?;
         self.narrowed(matchers, |m| self.db.select(m, mint, maxt), |s| strip(&mut s.labels))
     }
 
     /// [`Db::rollups`] within the tenant.
     pub fn rollups(&self, matchers: &[LabelMatcher], len: i64, mint: i64, maxt: i64) -> Result<Vec<RollupSeries>> {
+        self.check_range(mint, maxt)?;
         self.narrowed(
             matchers,
             |m| self.db.rollups(m, len, mint, maxt),
@@ -112,6 +137,7 @@ impl TenantView {
         maxt: i64,
         raw: &[(i64, i64)],
     ) -> Result<Vec<crate::rollup::RollupSelection>> {
+        self.check_range(mint, maxt)?;
         self.narrowed(
             matchers,
             |m| self.db.select_rollups(m, len, mint, maxt, raw),
@@ -160,6 +186,15 @@ impl TenantView {
         }
         self.db.write_samples_admitted(batch, self.admission.as_deref())
     }
+}
+
+/// A span of milliseconds in the largest whole unit that keeps it readable (`31d`, `36h`,
+/// `90m`, `1500ms`), rounded to whole seconds beyond a minute (a range selector's span is a
+/// millisecond short of its duration: its start is exclusive).
+fn span_text(ms: i64) -> String {
+    let ms = ms.max(0);
+    let ms = if ms >= 60_000 { (ms + 500) / 1000 * 1000 } else { ms };
+    foresight_units::format_duration(std::time::Duration::from_millis(ms.unsigned_abs()))
 }
 
 /// Removes [`TENANT_LABEL`] from `labels` (a no-op, without copying, for the default tenant's).
@@ -323,12 +358,14 @@ mod tests {
     struct AtMost(usize, parking_lot::Mutex<std::collections::HashSet<u64>>);
 
     impl Admission for AtMost {
-        fn admit(&self, hash: u64) -> bool {
+        fn admit(&self, hash: u64, key: &[u8]) -> Result<(), String> {
+            assert!(Labels::from_key(key).unwrap().get(TENANT_LABEL).is_some());
             let mut seen = self.1.lock();
-            seen.contains(&hash) || (seen.len() < self.0 && seen.insert(hash))
-        }
-        fn refusal(&self) -> String {
-            format!("over the limit of {} series", self.0)
+            if seen.contains(&hash) || (seen.len() < self.0 && seen.insert(hash)) {
+                Ok(())
+            } else {
+                Err(format!("over the limit of {} series", self.0))
+            }
         }
     }
 

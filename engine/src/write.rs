@@ -148,7 +148,7 @@ fn route_piece<'a>(lines: &mut lineproto::Lines<'a>, router: &mut Router<'_>, pi
             continue;
         }
         let mut stored = 0u64;
-        let mut refused = false;
+        let mut refused = None;
         let mut too_old = None;
         for (i, (field, value)) in line.fields.iter().enumerate() {
             let v = match value {
@@ -165,9 +165,12 @@ fn route_piece<'a>(lines: &mut lineproto::Lines<'a>, router: &mut Router<'_>, pi
                 too_old = Some(why);
                 continue;
             }
-            let Some((shard, slot)) = set.slot(i, field, key, router, admission) else {
-                refused = true;
-                continue;
+            let (shard, slot) = match set.slot(i, field, key, router, admission) {
+                Ok(found) => found,
+                Err(why) => {
+                    refused = Some(why);
+                    continue;
+                }
             };
             router.push(shard, slot, t, v);
             stored += 1;
@@ -178,10 +181,10 @@ fn route_piece<'a>(lines: &mut lineproto::Lines<'a>, router: &mut Router<'_>, pi
             report.rejected.push(reject(lineno, &why));
             continue;
         }
-        if refused && let Some(a) = admission {
+        if let Some(why) = refused {
             // The line's admitted fields are stored; the line is reported for the others.
             report.samples_accepted += stored;
-            report.rejected.push(reject(lineno, &a.refusal()));
+            report.rejected.push(reject(lineno, &why));
             continue;
         }
         // A line of string fields only stores nothing, but it is not wrong.
@@ -398,10 +401,10 @@ pub(crate) fn write_samples(
             Some(known) => known,
             None => {
                 if let Some(a) = admission
-                    && !a.admit(hash)
+                    && let Err(why) = a.admit(hash, key())
                 {
                     if report.rejected.last().map(|e| e.line) != Some(s.line) {
-                        report.rejected.push(reject(s.line, &a.refusal()));
+                        report.rejected.push(reject(s.line, &why));
                     }
                     continue;
                 }
@@ -685,7 +688,7 @@ impl<'a> Tagset<'a> {
     /// shard's batch the first time.
     // The field name stays a `Cow` so a name borrowed from the request body is kept borrowed.
     #[allow(clippy::ptr_arg)]
-    /// `None` when `admission` refuses a new series.
+    /// Why not when `admission` refuses a new series.
     fn slot(
         &mut self,
         i: usize,
@@ -693,15 +696,15 @@ impl<'a> Tagset<'a> {
         key: &mut Vec<u8>,
         router: &mut Router<'_>,
         admission: Option<&dyn Admission>,
-    ) -> Option<(usize, u32)> {
+    ) -> Result<(usize, u32), String> {
         if let Some(f) = self.fields.get(i).filter(|f| f.0 == *field) {
-            return Some((f.1, f.2));
+            return Ok((f.1, f.2));
         }
         if let Some(f) = self.fields.iter().find(|f| f.0 == *field) {
-            return Some((f.1, f.2));
+            return Ok((f.1, f.2));
         }
         let Ok([prefix, suffix]) = self.encoded else {
-            return Some((0, 0));
+            return Ok((0, 0));
         };
         let name = format!("{}_{field}", self.measurement);
         let name_off = router.arena.len();
@@ -713,12 +716,12 @@ impl<'a> Tagset<'a> {
             key.extend_from_slice(router.arena.get(off as usize..(off + len) as usize).unwrap_or_default());
         }
         let hash = hash_key(key);
-        if admission.is_some_and(|a| !a.admit(hash)) {
-            return None;
+        if let Some(a) = admission {
+            a.admit(hash, key)?;
         }
         let (shard, slot) = router.add_series(hash, [prefix, name_piece, suffix]);
         self.fields.push((field.clone(), shard, slot));
-        Some((shard, slot))
+        Ok((shard, slot))
     }
 }
 

@@ -260,6 +260,8 @@ pub struct StorageError {
     message: String,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// The read was refused by a limit (not a failure of the storage).
+    limit: bool,
 }
 
 impl StorageError {
@@ -268,7 +270,23 @@ impl StorageError {
         Self {
             message: message.into(),
             source: None,
+            limit: false,
         }
+    }
+
+    /// A read the storage refuses because it goes beyond a limit (such as the longest range a
+    /// reader may read); `message` says which and how to raise it.
+    pub fn limit(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+            limit: true,
+        }
+    }
+
+    /// Whether this is a refusal by a limit ([`StorageError::limit`]), not a failure.
+    pub fn is_limit(&self) -> bool {
+        self.limit
     }
 
     /// An error with a message and the underlying cause.
@@ -276,6 +294,7 @@ impl StorageError {
         Self {
             message: message.into(),
             source: Some(Box::new(source)),
+            limit: false,
         }
     }
 }

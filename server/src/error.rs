@@ -66,7 +66,8 @@ pub(crate) enum ErrorType {
     /// status.
     Unauthorized,
     Forbidden,
-    TooManyRequests,
+    /// 429, with the seconds of its `Retry-After`.
+    TooManyRequests(u32),
 }
 
 impl ErrorType {
@@ -79,7 +80,7 @@ impl ErrorType {
             ErrorType::Unavailable => "unavailable",
             ErrorType::Unauthorized => "unauthorized",
             ErrorType::Forbidden => "forbidden",
-            ErrorType::TooManyRequests => "too_many_requests",
+            ErrorType::TooManyRequests(_) => "too_many_requests",
         }
     }
 
@@ -91,10 +92,14 @@ impl ErrorType {
             ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorType::Forbidden => StatusCode::FORBIDDEN,
-            ErrorType::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorType::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
+
+/// How PromQL's message for a query over its sample limit starts ([`PromError::is_sample_limit`];
+/// a unit test holds it to the engine's wording).
+const SAMPLE_LIMIT_PREFIX: &str = "query processing would load too many samples";
 
 /// An error of the Prometheus query API: `{"status":"error","errorType":..,"error":..}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,12 +135,24 @@ impl PromError {
         }
     }
 
-    /// 429: a tenant's query limit.
-    pub(crate) fn too_many(message: impl Into<String>) -> Self {
+    /// 429: a tenant's query limit, to retry after `retry_after` (rounded up to whole seconds).
+    pub(crate) fn too_many(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
         PromError {
-            kind: ErrorType::TooManyRequests,
+            kind: ErrorType::TooManyRequests(u32::try_from(secs.max(1)).unwrap_or(u32::MAX)),
             message: message.into(),
         }
+    }
+
+    /// Whether this is PromQL's refusal of a query holding more samples than the limit.
+    pub(crate) fn is_sample_limit(&self) -> bool {
+        self.kind == ErrorType::Execution && self.message.starts_with(SAMPLE_LIMIT_PREFIX)
+    }
+
+    /// The message with `advice` after it (which limit, how to raise it).
+    pub(crate) fn with_advice(mut self, advice: impl std::fmt::Display) -> Self {
+        self.message = format!("{}: {advice}", self.message);
+        self
     }
 
     pub(crate) fn timeout() -> Self {
@@ -173,6 +190,10 @@ impl From<promql::Error> for PromError {
             | promql::Error::UnsupportedFunction(_)
             | promql::Error::BadQuery(_) => PromError::bad_param("query", e),
             promql::Error::Timeout => PromError::timeout(),
+            promql::Error::Storage(s) if s.is_limit() => PromError {
+                kind: ErrorType::Execution,
+                message: s.to_string(),
+            },
             promql::Error::Storage(_) => PromError::internal(e.to_string()),
             _ => PromError {
                 kind: ErrorType::Execution,
@@ -187,6 +208,10 @@ impl From<foresight_engine::Error> for PromError {
         match e {
             foresight_engine::Error::InvalidArgument(m) => PromError::bad_data(m),
             foresight_engine::Error::Closed => PromError::unavailable("the database is shutting down"),
+            foresight_engine::Error::LimitExceeded(m) => PromError {
+                kind: ErrorType::Execution,
+                message: m,
+            },
             other => PromError::internal(other.to_string()),
         }
     }
@@ -195,9 +220,15 @@ impl From<foresight_engine::Error> for PromError {
 impl IntoResponse for PromError {
     fn into_response(self) -> Response {
         let mut r = (self.kind.status(), JsonBody(self.body())).into_response();
-        if matches!(self.kind, ErrorType::Unavailable | ErrorType::TooManyRequests) {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match self.kind {
+            ErrorType::Unavailable => {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ErrorType::TooManyRequests(secs) => {
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            _ => {}
         }
         r
     }
@@ -379,7 +410,7 @@ impl AuthFailure {
             let kind = match status {
                 StatusCode::UNAUTHORIZED => ErrorType::Unauthorized,
                 StatusCode::FORBIDDEN => ErrorType::Forbidden,
-                _ => ErrorType::TooManyRequests,
+                _ => ErrorType::TooManyRequests(1),
             };
             PromError { kind, message }.into_response()
         };
@@ -430,6 +461,15 @@ mod tests {
         assert_eq!(PromError::from(promql::Error::Timeout).kind, ErrorType::Timeout);
         let e = PromError::from(promql::Error::TooManySamples { limit: 5 });
         assert_eq!(e.kind, ErrorType::Execution);
+        assert!(e.is_sample_limit(), "{}", e.message);
+        assert!(!PromError::from(promql::Error::Execution("x".into())).is_sample_limit());
+        let e = PromError::from(promql::Error::Storage(promql::StorageError::limit("reads 40d")));
+        assert_eq!((e.kind, e.message.as_str()), (ErrorType::Execution, "reads 40d"));
+        let e = PromError::from(promql::Error::Storage(promql::StorageError::new("disk")));
+        assert_eq!(e.kind, ErrorType::Internal);
+        let r = PromError::too_many("slow down", std::time::Duration::from_millis(1500)).into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
     }
 
     #[test]

@@ -299,9 +299,10 @@ fn select_long(
     };
     let lookback = i64::try_from(engine.options().lookback_delta.as_millis()).unwrap_or(i64::MAX);
     let mint = grid.start.saturating_sub(lookback) + 1;
-    let series = db
-        .select(&matchers, mint, grid.end)
-        .map_err(|e| PromError::internal(format!("reading the series: {e}")))?;
+    let series = db.select(&matchers, mint, grid.end).map_err(|e| match e {
+        foresight_engine::Error::LimitExceeded(_) => PromError::from(e),
+        e => PromError::internal(format!("reading the series: {e}")),
+    })?;
     let series: Vec<_> = series.into_iter().filter(|s| !s.samples.is_empty()).collect();
     if series.len() > limit.max {
         return Err(PromError::bad_data(format!(

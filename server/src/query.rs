@@ -98,11 +98,12 @@ where
     F: FnOnce(&TenantView, &Engine) -> Result<T, PromError> + Send + 'static,
 {
     let db = st.reader(tenant)?;
-    // The tenant's own limit first: over it, 429 at once rather than a wait for a shared slot.
-    let tenant_slot = st
+    let limits = st.auth.limits(tenant.name());
+    // The tenant's own limits first: over them, 429 at once rather than a wait for a shared slot.
+    let mut tenant_slot = st
         .quota
-        .query_slot(tenant.name(), st.auth.limits(tenant.name()))
-        .map_err(|r| PromError::too_many(r.message))?;
+        .query_slot(tenant.name(), limits)
+        .map_err(|r| PromError::too_many(r.message, r.retry_after))?;
     st.metrics.queries_waiting.fetch_add(1, Ordering::Relaxed);
     let permit = tokio::time::timeout(limit, st.query_slots.clone().acquire_owned()).await;
     st.metrics.queries_waiting.fetch_sub(1, Ordering::Relaxed);
@@ -113,10 +114,23 @@ where
     };
     let mut opts = st.engine_opts.clone();
     opts.timeout = Some(limit);
+    // The tenant's sample limit, when lower than the server's.
+    let tenant_samples = limits.max_query_samples.filter(|m| *m < opts.max_samples);
+    if let Some(m) = tenant_samples {
+        opts.max_samples = m;
+    }
     let engine = Engine::new(opts);
+    let name = tenant.name().to_owned();
     let task = tokio::task::spawn_blocking(move || {
+        tenant_slot.evaluating();
         let _slots = (permit, tenant_slot);
-        f(&db, &engine)
+        f(&db, &engine).map_err(|e| match tenant_samples {
+            Some(_) if e.is_sample_limit() => e.with_advice(format!(
+                "tenant {name:?}'s max_query_samples; narrow the query or raise it with \
+                 `foresight tokens limits --tenant {name} --max-query-samples N`"
+            )),
+            _ => e,
+        })
     });
     // The engine stops itself at the timeout; this is only a safety net for work outside it.
     match tokio::time::timeout(limit + Duration::from_secs(5), task).await {

@@ -10,6 +10,16 @@
 //!   is charged for its samples afterwards (the bucket may go into debt).
 //! - **Concurrent queries** (`max_concurrent_queries`): beyond, a query gets 429 at once instead of
 //!   waiting for a slot, so one tenant cannot hold every slot of `max-concurrent-queries`.
+//! - **Query time** (`max_query_millis_per_second`): a bucket of milliseconds of evaluation
+//!   holding one second's worth, charged with each query's evaluation time when it ends (it may
+//!   go into debt); while empty, queries get 429 with `Retry-After`. This is what bounds the
+//!   CPU a tenant's queries take from the others: a concurrency limit alone still lets one heavy
+//!   query run at all times.
+//! - **Labels** (`max_labels_per_series`, `max_label_value_length`): checked on each new series
+//!   of a write with the series limit ([`Quota::admission`]); a series over them is refused on its
+//!   lines (400).
+//!
+//! The query sample and range limits are applied where queries are evaluated (`query::evaluate`).
 //!
 //! Each refusal is counted per tenant and limit in `/metrics`. A tenant without limits costs a
 //! map lookup per request.
@@ -20,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use foresight_auth::{Buckets, TenantLimits};
-use foresight_engine::Admission;
+use foresight_engine::{Admission, Labels, TENANT_LABEL};
 use parking_lot::Mutex;
 
 use crate::metrics::{Family, MetricSource};
@@ -42,7 +52,11 @@ struct TenantState {
     refused_series: AtomicU64,
     refused_rate: AtomicU64,
     refused_queries: AtomicU64,
+    refused_query_time: AtomicU64,
+    refused_labels: AtomicU64,
     samples: AtomicU64,
+    /// Milliseconds of query evaluation.
+    query_millis: AtomicU64,
 }
 
 /// Every tenant's limit state (tenants appear on their first request).
@@ -51,6 +65,8 @@ pub(crate) struct Quota {
     start: Instant,
     tenants: Mutex<HashMap<Arc<str>, Arc<TenantState>>>,
     rate: Buckets<Arc<str>>,
+    /// Query time buckets (milliseconds), by tenant.
+    query_time: Arc<Buckets<Arc<str>>>,
 }
 
 /// Why a request is refused by its tenant's limit.
@@ -66,6 +82,7 @@ impl Default for Quota {
             start: Instant::now(),
             tenants: Mutex::new(HashMap::new()),
             rate: Buckets::new(),
+            query_time: Arc::new(Buckets::new()),
         }
     }
 }
@@ -114,22 +131,53 @@ impl Quota {
         }
     }
 
-    /// The series admission of a write, when the tenant has a series limit.
+    /// The series admission of a write, when the tenant has a series or label limit.
     pub(crate) fn admission(self: &Arc<Self>, tenant: &str, limits: TenantLimits) -> Option<Arc<dyn Admission>> {
-        let max = limits.max_series?;
+        if limits.max_series.is_none()
+            && limits.max_labels_per_series.is_none()
+            && limits.max_label_value_length.is_none()
+        {
+            return None;
+        }
         Some(Arc::new(SeriesLimit {
             quota: self.clone(),
             state: self.state(tenant),
             tenant: tenant.to_owned(),
-            max: usize::try_from(max).unwrap_or(usize::MAX),
+            max: limits.max_series.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+            max_labels: limits.max_labels_per_series.map(|m| m as usize),
+            max_value_len: limits.max_label_value_length.map(|m| m as usize),
         }))
     }
 
-    /// A query slot of the tenant, held until dropped.
+    /// A query slot of the tenant, held until dropped; refused while the tenant has its most
+    /// queries running or has used its query time.
     pub(crate) fn query_slot(&self, tenant: &str, limits: TenantLimits) -> Result<QuerySlot, Refusal> {
         let state = self.state(tenant);
+        let key: Arc<str> = Arc::from(tenant);
+        if let Some(millis) = limits.max_query_millis_per_second {
+            let rate = f64::from(millis);
+            if let Err(wait) = self.query_time.has_token(&key, rate, rate, Instant::now()) {
+                state.refused_query_time.fetch_add(1, Ordering::Relaxed);
+                return Err(Refusal {
+                    message: format!(
+                        "tenant {tenant:?} has used its query time, {} s of evaluation per second \
+                         (max_query_seconds_per_second; {HOW_TO_RAISE} {tenant} --max-query-seconds-per-second N`); \
+                         retry later",
+                        rate / 1000.0
+                    ),
+                    retry_after: wait,
+                });
+            }
+        }
         let running = state.queries.fetch_add(1, Ordering::AcqRel) + 1;
-        let slot = QuerySlot(state.clone());
+        let slot = QuerySlot {
+            state: state.clone(),
+            tenant: key,
+            charge: limits
+                .max_query_millis_per_second
+                .map(|m| (self.query_time.clone(), f64::from(m))),
+            started: None,
+        };
         if let Some(max) = limits.max_concurrent_queries
             && running > u64::from(max)
         {
@@ -147,34 +195,117 @@ impl Quota {
     }
 }
 
-/// A running query of a tenant.
+/// A running query of a tenant. Its evaluation time, from [`QuerySlot::evaluating`] to the drop,
+/// is charged to the tenant's query time.
 #[derive(Debug)]
-pub(crate) struct QuerySlot(Arc<TenantState>);
+pub(crate) struct QuerySlot {
+    state: Arc<TenantState>,
+    tenant: Arc<str>,
+    /// The tenant's query time buckets and its rate (ms/s), when it has that limit.
+    charge: Option<(Arc<Buckets<Arc<str>>>, f64)>,
+    started: Option<Instant>,
+}
 
-impl Drop for QuerySlot {
-    fn drop(&mut self) {
-        self.0.queries.fetch_sub(1, Ordering::AcqRel);
+impl QuerySlot {
+    /// The evaluation starts (the wait for a shared slot is not charged).
+    pub(crate) fn evaluating(&mut self) {
+        self.started = Some(Instant::now());
     }
 }
 
-/// A tenant's series limit for one write.
+impl Drop for QuerySlot {
+    fn drop(&mut self) {
+        self.state.queries.fetch_sub(1, Ordering::AcqRel);
+        if let Some(started) = self.started {
+            let now = Instant::now();
+            let ms = now.duration_since(started).as_secs_f64() * 1000.0;
+            self.state.query_millis.fetch_add(ms as u64, Ordering::Relaxed);
+            if let Some((buckets, rate)) = &self.charge {
+                buckets.charge(&self.tenant, ms, *rate, *rate, now);
+            }
+        }
+    }
+}
+
+/// A tenant's series and label limits for one write.
 #[derive(Debug)]
 struct SeriesLimit {
     quota: Arc<Quota>,
     state: Arc<TenantState>,
     tenant: String,
-    max: usize,
+    max: Option<usize>,
+    max_labels: Option<usize>,
+    max_value_len: Option<usize>,
+}
+
+impl SeriesLimit {
+    /// Why the labels of the series keyed `key` are over the tenant's label limits, if they are.
+    fn check_labels(&self, key: &[u8]) -> Result<(), String> {
+        if self.max_labels.is_none() && self.max_value_len.is_none() {
+            return Ok(());
+        }
+        let labels = Labels::from_key(key).map_err(|e| format!("bad series key: {e}"))?;
+        let tenant = &self.tenant;
+        let mut count = 0;
+        for l in labels.iter() {
+            let (name, value) = (l.name, l.value);
+            if name == TENANT_LABEL {
+                continue;
+            }
+            count += 1;
+            if let Some(max) = self.max_value_len
+                && value.len() > max
+            {
+                let mut shown: String = value.chars().take(32).collect();
+                if shown.len() < value.len() {
+                    shown.push_str("...");
+                }
+                return Err(format!(
+                    "label {name} has a value of {} bytes ({shown:?}), longer than tenant {tenant:?}'s limit of {max} \
+                     (max_label_value_length; {HOW_TO_RAISE} {tenant} --max-label-value-length N`)",
+                    value.len()
+                ));
+            }
+        }
+        if let Some(max) = self.max_labels
+            && count > max
+        {
+            return Err(format!(
+                "the series has {count} labels (its name included), more than tenant {tenant:?}'s limit of {max} \
+                 (max_labels_per_series; {HOW_TO_RAISE} {tenant} --max-labels-per-series N`)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn over_series_limit(&self, max: usize) -> String {
+        format!(
+            "tenant {:?} is at its limit of {max} active series (max_series; series written in the last hour); \
+             new series are refused, known ones still stored ({HOW_TO_RAISE} {} --max-series N`)",
+            self.tenant, self.tenant
+        )
+    }
 }
 
 impl Admission for SeriesLimit {
-    fn admit(&self, hash: u64) -> bool {
+    fn admit(&self, hash: u64, key: &[u8]) -> Result<(), String> {
+        let Some(max) = self.max else {
+            return self.check_labels(key).inspect_err(|_| {
+                self.state.refused_labels.fetch_add(1, Ordering::Relaxed);
+            });
+        };
         let now = self.quota.now_s();
         let mut series = self.state.series.lock();
         if let Some(t) = series.get_mut(&hash) {
+            // Known: its labels were checked when it was admitted.
             *t = now;
-            return true;
+            return Ok(());
         }
-        if series.len() >= self.max {
+        if let Err(why) = self.check_labels(key) {
+            self.state.refused_labels.fetch_add(1, Ordering::Relaxed);
+            return Err(why);
+        }
+        if series.len() >= max {
             // Forget idle series, at most once a second (it walks the whole map).
             let window = u32::try_from(ACTIVE_WINDOW.as_secs()).unwrap_or(u32::MAX);
             let swept = self.state.swept.swap(u64::from(now), Ordering::Relaxed);
@@ -182,21 +313,13 @@ impl Admission for SeriesLimit {
                 series.retain(|_, t| now.saturating_sub(*t) < window);
             }
         }
-        if series.len() < self.max {
+        if series.len() < max {
             series.insert(hash, now);
-            true
+            Ok(())
         } else {
             self.state.refused_series.fetch_add(1, Ordering::Relaxed);
-            false
+            Err(self.over_series_limit(max))
         }
-    }
-
-    fn refusal(&self) -> String {
-        format!(
-            "tenant {:?} is at its limit of {} active series (max_series; series written in the last hour); \
-             new series are refused, known ones still stored ({HOW_TO_RAISE} {} --max-series N`)",
-            self.tenant, self.max, self.tenant
-        )
     }
 }
 
@@ -228,11 +351,18 @@ impl MetricSource for Quota {
             "gauge",
             "Queries a tenant has evaluating now",
         );
+        let mut query_time = Family::new(
+            "foresight_tenant_query_seconds_total",
+            "counter",
+            "Time a tenant's queries spent evaluating (wall clock, from the start of each evaluation to its end)",
+        );
         for (tenant, s) in &tenants {
             for (limit, n) in [
                 ("max_series", &s.refused_series),
                 ("max_samples_per_second", &s.refused_rate),
                 ("max_concurrent_queries", &s.refused_queries),
+                ("max_query_seconds_per_second", &s.refused_query_time),
+                ("max_labels", &s.refused_labels),
             ] {
                 refused.push(
                     "",
@@ -254,8 +384,13 @@ impl MetricSource for Quota {
                 vec![("tenant", tenant.to_string())],
                 s.queries.load(Ordering::Relaxed) as f64,
             );
+            query_time.push(
+                "",
+                vec![("tenant", tenant.to_string())],
+                s.query_millis.load(Ordering::Relaxed) as f64 / 1000.0,
+            );
         }
-        vec![refused, active, samples, queries]
+        vec![refused, active, samples, queries, query_time]
     }
 }
 
@@ -268,31 +403,88 @@ mod tests {
             max_series: series,
             max_samples_per_second: rate,
             max_concurrent_queries: queries,
+            ..TenantLimits::default()
         }
+    }
+
+    /// Asserts that `/metrics` holds each of `wants`.
+    fn assert_metrics(q: &Quota, wants: &[&str]) {
+        let text = crate::metrics::render(&q.families());
+        for want in wants {
+            assert!(text.contains(want), "no {want} in {text}");
+        }
+    }
+
+    fn key(pairs: &[(&str, &str)]) -> Vec<u8> {
+        Labels::new(pairs.iter().copied()).as_key().to_vec()
     }
 
     #[test]
     fn series_limit_keeps_known_series_and_refuses_new_ones() {
         let q = Arc::new(Quota::default());
+        let k = key(&[("__name__", "m")]);
         assert!(q.admission("acme", limits(None, None, None)).is_none());
         let a = q.admission("acme", limits(Some(2), None, None)).unwrap();
-        assert!(a.admit(1) && a.admit(2) && a.admit(1));
-        assert!(!a.admit(3));
-        assert!(a.refusal().contains("limit of 2 active series"), "{}", a.refusal());
+        assert!(a.admit(1, &k).is_ok() && a.admit(2, &k).is_ok() && a.admit(1, &k).is_ok());
+        let why = a.admit(3, &k).unwrap_err();
+        assert!(why.contains("limit of 2 active series"), "{why}");
         // Another tenant has its own count.
         let b = q.admission("beta", limits(Some(1), None, None)).unwrap();
-        assert!(b.admit(3));
+        assert!(b.admit(3, &k).is_ok());
         // A raised limit applies to the next write.
         let a = q.admission("acme", limits(Some(3), None, None)).unwrap();
-        assert!(a.admit(3));
-        let text = crate::metrics::render(&q.families());
-        assert!(
-            text.contains(r#"foresight_tenant_limit_refusals_total{tenant="acme",limit="max_series"} 1"#),
-            "{text}"
+        assert!(a.admit(3, &k).is_ok());
+        assert_metrics(
+            &q,
+            &[
+                r#"foresight_tenant_limit_refusals_total{tenant="acme",limit="max_series"} 1"#,
+                r#"foresight_tenant_active_series{tenant="acme"} 3"#,
+            ],
         );
+    }
+
+    #[test]
+    fn label_limits_refuse_new_series_over_them() {
+        let q = Arc::new(Quota::default());
+        let l = TenantLimits {
+            max_labels_per_series: Some(3),
+            max_label_value_length: Some(8),
+            ..TenantLimits::default()
+        };
+        let a = q.admission("acme", l).unwrap();
+        // The tenant label does not count.
+        let ok = key(&[("__name__", "m"), ("__tenant__", "acme"), ("a", "1"), ("b", "12345678")]);
+        assert_eq!(a.admit(1, &ok), Ok(()));
+        let many = key(&[("__name__", "m"), ("a", "1"), ("b", "2"), ("c", "3")]);
+        let why = a.admit(2, &many).unwrap_err();
         assert!(
-            text.contains(r#"foresight_tenant_active_series{tenant="acme"} 3"#),
-            "{text}"
+            why.contains("4 labels") && why.contains("max_labels_per_series"),
+            "{why}"
+        );
+        let long = key(&[("__name__", "m"), ("host", "123456789")]);
+        let why = a.admit(3, &long).unwrap_err();
+        assert!(
+            why.contains("label host has a value of 9 bytes") && why.contains("--max-label-value-length"),
+            "{why}"
+        );
+        // With a series limit too: refused series are not counted as active.
+        let both = q
+            .admission(
+                "beta",
+                TenantLimits {
+                    max_series: Some(1),
+                    ..l
+                },
+            )
+            .unwrap();
+        assert!(both.admit(2, &many).is_err());
+        assert_eq!(both.admit(1, &ok), Ok(()));
+        assert_metrics(
+            &q,
+            &[
+                r#"foresight_tenant_limit_refusals_total{tenant="acme",limit="max_labels"} 2"#,
+                r#"foresight_tenant_active_series{tenant="beta"} 1"#,
+            ],
         );
     }
 
@@ -312,5 +504,39 @@ mod tests {
         drop(slot);
         q.query_slot("acme", l).unwrap();
         q.query_slot("acme", limits(None, None, None)).unwrap();
+    }
+
+    #[test]
+    fn query_time_is_charged_and_refused_when_used_up() {
+        let q = Quota::default();
+        // 50 ms of evaluation per second.
+        let l = TenantLimits {
+            max_query_millis_per_second: Some(50),
+            ..TenantLimits::default()
+        };
+        // Waiting for a shared slot is not charged: a slot never marked evaluating costs nothing.
+        drop(q.query_slot("acme", l).unwrap());
+        q.query_slot("acme", l).unwrap();
+        let mut slot = q.query_slot("acme", l).unwrap();
+        slot.evaluating();
+        std::thread::sleep(Duration::from_millis(120));
+        drop(slot);
+        // 120 ms used of a 50 ms bucket: about 1.4 s of debt to repay at 50 ms/s.
+        let r = q.query_slot("acme", l).unwrap_err();
+        assert!(r.message.contains("0.05 s of evaluation per second"), "{}", r.message);
+        assert!(r.retry_after > Duration::from_millis(1000), "{:?}", r.retry_after);
+        // Other tenants are not affected.
+        q.query_slot("beta", l).unwrap();
+        let text = crate::metrics::render(&q.families());
+        assert!(
+            text.contains(
+                r#"foresight_tenant_limit_refusals_total{tenant="acme",limit="max_query_seconds_per_second"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"foresight_tenant_query_seconds_total{tenant="acme"} 0.12"#),
+            "{text}"
+        );
     }
 }

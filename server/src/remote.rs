@@ -259,9 +259,10 @@ async fn serve_read(st: Arc<AppState>, tenant: Tenant, req: Request) -> Result<R
     let request = foresight_remote::decode_read(&buf, limit).map_err(|e| Answer::bad(e.to_string()))?;
     drop(buf);
     let kind = foresight_remote::response_type(&request);
-    let max_samples = usize::try_from(st.config.limits.max_samples).unwrap_or(usize::MAX);
     let timeout = st.config.limits.query_timeout;
-    let body = query::evaluate(&st, &tenant, timeout, move |db, _| {
+    let body = query::evaluate(&st, &tenant, timeout, move |db, engine| {
+        // The server's max-samples, or the tenant's max_query_samples when lower.
+        let max_samples = usize::try_from(engine.options().max_samples).unwrap_or(usize::MAX);
         answer_read(db, &request, kind, max_samples)
     })
     .await?;
@@ -315,7 +316,8 @@ fn answer_read(
             total = total.saturating_add(s.samples.len());
             if total > max_samples {
                 return Err(PromError::bad_data(format!(
-                    "exceeded sample limit ({max_samples}, max-samples): narrow the query's time range or matchers"
+                    "exceeded sample limit ({max_samples}: the server's max-samples, or the tenant's \
+                     max_query_samples when lower): narrow the query's time range or matchers"
                 )));
             }
             let labels = foresight_remote::labels_to_proto(s.labels.iter().map(|l| (l.name, l.value)));

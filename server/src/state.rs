@@ -104,7 +104,21 @@ impl AppState {
         let db = self
             .db()
             .ok_or_else(|| PromError::unavailable(self.not_ready_reason()))?;
-        Ok(TenantView::new(db, tenant.label()))
+        let view = TenantView::new(db, tenant.label());
+        let limits = self.auth.limits(tenant.name());
+        Ok(match limits.max_query_range_ms {
+            Some(ms) => {
+                let name = tenant.name();
+                view.with_max_range(
+                    i64::try_from(ms).unwrap_or(i64::MAX),
+                    format!(
+                        "tenant {name:?}'s max_query_range, counting range selectors and the lookback; narrow the \
+                         query or raise it with `foresight tokens limits --tenant {name} --max-query-range D`"
+                    ),
+                )
+            }
+            None => view,
+        })
     }
 
     /// `tenant`'s view of the database for writing: what it stores carries the tenant's label,

@@ -17,6 +17,7 @@ mod remote;
 mod report;
 mod restart;
 mod rules;
+mod tenant_limits;
 mod tenants;
 mod tiers;
 mod tls;

@@ -25,15 +25,21 @@ const CANARY_LP: &str = "zcanary7f3e_lp";
 const CANARY_RW: &str = "zcanary7f3e_rw";
 const CANARY_VALUE: &str = "zcanary7f3e_secret";
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-fn bearer(token: &str) -> String {
+pub(crate) fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-fn remote_write(s: &TestServer, auth: &str, labels: &[(&str, &str)], t: i64, metadata: Option<&str>) -> Resp {
+pub(crate) fn remote_write(
+    s: &TestServer,
+    auth: &str,
+    labels: &[(&str, &str)],
+    t: i64,
+    metadata: Option<&str>,
+) -> Resp {
     let req = WriteRequest {
         timeseries: vec![TimeSeries {
             labels: labels

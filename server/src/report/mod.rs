@@ -646,6 +646,9 @@ pub(crate) fn compute(
 }
 
 fn storage_err(e: foresight_engine::promql::StorageError) -> PromError {
+    if e.is_limit() {
+        return PromError::from(foresight_engine::promql::Error::Storage(e));
+    }
     PromError::internal(format!("reading the series: {e}"))
 }
 
