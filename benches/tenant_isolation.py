@@ -9,14 +9,16 @@ and one thread running `sum(rate(m_v[1m]))` every 100 ms. Its latencies are reco
   1. baseline:   b alone;
   2. a limited:  a hammers with --a-writers writer threads (5,000-line batches, no pause) and
                  --a-queriers query threads (a heavy query over all its series, no pause), at
-                 its limits (samples/s, concurrent queries, series): most of a's requests get 429;
+                 its limits (samples/s, concurrent queries, series, and with --a-query-seconds
+                 its query time): most of a's requests get 429;
   3. a unlimited (--unlimited-phase): the same hammering with a's limits removed, to show what
                  the limits buy.
 
 Each phase lasts --phase seconds. Printed: per phase, b's write and query p50/p99 (ms) and
 counts, a's answers by status, and the server's CPU seconds. By default a's clients retry at once
 on 429 (the worst case); --a-backoff makes them honour Retry-After as Prometheus and Telegraf do.
-The load generator runs on the same machine: its own CPU use is part of what b feels. Loopback only; every loop is bounded by the phase's end.
+The load generator runs on the same machine (a's clients in a process of their own, so they
+never hold the interpreter lock b's clients need): its CPU use is part of what b feels. Loopback only; every loop is bounded by the phase's end.
 
     cargo build -p foresight                       # the dev profile is optimised
     python3 benches/tenant_isolation.py --phase 20
@@ -25,6 +27,7 @@ The load generator runs on the same machine: its own CPU use is part of what b f
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -145,15 +148,32 @@ def run_phase(port, tok, seconds, args, hammer):
             record("a_query", code)
             backoff(c, code)
 
+    def a_side(queue):
+        # In its own process, so a's body building never holds the interpreter lock b's
+        # clients need (in one process, b's latencies would include waiting for a's Python).
+        ts = [threading.Thread(target=a_writer, args=(i,)) for i in range(args.a_writers)]
+        ts += [threading.Thread(target=a_querier) for _ in range(args.a_queriers)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=seconds + 120)
+        queue.put({k: status[k] for k in ("a_write", "a_query")})
+
+    hammer_proc = None
+    if hammer:
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        hammer_proc = ctx.Process(target=a_side, args=(queue,))
+        hammer_proc.start()
     threads = [threading.Thread(target=b_writer, args=(i,)) for i in range(args.b_writers)]
     threads.append(threading.Thread(target=b_querier))
-    if hammer:
-        threads += [threading.Thread(target=a_writer, args=(i,)) for i in range(args.a_writers)]
-        threads += [threading.Thread(target=a_querier) for _ in range(args.a_queriers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=seconds + 120)
+    if hammer_proc:
+        status.update(queue.get(timeout=seconds + 180))
+        hammer_proc.join(timeout=60)
     return lat, status
 
 
@@ -167,6 +187,8 @@ def main():
     ap.add_argument("--a-rate", type=int, default=20000, help="a's max samples/s")
     ap.add_argument("--a-queries", type=int, default=1, help="a's max concurrent queries")
     ap.add_argument("--a-series", type=int, default=20000, help="a's max active series")
+    ap.add_argument("--a-query-seconds", type=float, default=0.0,
+                    help="a's max seconds of query evaluation per second (0: no such limit)")
     ap.add_argument("--unlimited-phase", action="store_true")
     ap.add_argument("--a-backoff", action="store_true",
                     help="a's clients honour Retry-After on 429 (capped at 1 s) instead of retrying at once")
@@ -181,7 +203,8 @@ def main():
         tok[t + "w"] = tokens(binary, data, "create", "--tenant", t, "--role", "write")
         tok[t + "r"] = tokens(binary, data, "create", "--tenant", t, "--role", "read")
     tokens(binary, data, "limits", "--tenant", "a", "--max-samples-per-second", str(args.a_rate),
-           "--max-concurrent-queries", str(args.a_queries), "--max-series", str(args.a_series))
+           "--max-concurrent-queries", str(args.a_queries), "--max-series", str(args.a_series),
+           "--max-query-seconds-per-second", str(args.a_query_seconds))
     port = free_port()
     server = subprocess.Popen([binary, "--data-dir", data, "serve", "--listen", f"127.0.0.1:{port}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -206,7 +229,8 @@ def main():
         for name, hammer in phases:
             if name == "a unlimited":
                 tokens(binary, data, "limits", "--tenant", "a", "--max-samples-per-second", "0",
-                       "--max-concurrent-queries", "0", "--max-series", "0")
+                       "--max-concurrent-queries", "0", "--max-series", "0",
+                       "--max-query-seconds-per-second", "0")
                 time.sleep(1.5)  # the server reloads the file within a second
             cpu0 = server_cpu(server.pid)
             lat, status = run_phase(port, tok, args.phase, args, hammer)

@@ -416,7 +416,9 @@ fn detect_kind(client: &Client, target: &Target) -> String {
             return "prometheus".into();
         }
     }
+    // `/ping` needs no credential: foresight names itself there when its `/metrics` needs one.
     match client.get(&target.url("/ping"), &[]) {
+        Ok(r) if r.status == 204 && r.influx_build.as_deref() == Some("foresight") => "foresight".into(),
         Ok(r) if r.status == 204 => "influxdb".into(),
         _ => "unknown".into(),
     }

@@ -12,6 +12,8 @@ const MAX_BODY: u64 = 512 << 20;
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: Vec<u8>,
+    /// The `X-Influxdb-Build` header (`/ping` answers: `OSS`, `Enterprise`, or `foresight`).
+    pub(crate) influx_build: Option<String>,
 }
 
 /// One connection pool; give each thread its own so requests never wait for each other.
@@ -81,13 +83,22 @@ impl Client {
 
 fn read(mut resp: ureq::http::Response<ureq::Body>) -> Result<Reply, String> {
     let status = resp.status().as_u16();
+    let influx_build = resp
+        .headers()
+        .get("X-Influxdb-Build")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = resp
         .body_mut()
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec()
         .map_err(|e| e.to_string())?;
-    Ok(Reply { status, body })
+    Ok(Reply {
+        status,
+        body,
+        influx_build,
+    })
 }
 
 /// The first `max` bytes of a body as text, for error reports.

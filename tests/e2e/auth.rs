@@ -419,5 +419,10 @@ fn bench_with_a_token_loads_a_server_with_authentication_on() {
     let (code, stdout) = bench(None);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("HTTP 401"), "{stdout}");
+    // Still recognised as foresight (by `/ping`, which needs no token), not as InfluxDB.
+    assert!(
+        stdout.contains("foresight") && !stdout.contains("(influxdb)"),
+        "{stdout}"
+    );
     s.stop();
 }
