@@ -70,10 +70,10 @@ impl Default for FitOptions {
 /// alpha 0 and gamma 1, or ETS(A,N,N) with alpha 1), which replaces it only when clearly closer
 /// ([`FittedModel::fallback`] reports it); the same kind of backtest, reaching further back on
 /// short series, calibrates the intervals ([`FittedModel::interval_calibration`]). When the
-/// history holds five or more cycles of a multiple of the period (a week of days: 336 on
-/// half-hourly data with a daily 48) whose profile explains clearly more than the period alone,
-/// (or when the detected period is such a multiple of a strong shorter one, e.g. 168 of 24), the
-/// same automatic choice is also fitted after removing that longer profile, and replaces the
+/// period is a day on a common grid and the history holds five or more weeks (336 points on
+/// half-hourly data with a daily 48) whose weekly profile explains clearly more than the daily
+/// one alone (or when the detected period is such a week of a strong daily one, e.g. 168 of 24),
+/// the same automatic choice is also fitted after removing that longer profile, and replaces the
 /// single-season model when it forecasts clearly and significantly closer one long period ahead
 /// on a backtest ([`FittedModel::long_season`]).
 ///

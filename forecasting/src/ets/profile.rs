@@ -4,14 +4,12 @@
 
 use crate::season::{MIN_STRENGTH, centred_ma, fill_gaps, seasonal_strength};
 
-/// Largest ratio of the long period to the short one considered (7: a week of days).
-const MAX_MULTIPLE: usize = 8;
+/// Points per day of the common sampling grids (1 h, 30, 15, 10, 5 and 1 min, 30, 20 and 10 s):
+/// the short periods a weekly one is looked for on.
+const DAILY_PERIODS: [usize; 9] = [24, 48, 96, 144, 288, 1440, 2880, 4320, 8640];
 /// Adjusted share of the variance left by the short season that the long profile must explain
 /// to be tried at all (each candidate costs a second automatic fit).
 const MIN_GAIN: f64 = 0.1;
-/// Shortest period a detected one may be split into (a daily 24 out of a weekly 168; not a
-/// half-year out of a monthly series' year).
-const MIN_SHORT: usize = 12;
 /// The ratio of the one pair of periods a detected period is split into.
 const DAYS_A_WEEK: usize = 7;
 /// Cycles of the long period the profile is estimated from (the most recent ones).
@@ -100,44 +98,41 @@ fn long_only(d: &[(usize, f64)], short: usize, long: usize, trim: f64) -> Vec<f6
         .collect()
 }
 
-/// The long period worth trying for a series fitted with period `short`: the multiple of it
-/// whose long-only profile explains the largest adjusted share of the variance the short
-/// profile leaves, if that reaches [`MIN_GAIN`] and the history holds `min_cycles` cycles.
+/// The long period worth trying for a series fitted with period `short`: a week of days
+/// (`short` one of [`DAILY_PERIODS`], the long period 7 times it), if its long-only profile
+/// explains an adjusted share of at least [`MIN_GAIN`] of the variance the short profile leaves
+/// and the history holds `min_cycles` weeks. Other multiples are not tried: on the wide
+/// evaluation a multi-year profile on a monthly series (El Nino's, 5 cycles of 2-8 years) passed
+/// the backtest and then forecast worse (MASE 0.785 to 0.842 relative to seasonal naive).
 pub(super) fn long_period(y: &[f64], x: &[f64], short: usize, min_cycles: usize) -> Option<usize> {
-    let mut best: Option<(usize, f64)> = None;
-    for k in 2..=MAX_MULTIPLE {
-        let long = short * k;
-        if y.len() < min_cycles * long {
-            break;
-        }
-        let d = detrended(y, x, long);
-        let nd = d.len() as f64;
-        if nd <= (long + 1) as f64 {
-            continue;
-        }
-        let lo = long_only(&d, short, long, 0.0);
-        // The short season's own profile, from the same points.
-        let mut sums = vec![0.0; short];
-        let mut counts = vec![0usize; short];
-        for &(t, v) in &d {
-            sums[t % short] += v;
-            counts[t % short] += 1;
-        }
-        let (mut var_short, mut var_long) = (0.0, 0.0);
-        for &(t, v) in &d {
-            let r = v - sums[t % short] / counts[t % short].max(1) as f64;
-            var_short += r * r;
-            var_long += (r - lo[t % long]).powi(2);
-        }
-        if var_short <= 0.0 || !var_short.is_finite() {
-            continue;
-        }
-        let gain = 1.0 - (var_long / (nd - long as f64)) / (var_short / (nd - short as f64));
-        if gain >= MIN_GAIN && best.is_none_or(|b| gain > b.1) {
-            best = Some((long, gain));
-        }
+    if !DAILY_PERIODS.contains(&short) {
+        return None;
     }
-    best.map(|b| b.0)
+    let long = short * DAYS_A_WEEK;
+    if y.len() < min_cycles * long {
+        return None;
+    }
+    let d = detrended(y, x, long);
+    let nd = d.len() as f64;
+    if nd <= (long + 1) as f64 {
+        return None;
+    }
+    let lo = long_only(&d, short, long, 0.0);
+    // The short season's own profile, from the same points.
+    let mut sums = vec![0.0; short];
+    let mut counts = vec![0usize; short];
+    for &(t, v) in &d {
+        sums[t % short] += v;
+        counts[t % short] += 1;
+    }
+    let (mut var_short, mut var_long) = (0.0, 0.0);
+    for &(t, v) in &d {
+        let r = v - sums[t % short] / counts[t % short].max(1) as f64;
+        var_short += r * r;
+        var_long += (r - lo[t % long]).powi(2);
+    }
+    let gain = 1.0 - (var_long / (nd - long as f64)) / (var_short / (nd - short as f64));
+    (var_short > 0.0 && gain.is_finite() && gain >= MIN_GAIN).then_some(long)
 }
 
 /// The long seasonal profile of period `long` from the last [`RECENT_CYCLES`] cycles of `y`
@@ -156,11 +151,12 @@ pub(super) fn estimate(y: &[f64], short: usize, long: usize) -> Option<LongSeaso
 }
 
 /// When the detected period `period` is itself the long one (a weekly cycle stronger than the
-/// daily one in it): a seventh of it (a week of days), at least [`MIN_SHORT`] points, when that
-/// has a seasonal strength detection would accept on its own. Other divisors are not tried: a
-/// half-day holds the harmonics of any daily cycle and would pass this test.
+/// daily one in it): a seventh of it when that is one of [`DAILY_PERIODS`] with a seasonal
+/// strength detection would accept on its own. Other divisors are not tried: a half-day holds
+/// the harmonics of any daily cycle and would pass this test.
 pub(super) fn shorter_period(y: &[f64], period: usize) -> Option<usize> {
     let x = fill_gaps(y)?;
     let m = period / DAYS_A_WEEK;
-    (period.is_multiple_of(DAYS_A_WEEK) && m >= MIN_SHORT && seasonal_strength(&x, m) >= MIN_STRENGTH).then_some(m)
+    (period.is_multiple_of(DAYS_A_WEEK) && DAILY_PERIODS.contains(&m) && seasonal_strength(&x, m) >= MIN_STRENGTH)
+        .then_some(m)
 }
