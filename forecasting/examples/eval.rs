@@ -19,14 +19,9 @@
 use foresight_forecasting::{FitOptions, ModelChoice, ModelSpec, Season, Seasonality, Trend, fit};
 use serde_json::{Value, json};
 
-/// CPU time of the calling thread in seconds (0 where unavailable).
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
-        .unwrap_or(0) as f64
-        / 1e9
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::cpu_seconds;
 
 fn run(train: &[f64], h: usize, options: &FitOptions) -> Value {
     let start = cpu_seconds();

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use crate::clock::GridClock;
 use crate::error::{ForecastError, Result};
-use crate::ets::{FitOptions, FittedModel, ModelChoice, Season, State, fit, step};
+use crate::ets::{FitOptions, FittedModel, ModelChoice, Season, State, fit_one_season, step};
 use crate::features::{N_FEATURES, feature_row};
 use crate::iforest::{IsolationForest, IsolationForestConfig};
 use crate::math::normal_quantile;
@@ -208,7 +208,7 @@ impl Detector {
             season,
             max_evaluations: 600,
         };
-        let Ok(model) = fit(&clean, &options) else {
+        let Ok(model) = fit_one_season(&clean, &options) else {
             return; // keep the previous model (or none) until there is enough data
         };
         self.state = Some(model.last_state().clone());

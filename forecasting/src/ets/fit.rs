@@ -5,6 +5,8 @@
 use super::estimate::fit_variant;
 use super::fitted::{Fallback, FittedModel, finish};
 use super::model::{ModelSpec, Seasonality};
+use super::multi::with_long_season;
+use super::profile::shorter_period;
 use super::select::select_by_backtest;
 use crate::error::{ForecastError, Result};
 use crate::season::{MIN_STRENGTH, detect_season, fill_gaps, seasonal_strength};
@@ -67,12 +69,28 @@ impl Default for FitOptions {
 /// variants, the average of the three and the (seasonal) naive forecast (as ETS(A,N,A) with
 /// alpha 0 and gamma 1, or ETS(A,N,N) with alpha 1), which replaces it only when clearly closer
 /// ([`FittedModel::fallback`] reports it); the same kind of backtest, reaching further back on
-/// short series, calibrates the intervals ([`FittedModel::interval_calibration`]).
+/// short series, calibrates the intervals ([`FittedModel::interval_calibration`]). When the
+/// period is a day on a common grid and the history holds five or more weeks (336 points on
+/// half-hourly data with a daily 48) whose weekly profile explains clearly more than the daily
+/// one alone (or when the detected period is such a week of a strong daily one, e.g. 168 of 24),
+/// the same automatic choice is also fitted after removing that longer profile, and replaces the
+/// single-season model when it forecasts clearly and significantly closer one long period ahead
+/// on a backtest ([`FittedModel::long_season`]).
 ///
 /// # Errors
 /// [`ForecastError::NotEnoughData`] when even simple exponential smoothing cannot be fitted
 /// (fewer than 3 observed points), [`ForecastError::InvalidParameter`] for a bad option.
 pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
+    fit_seasons(values, options, true)
+}
+
+/// [`fit`] with one seasonal period at most: the anomaly detector steps the model's states
+/// itself, which a removed long profile would escape.
+pub(crate) fn fit_one_season(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
+    fit_seasons(values, options, false)
+}
+
+fn fit_seasons(values: &[f64], options: &FitOptions, two_seasons: bool) -> Result<FittedModel> {
     if options.max_evaluations == 0 {
         return Err(ForecastError::InvalidParameter {
             name: "max_evaluations",
@@ -148,46 +166,64 @@ pub fn fit(values: &[f64], options: &FitOptions) -> Result<FittedModel> {
             }
         }
         ModelChoice::Auto => {
-            let mut best: Option<FittedModel> = None;
-            let mut candidates = Vec::new();
-            // A period without seasonality in the data (seasonally adjusted series, a wrong
-            // period) would be fitted as noise: there the non-seasonal variants compete too.
-            let unseasonal = period >= 2 && fill_gaps(&y).is_some_and(|x| seasonal_strength(&x, period) < MIN_STRENGTH);
             // A detected period may be a cycle that does not repeat on schedule (sunspots, lynx)
             // or chance on a short history: there the AICc weighs the seasonal variants, each
             // seasonal state counted, against the non-seasonal ones, as R's ets() does.
             let detected = matches!(options.season, Season::Auto) && period >= 2;
-            let mut last_err = None;
-            for spec in ModelSpec::all() {
-                // With a known period only seasonal variants compete, unless the data show no
-                // seasonality at it: on one-step errors a non-seasonal model tracking a slow
-                // cycle can win the AICc (every seasonal state counts as a parameter) and then
-                // forecast the cycle away.
-                let admissible =
-                    spec.is_seasonal() == (period >= 2) || ((unseasonal || detected) && !spec.is_seasonal());
-                if !admissible {
-                    continue;
-                }
-                match fit_variant(&y, spec, period, evals) {
-                    Ok(raw) => {
-                        let m = finish(&y, lead, scale, spec, period, raw);
-                        // Strictly better only: ties keep the simpler, earlier variant.
-                        if best.as_ref().is_none_or(|b| m.aicc < b.aicc) {
-                            if let Some(old) = best.replace(m) {
-                                candidates.push(old);
-                            }
-                        } else {
-                            candidates.push(m);
-                        }
-                    }
-                    Err(e) => last_err = Some(e),
-                }
-            }
-            let best =
-                best.ok_or_else(|| last_err.unwrap_or_else(|| ForecastError::FitFailed("no admissible model".into())))?;
-            Ok(select_by_backtest(&y, lead, scale, period, best, candidates, evals))
+            let single = fit_auto(&y, lead, scale, period, detected, evals)?;
+            Ok(if two_seasons && period >= 2 {
+                // A detected weekly period may hold the daily one: then the week is the long one.
+                let short = if detected {
+                    shorter_period(&y, period).unwrap_or(period)
+                } else {
+                    period
+                };
+                with_long_season(&y, lead, scale, short, single, evals, |z| {
+                    fit_auto(z, lead, scale, short, detected, evals)
+                })
+            } else {
+                single
+            })
         }
     }
+}
+
+/// The automatic choice on `y` (normalised, after `lead` missing points) with period `period`:
+/// every admissible variant ranked by AICc, then the backtest in `select`.
+fn fit_auto(y: &[f64], lead: usize, scale: f64, period: usize, detected: bool, evals: usize) -> Result<FittedModel> {
+    let mut best: Option<FittedModel> = None;
+    let mut candidates = Vec::new();
+    // A period without seasonality in the data (seasonally adjusted series, a wrong
+    // period) would be fitted as noise: there the non-seasonal variants compete too.
+    let unseasonal = period >= 2 && fill_gaps(y).is_some_and(|x| seasonal_strength(&x, period) < MIN_STRENGTH);
+    let mut last_err = None;
+    for spec in ModelSpec::all() {
+        // With a known period only seasonal variants compete, unless the data show no
+        // seasonality at it: on one-step errors a non-seasonal model tracking a slow
+        // cycle can win the AICc (every seasonal state counts as a parameter) and then
+        // forecast the cycle away.
+        let admissible = spec.is_seasonal() == (period >= 2) || ((unseasonal || detected) && !spec.is_seasonal());
+        if !admissible {
+            continue;
+        }
+        match fit_variant(y, spec, period, evals) {
+            Ok(raw) => {
+                let m = finish(y, lead, scale, spec, period, raw);
+                // Strictly better only: ties keep the simpler, earlier variant.
+                if best.as_ref().is_none_or(|b| m.aicc < b.aicc) {
+                    if let Some(old) = best.replace(m) {
+                        candidates.push(old);
+                    }
+                } else {
+                    candidates.push(m);
+                }
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let best =
+        best.ok_or_else(|| last_err.unwrap_or_else(|| ForecastError::FitFailed("no admissible model".into())))?;
+    Ok(select_by_backtest(y, lead, scale, period, best, candidates, evals))
 }
 
 #[cfg(test)]

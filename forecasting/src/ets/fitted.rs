@@ -4,6 +4,7 @@
 
 use super::calibration::IntervalCalibration;
 use super::model::{ModelSpec, P, Params, RawFit, Seasonality, State, Trend};
+use super::profile::LongSeason;
 use super::recursion::{linear_sd, step};
 
 /// Why the returned model is simpler than the one requested.
@@ -34,6 +35,8 @@ pub struct FittedModel {
     pub(super) calibration: Option<IntervalCalibration>,
     /// Models whose point forecasts are averaged with this one's (fitted on the same data).
     pub(super) members: Vec<FittedModel>,
+    /// A longer seasonal profile removed before fitting, added back to the forecasts.
+    pub(super) long: Option<LongSeason>,
 }
 
 /// The model of `raw` on `y_norm` (the data after `lead` missing points, divided by `scale`).
@@ -83,6 +86,7 @@ pub(super) fn finish(
         fallback: None,
         calibration: None,
         members: Vec::new(),
+        long: None,
     }
 }
 
@@ -95,6 +99,15 @@ impl FittedModel {
     /// Seasonal period used (1 for non-seasonal models).
     pub fn period(&self) -> usize {
         self.period
+    }
+
+    /// The second, longer seasonal period, when the automatic choice found one worth modelling
+    /// (a multiple of [`FittedModel::period`], e.g. 336 on half-hourly data with 48): its profile
+    /// was removed before fitting this model and is added back to forecasts, fitted values and
+    /// intervals. The parameters, states, [`FittedModel::sse`] and [`FittedModel::aicc`] are
+    /// those of the model of the series without it.
+    pub fn long_season(&self) -> Option<usize> {
+        self.long.as_ref().map(|l| l.period)
     }
 
     /// Smoothing parameters.
@@ -174,6 +187,12 @@ impl FittedModel {
     /// their count: far above [`FittedModel::sigma`] squared on average, the series has changed
     /// and a refit is due.
     pub fn update(&mut self, values: &[f64]) -> (f64, usize) {
+        if let Some(mut long) = self.long.take() {
+            let rest = long.take(values, self.scale);
+            let out = self.update(&rest);
+            self.long = Some(long);
+            return out;
+        }
         let (mut sq, mut n) = (0.0, 0);
         for &v in values {
             let y = v / self.scale;

@@ -183,6 +183,14 @@ impl FittedModel {
                 }
             }
         }
+        if let Some(long) = &self.long {
+            for (k, ((f, lo), hi)) in mean.iter_mut().zip(&mut lower).zip(&mut upper).enumerate() {
+                let a = long.ahead(k);
+                *f += a;
+                *lo += a;
+                *hi += a;
+            }
+        }
         let s = self.scale;
         let scale_all = |v: Vec<f64>| v.into_iter().map(|x| x * s).collect::<Vec<_>>();
         Ok(Forecast {

@@ -29,13 +29,15 @@
 //! graph is a DAG with the shared types at the bottom:
 //!
 //! ```text
-//! fit         -> select, estimate, fitted, model       (entry point, AICc ranking)
+//! fit         -> multi, profile, select, estimate, fitted, model   (entry point, AICc ranking)
+//! multi       -> profile, select, estimate, fitted, calibration   (a second, longer season)
 //! select      -> estimate, fitted, calibration, recursion, model   (backtest choice)
 //! forecast    -> fitted, calibration, recursion        (point forecasts, intervals)
 //! estimate    -> init, recursion, model                (one variant's parameter search)
-//! fitted      -> calibration, recursion, model         (FittedModel and its accessors)
+//! fitted      -> profile, calibration, recursion, model         (FittedModel and its accessors)
 //! init        -> recursion, model                      (initial states)
 //! recursion   -> model                                 (the filter step, SSE, h-step sd)
+//! profile                                              (the long seasonal profile)
 //! calibration                                          (empirical interval quantiles)
 //! model                                                (ModelSpec, Params, P, State, RawFit)
 //! ```
@@ -47,12 +49,15 @@ mod fitted;
 mod forecast;
 mod init;
 mod model;
+mod multi;
+mod profile;
 mod recursion;
 mod select;
 #[cfg(test)]
 mod testing;
 
 pub use calibration::IntervalCalibration;
+pub(crate) use fit::fit_one_season;
 pub use fit::{FitOptions, ModelChoice, Season, fit};
 pub use fitted::{Fallback, FittedModel};
 pub use forecast::{Forecast, ForecastOptions, IntervalMethod};

@@ -14,12 +14,12 @@ const MAX_ORIGINS: usize = 200;
 /// Relative backtest improvement an option needs to displace the one before it (lowest AICc
 /// first): differences of a few percent over a few hundred overlapping errors are noise, and the
 /// AICc choice should not be traded for noise.
-const SELECTION_MARGIN: f64 = 0.02;
+pub(super) const SELECTION_MARGIN: f64 = 0.02;
 /// ... and must be significantly closer: its Diebold-Mariano statistic (one-sided, 10% level)
 /// must reach this, over all origins (or, for the naive forecast, over the more recent half).
 /// Overlapping multi-step windows make a few hundred errors worth only a few independent ones
 /// (3 on a short annual series), where a 2% margin alone is noise.
-const SELECTION_Z: f64 = 1.28;
+pub(super) const SELECTION_Z: f64 = 1.28;
 /// Variants (by AICc rank) the backtest chooses among, besides the (seasonal) naive forecast.
 const BACKTEST_TOP: usize = 3;
 /// Share of a short history the backtest that chooses the model may take (its models are
@@ -35,7 +35,7 @@ const CAL_SHARE: f64 = 2.0 / 3.0;
 /// `stride` points over the last `min(share n, max(8 horizon, 240))` points, at most
 /// [`MAX_ORIGINS`]. Empty when the series is too short to spare that tail (less than
 /// `2 horizon + warmup` points).
-fn backtest_origins(n: usize, horizon: usize, warmup: usize, share: f64) -> Vec<usize> {
+pub(super) fn backtest_origins(n: usize, horizon: usize, warmup: usize, share: f64) -> Vec<usize> {
     if horizon == 0 || n < 2 * horizon + warmup {
         return Vec::new();
     }
@@ -55,7 +55,7 @@ fn backtest_origins(n: usize, horizon: usize, warmup: usize, share: f64) -> Vec<
 /// `o * horizon + k` is the error `k + 1` steps after origin `o` (NaN where the point is missing),
 /// in normalised units. The states are filtered forward once with `model`'s parameters; the
 /// caller fits `model` on the history before the first origin, so every forecast is out of sample.
-fn backtest_errors(model: &FittedModel, y: &[f64], origins: &[usize], horizon: usize) -> Vec<f64> {
+pub(super) fn backtest_errors(model: &FittedModel, y: &[f64], origins: &[usize], horizon: usize) -> Vec<f64> {
     let mut errors = Vec::with_capacity(origins.len() * horizon);
     let mut st = model.init.clone();
     let mut t = 0;
@@ -77,7 +77,7 @@ fn backtest_errors(model: &FittedModel, y: &[f64], origins: &[usize], horizon: u
 /// "`b` forecasts better than `a`": per-origin mean absolute errors, their mean difference over
 /// its Newey-West standard error (Bartlett kernel over the lags at which `horizon`-step windows
 /// overlap, `stride` points apart). Positive when `b` is better.
-fn dm_statistic(a: &[f64], b: &[f64], horizon: usize, stride: usize) -> f64 {
+pub(super) fn dm_statistic(a: &[f64], b: &[f64], horizon: usize, stride: usize) -> f64 {
     let d: Vec<f64> = a
         .chunks(horizon)
         .zip(b.chunks(horizon))
@@ -106,7 +106,7 @@ fn dm_statistic(a: &[f64], b: &[f64], horizon: usize, stride: usize) -> f64 {
     mean / (var / nf).sqrt() * hln
 }
 
-fn mean_abs(errors: &[f64]) -> f64 {
+pub(super) fn mean_abs(errors: &[f64]) -> f64 {
     let (sum, n) = errors
         .iter()
         .filter(|e| e.is_finite())
