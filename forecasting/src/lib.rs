@@ -51,6 +51,7 @@
 //! # Ok::<(), foresight_forecasting::ForecastError>(())
 //! ```
 
+mod cadence;
 mod clock;
 mod correlate;
 mod detector;
@@ -65,6 +66,7 @@ mod rng;
 mod robust;
 mod season;
 
+pub use cadence::{Cadence, Sequence};
 pub use correlate::{
     CorrelateOptions, Correlation, CorrelationMethod, Correlator, MIN_OVERLAP, NoCorrelation, Transform,
 };
