@@ -605,13 +605,23 @@ pub(crate) async fn forecast(
     let max_series = forecast_limit(&st);
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
+    let plain = parse_selector(&query).is_ok();
     evaluate(&st, &tenant, limit, move |db, engine| {
         let series = select_long(db, engine, &query, grid, max_series)?;
         let total = series.len();
         let fitted: Vec<(Labels, Vec<f64>, Result<_, String>)> = series
             .into_par_iter()
             .map(|(labels, values)| {
-                let r = fit_and_forecast(&values, &options, horizon, level).map_err(|e| explain(&e, grid));
+                let r = fit_and_forecast(&values, &options, horizon, level).map_err(|e| {
+                    let why = explain(&e, grid);
+                    if plain && grid.step >= 86_400_000 && matches!(e, ForecastError::NotEnoughData { .. }) {
+                        // Samples at day-or-longer steps that miss the grid (monthly data at
+                        // month starts against a 30-day step): at their own step they all count.
+                        format!("{why}; or leave step out to model the samples at their own step (e.g. monthly)")
+                    } else {
+                        why
+                    }
+                });
                 (labels, values, r)
             })
             .collect();

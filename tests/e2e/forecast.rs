@@ -432,6 +432,8 @@ fn calendar_monthly_and_quarterly_series_at_their_own_step() {
     // The same calendar data on a 30-day grid: 5 of the 96 samples fall within the lookback.
     let (status, before) = cal("cal_v", &[("step", "30d"), ("horizon", "24")]);
     assert_eq!(status, 400, "{before}");
+    let msg = before["error"].as_str().unwrap();
+    assert!(msg.contains("5 points") && msg.contains("leave step out"), "{msg}");
     eprintln!("MASE over 24 months: calendar samples {calendar:.3}, regular 30-day step {regular:.3}");
     assert!(calendar < 0.8, "MASE {calendar}");
     assert!(
