@@ -1,6 +1,7 @@
 //! Forecasting and anomaly detection for foresight.
 //!
-//! A pure library: slices in, results out (no I/O, no engine or HTTP types).
+//! A pure library: slices (or, with the `ndarray` feature, array views) in, results out (no I/O,
+//! no engine or HTTP types).
 //!
 //! - **Holt-Winters / ETS** ([`fit`]): level, trend (none, additive, damped) and seasonality
 //!   (none, additive, multiplicative) with additive errors. Smoothing parameters and initial
@@ -24,6 +25,13 @@
 //!   and how many steps before it, Pearson or Spearman on differenced, detrended or raw values,
 //!   every lag at once by FFT, with a p-value that allows for autocorrelation and the lags
 //!   searched.
+//!
+//! - **Series at their own step** ([`Sequence`]): calendar months (monthly, quarterly data
+//!   stamped on one day of the month) or a fixed step with jitter and gaps, read from the
+//!   timestamps; steps ahead on the same calendar and the calendar's season.
+//! - **ndarray** ([`arrays`], cargo feature `ndarray`, on by default): the same fits, forecasts,
+//!   fitted values, residuals and anomaly scores on `ArrayView1<f64>`, the isolation forest on
+//!   `ArrayView2<f64>`, results as `Array1` / `Array2`.
 //!
 //! Missing points are NaN (any non-finite value). Nothing panics on any input; everything random
 //! takes a seed.
@@ -51,6 +59,9 @@
 //! # Ok::<(), foresight_forecasting::ForecastError>(())
 //! ```
 
+#[cfg(feature = "ndarray")]
+pub mod arrays;
+mod cadence;
 mod clock;
 mod correlate;
 mod detector;
@@ -65,6 +76,7 @@ mod rng;
 mod robust;
 mod season;
 
+pub use cadence::{Cadence, Sequence};
 pub use correlate::{
     CorrelateOptions, Correlation, CorrelationMethod, Correlator, MIN_OVERLAP, NoCorrelation, Transform,
 };

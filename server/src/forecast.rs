@@ -14,8 +14,9 @@ use axum::extract::State;
 use foresight_engine::promql::Value;
 use foresight_engine::{Labels, parse_selector};
 use foresight_forecasting::{
-    AnomalyScore, DetectorConfig, FitOptions, FittedModel, Forecast, ForecastError, IntervalMethod, ModelChoice,
-    ModelSpec, RobustConfig, RobustScore, Season, Seasonality, Trend, fit_and_forecast, score_grid, score_series,
+    AnomalyScore, Cadence, DetectorConfig, FitOptions, FittedModel, Forecast, ForecastError, IntervalMethod,
+    ModelChoice, ModelSpec, RobustConfig, RobustScore, Season, Seasonality, Sequence, Trend, fit_and_forecast,
+    score_grid, score_series,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -299,7 +300,26 @@ fn select_long(
     };
     let lookback = i64::try_from(engine.options().lookback_delta.as_millis()).unwrap_or(i64::MAX);
     let mint = grid.start.saturating_sub(lookback) + 1;
-    let series = db.select(&matchers, mint, grid.end).map_err(|e| match e {
+    let series = raw_series(db, &matchers, mint, grid.end, limit)?;
+    Ok(series
+        .into_par_iter()
+        .map(|s| {
+            let values = grid.values_lookback(&s.samples, lookback);
+            (s.labels, values)
+        })
+        .collect())
+}
+
+/// The raw samples in `mint..=maxt` of the series matching `matchers` that have any, within the
+/// series limit.
+fn raw_series(
+    db: &foresight_engine::TenantView,
+    matchers: &[foresight_engine::LabelMatcher],
+    mint: i64,
+    maxt: i64,
+    limit: SeriesLimit,
+) -> Result<Vec<foresight_engine::Series>, PromError> {
+    let series = db.select(matchers, mint, maxt).map_err(|e| match e {
         foresight_engine::Error::LimitExceeded(_) => PromError::from(e),
         e => PromError::internal(format!("reading the series: {e}")),
     })?;
@@ -312,13 +332,19 @@ fn select_long(
             limit.setting
         )));
     }
-    Ok(series
-        .into_par_iter()
-        .map(|s| {
-            let values = grid.values_lookback(&s.samples, lookback);
-            (s.labels, values)
-        })
-        .collect())
+    Ok(series)
+}
+
+/// The per-series errors of `results`, or the 400 of [`all_failed`].
+fn series_errors<T>(results: &[(Labels, Result<T, String>)], total: usize) -> Result<Vec<(Labels, String)>, PromError> {
+    let errors: Vec<(Labels, String)> = results
+        .iter()
+        .filter_map(|(l, r)| r.as_ref().err().map(|e| (l.clone(), e.clone())))
+        .collect();
+    match all_failed(&errors, total) {
+        Some(e) => Err(e),
+        None => Ok(errors),
+    }
 }
 
 /// Per-series errors become a 400 when no series could be modelled at all (the history is too
@@ -386,6 +412,9 @@ struct ForecastData<'a> {
 struct ForecastSeries<'a> {
     metric: PromLabels<'a>,
     model: ModelInfo<'a>,
+    /// The series' own step (only when `step` was left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cadence: Option<CadenceInfo>,
     /// Coverage of the intervals.
     level: PromValue,
     interval: IntervalKind,
@@ -486,28 +515,62 @@ impl<'a> ModelInfo<'a> {
 }
 
 impl<'a> ForecastSeries<'a> {
-    fn new(labels: &'a Labels, grid: Grid, values: &[f64], model: &'a FittedModel, fc: &Forecast) -> Self {
+    /// `values` one per step, step `i` at `time(i)`; the forecast continues the steps.
+    fn new(
+        labels: &'a Labels,
+        values: &[f64],
+        time: impl Fn(usize) -> i64,
+        model: &'a FittedModel,
+        fc: &Forecast,
+        cadence: Option<CadenceInfo>,
+    ) -> Self {
         ForecastSeries {
             metric: PromLabels(labels),
             model: ModelInfo::new(model),
+            cadence,
             level: PromValue(fc.level),
             interval: IntervalKind::from(&fc.method),
             history: values
                 .iter()
                 .enumerate()
                 .filter(|(_, v)| v.is_finite())
-                .map(|(i, v)| (PromTime(grid.time(i)), PromValue(*v)))
+                .map(|(i, v)| (PromTime(time(i)), PromValue(*v)))
                 .collect(),
             forecast: (0..fc.mean.len())
                 .map(|k| {
                     (
-                        PromTime(grid.end + (k as i64 + 1) * grid.step),
+                        PromTime(time(values.len() + k)),
                         PromValue(fc.mean[k]),
                         PromValue(fc.lower[k]),
                         PromValue(fc.upper[k]),
                     )
                 })
                 .collect(),
+        }
+    }
+}
+
+/// The series' own step, when the request left `step` out: `{"months": 1}` for calendar months,
+/// `{"step": 10}` (seconds) for a fixed step; `gaps` is the number of steps without a sample.
+#[derive(Debug, Serialize)]
+struct CadenceInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    months: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<PromTime>,
+    gaps: usize,
+}
+
+impl CadenceInfo {
+    fn new(seq: &Sequence) -> Self {
+        let (months, step) = match seq.cadence {
+            Cadence::Months { months, .. } => (Some(months), None),
+            Cadence::Fixed { step } => (None, Some(PromTime(step))),
+        };
+        CadenceInfo {
+            months,
+            step,
+            gaps: seq.values.iter().filter(|v| !v.is_finite()).count(),
         }
     }
 }
@@ -526,6 +589,9 @@ pub(crate) async fn forecast(
     tenant: Tenant,
     p: Params,
 ) -> Result<JsonBody, PromError> {
+    if p.non_empty("step").is_none_or(|s| s.trim() == "auto") {
+        return forecast_own_cadence(st, tenant, p).await;
+    }
     let limits = &st.config.limits;
     let grid = long_range_params(&p, limits.max_forecast_points)?;
     let step = grid.step;
@@ -539,13 +605,23 @@ pub(crate) async fn forecast(
     let max_series = forecast_limit(&st);
     let limit = timeout(&st, &p)?;
     let query = p.get("query").unwrap_or("").to_owned();
+    let plain = parse_selector(&query).is_ok();
     evaluate(&st, &tenant, limit, move |db, engine| {
         let series = select_long(db, engine, &query, grid, max_series)?;
         let total = series.len();
         let fitted: Vec<(Labels, Vec<f64>, Result<_, String>)> = series
             .into_par_iter()
             .map(|(labels, values)| {
-                let r = fit_and_forecast(&values, &options, horizon, level).map_err(|e| explain(&e, grid));
+                let r = fit_and_forecast(&values, &options, horizon, level).map_err(|e| {
+                    let why = explain(&e, grid);
+                    if plain && grid.step >= 86_400_000 && matches!(e, ForecastError::NotEnoughData { .. }) {
+                        // Samples at day-or-longer steps that miss the grid (monthly data at
+                        // month starts against a 30-day step): at their own step they all count.
+                        format!("{why}; or leave step out to model the samples at their own step (e.g. monthly)")
+                    } else {
+                        why
+                    }
+                });
                 (labels, values, r)
             })
             .collect();
@@ -562,7 +638,7 @@ pub(crate) async fn forecast(
                 .iter()
                 .filter_map(|(labels, values, r)| {
                     let (model, fc) = r.as_ref().ok()?;
-                    Some(ForecastSeries::new(labels, grid, values, model, fc))
+                    Some(ForecastSeries::new(labels, values, |i| grid.time(i), model, fc, None))
                 })
                 .collect(),
         };
@@ -570,6 +646,169 @@ pub(crate) async fn forecast(
     })
     .await
     .map(JsonBody)
+}
+
+/// `/api/v1/forecast` without `step`: each series of a plain selector is modelled at its own
+/// cadence ([`Sequence`]: calendar months or a fixed step, with gaps), and forecast on it.
+async fn forecast_own_cadence(st: Arc<AppState>, tenant: Tenant, p: Params) -> Result<JsonBody, PromError> {
+    let limits = &st.config.limits;
+    let (max_points, max_horizon) = (limits.max_forecast_points, limits.max_forecast_horizon);
+    let start = parse_time(p.get("start").unwrap_or("")).map_err(|e| PromError::bad_param("start", e))?;
+    let end = parse_time(p.get("end").unwrap_or("")).map_err(|e| PromError::bad_param("end", e))?;
+    if end < start {
+        return Err(PromError::bad_data("end timestamp must not be before start time"));
+    }
+    let query = p.get("query").unwrap_or("").to_owned();
+    let matchers = parse_selector(&query).map_err(|_| {
+        PromError::bad_param(
+            "step",
+            "left out, which models each series at its own step; that needs a plain selector like \
+             metric{job=\"x\"} (only raw samples have a step of their own); give step= for an expression",
+        )
+    })?;
+    let horizon = Ahead::param(&p, "horizon")?;
+    let season = Ahead::param(&p, "season")?;
+    let level = number_param(&p, "level", DEFAULT_LEVEL, |v| v > 0.0 && v < 1.0, "(0, 1), e.g. 0.95")?;
+    let model = model_param(&p)?;
+    let max_series = forecast_limit(&st);
+    let limit = timeout(&st, &p)?;
+    evaluate(&st, &tenant, limit, move |db, _engine| {
+        let series = raw_series(db, &matchers, start, end, max_series)?;
+        let total = series.len();
+        let fitted: Vec<(Labels, Result<SeriesFit, String>)> = series
+            .into_par_iter()
+            .map(|s| {
+                let r = (|| {
+                    // Stale markers (NaN) end a series; they are not observations.
+                    let (ts, vs): (Vec<i64>, Vec<f64>) = s.samples.iter().filter(|p| p.1.is_finite()).copied().unzip();
+                    let seq = Sequence::from_samples(&ts, &vs, max_points).map_err(|e| match e {
+                        ForecastError::InvalidParameter { reason, .. } => {
+                            format!("{reason}; give step= to read the series on a grid")
+                        }
+                        e => e.to_string(),
+                    })?;
+                    let h = horizon.horizon(&seq, (seq.values.len() / 4).max(1), max_horizon);
+                    if h == 0 || h > max_horizon {
+                        return Err(format!(
+                            "horizon: {h} steps, outside 1..={max_horizon} (max-forecast-horizon)"
+                        ));
+                    }
+                    let season = season.season(&seq)?;
+                    let options = FitOptions {
+                        model,
+                        season,
+                        ..FitOptions::default()
+                    };
+                    let (m, fc) = fit_and_forecast(&seq.values, &options, h, level).map_err(|e| match e {
+                        ForecastError::NotEnoughData { needed, got } => format!(
+                            "too little history: {got} samples in range, at least {needed} needed; widen start..end"
+                        ),
+                        e => e.to_string(),
+                    })?;
+                    Ok((seq, m, fc))
+                })();
+                (s.labels, r)
+            })
+            .collect();
+        let errors = series_errors(&fitted, total)?;
+        let data = ForecastData {
+            result_type: "forecast",
+            result: fitted
+                .iter()
+                .filter_map(|(labels, r)| {
+                    let (seq, model, fc) = r.as_ref().ok()?;
+                    Some(ForecastSeries::new(
+                        labels,
+                        &seq.values,
+                        |i| seq.time(i),
+                        model,
+                        fc,
+                        Some(CadenceInfo::new(seq)),
+                    ))
+                })
+                .collect(),
+        };
+        Success::body(data, warnings(&errors))
+    })
+    .await
+    .map(JsonBody)
+}
+
+/// One series modelled at its own step.
+type SeriesFit = (Sequence, FittedModel, Forecast);
+
+/// `horizon` or `season` when the series sets the step: left out, `auto` (season only), a
+/// number of steps, or a duration (steps ahead of the last sample within it; for a season, a
+/// whole number of a fixed step).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ahead {
+    Default,
+    Auto,
+    Steps(usize),
+    Duration(i64),
+}
+
+impl Ahead {
+    fn param(p: &Params, name: &'static str) -> Result<Ahead, PromError> {
+        let Some(s) = p.non_empty(name).map(str::trim) else {
+            return Ok(Ahead::Default);
+        };
+        if name == "season" {
+            match s {
+                "auto" => return Ok(Ahead::Auto),
+                "none" => return Ok(Ahead::Steps(0)),
+                _ => {}
+            }
+        }
+        if let Ok(n) = s.parse::<u64>() {
+            return Ok(Ahead::Steps(usize::try_from(n).unwrap_or(usize::MAX)));
+        }
+        match parse_duration_ms(s) {
+            Ok(ms) if ms > 0 => Ok(Ahead::Duration(ms)),
+            _ => Err(PromError::bad_param(
+                name,
+                format!("{s:?} is neither a whole number of steps nor a positive duration like 1y"),
+            )),
+        }
+    }
+
+    /// A horizon in steps of `seq`: `default` when left out, at most `max + 1` (beyond the
+    /// limit; a duration is not counted further).
+    fn horizon(self, seq: &Sequence, default: usize, max: usize) -> usize {
+        match self {
+            Ahead::Default | Ahead::Auto => default,
+            Ahead::Steps(n) => n,
+            Ahead::Duration(ms) => {
+                // Steps ahead of the last one whose time is within the duration.
+                let last = seq.values.len() - 1;
+                let until = seq.time(last).saturating_add(ms);
+                (1..=max.saturating_add(1))
+                    .take_while(|&k| seq.time(last + k) <= until)
+                    .count()
+            }
+        }
+    }
+
+    /// The season: left out, the calendar's (12 for monthly data, 4 for quarterly), else detected.
+    fn season(self, seq: &Sequence) -> Result<Season, String> {
+        let steps = match (self, seq.cadence) {
+            (Ahead::Default, c) => return Ok(c.season().map_or(Season::Auto, Season::Period)),
+            (Ahead::Auto, _) => return Ok(Season::Auto),
+            (Ahead::Steps(n), _) => n,
+            (Ahead::Duration(ms), Cadence::Fixed { step }) if ms % step == 0 => {
+                usize::try_from(ms / step).unwrap_or(usize::MAX)
+            }
+            (Ahead::Duration(ms), Cadence::Fixed { step }) => {
+                return Err(format!("season: {ms} ms is not a whole number of steps of {step} ms"));
+            }
+            (Ahead::Duration(_), Cadence::Months { .. }) => {
+                return Err(
+                    "season: give it in steps for calendar data (12 for a yearly season of monthly data)".into(),
+                );
+            }
+        };
+        Ok(if steps < 2 { Season::None } else { Season::Period(steps) })
+    }
 }
 
 /// Which detector `/api/v1/anomalies` runs; written back under the name the `method` parameter
@@ -829,13 +1068,7 @@ pub(crate) async fn anomalies(
                 (labels, r)
             })
             .collect();
-        let errors: Vec<(Labels, String)> = scored
-            .iter()
-            .filter_map(|(l, r)| r.as_ref().err().map(|e| (l.clone(), e.clone())))
-            .collect();
-        if let Some(e) = all_failed(&errors, total) {
-            return Err(e);
-        }
+        let errors = series_errors(&scored, total)?;
         let data = AnomaliesData {
             result_type: "anomalies",
             method,

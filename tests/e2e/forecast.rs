@@ -345,3 +345,139 @@ fn answers_byte_for_byte() {
     insta::assert_snapshot!("answers", t.text());
     s.stop();
 }
+
+/// Ten years of a seasonal monthly series: `month` 0 is January 2015.
+fn monthly_truth(month: i64) -> f64 {
+    let noise = (((month * 7919) % 17) as f64 / 17.0 - 0.5) * 4.0;
+    200.0 + 1.5 * month as f64 + 30.0 * (month as f64 * std::f64::consts::TAU / 12.0).sin() + noise
+}
+
+/// Unix seconds of the first of month `month` counted from January 2015, 00:00 UTC.
+fn month_start(month: i64) -> i64 {
+    let (y, m) = (2015 + month / 12, (month % 12 + 1) as u32);
+    foresight_units::days_from_civil(y, m, 1) * DAY
+}
+
+/// MASE of `fc` (`[t, mean, ..]` points) against `truth` at the same times, scaled by the
+/// in-sample seasonal naive (season 12) error of `history`.
+fn mase(fc: &[Value], truth: impl Fn(usize) -> f64, history: &[f64]) -> f64 {
+    let scale = history.windows(13).map(|w| (w[12] - w[0]).abs()).sum::<f64>() / (history.len() - 12) as f64;
+    let err: f64 = fc.iter().enumerate().map(|(k, p)| (num(&p[1]) - truth(k)).abs()).sum();
+    err / fc.len() as f64 / scale
+}
+
+/// Monthly data stamped on the 1st of each month (steps of 28-31 days), `step` left out: modelled
+/// as a sequence of months with the calendar's season of 12, forecast on the next month starts,
+/// as accurately as the same values at an exact 30-day step. Quarter ends with a missing quarter
+/// get a season of 4; what cannot be placed is a clear 400.
+#[test]
+fn calendar_monthly_and_quarterly_series_at_their_own_step() {
+    let dir = tempdir();
+    let s = TestServer::start(dir.path(), &[]);
+    const MONTH30: i64 = 30 * DAY;
+    let r0 = month_start(0);
+    let mut body = String::new();
+    for i in 0..96 {
+        body.push_str(&format!("cal v={} {}\n", monthly_truth(i), month_start(i)));
+        body.push_str(&format!("reg v={} {}\n", monthly_truth(i), r0 + i * MONTH30));
+    }
+    // Quarter ends (Mar 31, Jun 30, ...) with one quarter missing.
+    for q in (0..40).filter(|&q| q != 17) {
+        let t = month_start(q * 3 + 3) - DAY;
+        body.push_str(&format!("qtr v={} {t}\n", monthly_truth(q * 3)));
+    }
+    // Irregular timestamps: no step of their own.
+    for i in 0..40i64 {
+        body.push_str(&format!("odd v=1 {}\n", r0 + i * i * 3600));
+    }
+    s.write("s", &body);
+    let history: Vec<f64> = (0..96).map(monthly_truth).collect();
+    let future = |k: usize| monthly_truth(96 + k as i64);
+    let (start, end) = (r0.to_string(), month_start(95).to_string());
+    let cal = |query: &str, extra: &[(&str, &str)]| {
+        let mut params = vec![("query", query), ("start", start.as_str()), ("end", end.as_str())];
+        params.extend_from_slice(extra);
+        json(&s, "/api/v1/forecast", &params)
+    };
+
+    let (status, v) = cal("cal_v", &[("horizon", "24")]);
+    assert_eq!(status, 200, "{v}");
+    let r = &v["data"]["result"][0];
+    assert_eq!(r["cadence"], serde_json::json!({"months": 1, "gaps": 0}));
+    assert_eq!(r["model"]["season"], 12, "{}", r["model"]);
+    assert_eq!(r["history"].as_array().unwrap().len(), 96);
+    let fc = r["forecast"].as_array().unwrap();
+    let times: Vec<i64> = fc.iter().map(|p| p[0].as_i64().unwrap()).collect();
+    assert_eq!(times, (96..120).map(month_start).collect::<Vec<_>>());
+    let calendar = mase(fc, future, &history);
+
+    // The same values at an exact 30-day step, on a grid as before.
+    let reg_end = (r0 + 95 * MONTH30).to_string();
+    let (status, v) = json(
+        &s,
+        "/api/v1/forecast",
+        &[
+            ("query", "reg_v"),
+            ("start", &start),
+            ("end", &reg_end),
+            ("step", "30d"),
+            ("horizon", "24"),
+        ],
+    );
+    assert_eq!(status, 200, "{v}");
+    let regular = mase(v["data"]["result"][0]["forecast"].as_array().unwrap(), future, &history);
+    // A whole year ahead as a duration: the next 12 month starts (365 days reach 12 of them).
+    let (_, v) = cal("cal_v", &[("horizon", "365d")]);
+    assert_eq!(v["data"]["result"][0]["forecast"].as_array().unwrap().len(), 12, "{v}");
+    // The same calendar data on a 30-day grid: 5 of the 96 samples fall within the lookback.
+    let (status, before) = cal("cal_v", &[("step", "30d"), ("horizon", "24")]);
+    assert_eq!(status, 400, "{before}");
+    let msg = before["error"].as_str().unwrap();
+    assert!(msg.contains("5 points") && msg.contains("leave step out"), "{msg}");
+    eprintln!("MASE over 24 months: calendar samples {calendar:.3}, regular 30-day step {regular:.3}");
+    assert!(calendar < 0.8, "MASE {calendar}");
+    assert!(
+        calendar <= regular * 1.05 + 0.01,
+        "calendar {calendar} vs regular {regular}"
+    );
+
+    let qtr_end = (month_start(120) - DAY).to_string();
+    let (status, v) = json(
+        &s,
+        "/api/v1/forecast",
+        &[
+            ("query", "qtr_v"),
+            ("start", &start),
+            ("end", &qtr_end),
+            ("horizon", "4"),
+        ],
+    );
+    assert_eq!(status, 200, "{v}");
+    let r = &v["data"]["result"][0];
+    assert_eq!(r["cadence"], serde_json::json!({"months": 3, "gaps": 1}));
+    assert_eq!(r["model"]["season"], 4, "{}", r["model"]);
+    assert_eq!(r["history"].as_array().unwrap().len(), 39);
+    let times: Vec<i64> = r["forecast"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        (40..44).map(|q| month_start(q * 3 + 3) - DAY).collect::<Vec<_>>()
+    );
+
+    for (query, extra, needle) in [
+        ("odd_v", &[][..], "no regular step"),
+        ("cal_v * 2", &[][..], "plain selector"),
+        ("cal_v", &[("season", "1y")][..], "give it in steps"),
+        ("cal_v", &[("horizon", "soon")][..], "\"horizon\""),
+    ] {
+        let (status, v) = cal(query, extra);
+        assert_eq!(status, 400, "{query} {extra:?}: {v}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(needle), "{query}: {msg:?} lacks {needle:?}");
+    }
+    s.stop();
+}

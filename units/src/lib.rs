@@ -42,7 +42,7 @@ mod timestamp;
 pub use duration::{format_duration, parse_duration, parse_prom_duration};
 pub use procfs::{Process, ProcessMemory, USER_HZ, machine_busy_seconds, process_cpu_seconds, process_memory};
 pub use size::{format_size, parse_size};
-pub use timestamp::{civil_from_days, parse_rfc3339};
+pub use timestamp::{civil_from_days, days_from_civil, days_in_month, parse_rfc3339};
 
 /// A duration or size that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

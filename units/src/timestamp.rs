@@ -45,25 +45,36 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days_in_month = match mo {
+    let dim = i64::from(days_in_month(y, u32::try_from(mo).ok()?));
+    if !(1..=dim).contains(&d) || h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    let days = days_from_civil(y, mo as u32, d as u32);
+    Some((days * 86_400 + h * 3600 + mi * 60 + se - offset_min * 60) * 1000 + ms)
+}
+
+/// Days from 1970-01-01 to the civil date `y-m-d` (month 1-12, day 1-31; not checked),
+/// proleptic Gregorian (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let (m, d) = (i64::from(m), i64::from(d));
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Days in month `m` (1-12) of year `y`, proleptic Gregorian (0 for a month outside 1-12).
+pub fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
         2 => 28,
-        _ => return None,
-    };
-    if !(1..=days_in_month).contains(&d) || h > 23 || mi > 59 || se > 59 {
-        return None;
+        _ => 0,
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + h * 3600 + mi * 60 + se - offset_min * 60) * 1000 + ms)
 }
 
 /// The civil date (year, month 1-12, day 1-31) of a day counted from 1970-01-01, proleptic
@@ -91,6 +102,15 @@ mod tests {
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(civil_from_days(19_675), (2023, 11, 14));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        for days in [-800_000, -1, 0, 11_016, 19_675, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+            assert!(d <= days_in_month(y, m));
+        }
+        assert_eq!(
+            (days_in_month(1900, 2), days_in_month(2000, 2), days_in_month(2024, 13)),
+            (28, 29, 0)
+        );
     }
 
     #[test]
