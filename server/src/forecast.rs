@@ -457,6 +457,10 @@ struct ModelInfo<'a> {
     seasonality: &'static str,
     /// Seasonal period in steps (1 without a season).
     season: usize,
+    /// The second, longer seasonal period in steps (a week of a daily season), when a weekly
+    /// profile is removed before the ETS fit and added back to the forecast; left out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    long_season: Option<usize>,
     alpha: PromValue,
     beta: Option<PromValue>,
     gamma: Option<PromValue>,
@@ -499,6 +503,7 @@ impl<'a> ModelInfo<'a> {
             trend: trend_name(spec.trend),
             seasonality: season_name(spec.seasonality),
             season: m.period(),
+            long_season: m.long_season(),
             alpha: PromValue(params.alpha),
             beta: params.beta.map(PromValue),
             gamma: params.gamma.map(PromValue),

@@ -481,3 +481,58 @@ fn calendar_monthly_and_quarterly_series_at_their_own_step() {
     }
     s.stop();
 }
+
+/// Hourly data with a daily cycle and quieter weekends, ten weeks of it: the forecast's model
+/// reports the weekly profile it modelled on top of the daily season, and the next weekend's
+/// forecast is below the weekdays'.
+#[test]
+fn a_weekly_profile_on_a_daily_season_is_reported() {
+    let dir = tempdir();
+    let s = TestServer::start(dir.path(), &[]);
+    let hours = 24 * 7 * 10;
+    // T0 is a Wednesday: day 3 and 4 after it are the weekend.
+    let value = |h: i64| {
+        let day = std::f64::consts::TAU * (h % 24) as f64 / 24.0;
+        let weekend = if (h / 24) % 7 == 3 || (h / 24) % 7 == 4 {
+            -6.0
+        } else {
+            2.4
+        };
+        let noise = ((h * 7919) % 13) as f64 / 13.0 - 0.5;
+        100.0 + 20.0 * day.sin() + weekend + noise
+    };
+    let body: String = (0..hours)
+        .map(|h| format!("load,site=a v={} {}\n", value(h), T0 + h * 3600))
+        .collect();
+    s.write("s", &body);
+    let end = (T0 + (hours - 1) * 3600).to_string();
+    let start = T0.to_string();
+    let (status, v) = json(
+        &s,
+        "/api/v1/forecast",
+        &[
+            ("query", "load_v"),
+            ("start", &start),
+            ("end", &end),
+            ("step", "1h"),
+            ("horizon", "168"),
+        ],
+    );
+    assert_eq!(status, 200, "{v}");
+    let r = &v["data"]["result"][0];
+    assert_eq!(r["model"]["season"], 24, "{}", r["model"]);
+    assert_eq!(r["model"]["long_season"], 168, "{}", r["model"]);
+    let mean: Vec<f64> = r["forecast"].as_array().unwrap().iter().map(|p| num(&p[1])).collect();
+    // The forecast starts at hour `hours`, a Wednesday again: days 3 and 4 ahead are the weekend.
+    let avg = |days: std::ops::Range<usize>| {
+        let xs = &mean[days.start * 24..days.end * 24];
+        xs.iter().sum::<f64>() / xs.len() as f64
+    };
+    assert!(
+        avg(3..5) < avg(0..3) - 5.0,
+        "weekend {} vs weekdays {}",
+        avg(3..5),
+        avg(0..3)
+    );
+    s.stop();
+}
